@@ -1,0 +1,1 @@
+//! Benchmarks (criterion) and the load generator.

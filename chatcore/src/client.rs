@@ -1,0 +1,458 @@
+//! An async client over any [`ClientConnection`].
+//!
+//! [`Client::connect`] exchanges hellos and starts a driver task that matches
+//! responses to requests by `req_id` and forwards events to [`Events`]. Inbox
+//! events (messages, friend notices, receipts) are acknowledged automatically once
+//! forwarded, in batches, and a redelivered id is forwarded only once.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{
+    Body, ClientFrame, CodecError, ErrorCode, Event, FriendEntry, ItemId, Message, Peer, Request,
+    Response, ServerFrame, PROTOCOL_VERSION,
+};
+use crate::transport::{ClientConnection, TransportError};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server refused the request.
+    #[error("refused: {0} ({code})", code = .0.as_str())]
+    Refused(ErrorCode),
+    /// The connection is gone.
+    #[error("connection closed")]
+    Closed,
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The server answered something that does not fit the request.
+    #[error("unexpected response: {0}")]
+    Unexpected(String),
+}
+
+impl From<CodecError> for ClientError {
+    fn from(e: CodecError) -> Self {
+        ClientError::Transport(e.into())
+    }
+}
+
+impl ClientError {
+    /// The refusal code, if the server refused.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Refused(code) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// What a successful send returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Server id of the message.
+    pub id: ItemId,
+    /// Seq in the conversation.
+    pub seq: u64,
+    /// Server timestamp, ms since the epoch.
+    pub ts: u64,
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Sent in the hello.
+    pub client_name: String,
+    /// Acknowledge inbox events once they are forwarded to [`Events`].
+    pub auto_ack: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            client_name: format!("chatcore-client/{}", env!("CARGO_PKG_VERSION")),
+            auto_ack: true,
+        }
+    }
+}
+
+type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
+
+/// A connected client. Cheap to clone; all clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    requests: mpsc::UnboundedSender<(Request, Pending)>,
+    server: String,
+}
+
+/// The stream of events the server pushes, in arrival order. Ends when the
+/// connection closes.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Events {
+    /// The next event, or `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// An event if one is already waiting.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures::Stream for Events {
+    type Item = Event;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Client {
+    /// Says hello over `conn` with the default config.
+    pub async fn connect<C: ClientConnection>(conn: C) -> Result<(Client, Events), ClientError> {
+        Self::connect_with(conn, ClientConfig::default()).await
+    }
+
+    /// Says hello over `conn`, waits for the server's hello, and starts the driver.
+    pub async fn connect_with<C: ClientConnection>(
+        mut conn: C,
+        config: ClientConfig,
+    ) -> Result<(Client, Events), ClientError> {
+        conn.send(ClientFrame::Hello {
+            version: PROTOCOL_VERSION,
+            client: config.client_name.clone(),
+        })
+        .await?;
+        let server = match conn.next().await {
+            Some(Ok(ServerFrame::Hello { version, server })) if version == PROTOCOL_VERSION => {
+                server
+            }
+            Some(Ok(ServerFrame::Hello { version, .. })) => {
+                return Err(CodecError::WrongVersion {
+                    got: version,
+                    supported: PROTOCOL_VERSION,
+                }
+                .into())
+            }
+            Some(Ok(ServerFrame::Event(Event::Closing { code }))) => {
+                return Err(ClientError::Refused(code))
+            }
+            Some(Ok(other)) => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ClientError::Closed),
+        };
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(conn, req_rx, event_tx, config.auto_ack));
+        Ok((
+            Client {
+                requests: req_tx,
+                server,
+            },
+            Events { rx: event_rx },
+        ))
+    }
+
+    /// The server's name from its hello.
+    pub fn server_name(&self) -> &str {
+        &self.server
+    }
+
+    /// Sends any request and waits for its response.
+    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send((request, tx))
+            .map_err(|_| ClientError::Closed)?;
+        match rx.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(ClientError::Refused(code)),
+            Err(_) => Err(ClientError::Closed),
+        }
+    }
+
+    async fn expect_done(&self, request: Request) -> Result<(), ClientError> {
+        match self.request(request).await? {
+            Response::Done => Ok(()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Round trip.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        match self.request(Request::Ping).await? {
+            Response::Pong => Ok(()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Creates an account (does not log in).
+    pub async fn register(&self, username: &str, password: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Register {
+            username: username.into(),
+            password: password.into(),
+        })
+        .await
+    }
+
+    /// Logs in; returns the canonical user name. The backlog follows as events,
+    /// ended by [`Event::CaughtUp`].
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, ClientError> {
+        match self
+            .request(Request::Login {
+                username: username.into(),
+                password: password.into(),
+            })
+            .await?
+        {
+            Response::LoggedIn { user } => Ok(user),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Logs out; the connection stays open.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.expect_done(Request::Logout).await
+    }
+
+    /// User names containing `query`.
+    pub async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<String>, ClientError> {
+        self.users(Request::SearchUsers {
+            query: query.into(),
+            limit,
+        })
+        .await
+    }
+
+    async fn users(&self, request: Request) -> Result<Vec<String>, ClientError> {
+        match self.request(request).await? {
+            Response::Users(users) => Ok(users),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Asks `to` to be friends; `Ok(true)` if that made you friends at once.
+    pub async fn friend_request(&self, to: &str, note: &str) -> Result<bool, ClientError> {
+        match self
+            .request(Request::FriendRequest {
+                to: to.into(),
+                note: note.into(),
+            })
+            .await?
+        {
+            Response::FriendRequested { friends } => Ok(friends),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Accepts or rejects `from`'s request.
+    pub async fn respond_friend(&self, from: &str, accept: bool) -> Result<(), ClientError> {
+        self.expect_done(Request::FriendRespond {
+            from: from.into(),
+            accept,
+        })
+        .await
+    }
+
+    /// Ends a friendship.
+    pub async fn remove_friend(&self, user: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::RemoveFriend { user: user.into() })
+            .await
+    }
+
+    /// Blocks a user.
+    pub async fn block(&self, user: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Block { user: user.into() }).await
+    }
+
+    /// Unblocks a user.
+    pub async fn unblock(&self, user: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Unblock { user: user.into() })
+            .await
+    }
+
+    /// Friends, pending requests and blocks.
+    pub async fn friends(&self) -> Result<Vec<FriendEntry>, ClientError> {
+        match self.request(Request::ListFriends).await? {
+            Response::Friends(list) => Ok(list),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Names of online friends.
+    pub async fn online_friends(&self) -> Result<Vec<String>, ClientError> {
+        self.users(Request::OnlineFriends).await
+    }
+
+    /// Number of users online.
+    pub async fn online_count(&self) -> Result<u64, ClientError> {
+        match self.request(Request::OnlineCount).await? {
+            Response::Count(n) => Ok(n),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a message with an explicit idempotency key (reuse it to retry safely).
+    pub async fn send(
+        &self,
+        to: Peer,
+        client_msg_id: u64,
+        body: Body,
+    ) -> Result<Sent, ClientError> {
+        match self
+            .request(Request::Send {
+                to,
+                client_msg_id,
+                body,
+            })
+            .await?
+        {
+            Response::Sent { id, seq, ts } => Ok(Sent { id, seq, ts }),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a text to a user with a fresh random idempotency key.
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<Sent, ClientError> {
+        self.send(
+            Peer::User(to.into()),
+            rand::random(),
+            Body::Text(text.into()),
+        )
+        .await
+    }
+
+    /// Acknowledges inbox items by id (done automatically unless `auto_ack` is off).
+    pub async fn ack(&self, ids: Vec<ItemId>) -> Result<(), ClientError> {
+        self.expect_done(Request::Ack { ids }).await
+    }
+
+    /// A page of history with `peer`, newest first.
+    pub async fn history(
+        &self,
+        peer: Peer,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, ClientError> {
+        match self
+            .request(Request::History {
+                peer,
+                before_seq,
+                limit,
+            })
+            .await?
+        {
+            Response::History(page) => Ok(page),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+/// Remembers recently forwarded inbox ids so a redelivery is forwarded once.
+#[derive(Debug, Default)]
+struct SeenIds {
+    set: HashSet<ItemId>,
+    order: VecDeque<ItemId>,
+}
+
+impl SeenIds {
+    const CAPACITY: usize = 65_536;
+
+    /// True if `id` is new.
+    fn insert(&mut self, id: ItemId) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+async fn drive<C: ClientConnection>(
+    conn: C,
+    mut requests: mpsc::UnboundedReceiver<(Request, Pending)>,
+    events: mpsc::UnboundedSender<Event>,
+    auto_ack: bool,
+) {
+    let (mut sink, mut stream) = conn.split();
+    // `None`: an ack the driver sent itself; its answer is dropped.
+    let mut pending: HashMap<u32, Option<Pending>> = HashMap::new();
+    let mut next_req: u32 = 0;
+    let mut to_ack: Vec<ItemId> = Vec::new();
+    let mut seen = SeenIds::default();
+    let mut accepting = true;
+
+    loop {
+        tokio::select! {
+            biased;
+            frame = stream.next() => match frame {
+                Some(Ok(ServerFrame::Response { req_id, result })) => {
+                    if let Some(Some(reply)) = pending.remove(&req_id) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Some(Ok(ServerFrame::Event(event))) => {
+                    let forward = match event.inbox_id() {
+                        Some(id) => {
+                            if auto_ack {
+                                to_ack.push(id);
+                            }
+                            seen.insert(id)
+                        }
+                        None => true,
+                    };
+                    if forward {
+                        let _ = events.send(event);
+                    }
+                }
+                Some(Ok(ServerFrame::Hello { .. })) => {
+                    tracing::warn!("server sent a second hello");
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "connection failed");
+                    break;
+                }
+                None => break,
+            },
+            request = requests.recv(), if accepting => match request {
+                Some((request, reply)) => {
+                    next_req = next_req.wrapping_add(1);
+                    pending.insert(next_req, Some(reply));
+                    if sink.send(ClientFrame::Request { req_id: next_req, request }).await.is_err() {
+                        break;
+                    }
+                }
+                // Every `Client` clone is gone: close once nothing is outstanding.
+                None => accepting = false,
+            },
+            // Runs only when nothing else is ready, so acks batch up.
+            _ = std::future::ready(()), if !to_ack.is_empty() => {
+                next_req = next_req.wrapping_add(1);
+                pending.insert(next_req, None);
+                let ids = std::mem::take(&mut to_ack);
+                if sink.send(ClientFrame::Request { req_id: next_req, request: Request::Ack { ids } }).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if !accepting && pending.is_empty() && to_ack.is_empty() {
+            let _ = sink.close().await;
+            break;
+        }
+    }
+}

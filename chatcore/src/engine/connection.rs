@@ -1,0 +1,174 @@
+//! One connection's task: reads frames, steps the session, carries out its actions.
+//! The only place with `select!`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::Shared;
+use crate::protocol::{ClientFrame, ErrorCode, Event, ServerFrame, PROTOCOL_VERSION};
+use crate::router::{Control, SessionHandle};
+use crate::session::{Action, Session};
+use crate::transport::ServerConnection;
+
+/// The state a connection's handlers work on.
+pub(super) struct Conn {
+    pub shared: Arc<Shared>,
+    pub session: Session,
+    pub handle: SessionHandle,
+    pub peer: Option<SocketAddr>,
+}
+
+/// Whether the connection goes on after a frame.
+pub(super) enum Flow {
+    Continue,
+    Close,
+}
+
+pub(super) async fn run<C: ServerConnection>(
+    shared: Arc<Shared>,
+    conn: C,
+    conn_id: u64,
+    peer: Option<SocketAddr>,
+) {
+    let (sink, mut stream) = conn.split();
+    let (frames_tx, frames_rx) = mpsc::channel(shared.config.outbound_queue);
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_loop(sink, frames_rx));
+    let shutdown = shared.shutdown.clone();
+    let mut conn = Conn {
+        shared,
+        session: Session::new(),
+        handle: SessionHandle {
+            conn_id,
+            frames: frames_tx,
+            control: control_tx,
+        },
+        peer,
+    };
+    tracing::debug!(conn_id, ?peer, "connected");
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                conn.send_event(Event::ServerShutdown).await;
+                break;
+            }
+            Some(control) = control_rx.recv() => {
+                match control {
+                    Control::Kick(reason) => {
+                        tracing::info!(conn_id, %reason, "session kicked");
+                        conn.send_event(Event::Kicked { reason }).await;
+                    }
+                    Control::SlowReader => tracing::warn!(conn_id, "closing slow reader"),
+                }
+                break;
+            }
+            frame = stream.next() => match frame {
+                Some(Ok(frame)) => {
+                    if let Flow::Close = conn.on_frame(frame).await {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::info!(conn_id, error = %e, "closing on bad input");
+                    if let Some(code) = e.code() {
+                        conn.send_event(Event::Closing { code }).await;
+                    }
+                    break;
+                }
+                None => break,
+            },
+        }
+    }
+
+    conn.close().await;
+    tracing::debug!(conn_id, "disconnected");
+    // The writer ends once every sender of its queue is gone (the router dropped
+    // this session's handle in `close`), after flushing what was queued.
+    drop(conn);
+    let _ = writer.await;
+}
+
+/// Drains the outbound queue into the sink, flushing once per burst.
+async fn write_loop<S>(mut sink: S, mut frames: mpsc::Receiver<Arc<ServerFrame>>)
+where
+    S: futures::Sink<Arc<ServerFrame>> + Unpin,
+{
+    while let Some(frame) = frames.recv().await {
+        if sink.feed(frame).await.is_err() {
+            return;
+        }
+        while let Ok(frame) = frames.try_recv() {
+            if sink.feed(frame).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+impl Conn {
+    pub async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
+        match self.session.on_frame(frame) {
+            Action::Greet => {
+                self.greet().await;
+                Flow::Continue
+            }
+            Action::Dispatch { req_id, request } => self.dispatch(req_id, request).await,
+            Action::Refuse { req_id, code } => {
+                self.respond(req_id, Err(code)).await;
+                Flow::Continue
+            }
+            Action::Close { code, greet } => {
+                tracing::info!(
+                    conn_id = self.handle.conn_id,
+                    code = code.as_str(),
+                    "closing"
+                );
+                if greet {
+                    self.greet().await;
+                }
+                self.send_event(Event::Closing { code }).await;
+                Flow::Close
+            }
+            Action::Ignore => Flow::Continue,
+        }
+    }
+
+    async fn greet(&self) {
+        self.send(ServerFrame::Hello {
+            version: PROTOCOL_VERSION,
+            server: self.shared.config.server_name.clone(),
+        })
+        .await;
+    }
+
+    /// Queues a frame for this connection. Never waits: a client that lets its
+    /// queue fill up is not reading and gets closed as a slow reader.
+    pub async fn send(&self, frame: ServerFrame) {
+        self.handle.push(Arc::new(frame));
+    }
+
+    pub async fn send_event(&self, event: Event) {
+        self.send(ServerFrame::Event(event)).await;
+    }
+
+    pub async fn respond(&self, req_id: u32, result: Result<crate::protocol::Response, ErrorCode>) {
+        self.send(ServerFrame::Response { req_id, result }).await;
+    }
+
+    /// Ends the session: leaves the router and, if this was the user's last
+    /// session, tells their friends they went offline.
+    async fn close(&mut self) {
+        if let Some(user) = self.session.close() {
+            self.went_away(user).await;
+        }
+    }
+}

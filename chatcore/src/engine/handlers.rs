@@ -1,0 +1,426 @@
+//! Request handlers: accounts, friends, presence, chat.
+//!
+//! Each handler returns the response payload or the [`ErrorCode`] that refuses the
+//! request; a storage failure is logged and answered `Internal`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::connection::{Conn, Flow};
+use crate::friends::{FriendAction, LinkState};
+use crate::protocol::{
+    is_valid_name, limits, Body, ErrorCode, Event, FriendEntry, ItemId, Peer, Request, Response,
+    ServerFrame,
+};
+use crate::store::{Appended, NewMessage, Notice, StoreError, User, UserId};
+
+type Reply = Result<Response, ErrorCode>;
+
+fn internal(e: StoreError) -> ErrorCode {
+    tracing::error!(error = %e, "store failure");
+    ErrorCode::Internal
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Conn {
+    pub(super) async fn dispatch(&mut self, req_id: u32, request: Request) -> Flow {
+        if let Request::Login { username, password } = request {
+            // The backlog must follow the response, so login answers by itself.
+            return match self.login(username, password).await {
+                Ok((user, first)) => {
+                    self.respond(
+                        req_id,
+                        Ok(Response::LoggedIn {
+                            user: user.name.clone(),
+                        }),
+                    )
+                    .await;
+                    self.after_login(user, first).await;
+                    Flow::Continue
+                }
+                Err(code) => {
+                    self.respond(req_id, Err(code)).await;
+                    Flow::Continue
+                }
+            };
+        }
+        let reply = match request {
+            Request::Login { .. } => unreachable!("handled above"),
+            Request::Ping => Ok(Response::Pong),
+            Request::Register { username, password } => self.register(username, password).await,
+            Request::Logout => self.logout().await,
+            Request::SearchUsers { query, limit } => self.search(query, limit).await,
+            Request::FriendRequest { to, note } => {
+                if note.len() > limits::MAX_NOTE_LEN {
+                    Err(ErrorCode::InvalidArgument)
+                } else {
+                    self.friend_op(&to, FriendAction::Request { note }).await
+                }
+            }
+            Request::FriendRespond { from, accept } => {
+                self.friend_op(&from, FriendAction::Respond { accept })
+                    .await
+            }
+            Request::RemoveFriend { user } => self.friend_op(&user, FriendAction::Remove).await,
+            Request::Block { user } => self.friend_op(&user, FriendAction::Block).await,
+            Request::Unblock { user } => self.friend_op(&user, FriendAction::Unblock).await,
+            Request::ListFriends => self.list_friends().await,
+            Request::OnlineFriends => self.online_friends().await,
+            Request::OnlineCount => Ok(Response::Count(self.shared.router.online_count() as u64)),
+            Request::Send {
+                to,
+                client_msg_id,
+                body,
+            } => self.send_message(to, client_msg_id, body).await,
+            Request::Ack { ids } => self.ack(ids).await,
+            Request::History {
+                peer,
+                before_seq,
+                limit,
+            } => self.history(peer, before_seq, limit).await,
+        };
+        self.respond(req_id, reply).await;
+        Flow::Continue
+    }
+
+    fn me(&self) -> User {
+        self.session
+            .user()
+            .cloned()
+            .expect("the session only dispatches these when authenticated")
+    }
+
+    /// Resolves a user name to a user, or `NoSuchUser`.
+    async fn resolve(&self, name: &str) -> Result<User, ErrorCode> {
+        match self.shared.store.account_by_name(name).await {
+            Ok(Some(account)) => Ok(account.user),
+            Ok(None) => Err(ErrorCode::NoSuchUser),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    fn push_notices(&self, notices: Vec<Notice>) {
+        for notice in notices {
+            let frame = Arc::new(ServerFrame::Event(notice.event));
+            self.shared.router.push(notice.recipient, &frame);
+        }
+    }
+
+    // ---- accounts ----
+
+    async fn register(&self, username: String, password: String) -> Reply {
+        if !is_valid_name(&username) {
+            return Err(ErrorCode::InvalidUsername);
+        }
+        if !(limits::MIN_PASSWORD_LEN..=limits::MAX_PASSWORD_LEN).contains(&password.len()) {
+            return Err(ErrorCode::InvalidPassword);
+        }
+        let hash = self.shared.hasher.hash(password).await.map_err(|e| {
+            tracing::error!(error = %e, "hashing failed");
+            ErrorCode::Internal
+        })?;
+        match self.shared.store.create_user(&username, &hash).await {
+            Ok(Some(user)) => {
+                tracing::info!(user = %user.name, "registered");
+                Ok(Response::Done)
+            }
+            Ok(None) => Err(ErrorCode::UsernameTaken),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Checks the credentials and enters the user into the router. Returns the user
+    /// and whether this is their first session.
+    async fn login(
+        &mut self,
+        username: String,
+        password: String,
+    ) -> Result<(User, bool), ErrorCode> {
+        // Malformed credentials are just wrong credentials: no hint either way.
+        let well_formed = is_valid_name(&username) && password.len() <= limits::MAX_PASSWORD_LEN;
+        let account = if well_formed {
+            self.shared
+                .store
+                .account_by_name(&username)
+                .await
+                .map_err(internal)?
+        } else {
+            None
+        };
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let ok = self
+            .shared
+            .hasher
+            .verify(password, hash)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "verifying failed");
+                ErrorCode::Internal
+            })?;
+        let Some(account) = account.filter(|_| ok) else {
+            tracing::info!(%username, peer = ?self.peer, "login failed");
+            return Err(ErrorCode::InvalidCredentials);
+        };
+        let user = account.user;
+        let replace = self.shared.config.duplicate_login == super::DuplicateLogin::ReplaceOld;
+        let registered = self
+            .shared
+            .router
+            .register(user.id, self.handle.clone(), replace);
+        for old in registered.replaced {
+            let _ = old
+                .control
+                .send(crate::router::Control::Kick("logged in elsewhere".into()));
+        }
+        self.session.logged_in(user.clone());
+        tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged in");
+        Ok((user, registered.first))
+    }
+
+    /// After the login response: presence, then the inbox backlog, then `CaughtUp`.
+    async fn after_login(&self, user: User, first: bool) {
+        if first {
+            self.announce_presence(&user, true).await;
+        }
+        let mut after: Option<ItemId> = None;
+        loop {
+            let page = match self
+                .shared
+                .store
+                .inbox(user.id, after, self.shared.config.backlog_page)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    // The items stay in the inbox; the next login retries.
+                    internal(e);
+                    break;
+                }
+            };
+            let full = page.len() == self.shared.config.backlog_page;
+            for event in page {
+                after = event.inbox_id().or(after);
+                self.send_event(event).await;
+            }
+            if !full {
+                break;
+            }
+        }
+        self.send_event(Event::CaughtUp).await;
+    }
+
+    async fn logout(&mut self) -> Reply {
+        if let Some(user) = self.session.logged_out() {
+            self.went_away(user).await;
+        }
+        Ok(Response::Done)
+    }
+
+    /// Leaves the router; if that was the user's last session, tells their friends.
+    pub(super) async fn went_away(&self, user: User) {
+        tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged out");
+        if self.shared.router.unregister(user.id, self.handle.conn_id) {
+            self.announce_presence(&user, false).await;
+        }
+    }
+
+    async fn friends_of(&self, user: UserId) -> Result<Vec<User>, ErrorCode> {
+        let links = self.shared.store.links(user).await.map_err(internal)?;
+        Ok(links
+            .into_iter()
+            .filter(|(_, link)| link.state == LinkState::Friends)
+            .map(|(user, _)| user)
+            .collect())
+    }
+
+    async fn announce_presence(&self, user: &User, online: bool) {
+        let Ok(friends) = self.friends_of(user.id).await else {
+            return;
+        };
+        let frame = Arc::new(ServerFrame::Event(Event::Presence {
+            user: user.name.clone(),
+            online,
+        }));
+        for friend in friends {
+            self.shared.router.push(friend.id, &frame);
+        }
+    }
+
+    async fn search(&self, query: String, limit: u32) -> Reply {
+        let limit = limit.min(limits::MAX_SEARCH_RESULTS) as usize;
+        if query.len() > limits::MAX_USERNAME_LEN {
+            return Ok(Response::Users(Vec::new()));
+        }
+        let users = self
+            .shared
+            .store
+            .search_users(&query, limit)
+            .await
+            .map_err(internal)?;
+        Ok(Response::Users(users))
+    }
+
+    // ---- friends and presence ----
+
+    async fn friend_op(&self, other: &str, action: FriendAction) -> Reply {
+        let me = self.me();
+        let other = self.resolve(other).await?;
+        if other.id == me.id {
+            return Err(ErrorCode::CannotBefriendSelf);
+        }
+        let requesting = matches!(action, FriendAction::Request { .. });
+        let outcome = self
+            .shared
+            .store
+            .friend_op(&me, &other, action, self.shared.config.max_pending_requests)
+            .await
+            .map_err(internal)??;
+        let friends = outcome.link.state == LinkState::Friends;
+        self.push_notices(outcome.notices);
+        if friends && requesting {
+            // A crossing request: the two just became friends. They learn each
+            // other's presence as if one had just logged in.
+            self.tell_presence_of(&other, &me);
+        }
+        Ok(if requesting {
+            Response::FriendRequested { friends }
+        } else {
+            Response::Done
+        })
+    }
+
+    /// Tells `a` and `b` about each other's presence, if online.
+    fn tell_presence_of(&self, a: &User, b: &User) {
+        let router = &self.shared.router;
+        for (to, about) in [(a, b), (b, a)] {
+            if router.is_online(about.id) {
+                let frame = Arc::new(ServerFrame::Event(Event::Presence {
+                    user: about.name.clone(),
+                    online: true,
+                }));
+                router.push(to.id, &frame);
+            }
+        }
+    }
+
+    async fn list_friends(&self) -> Reply {
+        let me = self.me();
+        let links = self.shared.store.links(me.id).await.map_err(internal)?;
+        let entries = links
+            .into_iter()
+            .filter_map(|(user, link)| {
+                let state = link.friend_state()?;
+                let online =
+                    link.state == LinkState::Friends && self.shared.router.is_online(user.id);
+                Some(FriendEntry {
+                    user: user.name,
+                    state,
+                    online,
+                })
+            })
+            .collect();
+        Ok(Response::Friends(entries))
+    }
+
+    async fn online_friends(&self) -> Reply {
+        let me = self.me();
+        let friends = self.friends_of(me.id).await?;
+        Ok(Response::Users(
+            friends
+                .into_iter()
+                .filter(|f| self.shared.router.is_online(f.id))
+                .map(|f| f.name)
+                .collect(),
+        ))
+    }
+
+    // ---- chat ----
+
+    async fn send_message(&self, to: Peer, client_msg_id: u64, body: Body) -> Reply {
+        let Body::Text(text) = &body;
+        if text.is_empty() || text.len() > limits::MAX_TEXT_LEN {
+            return Err(ErrorCode::InvalidMessage);
+        }
+        let me = self.me();
+        let to = match to {
+            Peer::User(name) => self.resolve(&name).await?,
+            Peer::Room(_) => return Err(ErrorCode::NoSuchRoom),
+        };
+        self.check_may_chat(&me, &to).await?;
+        let appended = self
+            .shared
+            .store
+            .append_direct(NewMessage {
+                from: me,
+                to: to.clone(),
+                client_msg_id,
+                body,
+                ts: now_ms(),
+            })
+            .await
+            .map_err(internal)?;
+        match appended {
+            Appended::New(message) => {
+                let reply = Response::Sent {
+                    id: message.id,
+                    seq: message.seq,
+                    ts: message.ts,
+                };
+                let frame = Arc::new(ServerFrame::Event(Event::Message(message)));
+                self.shared.router.push(to.id, &frame);
+                Ok(reply)
+            }
+            Appended::Duplicate(r) => Ok(Response::Sent {
+                id: r.id,
+                seq: r.seq,
+                ts: r.ts,
+            }),
+        }
+    }
+
+    /// Blocked either way refuses; otherwise friends may chat, and anyone may on an
+    /// open server.
+    async fn check_may_chat(&self, me: &User, to: &User) -> Result<(), ErrorCode> {
+        let store = &self.shared.store;
+        let (mine, theirs) = tokio::try_join!(store.link(me.id, to.id), store.link(to.id, me.id))
+            .map_err(internal)?;
+        if mine.blocked || theirs.blocked {
+            return Err(ErrorCode::Blocked);
+        }
+        if mine.state != LinkState::Friends && !self.shared.config.open_chat {
+            return Err(ErrorCode::NotFriends);
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, ids: Vec<ItemId>) -> Reply {
+        if ids.len() > limits::MAX_ACK_IDS {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let me = self.me();
+        let receipts = self.shared.store.ack(me.id, &ids).await.map_err(internal)?;
+        self.push_notices(receipts);
+        Ok(Response::Done)
+    }
+
+    async fn history(&self, peer: Peer, before_seq: Option<u64>, limit: u32) -> Reply {
+        let limit = limit.min(limits::MAX_HISTORY_PAGE) as usize;
+        let me = self.me();
+        let other = match peer {
+            Peer::User(name) => self.resolve(&name).await?,
+            Peer::Room(_) => return Err(ErrorCode::NoSuchRoom),
+        };
+        let page = self
+            .shared
+            .store
+            .direct_history(me.id, other.id, before_seq, limit)
+            .await
+            .map_err(internal)?;
+        Ok(Response::History(page))
+    }
+}

@@ -1,0 +1,186 @@
+//! The server engine: runs one task per connection, each driving a
+//! [`Session`](crate::session::Session) against the [`Store`] and the router.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use chatcore::{engine::{Server, ServerConfig}, store::MemoryStore, transport::memory};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let server = Server::new(Arc::new(MemoryStore::new()), ServerConfig::default()).unwrap();
+//! let (listener, connector) = memory::listener();
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let running = tokio::spawn(server.clone().serve(listener, shutdown.clone()));
+//! // ... connect clients through `connector` ...
+//! # drop(connector);
+//! shutdown.cancel();
+//! running.await.unwrap().unwrap();
+//! # }
+//! ```
+
+mod connection;
+mod handlers;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{AuthError, HashParams, Hasher};
+use crate::router::Router;
+use crate::store::Store;
+use crate::transport::{ServerConnection, Transport, TransportError};
+
+/// What happens when a user logs in while already logged in elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicateLogin {
+    /// Keep every session; all of them get the user's events.
+    #[default]
+    Allow,
+    /// The new session replaces the old ones, which get `Kicked` and close.
+    ReplaceOld,
+}
+
+/// Server settings. `Default` is a sensible production setup.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Name sent in the server hello.
+    pub server_name: String,
+    /// Duplicate-login policy.
+    pub duplicate_login: DuplicateLogin,
+    /// Allow chat between users who are not friends.
+    pub open_chat: bool,
+    /// Most open outgoing friend requests per user.
+    pub max_pending_requests: usize,
+    /// argon2id cost.
+    pub hash_params: HashParams,
+    /// Most password hashes computed at once.
+    pub hash_concurrency: usize,
+    /// Frames queued for one session before it counts as a slow reader and is closed.
+    pub outbound_queue: usize,
+    /// Inbox items read per page when pushing the login backlog.
+    pub backlog_page: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            server_name: format!("chatcore/{}", env!("CARGO_PKG_VERSION")),
+            duplicate_login: DuplicateLogin::Allow,
+            open_chat: false,
+            max_pending_requests: 100,
+            hash_params: HashParams::default(),
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            outbound_queue: 4096,
+            backlog_page: 256,
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The hashing parameters are invalid.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Accepting connections failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// State shared by every connection task.
+struct Shared {
+    store: Arc<dyn Store>,
+    router: Router,
+    config: ServerConfig,
+    hasher: Hasher,
+    next_conn: AtomicU64,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("online", &self.router.online_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A chat server over any [`Store`] and [`Transport`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// A server on `store`.
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Result<Self, ServerError> {
+        let hasher = Hasher::new(config.hash_params, config.hash_concurrency)?;
+        Ok(Server {
+            shared: Arc::new(Shared {
+                store,
+                router: Router::default(),
+                config,
+                hasher,
+                next_conn: AtomicU64::new(1),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        })
+    }
+
+    /// Accepts connections until `shutdown` is cancelled (or the transport ends),
+    /// then tells every connected client `ServerShutdown`, closes them and waits for
+    /// their tasks. Every acknowledged write is already durable (see
+    /// [`Store`](crate::store::Store)), so there is nothing else to flush.
+    pub async fn serve<T: Transport>(
+        self,
+        mut transport: T,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServerError> {
+        let result = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                accepted = transport.accept() => match accepted {
+                    Ok(Some((conn, peer))) => { self.spawn_connection(conn, peer); }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e.into()),
+                },
+            }
+        };
+        drop(transport);
+        self.shutdown().await;
+        result
+    }
+
+    /// Runs one connection in its own task (for transports the caller accepts itself).
+    pub fn spawn_connection<C: ServerConnection>(&self, conn: C, peer: Option<SocketAddr>) {
+        let conn_id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::clone(&self.shared);
+        self.shared
+            .tasks
+            .spawn(connection::run(shared, conn, conn_id, peer));
+    }
+
+    /// Closes every connection (each is told `ServerShutdown`) and waits for them.
+    pub async fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    /// How many users are online.
+    pub fn online_count(&self) -> usize {
+        self.shared.router.online_count()
+    }
+
+    /// The store the server runs on.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+}

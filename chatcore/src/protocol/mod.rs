@@ -1,0 +1,367 @@
+//! The wire protocol: frames, requests, responses, events, error codes and the codec.
+//!
+//! # Compatibility
+//!
+//! Frames are postcard-encoded, and postcard encodes an enum variant by its position.
+//! So every enum here is append-only: new variants go at the end, existing ones are
+//! never reordered or removed, and the golden-byte tests in `tests/golden.rs` fail if
+//! one is. The first frame each way is a hello carrying [`PROTOCOL_VERSION`];
+//! `ClientFrame::Hello` and `ServerFrame::Hello` stay variant 0 forever, with the
+//! version as their first field, so any version can read the other's hello.
+
+mod codec;
+mod error_code;
+
+pub use codec::{decode_frame, encode_frame, CodecError, FrameCodec, DEFAULT_MAX_FRAME_LEN};
+pub use error_code::ErrorCode;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Server-assigned id of a message or of any other item delivered through a user's
+/// inbox. Ids increase in the order the server stored the items.
+pub type ItemId = u64;
+
+/// Milliseconds since the Unix epoch, as stamped by the server.
+pub type Timestamp = u64;
+
+/// A frame sent by a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// The first frame of every connection.
+    Hello {
+        /// Must equal the server's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// Free-form client name and version, for logs.
+        client: String,
+    },
+    /// A request; answered by exactly one [`ServerFrame::Response`] with the same `req_id`.
+    Request {
+        /// Chosen by the client, echoed in the response.
+        req_id: u32,
+        /// What the client asks for.
+        request: Request,
+    },
+}
+
+/// A frame sent by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// The answer to the client's hello.
+    Hello {
+        /// The server's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// Free-form server name and version.
+        server: String,
+    },
+    /// The one answer to a request.
+    Response {
+        /// The request's `req_id`.
+        req_id: u32,
+        /// The outcome.
+        result: Result<Response, ErrorCode>,
+    },
+    /// Something the server pushes unasked.
+    Event(Event),
+}
+
+/// The other side of a conversation: a user or a room.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Peer {
+    /// A user, by name.
+    User(String),
+    /// A room, by name.
+    Room(String),
+}
+
+/// What a message carries. An enum so that other kinds (reactions, edits, read
+/// receipts) can be appended later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Any Unicode text; it round-trips byte for byte.
+    Text(String),
+}
+
+/// A chat message as stored and delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Server id; acked by the recipient, named in the sender's `Delivered` receipt.
+    pub id: ItemId,
+    /// Position in its conversation, from 1, assigned by the server.
+    pub seq: u64,
+    /// The sender's name (taken from the sender's session, never from the client).
+    pub from: String,
+    /// The recipient user or room.
+    pub to: Peer,
+    /// The content.
+    pub body: Body,
+    /// Server time of storing.
+    pub ts: Timestamp,
+}
+
+/// A request a client may send inside [`ClientFrame::Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Liveness check; answered `Ok(Response::Pong)`.
+    Ping,
+    /// Create an account. Does not log in.
+    Register {
+        /// 3 to 32 letters, digits, `_`, `-`, `.`; unique without regard to case.
+        username: String,
+        /// 8 to 1024 bytes.
+        password: String,
+    },
+    /// Log in; answered `Ok(Response::LoggedIn)`, then the inbox backlog and
+    /// `Event::CaughtUp` follow as events.
+    Login {
+        /// The account name (any case).
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// Log out; the connection stays open and anonymous.
+    Logout,
+    /// Users whose name contains `query` (case-insensitive), at most `limit` of them.
+    SearchUsers {
+        /// Substring to look for.
+        query: String,
+        /// Maximum result count (the server caps it).
+        limit: u32,
+    },
+    /// Ask `to` to become friends.
+    FriendRequest {
+        /// The user asked.
+        to: String,
+        /// A note shown with the request.
+        note: String,
+    },
+    /// Accept or reject a pending request from `from`.
+    FriendRespond {
+        /// Who sent the request.
+        from: String,
+        /// Accept (true) or reject (false).
+        accept: bool,
+    },
+    /// End a friendship (both sides).
+    RemoveFriend {
+        /// The friend.
+        user: String,
+    },
+    /// Block a user: no requests or messages from them; ends any friendship.
+    Block {
+        /// The user to block.
+        user: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The blocked user.
+        user: String,
+    },
+    /// Friends and pending requests, with presence.
+    ListFriends,
+    /// Names of the friends online now.
+    OnlineFriends,
+    /// How many users are online now.
+    OnlineCount,
+    /// Send a message; answered `Ok(Response::Sent)` once it is stored durably.
+    Send {
+        /// Recipient user or room.
+        to: Peer,
+        /// Client-chosen id: a retry with the same id is answered with the first
+        /// answer and stores nothing twice.
+        client_msg_id: u64,
+        /// The content.
+        body: Body,
+    },
+    /// Acknowledge delivered inbox items (messages, friend notices, receipts) by id.
+    Ack {
+        /// The item ids.
+        ids: Vec<ItemId>,
+    },
+    /// A page of a conversation's history, newest first.
+    History {
+        /// The conversation.
+        peer: Peer,
+        /// Only messages with `seq` below this (`None`: from the newest).
+        before_seq: Option<u64>,
+        /// Page size (the server caps it).
+        limit: u32,
+    },
+}
+
+/// How a user stands with another, as listed by [`Request::ListFriends`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FriendState {
+    /// Friends.
+    Friends,
+    /// You asked them; waiting for their answer.
+    RequestSent,
+    /// They asked you; waiting for your answer.
+    RequestReceived,
+    /// You blocked them.
+    Blocked,
+}
+
+/// One row of [`Response::Friends`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendEntry {
+    /// The other user.
+    pub user: String,
+    /// Where you stand.
+    pub state: FriendState,
+    /// Online now (only reported for friends; `false` otherwise).
+    pub online: bool,
+}
+
+/// The payload of a successful response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Done; nothing to report.
+    Done,
+    /// Answer to [`Request::Ping`].
+    Pong,
+    /// Logged in as `user` (the name as registered).
+    LoggedIn {
+        /// The canonical user name.
+        user: String,
+    },
+    /// A list of user names.
+    Users(Vec<String>),
+    /// Friend request outcome: `true` if it made you friends at once (a crossing
+    /// request), `false` if it is pending.
+    FriendRequested {
+        /// Whether the two are now friends.
+        friends: bool,
+    },
+    /// The friend list.
+    Friends(Vec<FriendEntry>),
+    /// Online user count.
+    Count(u64),
+    /// A send was stored.
+    Sent {
+        /// Server id of the message.
+        id: ItemId,
+        /// Its seq in the conversation.
+        seq: u64,
+        /// Server timestamp.
+        ts: Timestamp,
+    },
+    /// A history page, newest first.
+    History(Vec<Message>),
+}
+
+/// Something the server pushes unasked.
+///
+/// Variants with an `id` come from the user's inbox: they are redelivered (at every
+/// login) until the client acks the id with [`Request::Ack`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A chat message.
+    Message(Message),
+    /// Receipts: the recipients acked these messages you sent.
+    Delivered {
+        /// Inbox id of this receipt (ack it).
+        id: ItemId,
+        /// Ids of your messages that were delivered.
+        ids: Vec<ItemId>,
+    },
+    /// The backlog pushed at login is complete.
+    CaughtUp,
+    /// A friend came online or went offline.
+    Presence {
+        /// The friend.
+        user: String,
+        /// Online now.
+        online: bool,
+    },
+    /// Someone asks to be your friend.
+    FriendRequested {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// Who asks.
+        from: String,
+        /// Their note.
+        note: String,
+    },
+    /// You and `user` are now friends.
+    FriendAdded {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// The new friend.
+        user: String,
+    },
+    /// `user` rejected your request.
+    FriendRejected {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// Who rejected.
+        user: String,
+    },
+    /// `user` ended the friendship.
+    FriendRemoved {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// The former friend.
+        user: String,
+    },
+    /// This session was replaced by a newer login of the same user and is closing.
+    Kicked {
+        /// Why.
+        reason: String,
+    },
+    /// The server is shutting down; the connection closes next.
+    ServerShutdown,
+    /// The server closes the connection because of `code`.
+    Closing {
+        /// Why.
+        code: ErrorCode,
+    },
+}
+
+impl Event {
+    /// The inbox id to ack, for events delivered through the inbox.
+    pub fn inbox_id(&self) -> Option<ItemId> {
+        match self {
+            Event::Message(m) => Some(m.id),
+            Event::Delivered { id, .. }
+            | Event::FriendRequested { id, .. }
+            | Event::FriendAdded { id, .. }
+            | Event::FriendRejected { id, .. }
+            | Event::FriendRemoved { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// Limits of the protocol that both sides enforce.
+pub mod limits {
+    /// Longest text body, in bytes.
+    pub const MAX_TEXT_LEN: usize = 16 * 1024;
+    /// Longest friend-request note, in bytes.
+    pub const MAX_NOTE_LEN: usize = 512;
+    /// Most results of one search.
+    pub const MAX_SEARCH_RESULTS: u32 = 100;
+    /// Most messages of one history page.
+    pub const MAX_HISTORY_PAGE: u32 = 200;
+    /// Most ids in one ack.
+    pub const MAX_ACK_IDS: usize = 4096;
+    /// Shortest username.
+    pub const MIN_USERNAME_LEN: usize = 3;
+    /// Longest username.
+    pub const MAX_USERNAME_LEN: usize = 32;
+    /// Shortest password, in bytes.
+    pub const MIN_PASSWORD_LEN: usize = 8;
+    /// Longest password, in bytes.
+    pub const MAX_PASSWORD_LEN: usize = 1024;
+}
+
+/// Whether `name` is a valid username (and room name): 3 to 32 ASCII letters,
+/// digits, `_`, `-` or `.`.
+pub fn is_valid_name(name: &str) -> bool {
+    (limits::MIN_USERNAME_LEN..=limits::MAX_USERNAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}

@@ -1,0 +1,132 @@
+//! Who is online where: user -> live session handles.
+//!
+//! The map is sharded by user id, each shard behind its own `RwLock`, so routing
+//! a message takes one short read lock on one shard and never a global lock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::mpsc;
+
+use crate::protocol::ServerFrame;
+use crate::store::UserId;
+
+const SHARDS: usize = 64;
+
+/// Why the engine stops a session from outside its own task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// A newer login replaced this session.
+    Kick(String),
+    /// Its outbound queue is full: the client does not read.
+    SlowReader,
+}
+
+/// How to reach one live, authenticated session.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionHandle {
+    pub conn_id: u64,
+    pub frames: mpsc::Sender<Arc<ServerFrame>>,
+    pub control: mpsc::UnboundedSender<Control>,
+}
+
+impl SessionHandle {
+    /// Queues a frame without waiting; a session whose queue is full is told to
+    /// close (its undelivered inbox items wait for its next login).
+    pub fn push(&self, frame: Arc<ServerFrame>) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.frames.try_send(frame) {
+            let _ = self.control.send(Control::SlowReader);
+        }
+    }
+}
+
+/// The result of [`Router::register`].
+#[derive(Debug)]
+pub(crate) struct Registered {
+    /// This is the user's only session: they just came online.
+    pub first: bool,
+    /// Sessions removed because the new one replaces them.
+    pub replaced: Vec<SessionHandle>,
+}
+
+/// The online map.
+#[derive(Debug)]
+pub(crate) struct Router {
+    shards: Box<[RwLock<HashMap<UserId, Vec<SessionHandle>>>]>,
+    online_users: AtomicUsize,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            online_users: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Router {
+    fn shard(&self, user: UserId) -> &RwLock<HashMap<UserId, Vec<SessionHandle>>> {
+        &self.shards[(user.0 as usize) % SHARDS]
+    }
+
+    /// Adds a session of `user`; with `replace`, removes the user's other sessions.
+    pub fn register(&self, user: UserId, handle: SessionHandle, replace: bool) -> Registered {
+        let mut shard = self.shard(user).write().expect("router lock");
+        let sessions = shard.entry(user).or_default();
+        let first = sessions.is_empty();
+        let replaced = if replace {
+            std::mem::take(sessions)
+        } else {
+            Vec::new()
+        };
+        sessions.push(handle);
+        if first {
+            self.online_users.fetch_add(1, Ordering::Relaxed);
+        }
+        Registered { first, replaced }
+    }
+
+    /// Removes a session; returns true if it was the user's last (they went offline).
+    pub fn unregister(&self, user: UserId, conn_id: u64) -> bool {
+        let mut shard = self.shard(user).write().expect("router lock");
+        let Some(sessions) = shard.get_mut(&user) else {
+            return false;
+        };
+        let before = sessions.len();
+        sessions.retain(|h| h.conn_id != conn_id);
+        let removed = sessions.len() < before;
+        if removed && sessions.is_empty() {
+            shard.remove(&user);
+            self.online_users.fetch_sub(1, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Pushes a frame to every live session of `user`; returns how many there were.
+    pub fn push(&self, user: UserId, frame: &Arc<ServerFrame>) -> usize {
+        let shard = self.shard(user).read().expect("router lock");
+        let Some(sessions) = shard.get(&user) else {
+            return 0;
+        };
+        for session in sessions {
+            session.push(Arc::clone(frame));
+        }
+        sessions.len()
+    }
+
+    /// Whether `user` has a live session.
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.shard(user)
+            .read()
+            .expect("router lock")
+            .contains_key(&user)
+    }
+
+    /// How many users are online.
+    pub fn online_count(&self) -> usize {
+        self.online_users.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,267 @@
+//! The per-connection protocol state machine, sans-IO.
+//!
+//! ```text
+//!                 Hello(ok)              login ok
+//! AwaitingHello ───────────► Anonymous ───────────► Authenticated(user)
+//!       │                      ▲   │                    │      │
+//!       │ anything else,       │   └──── logout ◄───────┘      │
+//!       │ bad version          │                               │
+//!       ▼                      │ protocol violation, kick,     │
+//!    Closed ◄──────────────────┴───────── shutdown ◄───────────┘
+//! ```
+//!
+//! [`Session::on_frame`] takes one decoded frame and says what to do with it
+//! ([`Action`]); it performs no I/O and never waits. The engine carries out the
+//! action and reports the outcome of logins and logouts back with
+//! [`Session::logged_in`] and [`Session::logged_out`].
+
+use crate::protocol::{ClientFrame, ErrorCode, Request, PROTOCOL_VERSION};
+use crate::store::User;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Connected; the client's hello has not arrived.
+    AwaitingHello,
+    /// Hello exchanged; not logged in.
+    Anonymous,
+    /// Logged in as this user.
+    Authenticated(User),
+    /// Closed; every further frame is ignored.
+    Closed,
+}
+
+/// What the driver must do with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Answer the hello with the server's own.
+    Greet,
+    /// Carry out the request: it is allowed in this phase.
+    Dispatch {
+        /// Echo in the response.
+        req_id: u32,
+        /// The request.
+        request: Request,
+    },
+    /// Answer `Err(code)` without doing anything; the session stays open.
+    Refuse {
+        /// Echo in the response.
+        req_id: u32,
+        /// Why.
+        code: ErrorCode,
+    },
+    /// Send `Closing { code }` (after the server's hello if `greet`) and close.
+    Close {
+        /// Why.
+        code: ErrorCode,
+        /// The client's hello arrived but its version was wrong: tell it ours first.
+        greet: bool,
+    },
+    /// Nothing (the session is closed).
+    Ignore,
+}
+
+/// The state machine of one connection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    phase: Phase,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session waiting for the client's hello.
+    pub fn new() -> Self {
+        Session {
+            phase: Phase::AwaitingHello,
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&User> {
+        match &self.phase {
+            Phase::Authenticated(user) => Some(user),
+            _ => None,
+        }
+    }
+
+    /// Decides what to do with a frame from the client.
+    pub fn on_frame(&mut self, frame: ClientFrame) -> Action {
+        match (&self.phase, frame) {
+            (Phase::Closed, _) => Action::Ignore,
+            (Phase::AwaitingHello, ClientFrame::Hello { version, .. }) => {
+                if version == PROTOCOL_VERSION {
+                    self.phase = Phase::Anonymous;
+                    Action::Greet
+                } else {
+                    self.close_with(ErrorCode::UnsupportedVersion, true)
+                }
+            }
+            (Phase::AwaitingHello, ClientFrame::Request { .. })
+            | (Phase::Anonymous | Phase::Authenticated(_), ClientFrame::Hello { .. }) => {
+                self.close_with(ErrorCode::ProtocolViolation, false)
+            }
+            (phase, ClientFrame::Request { req_id, request }) => {
+                let authenticated = matches!(phase, Phase::Authenticated(_));
+                match (access(&request), authenticated) {
+                    (Access::Any, _)
+                    | (Access::Anonymous, false)
+                    | (Access::Authenticated, true) => Action::Dispatch { req_id, request },
+                    (Access::Anonymous, true) => Action::Refuse {
+                        req_id,
+                        code: ErrorCode::AlreadyAuthenticated,
+                    },
+                    (Access::Authenticated, false) => Action::Refuse {
+                        req_id,
+                        code: ErrorCode::NotAuthenticated,
+                    },
+                }
+            }
+        }
+    }
+
+    /// A dispatched login succeeded. Ignored unless the session is anonymous.
+    pub fn logged_in(&mut self, user: User) {
+        if self.phase == Phase::Anonymous {
+            self.phase = Phase::Authenticated(user);
+        }
+    }
+
+    /// A dispatched logout was carried out; returns who was logged in.
+    pub fn logged_out(&mut self) -> Option<User> {
+        match std::mem::replace(&mut self.phase, Phase::Anonymous) {
+            Phase::Authenticated(user) => Some(user),
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// Closes the session (kick, shutdown, transport gone); returns who was logged in.
+    pub fn close(&mut self) -> Option<User> {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Authenticated(user) => Some(user),
+            _ => None,
+        }
+    }
+
+    fn close_with(&mut self, code: ErrorCode, greet: bool) -> Action {
+        self.phase = Phase::Closed;
+        Action::Close { code, greet }
+    }
+}
+
+/// In which phases a request is allowed.
+enum Access {
+    Any,
+    Anonymous,
+    Authenticated,
+}
+
+fn access(request: &Request) -> Access {
+    match request {
+        Request::Ping => Access::Any,
+        Request::Register { .. } | Request::Login { .. } => Access::Anonymous,
+        _ => Access::Authenticated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UserId;
+
+    fn hello(version: u16) -> ClientFrame {
+        ClientFrame::Hello {
+            version,
+            client: "test".into(),
+        }
+    }
+
+    fn req(request: Request) -> ClientFrame {
+        ClientFrame::Request { req_id: 7, request }
+    }
+
+    #[test]
+    fn request_before_hello_closes() {
+        let mut s = Session::new();
+        assert_eq!(
+            s.on_frame(req(Request::Ping)),
+            Action::Close {
+                code: ErrorCode::ProtocolViolation,
+                greet: false
+            }
+        );
+        assert_eq!(s.on_frame(hello(PROTOCOL_VERSION)), Action::Ignore);
+    }
+
+    #[test]
+    fn wrong_version_closes_after_greeting() {
+        let mut s = Session::new();
+        assert_eq!(
+            s.on_frame(hello(PROTOCOL_VERSION + 1)),
+            Action::Close {
+                code: ErrorCode::UnsupportedVersion,
+                greet: true
+            }
+        );
+        assert_eq!(s.phase(), &Phase::Closed);
+    }
+
+    #[test]
+    fn chat_before_login_is_refused_and_second_hello_closes() {
+        let mut s = Session::new();
+        assert_eq!(s.on_frame(hello(PROTOCOL_VERSION)), Action::Greet);
+        assert_eq!(
+            s.on_frame(req(Request::ListFriends)),
+            Action::Refuse {
+                req_id: 7,
+                code: ErrorCode::NotAuthenticated
+            }
+        );
+        assert!(matches!(
+            s.on_frame(req(Request::Ping)),
+            Action::Dispatch { .. }
+        ));
+        assert!(matches!(
+            s.on_frame(hello(PROTOCOL_VERSION)),
+            Action::Close { .. }
+        ));
+    }
+
+    #[test]
+    fn login_logout_cycle() {
+        let mut s = Session::new();
+        s.on_frame(hello(PROTOCOL_VERSION));
+        let user = User {
+            id: UserId(1),
+            name: "ann".into(),
+        };
+        s.logged_in(user.clone());
+        assert_eq!(s.user(), Some(&user));
+        let login = Request::Login {
+            username: "x".into(),
+            password: "y".into(),
+        };
+        assert_eq!(
+            s.on_frame(req(login)),
+            Action::Refuse {
+                req_id: 7,
+                code: ErrorCode::AlreadyAuthenticated
+            }
+        );
+        assert_eq!(s.logged_out(), Some(user));
+        assert_eq!(s.phase(), &Phase::Anonymous);
+        assert_eq!(s.close(), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! Storage: the [`Store`] trait, the shared key-value implementation, and the
+//! in-memory store.
+//!
+//! # The durability contract
+//!
+//! When a mutating method of a [`Store`] returns `Ok`, its change survives a crash
+//! of the process (and, for the disk backends, of the machine). The engine answers
+//! a client only after that `Ok`, which is what makes "the sender saw `Ok`" mean
+//! "the message is safe".
+//!
+//! # Backends
+//!
+//! [`Store`] is domain-level, so a backend may implement it directly (one atomic
+//! transaction per method). The bundled backends instead implement the much smaller
+//! [`KvBackend`] (point reads, ordered scans, one atomic durable batch commit) and
+//! get the whole domain logic, its key layout, and group commit from [`KvStore`].
+
+mod kv;
+mod memory;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use kv::{KvBackend, KvStore, WriteBatch};
+pub use memory::{MemoryBackend, MemoryStore};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::friends::{FriendAction, Link};
+use crate::protocol::{Body, ErrorCode, Event, ItemId, Message, Timestamp};
+
+/// A user's numeric id, assigned by the store at registration. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UserId(pub u64);
+
+/// A user: id and the name as registered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct User {
+    /// The id.
+    pub id: UserId,
+    /// The name, in the case it was registered with.
+    pub name: String,
+}
+
+/// A user with the stored password hash (PHC string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The user.
+    pub user: User,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A message to be stored by [`Store::append_direct`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Sender (from the session).
+    pub from: User,
+    /// Recipient.
+    pub to: User,
+    /// The sender's idempotency key.
+    pub client_msg_id: u64,
+    /// Content.
+    pub body: Body,
+    /// Server time.
+    pub ts: Timestamp,
+}
+
+/// The stored identity of a sent message: what the sender is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReceipt {
+    /// Server id.
+    pub id: ItemId,
+    /// Seq in the conversation.
+    pub seq: u64,
+    /// Server timestamp.
+    pub ts: Timestamp,
+}
+
+/// What [`Store::append_direct`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now; push `message` to the recipient.
+    New(Message),
+    /// The sender already sent this `client_msg_id`; nothing was stored.
+    Duplicate(SendReceipt),
+}
+
+/// An inbox event created by a store operation, to push to a live recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Whose inbox holds it.
+    pub recipient: UserId,
+    /// The event (its `id` is its inbox id).
+    pub event: Event,
+}
+
+/// The outcome of a friend operation ([`Store::friend_op`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendOutcome {
+    /// The actor's link to the other user after the operation.
+    pub link: Link,
+    /// Inbox events written for either side.
+    pub notices: Vec<Notice>,
+}
+
+/// A failure of the storage itself (not a refusal: those are [`ErrorCode`]s).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database engine failed.
+    #[error("storage backend error: {0}")]
+    Backend(Arc<dyn std::error::Error + Send + Sync>),
+    /// A stored record could not be decoded.
+    #[error("corrupt record under key {key}: {reason}")]
+    Corrupt {
+        /// The key, printed.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The database was written by another format version.
+    #[error("database format version {found} is not supported (this build reads {expected})")]
+    VersionMismatch {
+        /// Version found on disk.
+        found: u32,
+        /// Version this build writes.
+        expected: u32,
+    },
+    /// The path does not hold a chatcore database.
+    #[error("not a chatcore database: {0}")]
+    NotADatabase(String),
+    /// The store was closed.
+    #[error("store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Arc::new(e))
+    }
+}
+
+/// The storage a chat server runs on. See the [module docs](self) for the
+/// durability contract: an `Ok` from a mutating method means durable.
+///
+/// Methods that can be refused for a reason the user caused return
+/// `Ok(Err(ErrorCode))`; `Err(StoreError)` means the storage failed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user; `Ok(None)` if the name is taken (compared without case).
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Looks a user up by name, without regard to case.
+    async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError>;
+
+    /// Looks a user up by id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Names containing `query` (case-insensitive), in name order, at most `limit`.
+    async fn search_users(&self, query: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Applies a friend-workflow action of `actor` towards `other` atomically: the
+    /// links of both sides and the inbox notices change together or not at all.
+    async fn friend_op(
+        &self,
+        actor: &User,
+        other: &User,
+        action: FriendAction,
+        max_pending: usize,
+    ) -> Result<Result<FriendOutcome, ErrorCode>, StoreError>;
+
+    /// `owner`'s link to `other` (default if none).
+    async fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError>;
+
+    /// Every user `owner` has a non-default link to, in id order.
+    async fn links(&self, owner: UserId) -> Result<Vec<(User, Link)>, StoreError>;
+
+    /// Stores a 1:1 message: history, recipient inbox and idempotency record in one
+    /// atomic write, unless `(from, client_msg_id)` was stored before.
+    async fn append_direct(&self, msg: NewMessage) -> Result<Appended, StoreError>;
+
+    /// Up to `limit` inbox events of `user` with ids above `after`, oldest first.
+    async fn inbox(
+        &self,
+        user: UserId,
+        after: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Removes acked items from `user`'s inbox (unknown ids are ignored) and, for
+    /// acked messages, writes one `Delivered` receipt per sender into that sender's
+    /// inbox, all atomically. Returns the receipts.
+    async fn ack(&self, user: UserId, ids: &[ItemId]) -> Result<Vec<Notice>, StoreError>;
+
+    /// A page of the 1:1 conversation of `a` and `b`: messages with `seq <
+    /// before_seq` (all if `None`), newest first, at most `limit`.
+    async fn direct_history(
+        &self,
+        a: UserId,
+        b: UserId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+}

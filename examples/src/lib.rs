@@ -1,0 +1,1 @@
+//! Example chat server and client (coming with the TCP issue).
