@@ -1,1 +1,654 @@
+//! The conformance suite every [`Store`] backend runs (feature `testkit`).
+//!
+//! Each property is a public async fn taking a [`Fixture`]; the
+//! [`store_conformance_tests!`](crate::store_conformance_tests) macro expands to one
+//! named `#[tokio::test]` per property, so a backend's whole suite is:
+//!
+//! ```ignore
+//! chatcore::store_conformance_tests!(chatcore::store::testkit::Fixture::in_temp_dir(|dir| {
+//!     MyStore::open(dir).unwrap()
+//! }));
+//! ```
+//!
+//! The test crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+//! A fixture can *reopen* the same location, which is how the suite checks that
+//! what was acknowledged survives a close.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{Appended, NewMessage, Store, User, UserId};
+use crate::friends::{FriendAction, LinkState};
+use crate::protocol::{Body, ErrorCode, Event, Peer};
+
+/// A place a backend keeps its data, and how to open a store on it.
+pub struct Fixture<S> {
+    open: Box<dyn Fn() -> S + Send + Sync>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl<S> std::fmt::Debug for Fixture<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("dir", &self._dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Fixture<S> {
+    /// A fixture whose `open` reopens the same data every time it is called.
+    pub fn new(open: impl Fn() -> S + Send + Sync + 'static) -> Self {
+        Fixture {
+            open: Box::new(open),
+            _dir: None,
+        }
+    }
+
+    /// A fixture on a fresh temporary directory, removed when the fixture drops.
+    pub fn in_temp_dir(open: impl Fn(&Path) -> S + Send + Sync + 'static) -> Self {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let path = dir.path().to_path_buf();
+        Fixture {
+            open: Box::new(move || open(&path)),
+            _dir: Some(dir),
+        }
+    }
+
+    /// Opens a store on the fixture's data. Drop the previous one first.
+    pub fn open(&self) -> S {
+        (self.open)()
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance property, each on a fresh
+/// fixture made by evaluating `$fixture`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fixture:expr) => {
+        $crate::__store_conformance_tests!($fixture;
+            users_are_unique_without_case,
+            search_finds_substrings_in_name_order,
+            friend_request_and_accept,
+            friend_request_and_reject,
+            crossing_requests_make_friends,
+            pending_requests_are_bounded,
+            remove_and_block,
+            refusals_change_nothing,
+            messages_get_seqs_and_inbox_order,
+            retried_send_is_stored_once,
+            ack_removes_and_writes_one_receipt_per_sender,
+            inbox_pages_after_a_cursor,
+            history_pages_backwards,
+            concurrent_writers_all_land,
+            reopen_keeps_everything_acked,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_tests {
+    ($fixture:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = $fixture;
+                $crate::store::testkit::$name(&fixture).await;
+            }
+        )*
+    };
+}
+
+const HASH: &str = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+const MAX_PENDING: usize = 2;
+
+async fn user(store: &impl Store, name: &str) -> User {
+    store
+        .create_user(name, HASH)
+        .await
+        .expect("create_user")
+        .expect("name is free")
+}
+
+async fn befriend(store: &impl Store, a: &User, b: &User) {
+    let req = FriendAction::Request { note: "hi".into() };
+    store
+        .friend_op(a, b, req, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    let accept = FriendAction::Respond { accept: true };
+    store
+        .friend_op(b, a, accept, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn text(s: &str) -> Body {
+    Body::Text(s.into())
+}
+
+async fn send(
+    store: &impl Store,
+    from: &User,
+    to: &User,
+    client_msg_id: u64,
+    body: &str,
+) -> Appended {
+    store
+        .append_direct(NewMessage {
+            from: from.clone(),
+            to: to.clone(),
+            client_msg_id,
+            body: text(body),
+            ts: 1_700_000_000_000 + client_msg_id,
+        })
+        .await
+        .expect("append_direct")
+}
+
+fn new_id(appended: &Appended) -> u64 {
+    match appended {
+        Appended::New(m) => m.id,
+        Appended::Duplicate(r) => panic!("expected a new message, got duplicate {r:?}"),
+    }
+}
+
+async fn inbox(store: &impl Store, user: UserId) -> Vec<Event> {
+    store.inbox(user, None, 10_000).await.expect("inbox")
+}
+
+/// Names are unique without regard to case; lookups ignore case; ids are stable.
+pub async fn users_are_unique_without_case<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let ann = user(&store, "Ann").await;
+    assert_eq!(store.create_user("ann", HASH).await.unwrap(), None);
+    assert_eq!(store.create_user("ANN", HASH).await.unwrap(), None);
+    let bob = user(&store, "bob").await;
+    assert_ne!(ann.id, bob.id);
+    let found = store.account_by_name("aNN").await.unwrap().expect("found");
+    assert_eq!(found.user, ann);
+    assert_eq!(found.password_hash, HASH);
+    assert_eq!(store.user_by_id(bob.id).await.unwrap(), Some(bob));
+    assert_eq!(store.account_by_name("nobody").await.unwrap(), None);
+    assert_eq!(store.user_by_id(UserId(u64::MAX - 1)).await.unwrap(), None);
+}
+
+/// Search is a case-insensitive substring match, in name order, bounded.
+pub async fn search_finds_substrings_in_name_order<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    for name in ["carol", "Caroline", "oscar", "dave"] {
+        user(&store, name).await;
+    }
+    assert_eq!(
+        store.search_users("CAR", 10).await.unwrap(),
+        vec!["carol", "Caroline", "oscar"]
+    );
+    assert_eq!(store.search_users("car", 2).await.unwrap().len(), 2);
+    assert!(store.search_users("zzz", 10).await.unwrap().is_empty());
+}
+
+/// A request leaves Outgoing/Incoming links and a notice; accept makes both
+/// friends and tells both.
+pub async fn friend_request_and_accept<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let req = FriendAction::Request {
+        note: "it's ann".into(),
+    };
+    let out = store
+        .friend_op(&a, &b, req, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.link.is_outgoing());
+    assert_eq!(out.notices.len(), 1);
+    assert_eq!(out.notices[0].recipient, b.id);
+    assert!(matches!(&out.notices[0].event,
+        Event::FriendRequested { from, note, .. } if from == "ann" && note == "it's ann"));
+    assert_eq!(
+        store.link(b.id, a.id).await.unwrap().state,
+        LinkState::Incoming {
+            note: "it's ann".into()
+        }
+    );
+    // The request waits in b's inbox.
+    assert_eq!(
+        inbox(&store, b.id).await,
+        vec![out.notices[0].event.clone()]
+    );
+
+    let accept = FriendAction::Respond { accept: true };
+    let out = store
+        .friend_op(&b, &a, accept, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.link.state, LinkState::Friends);
+    let mut told: Vec<UserId> = out.notices.iter().map(|n| n.recipient).collect();
+    told.sort();
+    assert_eq!(told, vec![a.id, b.id]);
+    for (owner, other) in [(&a, &b), (&b, &a)] {
+        let links = store.links(owner.id).await.unwrap();
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].0, *other);
+        assert_eq!(links[0].1.state, LinkState::Friends);
+    }
+    assert!(matches!(inbox(&store, a.id).await.as_slice(),
+        [Event::FriendAdded { user, .. }] if user == "bob"));
+}
+
+/// Reject clears both links and tells the requester.
+pub async fn friend_request_and_reject<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let req = FriendAction::Request {
+        note: String::new(),
+    };
+    store
+        .friend_op(&a, &b, req, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    let reject = FriendAction::Respond { accept: false };
+    let out = store
+        .friend_op(&b, &a, reject, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.notices.len(), 1);
+    assert_eq!(out.notices[0].recipient, a.id);
+    assert!(matches!(&out.notices[0].event, Event::FriendRejected { user, .. } if user == "bob"));
+    assert!(store.links(a.id).await.unwrap().is_empty());
+    assert!(store.links(b.id).await.unwrap().is_empty());
+}
+
+/// A request crossing one the other way makes friends at once.
+pub async fn crossing_requests_make_friends<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let req = FriendAction::Request {
+        note: String::new(),
+    };
+    store
+        .friend_op(&a, &b, req.clone(), MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    let out = store
+        .friend_op(&b, &a, req, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.link.state, LinkState::Friends);
+    assert_eq!(
+        store.link(a.id, b.id).await.unwrap().state,
+        LinkState::Friends
+    );
+}
+
+/// Open outgoing requests are bounded; answering one frees a slot.
+pub async fn pending_requests_are_bounded<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let a = user(&store, "ann").await;
+    let others = [
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+        user(&store, "dan").await,
+    ];
+    let req = FriendAction::Request {
+        note: String::new(),
+    };
+    for other in &others[..MAX_PENDING] {
+        store
+            .friend_op(&a, other, req.clone(), MAX_PENDING)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .friend_op(&a, &others[2], req.clone(), MAX_PENDING)
+            .await
+            .unwrap(),
+        Err(ErrorCode::TooManyPendingRequests)
+    );
+    let accept = FriendAction::Respond { accept: true };
+    store
+        .friend_op(&others[0], &a, accept, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .friend_op(&a, &others[2], req, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Remove deletes both edges; block ends friendship and stops requests both ways.
+pub async fn remove_and_block<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    befriend(&store, &a, &b).await;
+    let out = store
+        .friend_op(&a, &b, FriendAction::Remove, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(&out.notices[..], [n] if n.recipient == b.id
+        && matches!(&n.event, Event::FriendRemoved { user, .. } if user == "ann")));
+    assert!(store.links(a.id).await.unwrap().is_empty());
+    assert!(store.links(b.id).await.unwrap().is_empty());
+
+    befriend(&store, &a, &b).await;
+    store
+        .friend_op(&a, &b, FriendAction::Block, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    let link = store.link(a.id, b.id).await.unwrap();
+    assert!(link.blocked);
+    assert_eq!(store.link(b.id, a.id).await.unwrap().state, LinkState::None);
+    let req = FriendAction::Request {
+        note: String::new(),
+    };
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        assert_eq!(
+            store
+                .friend_op(x, y, req.clone(), MAX_PENDING)
+                .await
+                .unwrap(),
+            Err(ErrorCode::Blocked)
+        );
+    }
+    store
+        .friend_op(&a, &b, FriendAction::Unblock, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.links(a.id).await.unwrap().is_empty());
+    store
+        .friend_op(&b, &a, req, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// A refused operation writes nothing: no link, no notice.
+pub async fn refusals_change_nothing<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    for action in [FriendAction::Remove, FriendAction::Respond { accept: true }] {
+        assert!(store
+            .friend_op(&a, &b, action, MAX_PENDING)
+            .await
+            .unwrap()
+            .is_err());
+    }
+    assert!(store.links(a.id).await.unwrap().is_empty());
+    assert!(inbox(&store, b.id).await.is_empty());
+    let req = FriendAction::Request {
+        note: String::new(),
+    };
+    store
+        .friend_op(&a, &b, req.clone(), MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.friend_op(&a, &b, req, MAX_PENDING).await.unwrap(),
+        Err(ErrorCode::AlreadyRequested)
+    );
+    assert_eq!(inbox(&store, b.id).await.len(), 1);
+}
+
+/// Each conversation numbers its messages from 1; the inbox lists them in order.
+pub async fn messages_get_seqs_and_inbox_order<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let m1 = send(&store, &a, &b, 1, "one").await;
+    let m2 = send(&store, &b, &a, 1, "two 👋").await;
+    let m3 = send(&store, &c, &b, 1, "three").await;
+    let m4 = send(&store, &a, &b, 2, "four").await;
+    let seqs: Vec<u64> = [&m1, &m2, &m3, &m4]
+        .iter()
+        .map(|m| match m {
+            Appended::New(m) => m.seq,
+            Appended::Duplicate(_) => panic!("duplicate"),
+        })
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 1, 3]);
+    let b_inbox = inbox(&store, b.id).await;
+    let ids: Vec<u64> = b_inbox.iter().filter_map(Event::inbox_id).collect();
+    assert_eq!(ids, vec![new_id(&m1), new_id(&m3), new_id(&m4)]);
+    match &b_inbox[0] {
+        Event::Message(m) => {
+            assert_eq!(m.from, "ann");
+            assert_eq!(m.to, Peer::User("bob".into()));
+            assert_eq!(m.body, text("one"));
+        }
+        other => panic!("expected a message, got {other:?}"),
+    }
+    assert!(
+        matches!(&inbox(&store, a.id).await[..], [Event::Message(m)] if m.body == text("two 👋"))
+    );
+}
+
+/// The same `(sender, client_msg_id)` is stored once and answered the same.
+pub async fn retried_send_is_stored_once<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let first = send(&store, &a, &b, 42, "once").await;
+    let Appended::New(m) = &first else {
+        panic!("new")
+    };
+    let again = send(&store, &a, &b, 42, "once").await;
+    assert!(
+        matches!(again, Appended::Duplicate(r) if r.id == m.id && r.seq == m.seq && r.ts == m.ts)
+    );
+    assert_eq!(inbox(&store, b.id).await.len(), 1);
+    assert_eq!(
+        store
+            .direct_history(a.id, b.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Another sender may use the same client id.
+    let c = user(&store, "cat").await;
+    assert!(matches!(
+        send(&store, &c, &b, 42, "mine").await,
+        Appended::New(_)
+    ));
+}
+
+/// Ack removes items; acked messages produce one `Delivered` per sender; acking
+/// again, unknown ids, and acking receipts produce nothing more.
+pub async fn ack_removes_and_writes_one_receipt_per_sender<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let x1 = new_id(&send(&store, &a, &c, 1, "x1").await);
+    let y1 = new_id(&send(&store, &b, &c, 1, "y1").await);
+    let x2 = new_id(&send(&store, &a, &c, 2, "x2").await);
+    let receipts = store.ack(c.id, &[x1, y1, x2, 999_999]).await.unwrap();
+    assert!(inbox(&store, c.id).await.is_empty());
+    assert_eq!(receipts.len(), 2);
+    let to_a = receipts
+        .iter()
+        .find(|n| n.recipient == a.id)
+        .expect("receipt for a");
+    assert!(matches!(&to_a.event, Event::Delivered { ids, .. } if *ids == vec![x1, x2]));
+    let to_b = receipts
+        .iter()
+        .find(|n| n.recipient == b.id)
+        .expect("receipt for b");
+    assert!(matches!(&to_b.event, Event::Delivered { ids, .. } if *ids == vec![y1]));
+    assert_eq!(inbox(&store, a.id).await, vec![to_a.event.clone()]);
+    assert!(store.ack(c.id, &[x1, y1]).await.unwrap().is_empty());
+    let receipt_id = to_a.event.inbox_id().unwrap();
+    assert!(store.ack(a.id, &[receipt_id]).await.unwrap().is_empty());
+    assert!(inbox(&store, a.id).await.is_empty());
+    // History is not touched by acks.
+    assert_eq!(
+        store
+            .direct_history(a.id, c.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// The inbox pages by id cursor.
+pub async fn inbox_pages_after_a_cursor<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(new_id(&send(&store, &a, &b, i, "m").await));
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.inbox(b.id, after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        after = page.last().and_then(Event::inbox_id);
+        seen.extend(page.iter().filter_map(Event::inbox_id));
+    }
+    assert_eq!(seen, ids);
+    // Another user's inbox is separate.
+    assert!(inbox(&store, a.id).await.is_empty());
+}
+
+/// History is newest first and pages with `before_seq`; conversations are separate.
+pub async fn history_pages_backwards<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    for i in 1..=5 {
+        let (from, to) = if i % 2 == 0 { (&b, &a) } else { (&a, &b) };
+        send(&store, from, to, i, &format!("m{i}")).await;
+    }
+    send(&store, &a, &c, 100, "other conversation").await;
+    let page = store.direct_history(b.id, a.id, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 4]);
+    let page = store.direct_history(a.id, b.id, Some(4), 10).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+    assert_eq!(page[2].body, text("m1"));
+    assert!(store
+        .direct_history(a.id, b.id, Some(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .direct_history(c.id, a.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Many concurrent writers (group commit) all land, with distinct ids and seqs.
+pub async fn concurrent_writers_all_land<S: Store>(fx: &Fixture<S>) {
+    let store = Arc::new(fx.open());
+    let (a, b) = (user(&*store, "ann").await, user(&*store, "bob").await);
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let (store, a, b) = (Arc::clone(&store), a.clone(), b.clone());
+            tokio::spawn(async move { new_id(&send(&*store, &a, &b, i, "concurrent").await) })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("task"));
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 64);
+    let mut seqs: Vec<u64> = store
+        .direct_history(a.id, b.id, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+    assert_eq!(inbox(&*store, b.id).await.len(), 64);
+}
+
+/// Close and reopen: users, links, history and unacked inbox items are there;
+/// acked items are not redelivered; new ids do not collide with old ones.
+pub async fn reopen_keeps_everything_acked<S: Store>(fx: &Fixture<S>) {
+    let (a, b, acked, kept, receipt) = {
+        let store = fx.open();
+        let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+        befriend(&store, &a, &b).await;
+        let acked = new_id(&send(&store, &a, &b, 1, "read").await);
+        let kept = new_id(&send(&store, &a, &b, 2, "unread").await);
+        let receipts = store.ack(b.id, &[acked]).await.unwrap();
+        let receipt = receipts[0].event.clone();
+        // Drain b's friend notices so only the unread message remains.
+        let notices: Vec<u64> = inbox(&store, b.id)
+            .await
+            .iter()
+            .filter(|e| !matches!(e, Event::Message(_)))
+            .filter_map(Event::inbox_id)
+            .collect();
+        store.ack(b.id, &notices).await.unwrap();
+        (a, b, acked, kept, receipt)
+    };
+    let store = fx.open();
+    assert_eq!(store.account_by_name("ANN").await.unwrap().unwrap().user, a);
+    assert_eq!(
+        store.link(a.id, b.id).await.unwrap().state,
+        LinkState::Friends
+    );
+    let b_inbox = inbox(&store, b.id).await;
+    assert_eq!(
+        b_inbox
+            .iter()
+            .filter_map(Event::inbox_id)
+            .collect::<Vec<_>>(),
+        vec![kept]
+    );
+    assert!(inbox(&store, a.id).await.contains(&receipt));
+    assert_eq!(
+        store
+            .direct_history(a.id, b.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // The idempotency record survived too.
+    assert!(
+        matches!(send(&store, &a, &b, 1, "read").await, Appended::Duplicate(r) if r.id == acked)
+    );
+    let fresh = new_id(&send(&store, &a, &b, 3, "after reopen").await);
+    assert!(fresh > kept);
+    let c = user(&store, "cat").await;
+    assert!(c.id != a.id && c.id != b.id);
+}
