@@ -14,6 +14,8 @@ use crate::store::UserId;
 
 const SHARDS: usize = 64;
 
+type Shard = RwLock<HashMap<UserId, Vec<SessionHandle>>>;
+
 /// Why the engine stops a session from outside its own task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Control {
@@ -53,7 +55,7 @@ pub(crate) struct Registered {
 /// The online map.
 #[derive(Debug)]
 pub(crate) struct Router {
-    shards: Box<[RwLock<HashMap<UserId, Vec<SessionHandle>>>]>,
+    shards: Box<[Shard]>,
     online_users: AtomicUsize,
 }
 
@@ -67,7 +69,7 @@ impl Default for Router {
 }
 
 impl Router {
-    fn shard(&self, user: UserId) -> &RwLock<HashMap<UserId, Vec<SessionHandle>>> {
+    fn shard(&self, user: UserId) -> &Shard {
         &self.shards[(user.0 as usize) % SHARDS]
     }
 

@@ -20,6 +20,8 @@
 
 mod connection;
 mod handlers;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

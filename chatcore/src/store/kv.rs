@@ -45,6 +45,9 @@ use crate::protocol::{ErrorCode, Event, ItemId, Message, Peer};
 /// The format version of the key layout, stored in every database.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Key-value pairs as a scan returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Writes to apply atomically: key -> new value, or `None` to delete.
 pub type WriteBatch = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -64,7 +67,7 @@ pub trait KvBackend: Send + Sync + 'static {
         end: &[u8],
         reverse: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Entries, StoreError>;
 
     /// Applies every write atomically. Must not return `Ok` before the batch is
     /// durable.

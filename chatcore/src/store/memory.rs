@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
-use super::{KvBackend, KvStore, StoreError, WriteBatch};
+use super::{Entries, KvBackend, KvStore, StoreError, WriteBatch};
 
 /// A `BTreeMap` behind a lock. "Durable" for the life of the process: clones share
 /// the data, so a test can drop a store and open another on the same backend.
@@ -53,7 +53,7 @@ impl KvBackend for MemoryBackend {
         end: &[u8],
         reverse: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         if start >= end {
             return Ok(Vec::new());
         }

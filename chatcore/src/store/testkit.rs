@@ -65,7 +65,7 @@ impl<S: Store> Fixture<S> {
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($fixture:expr) => {
-        $crate::__store_conformance_tests!($fixture;
+        $crate::__testkit_tests!(store::testkit; $fixture;
             users_are_unique_without_case,
             search_finds_substrings_in_name_order,
             friend_request_and_accept,
@@ -87,13 +87,13 @@ macro_rules! store_conformance_tests {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __store_conformance_tests {
-    ($fixture:expr; $($name:ident),* $(,)?) => {
+macro_rules! __testkit_tests {
+    ($module:ident :: $kit:ident; $fixture:expr; $($name:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let fixture = $fixture;
-                $crate::store::testkit::$name(&fixture).await;
+                $crate::$module::$kit::$name(&fixture).await;
             }
         )*
     };
