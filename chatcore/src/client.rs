@@ -431,6 +431,11 @@ async fn drive<C: ClientConnection>(
             },
             request = requests.recv(), if accepting => match request {
                 Some((request, reply)) => {
+                    // Acks for events already forwarded go out first, so a request's
+                    // answer implies they were processed.
+                    if !to_ack.is_empty() && send_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err() {
+                        break;
+                    }
                     next_req = next_req.wrapping_add(1);
                     pending.insert(next_req, Some(reply));
                     if sink.send(ClientFrame::Request { req_id: next_req, request }).await.is_err() {
@@ -442,10 +447,7 @@ async fn drive<C: ClientConnection>(
             },
             // Runs only when nothing else is ready, so acks batch up.
             _ = std::future::ready(()), if !to_ack.is_empty() => {
-                next_req = next_req.wrapping_add(1);
-                pending.insert(next_req, None);
-                let ids = std::mem::take(&mut to_ack);
-                if sink.send(ClientFrame::Request { req_id: next_req, request: Request::Ack { ids } }).await.is_err() {
+                if send_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err() {
                     break;
                 }
             }
@@ -455,4 +457,25 @@ async fn drive<C: ClientConnection>(
             break;
         }
     }
+}
+
+/// Sends one `Ack` for every id in `to_ack`; its answer will be dropped.
+async fn send_acks<S>(
+    sink: &mut S,
+    pending: &mut HashMap<u32, Option<Pending>>,
+    next_req: &mut u32,
+    to_ack: &mut Vec<ItemId>,
+) -> Result<(), TransportError>
+where
+    S: futures::Sink<ClientFrame, Error = TransportError> + Unpin,
+{
+    *next_req = next_req.wrapping_add(1);
+    pending.insert(*next_req, None);
+    let ids = std::mem::take(to_ack);
+    let request = Request::Ack { ids };
+    sink.send(ClientFrame::Request {
+        req_id: *next_req,
+        request,
+    })
+    .await
 }

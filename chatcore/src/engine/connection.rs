@@ -48,7 +48,7 @@ pub(super) async fn run<C: ServerConnection>(
         },
         peer,
     };
-    tracing::debug!(conn_id, ?peer, "connected");
+    tracing::info!(conn_id, ?peer, "connected");
 
     loop {
         tokio::select! {
@@ -86,11 +86,18 @@ pub(super) async fn run<C: ServerConnection>(
     }
 
     conn.close().await;
-    tracing::debug!(conn_id, "disconnected");
+    tracing::info!(conn_id, "disconnected");
     // The writer ends once every sender of its queue is gone (the router dropped
     // this session's handle in `close`), after flushing what was queued.
     drop(conn);
     let _ = writer.await;
+}
+
+/// Tells a connection the server will not serve it, and closes it.
+pub(super) async fn refuse<C: ServerConnection>(mut conn: C, code: ErrorCode) {
+    let frame = Arc::new(ServerFrame::Event(Event::Closing { code }));
+    let _ = conn.send(frame).await;
+    let _ = conn.close().await;
 }
 
 /// Drains the outbound queue into the sink, flushing once per burst.

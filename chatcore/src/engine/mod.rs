@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, HashParams, Hasher};
+use crate::protocol::ErrorCode;
 use crate::router::Router;
 use crate::store::Store;
 use crate::transport::{ServerConnection, Transport, TransportError};
@@ -64,6 +65,9 @@ pub struct ServerConfig {
     pub outbound_queue: usize,
     /// Inbox items read per page when pushing the login backlog.
     pub backlog_page: usize,
+    /// Most connections served at once; one more is told `TooManyConnections`
+    /// and closed.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +81,7 @@ impl Default for ServerConfig {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             outbound_queue: 4096,
             backlog_page: 256,
+            max_connections: 10_000,
         }
     }
 }
@@ -162,6 +167,13 @@ impl Server {
 
     /// Runs one connection in its own task (for transports the caller accepts itself).
     pub fn spawn_connection<C: ServerConnection>(&self, conn: C, peer: Option<SocketAddr>) {
+        if self.shared.tasks.len() >= self.shared.config.max_connections {
+            tracing::warn!(?peer, "connection limit reached; refusing");
+            self.shared
+                .tasks
+                .spawn(connection::refuse(conn, ErrorCode::TooManyConnections));
+            return;
+        }
         let conn_id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&self.shared);
         self.shared

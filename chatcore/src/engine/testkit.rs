@@ -165,7 +165,8 @@ impl TestClient {
     }
 
     /// A round trip: every frame this client sent before (acks included) has
-    /// been processed when it returns.
+    /// been processed when it returns. (The client sends the acks of events it
+    /// forwarded before any later request.)
     pub async fn sync(&self) {
         self.client.ping().await.expect("ping");
     }
@@ -250,9 +251,12 @@ pub async fn receipt_reaches_offline_sender_at_login<S: Store>(fx: &Fixture<S>) 
     let mut ann = h.user("ann").await;
     let mut bob = h.user("bob").await;
     h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    bob.client.logout().await.unwrap();
     let sent = ann.client.send_text("bob", "ack me later").await.unwrap();
     ann.client.logout().await.unwrap();
     drop(ann);
+    // bob reads (and acks) while ann is offline.
+    bob.client.login("bob", &password("bob")).await.unwrap();
     bob.expect(|e| matches!(e, Event::Message(m) if m.id == sent.id))
         .await;
     bob.sync().await;

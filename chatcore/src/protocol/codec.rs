@@ -164,12 +164,10 @@ impl<In: DeserializeOwned, Out> tokio_util::codec::Decoder for FrameCodec<In, Ou
     }
 }
 
-impl<In, Out: Serialize, R: std::ops::Deref<Target = Out>> tokio_util::codec::Encoder<R>
-    for FrameCodec<In, Out>
-{
+impl<In, Out: Serialize> tokio_util::codec::Encoder<Out> for FrameCodec<In, Out> {
     type Error = CodecError;
 
-    fn encode(&mut self, frame: R, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_frame(&*frame, dst, self.max_len)
+    fn encode(&mut self, frame: Out, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_frame(&frame, dst, self.max_len)
     }
 }

@@ -332,6 +332,10 @@ impl<B: KvBackend> KvStore<B> {
         let (tx, rx) = oneshot::channel();
         let job: Job<B> = Box::new(move |txn| {
             let result = f(txn);
+            if result.is_err() {
+                // A job that fails part-way leaves no writes.
+                txn.own.clear();
+            }
             Box::new(move |commit_error: Option<&StoreError>| {
                 let _ = tx.send(match commit_error {
                     Some(e) => Err(e.clone()),
@@ -694,5 +698,44 @@ impl<B: KvBackend> Store for KvStore<B> {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Body;
+    use crate::store::MemoryBackend;
+
+    /// A job that fails after it has written leaves nothing behind: here
+    /// `append_direct` bumps the conversation seq, then fails on a corrupt id counter.
+    #[tokio::test]
+    async fn a_failed_job_leaves_no_writes() {
+        let backend = MemoryBackend::new();
+        let store = KvStore::open(backend.clone()).unwrap();
+        let a = store.create_user("ann", "h").await.unwrap().unwrap();
+        let b = store.create_user("bob", "h").await.unwrap().unwrap();
+        let msg = |client_msg_id| NewMessage {
+            from: a.clone(),
+            to: b.clone(),
+            client_msg_id,
+            body: Body::Text("hi".into()),
+            ts: 1,
+        };
+        let good_next_id = backend.get(keys::NEXT_ID).unwrap();
+        let set_next_id = |value: Option<Vec<u8>>| {
+            backend
+                .commit(WriteBatch::from([(keys::NEXT_ID.to_vec(), value)]))
+                .unwrap()
+        };
+        set_next_id(Some(vec![1, 2, 3]));
+        let err = store.append_direct(msg(1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert_eq!(backend.get(&keys::direct_seq(a.id, b.id)).unwrap(), None);
+        set_next_id(good_next_id);
+        match store.append_direct(msg(1)).await.unwrap() {
+            Appended::New(m) => assert_eq!(m.seq, 1),
+            other => panic!("expected a new message, got {other:?}"),
+        }
     }
 }

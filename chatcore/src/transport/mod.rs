@@ -7,9 +7,12 @@
 //! [`Transport`] accepts server-side connections.
 //!
 //! [`memory`] pairs connections through channels, for tests and for embedding a
-//! client in the server's own process.
+//! client in the server's own process; `tcp` (feature `tcp`) is the frame codec
+//! over TCP.
 
 pub mod memory;
+#[cfg(feature = "tcp")]
+pub mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
