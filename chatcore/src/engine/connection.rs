@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::protocol::{ClientFrame, ErrorCode, Event, ServerFrame, PROTOCOL_VERSION};
 use crate::router::{Control, SessionHandle};
-use crate::session::{Action, Session};
+use crate::session::{Action, Phase, Session};
 use crate::transport::ServerConnection;
 
 /// The state a connection's handlers work on.
@@ -49,12 +49,19 @@ pub(super) async fn run<C: ServerConnection>(
         peer,
     };
     tracing::info!(conn_id, ?peer, "connected");
+    let hello_deadline = tokio::time::sleep(conn.shared.config.hello_timeout);
+    tokio::pin!(hello_deadline);
 
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
                 conn.send_event(Event::ServerShutdown).await;
+                break;
+            }
+            _ = &mut hello_deadline, if *conn.session.phase() == Phase::AwaitingHello => {
+                tracing::info!(conn_id, "no hello in time");
+                conn.send_event(Event::Closing { code: ErrorCode::Timeout }).await;
                 break;
             }
             Some(control) = control_rx.recv() => {

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     /// Most connections served at once; one more is told `TooManyConnections`
     /// and closed.
     pub max_connections: usize,
+    /// A connection that has not said hello by then is told `Timeout` and closed.
+    pub hello_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +84,7 @@ impl Default for ServerConfig {
             outbound_queue: 4096,
             backlog_page: 256,
             max_connections: 10_000,
+            hello_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
