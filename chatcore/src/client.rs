@@ -11,8 +11,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
-    Body, ClientFrame, CodecError, ErrorCode, Event, FriendEntry, ItemId, Message, Peer, Request,
-    Response, ServerFrame, PROTOCOL_VERSION,
+    Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, MemberEntry,
+    Message, Peer, Request, Response, RoomInfo, ServerFrame, PROTOCOL_VERSION,
 };
 use crate::transport::{ClientConnection, TransportError};
 
@@ -353,6 +353,123 @@ impl Client {
             .await?
         {
             Response::History(page) => Ok(page),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+impl Client {
+    /// Creates a room (you become owner and member).
+    pub async fn create_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::CreateRoom { name: name.into() })
+            .await
+    }
+
+    /// Joins a room; its recent messages follow as events.
+    pub async fn join_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::JoinRoom { name: name.into() })
+            .await
+    }
+
+    /// Leaves a room.
+    pub async fn leave_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::LeaveRoom { name: name.into() })
+            .await
+    }
+
+    /// Deletes a room you own.
+    pub async fn delete_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::DeleteRoom { name: name.into() })
+            .await
+    }
+
+    /// All rooms.
+    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, ClientError> {
+        match self.request(Request::ListRooms).await? {
+            Response::Rooms(rooms) => Ok(rooms),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// A room's members with presence.
+    pub async fn members(&self, room: &str) -> Result<Vec<MemberEntry>, ClientError> {
+        match self.request(Request::Members { room: room.into() }).await? {
+            Response::Members(members) => Ok(members),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a text to a room with a fresh random idempotency key.
+    pub async fn say(&self, room: &str, text: &str) -> Result<Sent, ClientError> {
+        self.send(
+            Peer::Room(room.into()),
+            rand::random(),
+            Body::Text(text.into()),
+        )
+        .await
+    }
+
+    /// Offers a file; returns the file id and the chunk size to upload with.
+    pub async fn offer_file(
+        &self,
+        to: Peer,
+        name: &str,
+        size: u64,
+        sha256: [u8; 32],
+    ) -> Result<(ItemId, u32), ClientError> {
+        let request = Request::OfferFile {
+            to,
+            name: name.into(),
+            size,
+            sha256,
+        };
+        match self.request(request).await? {
+            Response::FileOffered { file, chunk_size } => Ok((file, chunk_size)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Uploads the chunk at `offset` (chunks go in order, each `chunk_size` bytes
+    /// but the last).
+    pub async fn upload_chunk(
+        &self,
+        file: ItemId,
+        offset: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        self.expect_done(Request::UploadChunk {
+            file,
+            offset,
+            bytes,
+        })
+        .await
+    }
+
+    /// Completes an upload; the server verifies it and tells the recipient.
+    pub async fn complete_file(&self, file: ItemId) -> Result<(), ClientError> {
+        self.expect_done(Request::CompleteFile { file }).await
+    }
+
+    /// Files of a conversation or room.
+    pub async fn files(&self, peer: Peer) -> Result<Vec<FileInfo>, ClientError> {
+        match self.request(Request::ListFiles { peer }).await? {
+            Response::Files(files) => Ok(files),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Reads up to `len` bytes of a file at `offset` (empty at the end).
+    pub async fn download_chunk(
+        &self,
+        file: ItemId,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ClientError> {
+        match self
+            .request(Request::DownloadChunk { file, offset, len })
+            .await?
+        {
+            Response::Chunk(bytes) => Ok(bytes),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }

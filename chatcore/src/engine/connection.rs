@@ -1,14 +1,18 @@
 //! One connection's task: reads frames, steps the session, carries out its actions.
 //! The only place with `select!`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use super::files::Upload;
 use super::Shared;
-use crate::protocol::{ClientFrame, ErrorCode, Event, ServerFrame, PROTOCOL_VERSION};
+use crate::protocol::{
+    ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame, PROTOCOL_VERSION,
+};
 use crate::router::{Control, SessionHandle};
 use crate::session::{Action, Phase, Session};
 use crate::transport::ServerConnection;
@@ -19,6 +23,8 @@ pub(super) struct Conn {
     pub session: Session,
     pub handle: SessionHandle,
     pub peer: Option<SocketAddr>,
+    /// Uploads this connection started and has not completed.
+    pub uploads: HashMap<ItemId, Upload>,
 }
 
 /// Whether the connection goes on after a frame.
@@ -47,6 +53,7 @@ pub(super) async fn run<C: ServerConnection>(
             control: control_tx,
         },
         peer,
+        uploads: HashMap::new(),
     };
     tracing::info!(conn_id, ?peer, "connected");
     let hello_deadline = tokio::time::sleep(conn.shared.config.hello_timeout);
@@ -56,19 +63,19 @@ pub(super) async fn run<C: ServerConnection>(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                conn.send_event(Event::ServerShutdown).await;
+                conn.send_event(Event::ServerShutdown);
                 break;
             }
             _ = &mut hello_deadline, if *conn.session.phase() == Phase::AwaitingHello => {
                 tracing::info!(conn_id, "no hello in time");
-                conn.send_event(Event::Closing { code: ErrorCode::Timeout }).await;
+                conn.send_event(Event::Closing { code: ErrorCode::Timeout });
                 break;
             }
             Some(control) = control_rx.recv() => {
                 match control {
                     Control::Kick(reason) => {
                         tracing::info!(conn_id, %reason, "session kicked");
-                        conn.send_event(Event::Kicked { reason }).await;
+                        conn.send_event(Event::Kicked { reason });
                     }
                     Control::SlowReader => tracing::warn!(conn_id, "closing slow reader"),
                 }
@@ -83,7 +90,7 @@ pub(super) async fn run<C: ServerConnection>(
                 Some(Err(e)) => {
                     tracing::info!(conn_id, error = %e, "closing on bad input");
                     if let Some(code) = e.code() {
-                        conn.send_event(Event::Closing { code }).await;
+                        conn.send_event(Event::Closing { code });
                     }
                     break;
                 }
@@ -132,12 +139,12 @@ impl Conn {
     pub async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
         match self.session.on_frame(frame) {
             Action::Greet => {
-                self.greet().await;
+                self.greet();
                 Flow::Continue
             }
             Action::Dispatch { req_id, request } => self.dispatch(req_id, request).await,
             Action::Refuse { req_id, code } => {
-                self.respond(req_id, Err(code)).await;
+                self.respond(req_id, Err(code));
                 Flow::Continue
             }
             Action::Close { code, greet } => {
@@ -147,40 +154,40 @@ impl Conn {
                     "closing"
                 );
                 if greet {
-                    self.greet().await;
+                    self.greet();
                 }
-                self.send_event(Event::Closing { code }).await;
+                self.send_event(Event::Closing { code });
                 Flow::Close
             }
             Action::Ignore => Flow::Continue,
         }
     }
 
-    async fn greet(&self) {
+    fn greet(&self) {
         self.send(ServerFrame::Hello {
             version: PROTOCOL_VERSION,
             server: self.shared.config.server_name.clone(),
-        })
-        .await;
+        });
     }
 
     /// Queues a frame for this connection. Never waits: a client that lets its
     /// queue fill up is not reading and gets closed as a slow reader.
-    pub async fn send(&self, frame: ServerFrame) {
+    pub fn send(&self, frame: ServerFrame) {
         self.handle.push(Arc::new(frame));
     }
 
-    pub async fn send_event(&self, event: Event) {
-        self.send(ServerFrame::Event(event)).await;
+    pub fn send_event(&self, event: Event) {
+        self.send(ServerFrame::Event(event));
     }
 
-    pub async fn respond(&self, req_id: u32, result: Result<crate::protocol::Response, ErrorCode>) {
-        self.send(ServerFrame::Response { req_id, result }).await;
+    pub fn respond(&self, req_id: u32, result: Result<Response, ErrorCode>) {
+        self.send(ServerFrame::Response { req_id, result });
     }
 
     /// Ends the session: leaves the router and, if this was the user's last
     /// session, tells their friends they went offline.
     async fn close(&mut self) {
+        self.abandon_uploads().await;
         if let Some(user) = self.session.close() {
             self.went_away(user).await;
         }

@@ -12,16 +12,16 @@ use crate::protocol::{
     is_valid_name, limits, Body, ErrorCode, Event, FriendEntry, ItemId, Peer, Request, Response,
     ServerFrame,
 };
-use crate::store::{Appended, NewMessage, Notice, StoreError, User, UserId};
+use crate::store::{Appended, NewMessage, NewRoomMessage, Notice, StoreError, User, UserId};
 
-type Reply = Result<Response, ErrorCode>;
+pub(super) type Reply = Result<Response, ErrorCode>;
 
-fn internal(e: StoreError) -> ErrorCode {
+pub(super) fn internal(e: StoreError) -> ErrorCode {
     tracing::error!(error = %e, "store failure");
     ErrorCode::Internal
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -38,13 +38,12 @@ impl Conn {
                         Ok(Response::LoggedIn {
                             user: user.name.clone(),
                         }),
-                    )
-                    .await;
+                    );
                     self.after_login(user, first).await;
                     Flow::Continue
                 }
                 Err(code) => {
-                    self.respond(req_id, Err(code)).await;
+                    self.respond(req_id, Err(code));
                     Flow::Continue
                 }
             };
@@ -83,12 +82,38 @@ impl Conn {
                 before_seq,
                 limit,
             } => self.history(peer, before_seq, limit).await,
+            Request::CreateRoom { name } => self.create_room(name).await,
+            Request::JoinRoom { name } => {
+                // Recent messages must follow the response: it answers by itself.
+                self.join_room(req_id, name).await;
+                return Flow::Continue;
+            }
+            Request::LeaveRoom { name } => self.leave_room(name).await,
+            Request::DeleteRoom { name } => self.delete_room(name).await,
+            Request::ListRooms => self.list_rooms().await,
+            Request::Members { room } => self.members(room).await,
+            Request::OfferFile {
+                to,
+                name,
+                size,
+                sha256,
+            } => self.offer_file(to, name, size, sha256).await,
+            Request::UploadChunk {
+                file,
+                offset,
+                bytes,
+            } => self.upload_chunk(file, offset, bytes).await,
+            Request::CompleteFile { file } => self.complete_file(file).await,
+            Request::ListFiles { peer } => self.list_files(peer).await,
+            Request::DownloadChunk { file, offset, len } => {
+                self.download_chunk(file, offset, len).await
+            }
         };
-        self.respond(req_id, reply).await;
+        self.respond(req_id, reply);
         Flow::Continue
     }
 
-    fn me(&self) -> User {
+    pub(super) fn me(&self) -> User {
         self.session
             .user()
             .cloned()
@@ -96,7 +121,7 @@ impl Conn {
     }
 
     /// Resolves a user name to a user, or `NoSuchUser`.
-    async fn resolve(&self, name: &str) -> Result<User, ErrorCode> {
+    pub(super) async fn resolve(&self, name: &str) -> Result<User, ErrorCode> {
         match self.shared.store.account_by_name(name).await {
             Ok(Some(account)) => Ok(account.user),
             Ok(None) => Err(ErrorCode::NoSuchUser),
@@ -104,7 +129,7 @@ impl Conn {
         }
     }
 
-    fn push_notices(&self, notices: Vec<Notice>) {
+    pub(super) fn push_notices(&self, notices: Vec<Notice>) {
         for notice in notices {
             let frame = Arc::new(ServerFrame::Event(notice.event));
             self.shared.router.push(notice.recipient, &frame);
@@ -205,13 +230,14 @@ impl Conn {
             let full = page.len() == self.shared.config.backlog_page;
             for event in page {
                 after = event.inbox_id().or(after);
-                self.send_event(event).await;
+                self.send_event(event);
             }
             if !full {
                 break;
             }
         }
-        self.send_event(Event::CaughtUp).await;
+        self.announce_unread_rooms(&user).await;
+        self.send_event(Event::CaughtUp);
     }
 
     async fn logout(&mut self) -> Reply {
@@ -347,45 +373,56 @@ impl Conn {
             return Err(ErrorCode::InvalidMessage);
         }
         let me = self.me();
-        let to = match to {
-            Peer::User(name) => self.resolve(&name).await?,
-            Peer::Room(_) => return Err(ErrorCode::NoSuchRoom),
-        };
-        self.check_may_chat(&me, &to).await?;
-        let appended = self
-            .shared
-            .store
-            .append_direct(NewMessage {
-                from: me,
-                to: to.clone(),
-                client_msg_id,
-                body,
-                ts: now_ms(),
-            })
-            .await
-            .map_err(internal)?;
-        match appended {
-            Appended::New(message) => {
-                let reply = Response::Sent {
-                    id: message.id,
-                    seq: message.seq,
-                    ts: message.ts,
+        let store = &self.shared.store;
+        let ts = now_ms();
+        let appended = match to {
+            Peer::User(name) => {
+                let to = self.resolve(&name).await?;
+                self.check_may_chat(&me, &to).await?;
+                let msg = NewMessage {
+                    from: me,
+                    to: to.clone(),
+                    client_msg_id,
+                    body,
+                    ts,
                 };
-                let frame = Arc::new(ServerFrame::Event(Event::Message(message)));
-                self.shared.router.push(to.id, &frame);
-                Ok(reply)
+                let appended = store.append_direct(msg).await.map_err(internal)?;
+                if let Appended::New(message) = &appended {
+                    let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
+                    self.shared.router.push(to.id, &frame);
+                }
+                appended
             }
-            Appended::Duplicate(r) => Ok(Response::Sent {
+            Peer::Room(name) => {
+                let room = self.joined_room(&me, &name).await?;
+                let msg = NewRoomMessage {
+                    from: me,
+                    room: room.clone(),
+                    client_msg_id,
+                    body,
+                    ts,
+                };
+                let deliver = self.room_delivery(&room).await?;
+                store.append_room(msg, deliver).await.map_err(internal)?
+            }
+        };
+        Ok(match appended {
+            Appended::New(m) => Response::Sent {
+                id: m.id,
+                seq: m.seq,
+                ts: m.ts,
+            },
+            Appended::Duplicate(r) => Response::Sent {
                 id: r.id,
                 seq: r.seq,
                 ts: r.ts,
-            }),
-        }
+            },
+        })
     }
 
     /// Blocked either way refuses; otherwise friends may chat, and anyone may on an
     /// open server.
-    async fn check_may_chat(&self, me: &User, to: &User) -> Result<(), ErrorCode> {
+    pub(super) async fn check_may_chat(&self, me: &User, to: &User) -> Result<(), ErrorCode> {
         let store = &self.shared.store;
         let (mine, theirs) = tokio::try_join!(store.link(me.id, to.id), store.link(to.id, me.id))
             .map_err(internal)?;
@@ -411,16 +448,20 @@ impl Conn {
     async fn history(&self, peer: Peer, before_seq: Option<u64>, limit: u32) -> Reply {
         let limit = limit.min(limits::MAX_HISTORY_PAGE) as usize;
         let me = self.me();
-        let other = match peer {
-            Peer::User(name) => self.resolve(&name).await?,
-            Peer::Room(_) => return Err(ErrorCode::NoSuchRoom),
-        };
-        let page = self
-            .shared
-            .store
-            .direct_history(me.id, other.id, before_seq, limit)
-            .await
-            .map_err(internal)?;
+        let store = &self.shared.store;
+        let page = match peer {
+            Peer::User(name) => {
+                let other = self.resolve(&name).await?;
+                store
+                    .direct_history(me.id, other.id, before_seq, limit)
+                    .await
+            }
+            Peer::Room(name) => {
+                let room = self.joined_room(&me, &name).await?;
+                store.room_history(room.id, before_seq, limit).await
+            }
+        }
+        .map_err(internal)?;
         Ok(Response::History(page))
     }
 }

@@ -19,7 +19,9 @@
 //! ```
 
 mod connection;
+mod files;
 mod handlers;
+mod rooms;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -70,6 +72,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// A connection that has not said hello by then is told `Timeout` and closed.
     pub hello_timeout: std::time::Duration,
+    /// Largest file accepted for transfer, in bytes.
+    pub max_file_size: u64,
+    /// Upload chunk size; keep it well under the transport's maximum frame length.
+    pub file_chunk_size: u32,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +91,8 @@ impl Default for ServerConfig {
             backlog_page: 256,
             max_connections: 10_000,
             hello_timeout: std::time::Duration::from_secs(10),
+            max_file_size: crate::protocol::limits::DEFAULT_MAX_FILE_SIZE,
+            file_chunk_size: crate::protocol::limits::FILE_CHUNK,
         }
     }
 }
@@ -153,6 +161,7 @@ impl Server {
         mut transport: T,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
+        self.reclaim_abandoned_uploads().await;
         let result = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
@@ -182,6 +191,22 @@ impl Server {
         self.shared
             .tasks
             .spawn(connection::run(shared, conn, conn_id, peer));
+    }
+
+    /// Deletes uploads a crash left incomplete (no connection owns them now).
+    async fn reclaim_abandoned_uploads(&self) {
+        let store = &self.shared.store;
+        match store.incomplete_files().await {
+            Ok(files) => {
+                for file in files {
+                    tracing::info!(file, "reclaiming an abandoned upload");
+                    if let Err(e) = store.delete_file(file).await {
+                        tracing::error!(error = %e, "reclaiming an upload failed");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "listing abandoned uploads failed"),
+        }
     }
 
     /// Closes every connection (each is told `ServerShutdown`) and waits for them.

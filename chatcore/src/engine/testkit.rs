@@ -203,6 +203,12 @@ macro_rules! engine_scenario_tests {
             open_chat_allows_strangers,
             search_and_history,
             protocol_violations_close,
+            room_members_see_one_order,
+            offline_member_catches_up_by_history,
+            room_refusals_and_delete,
+            file_to_offline_friend_arrives_intact,
+            bad_uploads_leave_nothing_visible,
+            room_files_reach_members,
         );
     };
 }
@@ -762,4 +768,411 @@ impl TestClient {
         })
         .await;
     }
+}
+
+async fn expect_room_message(c: &mut TestClient) -> crate::protocol::Message {
+    match c
+        .expect(|e| matches!(e, Event::Message(m) if matches!(m.to, Peer::Room(_))))
+        .await
+    {
+        Event::Message(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+/// Three members sending at once all see the room in the same (seq) order, with
+/// join and leave notices.
+pub async fn room_members_see_one_order<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    let mut cat = h.user("cat").await;
+    ann.client.create_room("lobby").await.unwrap();
+    bob.client.join_room("lobby").await.unwrap();
+    ann.expect(|e| {
+        *e == Event::RoomJoined {
+            room: "lobby".into(),
+            user: "bob".into(),
+        }
+    })
+    .await;
+    cat.client.join_room("lobby").await.unwrap();
+    for c in [&mut ann, &mut bob] {
+        c.expect(|e| {
+            *e == Event::RoomJoined {
+                room: "lobby".into(),
+                user: "cat".into(),
+            }
+        })
+        .await;
+    }
+    let senders: Vec<_> = [&ann, &bob, &cat]
+        .iter()
+        .map(|c| {
+            let client = c.client.clone();
+            tokio::spawn(async move {
+                for i in 0..5 {
+                    client.say("lobby", &format!("m{i} 🎉")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let mut orders = Vec::new();
+    for c in [&mut ann, &mut bob, &mut cat] {
+        let mut seqs = Vec::new();
+        for _ in 0..15 {
+            seqs.push(expect_room_message(c).await.seq);
+        }
+        orders.push(seqs);
+    }
+    assert_eq!(orders[0], (1..=15).collect::<Vec<_>>());
+    assert_eq!(orders[0], orders[1]);
+    assert_eq!(orders[1], orders[2]);
+
+    cat.client.leave_room("lobby").await.unwrap();
+    for c in [&mut ann, &mut bob, &mut cat] {
+        c.expect(|e| {
+            *e == Event::RoomLeft {
+                room: "lobby".into(),
+                user: "cat".into(),
+            }
+        })
+        .await;
+    }
+    let members = ann.client.members("lobby").await.unwrap();
+    let names: Vec<_> = members
+        .iter()
+        .map(|m| (m.user.as_str(), m.online))
+        .collect();
+    assert_eq!(names, vec![("ann", true), ("bob", true)]);
+    let rooms = cat.client.rooms().await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(
+        (rooms[0].owner.as_str(), rooms[0].members, rooms[0].joined),
+        ("ann", 2, false)
+    );
+    h.stop().await;
+}
+
+/// A member who was offline learns what they missed at login and reads it in
+/// history; a new member gets the recent messages on join.
+pub async fn offline_member_catches_up_by_history<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let bob = h.user("bob").await;
+    ann.client.create_room("lobby").await.unwrap();
+    bob.client.join_room("lobby").await.unwrap();
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    let mut ids = Vec::new();
+    for i in 1..=25 {
+        ids.push(ann.client.say("lobby", &format!("m{i}")).await.unwrap().id);
+        expect_room_message(&mut ann).await;
+    }
+    let mut bob = h.login_raw("bob").await;
+    let unread = bob.expect(|e| matches!(e, Event::RoomUnread { .. })).await;
+    assert_eq!(
+        unread,
+        Event::RoomUnread {
+            room: "lobby".into(),
+            read_seq: 0,
+            last_seq: 25
+        }
+    );
+    bob.expect(|e| *e == Event::CaughtUp).await;
+    let page = bob
+        .client
+        .history(Peer::Room("lobby".into()), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().rev().map(|m| m.id).collect::<Vec<_>>(), ids);
+    assert_eq!(page[0].from, "ann");
+
+    // A newcomer is shown the last 20, oldest first.
+    let mut cat = h.user("cat").await;
+    cat.client.join_room("lobby").await.unwrap();
+    let mut recent = Vec::new();
+    for _ in 0..crate::protocol::limits::ROOM_RECENT_ON_JOIN {
+        recent.push(expect_room_message(&mut cat).await.seq);
+    }
+    assert_eq!(recent, (6..=25).collect::<Vec<_>>());
+    h.stop().await;
+}
+
+/// Room refusals carry their codes; the owner's delete tells the members.
+pub async fn room_refusals_and_delete<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    let c = &bob.client;
+    assert_eq!(refused(c.join_room("nowhere").await), ErrorCode::NoSuchRoom);
+    assert_eq!(
+        refused(c.create_room("../x").await),
+        ErrorCode::InvalidRoomName
+    );
+    ann.client.create_room("lobby").await.unwrap();
+    assert_eq!(refused(c.create_room("LOBBY").await), ErrorCode::RoomExists);
+    assert_eq!(
+        refused(c.say("lobby", "hi").await),
+        ErrorCode::NotRoomMember
+    );
+    assert_eq!(
+        refused(c.history(Peer::Room("lobby".into()), None, 5).await),
+        ErrorCode::NotRoomMember
+    );
+    assert_eq!(
+        refused(c.leave_room("lobby").await),
+        ErrorCode::NotRoomMember
+    );
+    c.join_room("lobby").await.unwrap();
+    assert_eq!(
+        refused(c.delete_room("lobby").await),
+        ErrorCode::NotRoomOwner
+    );
+    ann.client.delete_room("lobby").await.unwrap();
+    bob.expect(|e| {
+        *e == Event::RoomDeleted {
+            room: "lobby".into(),
+        }
+    })
+    .await;
+    assert_eq!(
+        refused(bob.client.say("lobby", "hi").await),
+        ErrorCode::NoSuchRoom
+    );
+    h.stop().await;
+}
+
+fn file_config() -> ServerConfig {
+    let mut config = test_config();
+    config.file_chunk_size = 1000;
+    config.max_file_size = 100_000;
+    config
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+async fn upload(c: &Client, to: Peer, name: &str, bytes: &[u8]) -> Result<u64, ClientError> {
+    let (file, chunk) = c
+        .offer_file(to, name, bytes.len() as u64, sha256(bytes))
+        .await?;
+    for (i, part) in bytes.chunks(chunk as usize).enumerate() {
+        c.upload_chunk(file, (i * chunk as usize) as u64, part.to_vec())
+            .await?;
+    }
+    c.complete_file(file).await?;
+    Ok(file)
+}
+
+async fn download(c: &Client, file: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let part = c
+            .download_chunk(file, out.len() as u64, 4096)
+            .await
+            .unwrap();
+        if part.is_empty() {
+            return out;
+        }
+        out.extend(part);
+    }
+}
+
+fn test_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// A file sent while the friend was offline is announced at their login and
+/// downloads byte-identical.
+pub async fn file_to_offline_friend_arrives_intact<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, file_config());
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    let bytes = test_bytes(10_500); // 11 chunks, the last one short
+    let file = upload(
+        &ann.client,
+        Peer::User("bob".into()),
+        "report 📄.pdf",
+        &bytes,
+    )
+    .await
+    .unwrap();
+    let mut bob = h.login_raw("bob").await;
+    let shared = bob.expect(|e| matches!(e, Event::FileShared { .. })).await;
+    assert_eq!(
+        shared,
+        Event::FileShared {
+            id: file,
+            from: "ann".into(),
+            to: Peer::User("bob".into()),
+            name: "report 📄.pdf".into(),
+            size: bytes.len() as u64
+        }
+    );
+    let listed = bob.client.files(Peer::User("ann".into())).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].sha256, sha256(&bytes));
+    let got = download(&bob.client, file).await;
+    assert_eq!(sha256(&got), sha256(&bytes));
+    assert_eq!(got, bytes);
+    // A stranger cannot read it.
+    let cat = h.user("cat").await;
+    assert_eq!(
+        refused(cat.client.download_chunk(file, 0, 10).await),
+        ErrorCode::NoSuchFile
+    );
+    h.stop().await;
+}
+
+/// Over the limit, a path in the name, chunks out of order, a wrong hash, or a
+/// client gone mid-upload: refused with clear codes, nothing visible, chunks
+/// reclaimed.
+pub async fn bad_uploads_leave_nothing_visible<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, file_config());
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let c = &ann.client;
+    let to = || Peer::User("bob".into());
+    assert_eq!(
+        refused(c.offer_file(to(), "big.bin", 100_001, [0; 32]).await),
+        ErrorCode::FileTooLarge
+    );
+    for name in ["../etc/passwd", "a/b", "..", "", "c:evil", "nul\0"] {
+        assert_eq!(
+            refused(c.offer_file(to(), name, 1, [0; 32]).await),
+            ErrorCode::InvalidFileName,
+            "{name:?}"
+        );
+    }
+    assert_eq!(
+        refused(
+            c.offer_file(Peer::User("nobody".into()), "a", 1, [0; 32])
+                .await
+        ),
+        ErrorCode::NoSuchUser
+    );
+    assert_eq!(
+        refused(c.upload_chunk(999_999, 0, vec![1]).await),
+        ErrorCode::NoSuchFile
+    );
+
+    let bytes = test_bytes(2500);
+    let (file, chunk) = c
+        .offer_file(to(), "x.bin", 2500, sha256(&bytes))
+        .await
+        .unwrap();
+    let chunk = chunk as usize;
+    assert_eq!(
+        refused(c.upload_chunk(file, 1000, bytes[1000..2000].to_vec()).await),
+        ErrorCode::BadChunk
+    );
+    assert_eq!(
+        refused(c.upload_chunk(file, 0, bytes[..10].to_vec()).await),
+        ErrorCode::BadChunk
+    );
+    c.upload_chunk(file, 0, bytes[..chunk].to_vec())
+        .await
+        .unwrap();
+    // Complete too early: fails verification, the upload is gone.
+    assert_eq!(
+        refused(c.complete_file(file).await),
+        ErrorCode::ChecksumMismatch
+    );
+    assert_eq!(
+        refused(c.upload_chunk(file, 1000, bytes[1000..2000].to_vec()).await),
+        ErrorCode::NoSuchFile
+    );
+
+    let good = upload(c, to(), "y.bin", &bytes).await.unwrap();
+    // All bytes, but the offer named another hash.
+    let wrong_hash = c.offer_file(to(), "z.bin", 2500, [9; 32]).await.unwrap().0;
+    for (i, part) in bytes.chunks(chunk).enumerate() {
+        c.upload_chunk(wrong_hash, (i * chunk) as u64, part.to_vec())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        refused(c.complete_file(wrong_hash).await),
+        ErrorCode::ChecksumMismatch
+    );
+
+    // A client that goes away mid-upload.
+    let quitter = h.login("ann").await;
+    let (gone, _) = quitter
+        .client
+        .offer_file(to(), "gone.bin", 2500, sha256(&bytes))
+        .await
+        .unwrap();
+    quitter
+        .client
+        .upload_chunk(gone, 0, bytes[..chunk].to_vec())
+        .await
+        .unwrap();
+    drop(quitter);
+
+    let files = bob.client.files(Peer::User("ann".into())).await.unwrap();
+    assert_eq!(files.iter().map(|f| f.id).collect::<Vec<_>>(), vec![good]);
+    // The dropped connection's upload is reclaimed once its task ends.
+    let store = h.server().store();
+    let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
+    while !store.incomplete_files().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "abandoned upload not reclaimed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.file(gone).await.unwrap(), None);
+    assert_eq!(store.chunk(gone, 0).await.unwrap(), None);
+    bob.expect(|e| matches!(e, Event::FileShared { id, .. } if *id == good))
+        .await;
+    h.stop().await;
+}
+
+/// A file shared with a room reaches its online members and is listed for them.
+pub async fn room_files_reach_members<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, file_config());
+    let ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    let cat = h.user("cat").await;
+    ann.client.create_room("lobby").await.unwrap();
+    bob.client.join_room("lobby").await.unwrap();
+    let bytes = test_bytes(1500);
+    let file = upload(
+        &ann.client,
+        Peer::Room("lobby".into()),
+        "slides.key",
+        &bytes,
+    )
+    .await
+    .unwrap();
+    bob.expect(|e| matches!(e, Event::FileShared { id, to: Peer::Room(r), .. } if *id == file && r == "lobby")).await;
+    assert_eq!(download(&bob.client, file).await, bytes);
+    assert_eq!(
+        bob.client
+            .files(Peer::Room("lobby".into()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        refused(cat.client.files(Peer::Room("lobby".into())).await),
+        ErrorCode::NotRoomMember
+    );
+    assert_eq!(
+        refused(cat.client.download_chunk(file, 0, 10).await),
+        ErrorCode::NoSuchFile
+    );
+    h.stop().await;
 }

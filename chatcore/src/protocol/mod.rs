@@ -189,6 +189,116 @@ pub enum Request {
         /// Page size (the server caps it).
         limit: u32,
     },
+    /// Create a room; the creator becomes its owner and first member.
+    CreateRoom {
+        /// Room name (same rules as usernames; unique without regard to case).
+        name: String,
+    },
+    /// Join a room; answered `Done`, then its recent messages follow as events.
+    JoinRoom {
+        /// The room.
+        name: String,
+    },
+    /// Leave a room.
+    LeaveRoom {
+        /// The room.
+        name: String,
+    },
+    /// Delete a room (owner only); members get `RoomDeleted`.
+    DeleteRoom {
+        /// The room.
+        name: String,
+    },
+    /// All rooms.
+    ListRooms,
+    /// A room's members, with presence.
+    Members {
+        /// The room.
+        room: String,
+    },
+    /// Offer a file to a friend or a room; answered `FileOffered` with the id to
+    /// upload to.
+    OfferFile {
+        /// Recipient user or room.
+        to: Peer,
+        /// A plain file name (no path).
+        name: String,
+        /// Exact size in bytes.
+        size: u64,
+        /// SHA-256 of the content.
+        sha256: [u8; 32],
+    },
+    /// Upload the next chunk of an offered file. Chunks come in order, each
+    /// exactly `chunk_size` bytes except the last.
+    UploadChunk {
+        /// From `FileOffered`.
+        file: ItemId,
+        /// Byte offset; must equal the bytes received so far.
+        offset: u64,
+        /// The chunk.
+        bytes: Vec<u8>,
+    },
+    /// Finish an upload: the server checks size and SHA-256, then tells the
+    /// recipient (or the room).
+    CompleteFile {
+        /// The file.
+        file: ItemId,
+    },
+    /// Completed files of a conversation or room.
+    ListFiles {
+        /// The conversation.
+        peer: Peer,
+    },
+    /// Read part of a completed file.
+    DownloadChunk {
+        /// The file.
+        file: ItemId,
+        /// Byte offset.
+        offset: u64,
+        /// Most bytes wanted (the server caps it at the chunk size).
+        len: u32,
+    },
+}
+
+/// One row of [`Response::Rooms`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room name.
+    pub name: String,
+    /// Its owner.
+    pub owner: String,
+    /// Member count.
+    pub members: u32,
+    /// Whether the asking user is a member.
+    pub joined: bool,
+}
+
+/// One row of [`Response::Members`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEntry {
+    /// The member.
+    pub user: String,
+    /// Online now.
+    pub online: bool,
+}
+
+/// A completed file, as listed by [`Request::ListFiles`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// File id (for download).
+    pub id: ItemId,
+    /// Uploader.
+    pub from: String,
+    /// Recipient user or room.
+    pub to: Peer,
+    /// Sanitised file name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content.
+    pub sha256: [u8; 32],
+    /// Server time the upload completed.
+    pub ts: Timestamp,
 }
 
 /// How a user stands with another, as listed by [`Request::ListFriends`].
@@ -250,6 +360,21 @@ pub enum Response {
     },
     /// A history page, newest first.
     History(Vec<Message>),
+    /// The room list.
+    Rooms(Vec<RoomInfo>),
+    /// A room's members.
+    Members(Vec<MemberEntry>),
+    /// A file offer was accepted: upload to `file` in chunks of `chunk_size`.
+    FileOffered {
+        /// The new file's id.
+        file: ItemId,
+        /// Every chunk but the last must have exactly this length.
+        chunk_size: u32,
+    },
+    /// Completed files.
+    Files(Vec<FileInfo>),
+    /// Bytes of a file (empty at the end).
+    Chunk(Vec<u8>),
 }
 
 /// Something the server pushes unasked.
@@ -318,6 +443,49 @@ pub enum Event {
         /// Why.
         code: ErrorCode,
     },
+    /// `user` joined `room` (sent to the room's online members).
+    RoomJoined {
+        /// The room.
+        room: String,
+        /// Who joined.
+        user: String,
+    },
+    /// `user` left `room`.
+    RoomLeft {
+        /// The room.
+        room: String,
+        /// Who left.
+        user: String,
+    },
+    /// The owner deleted `room`.
+    RoomDeleted {
+        /// The room.
+        room: String,
+    },
+    /// A file was shared with you or a room you are in. To a user it comes
+    /// through the inbox (ack `id`).
+    FileShared {
+        /// File id (also the inbox id for 1:1 files).
+        id: ItemId,
+        /// Uploader.
+        from: String,
+        /// Recipient user or room.
+        to: Peer,
+        /// File name.
+        name: String,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// Sent at login, before `CaughtUp`, for each room with messages you have
+    /// not acked: fetch them with `History`.
+    RoomUnread {
+        /// The room.
+        room: String,
+        /// The highest seq you acked.
+        read_seq: u64,
+        /// The room's newest seq.
+        last_seq: u64,
+    },
 }
 
 impl Event {
@@ -330,6 +498,11 @@ impl Event {
             | Event::FriendAdded { id, .. }
             | Event::FriendRejected { id, .. }
             | Event::FriendRemoved { id, .. } => Some(*id),
+            Event::FileShared {
+                id,
+                to: Peer::User(_),
+                ..
+            } => Some(*id),
             _ => None,
         }
     }
@@ -347,6 +520,14 @@ pub mod limits {
     pub const MAX_HISTORY_PAGE: u32 = 200;
     /// Most ids in one ack.
     pub const MAX_ACK_IDS: usize = 4096;
+    /// Bytes per file chunk (well under the default frame limit).
+    pub const FILE_CHUNK: u32 = 256 * 1024;
+    /// Default largest file, in bytes.
+    pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
+    /// Longest file name, in bytes.
+    pub const MAX_FILE_NAME_LEN: usize = 255;
+    /// Messages pushed to a member when they join a room.
+    pub const ROOM_RECENT_ON_JOIN: u32 = 20;
     /// Shortest username.
     pub const MIN_USERNAME_LEN: usize = 3;
     /// Longest username.
@@ -364,4 +545,16 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Whether `name` is a safe file name: not empty, at most
+/// [`limits::MAX_FILE_NAME_LEN`] bytes, no path separators, not `.` or `..`, no
+/// control characters.
+pub fn is_valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= limits::MAX_FILE_NAME_LEN
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', ':'])
+        && !name.chars().any(char::is_control)
 }

@@ -44,6 +44,103 @@ pub struct User {
     pub name: String,
 }
 
+/// A room's numeric id, assigned by the store. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RoomId(pub u64);
+
+/// A room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// The id.
+    pub id: RoomId,
+    /// The name as created.
+    pub name: String,
+    /// The owner (may delete the room).
+    pub owner: UserId,
+}
+
+/// A member's position in one of their rooms, from [`Store::rooms_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPosition {
+    /// The room.
+    pub room: Room,
+    /// The highest seq the member acked.
+    pub read_seq: u64,
+    /// The room's newest seq.
+    pub last_seq: u64,
+}
+
+/// A message to a room, for [`Store::append_room`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoomMessage {
+    /// Sender (from the session).
+    pub from: User,
+    /// The room.
+    pub room: Room,
+    /// The sender's idempotency key.
+    pub client_msg_id: u64,
+    /// Content.
+    pub body: Body,
+    /// Server time.
+    pub ts: Timestamp,
+}
+
+/// Called with a stored room message, in seq order (see [`Store::append_room`]).
+pub type Deliver = Box<dyn FnOnce(&Message) + Send>;
+
+/// Where a file goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileTarget {
+    /// A user.
+    User(User),
+    /// A room.
+    Room(Room),
+}
+
+/// A file offer, for [`Store::create_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    /// Uploader.
+    pub from: User,
+    /// Recipient.
+    pub to: FileTarget,
+    /// Sanitised name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content.
+    pub sha256: [u8; 32],
+    /// Every chunk but the last has this many bytes.
+    pub chunk_size: u32,
+    /// Server time of the offer.
+    pub ts: Timestamp,
+}
+
+/// A file as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// The id (from the store's item id counter).
+    pub id: ItemId,
+    /// Uploader.
+    pub from: User,
+    /// Recipient.
+    pub to: FileTarget,
+    /// Sanitised name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content.
+    pub sha256: [u8; 32],
+    /// Every chunk but the last has this many bytes.
+    pub chunk_size: u32,
+    /// Bytes of chunks stored so far.
+    pub received: u64,
+    /// Verified and visible.
+    pub complete: bool,
+    /// When the offer (and later the completion) was stored.
+    pub ts: Timestamp,
+}
+
 /// A user with the stored password hash (PHC string).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -209,4 +306,88 @@ pub trait Store: Send + Sync + 'static {
         before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError>;
+
+    /// Creates a room owned (and joined) by `owner`; `Ok(None)` if the name is
+    /// taken (compared without case).
+    async fn create_room(&self, owner: &User, name: &str) -> Result<Option<Room>, StoreError>;
+
+    /// Looks a room up by name, without regard to case.
+    async fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError>;
+
+    /// Every room with its member count, in id order.
+    async fn rooms(&self) -> Result<Vec<(Room, u32)>, StoreError>;
+
+    /// Adds `user` to `room`, read position at the room's newest message; `false`
+    /// if already a member (nothing changes).
+    async fn join_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+
+    /// Removes `user` from `room`; `false` if not a member.
+    async fn leave_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+
+    /// Deletes a room with its memberships, history and files; returns who were
+    /// members.
+    async fn delete_room(&self, room: RoomId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Whether `user` is a member of `room`.
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+
+    /// The members of `room`, in id order.
+    async fn room_members(&self, room: RoomId) -> Result<Vec<User>, StoreError>;
+
+    /// The rooms `user` is in, with read positions.
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomPosition>, StoreError>;
+
+    /// Stores a room message (history, id index, idempotency record) atomically,
+    /// unless `(from, client_msg_id)` was stored before. Written once, never per
+    /// member.
+    ///
+    /// `deliver` is called with a new message once it is durable and before this
+    /// returns, and calls for one room happen in seq order even when sends run
+    /// concurrently, so every member receives the room in one order.
+    async fn append_room(
+        &self,
+        msg: NewRoomMessage,
+        deliver: Deliver,
+    ) -> Result<Appended, StoreError>;
+
+    /// A page of a room's history: `seq < before_seq`, newest first.
+    async fn room_history(
+        &self,
+        room: RoomId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Stores a file offer (not yet visible); returns its record with a fresh id.
+    async fn create_file(&self, offer: NewFile) -> Result<FileRecord, StoreError>;
+
+    /// Stores chunk number `index` of an incomplete file and adds its length to
+    /// `received`.
+    async fn put_chunk(&self, file: ItemId, index: u64, bytes: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Marks a file complete and visible; for a file to a user also writes a
+    /// `FileShared` inbox item (returned).
+    async fn complete_file(
+        &self,
+        file: ItemId,
+        ts: Timestamp,
+    ) -> Result<Option<Notice>, StoreError>;
+
+    /// Deletes a file and its chunks (abandoned or failed uploads).
+    async fn delete_file(&self, file: ItemId) -> Result<(), StoreError>;
+
+    /// A file's record, complete or not.
+    async fn file(&self, file: ItemId) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Ids of incomplete files (uploads a crash or a disconnect abandoned).
+    async fn incomplete_files(&self) -> Result<Vec<ItemId>, StoreError>;
+
+    /// Complete files of the 1:1 conversation of `a` and `b`, oldest first.
+    async fn direct_files(&self, a: UserId, b: UserId) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Complete files of a room, oldest first.
+    async fn room_files(&self, room: RoomId) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Chunk number `index` of a file.
+    async fn chunk(&self, file: ItemId, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -17,7 +17,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Appended, NewMessage, Store, User, UserId};
+use super::{
+    Appended, Deliver, FileTarget, NewFile, NewMessage, NewRoomMessage, Room, Store, User, UserId,
+};
 use crate::friends::{FriendAction, LinkState};
 use crate::protocol::{Body, ErrorCode, Event, Peer};
 
@@ -81,6 +83,11 @@ macro_rules! store_conformance_tests {
             history_pages_backwards,
             concurrent_writers_all_land,
             reopen_keeps_everything_acked,
+            rooms_lifecycle,
+            room_messages_cursor_and_history,
+            room_delivery_is_in_seq_order,
+            files_become_visible_only_when_complete,
+            files_survive_reopen,
         );
     };
 }
@@ -651,4 +658,265 @@ pub async fn reopen_keeps_everything_acked<S: Store>(fx: &Fixture<S>) {
     assert!(fresh > kept);
     let c = user(&store, "cat").await;
     assert!(c.id != a.id && c.id != b.id);
+}
+
+fn no_delivery() -> Deliver {
+    Box::new(|_| {})
+}
+
+async fn say(
+    store: &impl Store,
+    from: &User,
+    room: &Room,
+    client_msg_id: u64,
+    body: &str,
+) -> Appended {
+    let msg = NewRoomMessage {
+        from: from.clone(),
+        room: room.clone(),
+        client_msg_id,
+        body: text(body),
+        ts: 1_700_000_000_000 + client_msg_id,
+    };
+    store
+        .append_room(msg, no_delivery())
+        .await
+        .expect("append_room")
+}
+
+async fn read_seq(store: &impl Store, user: UserId, room: &Room) -> u64 {
+    let positions = store.rooms_of(user).await.unwrap();
+    positions
+        .iter()
+        .find(|p| p.room.id == room.id)
+        .expect("member")
+        .read_seq
+}
+
+/// Create (owner joins; names unique without case), join, leave, list, delete.
+pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let room = store
+        .create_room(&a, "Lobby")
+        .await
+        .unwrap()
+        .expect("new room");
+    assert_eq!((room.name.as_str(), room.owner), ("Lobby", a.id));
+    assert_eq!(store.create_room(&b, "LOBBY").await.unwrap(), None);
+    assert_eq!(
+        store.room_by_name("lobby").await.unwrap(),
+        Some(room.clone())
+    );
+    assert!(store.is_member(room.id, a.id).await.unwrap());
+    assert!(!store.is_member(room.id, b.id).await.unwrap());
+    assert!(store.join_room(room.id, b.id).await.unwrap());
+    assert!(!store.join_room(room.id, b.id).await.unwrap());
+    assert_eq!(
+        store.room_members(room.id).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    let other = store.create_room(&b, "den").await.unwrap().unwrap();
+    assert_eq!(
+        store.rooms().await.unwrap(),
+        vec![(room.clone(), 2), (other.clone(), 1)]
+    );
+    let mine: Vec<_> = store
+        .rooms_of(b.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.room)
+        .collect();
+    assert_eq!(mine, vec![room.clone(), other.clone()]);
+    assert!(store.leave_room(room.id, b.id).await.unwrap());
+    assert!(!store.leave_room(room.id, b.id).await.unwrap());
+    assert_eq!(store.room_members(room.id).await.unwrap(), vec![a.clone()]);
+
+    say(&store, &a, &room, 1, "soon gone").await;
+    let members = store.delete_room(room.id).await.unwrap();
+    assert_eq!(members, vec![a.id]);
+    assert_eq!(store.room_by_name("lobby").await.unwrap(), None);
+    assert!(store.rooms_of(a.id).await.unwrap().is_empty());
+    assert!(store
+        .room_history(room.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.rooms().await.unwrap(), vec![(other, 1)]);
+    // The name is free again.
+    assert!(store.create_room(&b, "lobby").await.unwrap().is_some());
+}
+
+/// Room messages: seqs per room, one write (no inbox copies), idempotency, history
+/// paging, and read positions moved by members' acks only.
+pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    store.join_room(room.id, b.id).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 1..=5 {
+        ids.push(new_id(&say(&store, &a, &room, i, &format!("r{i}")).await));
+    }
+    assert!(
+        matches!(say(&store, &a, &room, 3, "r3").await, Appended::Duplicate(r) if r.id == ids[2])
+    );
+    assert!(
+        inbox(&store, b.id).await.is_empty(),
+        "room messages are not copied into inboxes"
+    );
+    let page = store.room_history(room.id, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 4]);
+    assert_eq!(page[0].to, Peer::Room("lobby".into()));
+    let older = store.room_history(room.id, Some(4), 10).await.unwrap();
+    assert_eq!(
+        older.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+
+    let position = store.rooms_of(b.id).await.unwrap().remove(0);
+    assert_eq!((position.read_seq, position.last_seq), (0, 5));
+    store.ack(b.id, &[ids[2]]).await.unwrap();
+    assert_eq!(read_seq(&store, b.id, &room).await, 3);
+    store.ack(b.id, &[ids[0]]).await.unwrap(); // never moves back
+    assert_eq!(read_seq(&store, b.id, &room).await, 3);
+    store.ack(c.id, &[ids[4]]).await.unwrap(); // not a member: nothing
+    assert!(store.rooms_of(c.id).await.unwrap().is_empty());
+    // A new member starts at the newest message.
+    store.join_room(room.id, c.id).await.unwrap();
+    assert_eq!(read_seq(&store, c.id, &room).await, 5);
+}
+
+/// Concurrent sends to one room are delivered (the `deliver` hook) in seq order.
+pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
+    let store = Arc::new(fx.open());
+    let a = user(&*store, "ann").await;
+    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let (store, a, room, delivered) = (
+                Arc::clone(&store),
+                a.clone(),
+                room.clone(),
+                Arc::clone(&delivered),
+            );
+            tokio::spawn(async move {
+                let msg = NewRoomMessage {
+                    from: a,
+                    room,
+                    client_msg_id: i,
+                    body: text("x"),
+                    ts: 1,
+                };
+                let deliver: Deliver = Box::new(move |m| delivered.lock().unwrap().push(m.seq));
+                store.append_room(msg, deliver).await.unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*delivered.lock().unwrap(), (1..=64).collect::<Vec<_>>());
+}
+
+fn offer(from: &User, to: FileTarget, name: &str, size: u64, chunk_size: u32, ts: u64) -> NewFile {
+    NewFile {
+        from: from.clone(),
+        to,
+        name: name.into(),
+        size,
+        sha256: [7; 32],
+        chunk_size,
+        ts,
+    }
+}
+
+/// A file is invisible until completed; completing one to a user writes a
+/// `FileShared` inbox item; deleting removes record and chunks.
+pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let to = FileTarget::User(b.clone());
+    let f = store
+        .create_file(offer(&a, to, "notes.txt", 5, 3, 10))
+        .await
+        .unwrap();
+    assert!(!f.complete);
+    store.put_chunk(f.id, 0, b"abc".to_vec()).await.unwrap();
+    store.put_chunk(f.id, 1, b"de".to_vec()).await.unwrap();
+    assert!(store.direct_files(a.id, b.id).await.unwrap().is_empty());
+    assert_eq!(store.incomplete_files().await.unwrap(), vec![f.id]);
+    let notice = store
+        .complete_file(f.id, 20)
+        .await
+        .unwrap()
+        .expect("notice for bob");
+    assert_eq!(notice.recipient, b.id);
+    assert!(
+        matches!(&notice.event, Event::FileShared { id, name, size: 5, .. } if *id == f.id && name == "notes.txt")
+    );
+    assert_eq!(inbox(&store, b.id).await, vec![notice.event.clone()]);
+    let listed = store.direct_files(b.id, a.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].received, listed[0].complete, listed[0].ts),
+        (5, true, 20)
+    );
+    assert!(store.incomplete_files().await.unwrap().is_empty());
+    assert_eq!(store.chunk(f.id, 1).await.unwrap(), Some(b"de".to_vec()));
+
+    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let g = store
+        .create_file(offer(
+            &a,
+            FileTarget::Room(room.clone()),
+            "pic.png",
+            1,
+            3,
+            30,
+        ))
+        .await
+        .unwrap();
+    store.put_chunk(g.id, 0, b"z".to_vec()).await.unwrap();
+    assert_eq!(store.complete_file(g.id, 31).await.unwrap(), None);
+    assert_eq!(store.room_files(room.id).await.unwrap()[0].id, g.id);
+
+    store.delete_file(f.id).await.unwrap();
+    assert_eq!(store.file(f.id).await.unwrap(), None);
+    assert_eq!(store.chunk(f.id, 0).await.unwrap(), None);
+    assert!(store.direct_files(a.id, b.id).await.unwrap().is_empty());
+    // Deleting the room deletes its files.
+    store.delete_room(room.id).await.unwrap();
+    assert_eq!(store.file(g.id).await.unwrap(), None);
+}
+
+/// Completed files, their chunks, and incomplete uploads survive a reopen.
+pub async fn files_survive_reopen<S: Store>(fx: &Fixture<S>) {
+    let (a, b, done, pending) = {
+        let store = fx.open();
+        let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+        let to = FileTarget::User(b.clone());
+        let done = store
+            .create_file(offer(&a, to.clone(), "a.bin", 2, 2, 1))
+            .await
+            .unwrap();
+        store.put_chunk(done.id, 0, vec![1, 2]).await.unwrap();
+        store.complete_file(done.id, 2).await.unwrap();
+        let pending = store
+            .create_file(offer(&a, to, "b.bin", 4, 2, 3))
+            .await
+            .unwrap();
+        store.put_chunk(pending.id, 0, vec![3, 4]).await.unwrap();
+        (a, b, done.id, pending.id)
+    };
+    let store = fx.open();
+    assert_eq!(store.direct_files(a.id, b.id).await.unwrap()[0].id, done);
+    assert_eq!(store.chunk(done, 0).await.unwrap(), Some(vec![1, 2]));
+    assert_eq!(store.incomplete_files().await.unwrap(), vec![pending]);
 }

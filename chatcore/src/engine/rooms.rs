@@ -1,0 +1,221 @@
+//! Room handlers: create, join, leave, delete, list, members, and room fan-out.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::connection::Conn;
+use super::handlers::{internal, Reply};
+use crate::protocol::{
+    is_valid_name, limits, ErrorCode, Event, MemberEntry, Message, Response, RoomInfo, ServerFrame,
+};
+use crate::store::{Deliver, Room, User};
+
+impl Conn {
+    /// Looks a room up, or `NoSuchRoom`.
+    pub(super) async fn room(&self, name: &str) -> Result<Room, ErrorCode> {
+        match self.shared.store.room_by_name(name).await {
+            Ok(Some(room)) => Ok(room),
+            Ok(None) => Err(ErrorCode::NoSuchRoom),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Looks up a room `me` is a member of: `NoSuchRoom` or `NotRoomMember`.
+    pub(super) async fn joined_room(&self, me: &User, name: &str) -> Result<Room, ErrorCode> {
+        let room = self.room(name).await?;
+        match self.shared.store.is_member(room.id, me.id).await {
+            Ok(true) => Ok(room),
+            Ok(false) => Err(ErrorCode::NotRoomMember),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Pushes an event to every online member of `room`.
+    pub(super) async fn broadcast(&self, room: &Room, event: Event) {
+        let members = match self.shared.store.room_members(room.id).await {
+            Ok(members) => members,
+            Err(e) => {
+                internal(e);
+                return;
+            }
+        };
+        let frame = Arc::new(ServerFrame::Event(event));
+        for member in members {
+            self.shared.router.push(member.id, &frame);
+        }
+    }
+
+    pub(super) async fn create_room(&self, name: String) -> Reply {
+        if !is_valid_name(&name) {
+            return Err(ErrorCode::InvalidRoomName);
+        }
+        let me = self.me();
+        match self.shared.store.create_room(&me, &name).await {
+            Ok(Some(room)) => {
+                tracing::info!(room = %room.name, owner = %me.name, "room created");
+                Ok(Response::Done)
+            }
+            Ok(None) => Err(ErrorCode::RoomExists),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Joins; the response is followed by the room's recent messages, oldest first.
+    pub(super) async fn join_room(&self, req_id: u32, name: String) {
+        let me = self.me();
+        let room = match self.room(&name).await {
+            Ok(room) => room,
+            Err(code) => return self.respond(req_id, Err(code)),
+        };
+        let joined = match self.shared.store.join_room(room.id, me.id).await {
+            Ok(joined) => joined,
+            Err(e) => return self.respond(req_id, Err(internal(e))),
+        };
+        self.respond(req_id, Ok(Response::Done));
+        if joined {
+            let notice = Event::RoomJoined {
+                room: room.name.clone(),
+                user: me.name.clone(),
+            };
+            self.broadcast(&room, notice).await;
+        }
+        let recent = self
+            .shared
+            .store
+            .room_history(room.id, None, limits::ROOM_RECENT_ON_JOIN as usize)
+            .await;
+        match recent {
+            Ok(recent) => {
+                for message in recent.into_iter().rev() {
+                    self.send_event(Event::Message(message));
+                }
+            }
+            Err(e) => {
+                internal(e);
+            }
+        }
+    }
+
+    pub(super) async fn leave_room(&self, name: String) -> Reply {
+        let me = self.me();
+        let room = self.room(&name).await?;
+        if !self
+            .shared
+            .store
+            .leave_room(room.id, me.id)
+            .await
+            .map_err(internal)?
+        {
+            return Err(ErrorCode::NotRoomMember);
+        }
+        let notice = Event::RoomLeft {
+            room: room.name.clone(),
+            user: me.name.clone(),
+        };
+        self.broadcast(&room, notice.clone()).await;
+        // The leaver's own sessions are no longer members: tell them directly.
+        self.shared
+            .router
+            .push(me.id, &Arc::new(ServerFrame::Event(notice)));
+        Ok(Response::Done)
+    }
+
+    pub(super) async fn delete_room(&self, name: String) -> Reply {
+        let me = self.me();
+        let room = self.room(&name).await?;
+        if room.owner != me.id {
+            return Err(ErrorCode::NotRoomOwner);
+        }
+        let members = self
+            .shared
+            .store
+            .delete_room(room.id)
+            .await
+            .map_err(internal)?;
+        tracing::info!(room = %room.name, "room deleted");
+        let frame = Arc::new(ServerFrame::Event(Event::RoomDeleted { room: room.name }));
+        for member in members {
+            self.shared.router.push(member, &frame);
+        }
+        Ok(Response::Done)
+    }
+
+    pub(super) async fn list_rooms(&self) -> Reply {
+        let me = self.me();
+        let store = &self.shared.store;
+        let mine: HashSet<_> = store
+            .rooms_of(me.id)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|p| p.room.id)
+            .collect();
+        let mut rooms = Vec::new();
+        for (room, members) in store.rooms().await.map_err(internal)? {
+            let owner = store.user_by_id(room.owner).await.map_err(internal)?;
+            rooms.push(RoomInfo {
+                owner: owner.map(|u| u.name).unwrap_or_default(),
+                joined: mine.contains(&room.id),
+                name: room.name,
+                members,
+            });
+        }
+        Ok(Response::Rooms(rooms))
+    }
+
+    pub(super) async fn members(&self, name: String) -> Reply {
+        let room = self.room(&name).await?;
+        let members = self
+            .shared
+            .store
+            .room_members(room.id)
+            .await
+            .map_err(internal)?;
+        Ok(Response::Members(
+            members
+                .into_iter()
+                .map(|u| MemberEntry {
+                    online: self.shared.router.is_online(u.id),
+                    user: u.name,
+                })
+                .collect(),
+        ))
+    }
+
+    /// What fans a stored room message out to the room's online members (the
+    /// sender's sessions included, so every member sees the room in one order).
+    /// The store calls it in seq order.
+    pub(super) async fn room_delivery(&self, room: &Room) -> Result<Deliver, ErrorCode> {
+        let members = self
+            .shared
+            .store
+            .room_members(room.id)
+            .await
+            .map_err(internal)?;
+        let shared = Arc::clone(&self.shared);
+        Ok(Box::new(move |message: &Message| {
+            let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
+            for member in members {
+                shared.router.push(member.id, &frame);
+            }
+        }))
+    }
+
+    /// After the login backlog: where the user's rooms have unread messages.
+    pub(super) async fn announce_unread_rooms(&self, me: &User) {
+        let positions = match self.shared.store.rooms_of(me.id).await {
+            Ok(p) => p,
+            Err(e) => {
+                internal(e);
+                return;
+            }
+        };
+        for p in positions.into_iter().filter(|p| p.last_seq > p.read_seq) {
+            self.send_event(Event::RoomUnread {
+                room: p.room.name,
+                read_seq: p.read_seq,
+                last_seq: p.last_seq,
+            });
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The key layout. All integers big-endian, so ranges scan in numeric order.
+
+use crate::store::{RoomId, UserId};
+
+pub const VERSION: &[u8] = b"mversion";
+pub const NEXT_ID: &[u8] = b"mnext_id";
+
+/// A conversation: the two users of a 1:1 chat (lower id first) or a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conv {
+    Direct(UserId, UserId),
+    Room(RoomId),
+}
+
+impl Conv {
+    pub fn direct(a: UserId, b: UserId) -> Conv {
+        Conv::Direct(a.min(b), a.max(b))
+    }
+
+    fn append_to(self, k: &mut Vec<u8>) {
+        match self {
+            Conv::Direct(lo, hi) => {
+                k.push(b'd');
+                k.extend_from_slice(&lo.0.to_be_bytes());
+                k.extend_from_slice(&hi.0.to_be_bytes());
+            }
+            Conv::Room(room) => {
+                k.push(b'r');
+                k.extend_from_slice(&room.0.to_be_bytes());
+            }
+        }
+    }
+}
+
+fn key(prefix: u8, conv: Option<Conv>, parts: &[u64]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(18 + 8 * parts.len());
+    k.push(prefix);
+    if let Some(conv) = conv {
+        conv.append_to(&mut k);
+    }
+    for p in parts {
+        k.extend_from_slice(&p.to_be_bytes());
+    }
+    k
+}
+
+/// `[start, end)` of every key that starts with `prefix ++ conv ++ parts`.
+fn range(prefix: u8, conv: Option<Conv>, parts: &[u64]) -> (Vec<u8>, Vec<u8>) {
+    let start = key(prefix, conv, parts);
+    (start.clone(), successor(start))
+}
+
+/// The smallest key above every key that starts with `prefix`.
+pub fn successor(mut prefix: Vec<u8>) -> Vec<u8> {
+    while let Some(last) = prefix.pop() {
+        if last < 0xff {
+            prefix.push(last + 1);
+            return prefix;
+        }
+    }
+    vec![0xff; 64] // all 0xff: nothing sorts above; a generous bound
+}
+
+pub fn user(id: UserId) -> Vec<u8> {
+    key(b'u', None, &[id.0])
+}
+pub fn name(lowercase: &str) -> Vec<u8> {
+    let mut k = vec![b'n'];
+    k.extend_from_slice(lowercase.as_bytes());
+    k
+}
+pub fn link(owner: UserId, other: UserId) -> Vec<u8> {
+    key(b'l', None, &[owner.0, other.0])
+}
+pub fn links_of(owner: UserId) -> (Vec<u8>, Vec<u8>) {
+    range(b'l', None, &[owner.0])
+}
+pub fn pending(owner: UserId) -> Vec<u8> {
+    key(b'p', None, &[owner.0])
+}
+pub fn msg(conv: Conv, seq: u64) -> Vec<u8> {
+    key(b'h', Some(conv), &[seq])
+}
+pub fn last_seq(conv: Conv) -> Vec<u8> {
+    key(b's', Some(conv), &[])
+}
+pub fn inbox(user: UserId, item: u64) -> Vec<u8> {
+    key(b'i', None, &[user.0, item])
+}
+pub fn inbox_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
+    range(b'i', None, &[user.0])
+}
+pub fn idempotency(sender: UserId, client_msg_id: u64) -> Vec<u8> {
+    key(b'k', None, &[sender.0, client_msg_id])
+}
+pub fn room(id: RoomId) -> Vec<u8> {
+    key(b'o', None, &[id.0])
+}
+pub const ROOMS: (&[u8], &[u8]) = (b"o", b"p");
+pub fn room_name(lowercase: &str) -> Vec<u8> {
+    let mut k = vec![b'g'];
+    k.extend_from_slice(lowercase.as_bytes());
+    k
+}
+/// Membership, valued by the member's read seq.
+pub fn member(room: RoomId, user: UserId) -> Vec<u8> {
+    key(b'e', None, &[room.0, user.0])
+}
+pub fn members_of(room: RoomId) -> (Vec<u8>, Vec<u8>) {
+    range(b'e', None, &[room.0])
+}
+/// The reverse membership index.
+pub fn membership(user: UserId, room: RoomId) -> Vec<u8> {
+    key(b'E', None, &[user.0, room.0])
+}
+pub fn memberships_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
+    range(b'E', None, &[user.0])
+}
+/// Room message id -> (room, seq), so an ack can move the read cursor.
+pub fn room_msg_index(id: u64) -> Vec<u8> {
+    key(b'x', None, &[id])
+}
+pub fn file(id: u64) -> Vec<u8> {
+    key(b'f', None, &[id])
+}
+pub const FILES: (&[u8], &[u8]) = (b"f", b"g");
+pub fn chunk(file: u64, index: u64) -> Vec<u8> {
+    key(b'c', None, &[file, index])
+}
+pub fn conv_file(conv: Conv, file: u64) -> Vec<u8> {
+    key(b'F', Some(conv), &[file])
+}
+pub fn conv_files(conv: Conv) -> (Vec<u8>, Vec<u8>) {
+    range(b'F', Some(conv), &[])
+}
+pub fn last_u64(key: &[u8]) -> u64 {
+    let tail: [u8; 8] = key[key.len() - 8..]
+        .try_into()
+        .expect("key ends with a u64");
+    u64::from_be_bytes(tail)
+}
