@@ -34,6 +34,9 @@ pub enum CodecError {
     /// The payload is not a valid frame.
     #[error("undecodable frame: {0}")]
     Undecodable(#[source] postcard::Error),
+    /// A value could not be serialized (a bug in the caller's types).
+    #[error("unencodable frame: {0}")]
+    Unencodable(#[source] postcard::Error),
     /// The peer speaks another protocol version.
     #[error("peer speaks protocol version {got}, this side speaks {supported}")]
     WrongVersion {
@@ -55,7 +58,7 @@ impl CodecError {
             CodecError::TooLarge { .. } => Some(ErrorCode::FrameTooLarge),
             CodecError::Undecodable(_) => Some(ErrorCode::MalformedFrame),
             CodecError::WrongVersion { .. } => Some(ErrorCode::UnsupportedVersion),
-            CodecError::Truncated { .. } | CodecError::Io(_) => None,
+            CodecError::Truncated { .. } | CodecError::Unencodable(_) | CodecError::Io(_) => None,
         }
     }
 }
@@ -78,7 +81,7 @@ pub fn encode_frame<T: Serialize>(
     let len = dst.len() - start - LEN_PREFIX;
     if let Err(e) = result {
         dst.truncate(start);
-        return Err(CodecError::Undecodable(e));
+        return Err(CodecError::Unencodable(e));
     }
     if len > max_len || len > u32::MAX as usize {
         dst.truncate(start);

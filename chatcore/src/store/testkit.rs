@@ -409,6 +409,17 @@ pub async fn refusals_change_nothing<S: Store>(fx: &Fixture<S>) {
         Err(ErrorCode::AlreadyRequested)
     );
     assert_eq!(inbox(&store, b.id).await.len(), 1);
+    let to_self = FriendAction::Request {
+        note: String::new(),
+    };
+    assert_eq!(
+        store.friend_op(&a, &a, to_self, MAX_PENDING).await.unwrap(),
+        Err(ErrorCode::CannotBefriendSelf)
+    );
+    assert!(
+        store.links(a.id).await.unwrap().len() == 1,
+        "only the link to b"
+    );
 }
 
 /// Each conversation numbers its messages from 1; the inbox lists them in order.

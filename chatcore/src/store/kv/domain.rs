@@ -316,6 +316,9 @@ impl<B: KvBackend> Store for KvStore<B> {
         action: FriendAction,
         max_pending: usize,
     ) -> Result<Result<FriendOutcome, ErrorCode>, StoreError> {
+        if actor.id == other.id {
+            return Ok(Err(ErrorCode::CannotBefriendSelf));
+        }
         let (actor, other) = (actor.clone(), other.clone());
         self.write(move |txn| {
             let a_old = txn.link(actor.id, other.id)?;

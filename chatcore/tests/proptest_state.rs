@@ -1,0 +1,830 @@
+//! The session state machine and the friend workflow, checked against small models
+//! over random operation sequences.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chatcore::friends::{transition, FriendAction, Link, LinkState, NoticeKind, Side};
+use chatcore::protocol::{Body, ClientFrame, ErrorCode, Event, Peer, Request, PROTOCOL_VERSION};
+use chatcore::session::{Action, Phase, Session};
+use chatcore::store::{MemoryStore, Store, User, UserId};
+use proptest::prelude::*;
+
+// ===========================================================================
+// (a) The session state machine.
+
+#[derive(Debug, Clone)]
+enum Input {
+    Hello { version: u16 },
+    Request { req_id: u32, request: Request },
+    LoggedIn(User),
+    LoggedOut,
+    Close,
+}
+
+fn name() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["ann", "bob", "Ann", "👋", ""]).prop_map(str::to_owned)
+}
+
+fn any_request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        Just(Request::Ping),
+        (name(), name()).prop_map(|(username, password)| Request::Register { username, password }),
+        (name(), name()).prop_map(|(username, password)| Request::Login { username, password }),
+        Just(Request::Logout),
+        (name(), any::<u32>()).prop_map(|(query, limit)| Request::SearchUsers { query, limit }),
+        (name(), name()).prop_map(|(to, note)| Request::FriendRequest { to, note }),
+        (name(), any::<bool>()).prop_map(|(from, accept)| Request::FriendRespond { from, accept }),
+        name().prop_map(|user| Request::RemoveFriend { user }),
+        name().prop_map(|user| Request::Block { user }),
+        name().prop_map(|user| Request::Unblock { user }),
+        Just(Request::ListFriends),
+        Just(Request::OnlineFriends),
+        Just(Request::OnlineCount),
+        (name(), any::<u64>(), name()).prop_map(|(to, client_msg_id, text)| Request::Send {
+            to: Peer::User(to),
+            client_msg_id,
+            body: Body::Text(text),
+        }),
+        prop::collection::vec(any::<u64>(), 0..3).prop_map(|ids| Request::Ack { ids }),
+        (name(), any::<Option<u64>>(), any::<u32>()).prop_map(|(room, before_seq, limit)| {
+            Request::History {
+                peer: Peer::Room(room),
+                before_seq,
+                limit,
+            }
+        }),
+        name().prop_map(|name| Request::CreateRoom { name }),
+        name().prop_map(|name| Request::JoinRoom { name }),
+        name().prop_map(|name| Request::LeaveRoom { name }),
+        name().prop_map(|name| Request::DeleteRoom { name }),
+        Just(Request::ListRooms),
+        name().prop_map(|room| Request::Members { room }),
+        (name(), any::<u64>()).prop_map(|(to, size)| Request::OfferFile {
+            to: Peer::User(to),
+            name: "a.txt".into(),
+            size,
+            sha256: [7; 32],
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(file, offset)| Request::UploadChunk {
+            file,
+            offset,
+            bytes: vec![1, 2, 3],
+        }),
+        any::<u64>().prop_map(|file| Request::CompleteFile { file }),
+        name().prop_map(|room| Request::ListFiles {
+            peer: Peer::Room(room)
+        }),
+        (any::<u64>(), any::<u64>(), any::<u32>())
+            .prop_map(|(file, offset, len)| { Request::DownloadChunk { file, offset, len } }),
+    ]
+}
+
+fn version() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        3 => Just(PROTOCOL_VERSION),
+        1 => any::<u16>(),
+        1 => Just(PROTOCOL_VERSION.wrapping_add(1)),
+        1 => Just(0u16),
+    ]
+}
+
+fn user() -> impl Strategy<Value = User> {
+    (1u64..4, name()).prop_map(|(id, name)| User {
+        id: UserId(id),
+        name,
+    })
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        2 => version().prop_map(|version| Input::Hello { version }),
+        8 => (any::<u32>(), any_request())
+            .prop_map(|(req_id, request)| Input::Request { req_id, request }),
+        2 => user().prop_map(Input::LoggedIn),
+        1 => Just(Input::LoggedOut),
+        1 => Just(Input::Close),
+    ]
+}
+
+/// Which requests the model allows where; written out independently of the
+/// library's own table.
+#[derive(Debug, PartialEq)]
+enum Needs {
+    Nothing,
+    Anonymous,
+    Login,
+}
+
+fn needs(request: &Request) -> Needs {
+    match request {
+        Request::Ping => Needs::Nothing,
+        Request::Register { .. } | Request::Login { .. } => Needs::Anonymous,
+        Request::Logout
+        | Request::SearchUsers { .. }
+        | Request::FriendRequest { .. }
+        | Request::FriendRespond { .. }
+        | Request::RemoveFriend { .. }
+        | Request::Block { .. }
+        | Request::Unblock { .. }
+        | Request::ListFriends
+        | Request::OnlineFriends
+        | Request::OnlineCount
+        | Request::Send { .. }
+        | Request::Ack { .. }
+        | Request::History { .. }
+        | Request::CreateRoom { .. }
+        | Request::JoinRoom { .. }
+        | Request::LeaveRoom { .. }
+        | Request::DeleteRoom { .. }
+        | Request::ListRooms
+        | Request::Members { .. }
+        | Request::OfferFile { .. }
+        | Request::UploadChunk { .. }
+        | Request::CompleteFile { .. }
+        | Request::ListFiles { .. }
+        | Request::DownloadChunk { .. } => Needs::Login,
+    }
+}
+
+/// What a step returned.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Action(Action),
+    User(Option<User>),
+    Nothing,
+}
+
+/// The model: one phase, and the rules of the issue, one line each.
+fn model_step(phase: &mut Phase, input: &Input) -> Outcome {
+    use Phase::*;
+    let close = |phase: &mut Phase, code, greet| {
+        *phase = Closed;
+        Outcome::Action(Action::Close { code, greet })
+    };
+    match (phase.clone(), input) {
+        // Closed ignores everything.
+        (Closed, Input::Hello { .. } | Input::Request { .. }) => Outcome::Action(Action::Ignore),
+        (Closed, Input::LoggedIn(_)) => Outcome::Nothing,
+        (Closed, Input::LoggedOut | Input::Close) => Outcome::User(None),
+
+        // AwaitingHello only accepts a hello of the right version.
+        (AwaitingHello, Input::Hello { version }) if *version == PROTOCOL_VERSION => {
+            *phase = Anonymous;
+            Outcome::Action(Action::Greet)
+        }
+        (AwaitingHello, Input::Hello { .. }) => close(phase, ErrorCode::UnsupportedVersion, true),
+        (AwaitingHello, Input::Request { .. }) => close(phase, ErrorCode::ProtocolViolation, false),
+
+        // A second hello closes.
+        (Anonymous | Authenticated(_), Input::Hello { .. }) => {
+            close(phase, ErrorCode::ProtocolViolation, false)
+        }
+
+        (Anonymous, Input::Request { req_id, request }) => Outcome::Action(match needs(request) {
+            Needs::Nothing | Needs::Anonymous => Action::Dispatch {
+                req_id: *req_id,
+                request: request.clone(),
+            },
+            Needs::Login => Action::Refuse {
+                req_id: *req_id,
+                code: ErrorCode::NotAuthenticated,
+            },
+        }),
+        (Authenticated(_), Input::Request { req_id, request }) => {
+            Outcome::Action(match needs(request) {
+                Needs::Nothing | Needs::Login => Action::Dispatch {
+                    req_id: *req_id,
+                    request: request.clone(),
+                },
+                Needs::Anonymous => Action::Refuse {
+                    req_id: *req_id,
+                    code: ErrorCode::AlreadyAuthenticated,
+                },
+            })
+        }
+
+        // Login results only count for an anonymous session.
+        (Anonymous, Input::LoggedIn(user)) => {
+            *phase = Authenticated(user.clone());
+            Outcome::Nothing
+        }
+        (AwaitingHello | Authenticated(_), Input::LoggedIn(_)) => Outcome::Nothing,
+
+        (Authenticated(user), Input::LoggedOut) => {
+            *phase = Anonymous;
+            Outcome::User(Some(user))
+        }
+        (AwaitingHello | Anonymous, Input::LoggedOut) => Outcome::User(None),
+
+        (Authenticated(user), Input::Close) => {
+            *phase = Closed;
+            Outcome::User(Some(user))
+        }
+        (AwaitingHello | Anonymous, Input::Close) => {
+            *phase = Closed;
+            Outcome::User(None)
+        }
+    }
+}
+
+fn session_step(session: &mut Session, input: &Input) -> Outcome {
+    match input {
+        Input::Hello { version } => Outcome::Action(session.on_frame(ClientFrame::Hello {
+            version: *version,
+            client: "proptest".into(),
+        })),
+        Input::Request { req_id, request } => {
+            Outcome::Action(session.on_frame(ClientFrame::Request {
+                req_id: *req_id,
+                request: request.clone(),
+            }))
+        }
+        Input::LoggedIn(user) => {
+            session.logged_in(user.clone());
+            Outcome::Nothing
+        }
+        Input::LoggedOut => Outcome::User(session.logged_out()),
+        Input::Close => Outcome::User(session.close()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn session_follows_the_model(inputs in prop::collection::vec(input(), 0..40)) {
+        let mut session = Session::new();
+        let mut phase = Phase::AwaitingHello;
+        for (step, input) in inputs.iter().enumerate() {
+            let want = model_step(&mut phase, input);
+            let got = session_step(&mut session, input);
+            prop_assert_eq!(got, want, "step {}: {:?}", step, input);
+            prop_assert_eq!(session.phase(), &phase, "phase after step {}", step);
+            let user = match &phase {
+                Phase::Authenticated(user) => Some(user),
+                _ => None,
+            };
+            prop_assert_eq!(session.user(), user);
+        }
+    }
+}
+
+/// A session that reaches every phase in one run (so the model test is not the only
+/// witness that the phases are reachable).
+#[test]
+fn session_walks_every_phase() {
+    let ann = User {
+        id: UserId(1),
+        name: "ann".into(),
+    };
+    let steps = [
+        Input::Hello {
+            version: PROTOCOL_VERSION,
+        },
+        Input::Request {
+            req_id: 1,
+            request: Request::OnlineCount,
+        },
+        Input::LoggedIn(ann.clone()),
+        Input::Request {
+            req_id: 2,
+            request: Request::Logout,
+        },
+        Input::LoggedOut,
+        Input::LoggedIn(ann.clone()),
+        Input::Request {
+            req_id: 3,
+            request: Request::Ping,
+        },
+        Input::Hello {
+            version: PROTOCOL_VERSION,
+        },
+        Input::Request {
+            req_id: 4,
+            request: Request::Ping,
+        },
+    ];
+    let mut session = Session::new();
+    let mut phase = Phase::AwaitingHello;
+    let mut outcomes = Vec::new();
+    for input in &steps {
+        let want = model_step(&mut phase, input);
+        assert_eq!(session_step(&mut session, input), want, "{input:?}");
+        outcomes.push(want);
+    }
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Action(Action::Greet),
+            Outcome::Action(Action::Refuse {
+                req_id: 1,
+                code: ErrorCode::NotAuthenticated
+            }),
+            Outcome::Nothing,
+            Outcome::Action(Action::Dispatch {
+                req_id: 2,
+                request: Request::Logout
+            }),
+            Outcome::User(Some(ann)),
+            Outcome::Nothing,
+            Outcome::Action(Action::Dispatch {
+                req_id: 3,
+                request: Request::Ping
+            }),
+            Outcome::Action(Action::Close {
+                code: ErrorCode::ProtocolViolation,
+                greet: false
+            }),
+            Outcome::Action(Action::Ignore),
+        ]
+    );
+}
+
+// ===========================================================================
+// (b) The friend workflow: `friends::transition` against a model of N users.
+
+const N: usize = 4;
+const MAX_PENDING: usize = 2;
+
+/// The relation of an unordered pair.
+#[derive(Debug, Clone, PartialEq)]
+enum Rel {
+    None,
+    Friends,
+    Pending { from: usize, note: String },
+}
+
+/// The whole friend graph, as the rules in DESIGN.md describe it.
+#[derive(Debug, Default)]
+struct Model {
+    rel: BTreeMap<(usize, usize), Rel>,
+    /// (blocker, blocked)
+    blocks: BTreeSet<(usize, usize)>,
+}
+
+fn pair(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+impl Model {
+    fn rel(&self, a: usize, b: usize) -> Rel {
+        self.rel.get(&pair(a, b)).cloned().unwrap_or(Rel::None)
+    }
+
+    fn set(&mut self, a: usize, b: usize, rel: Rel) {
+        if rel == Rel::None {
+            self.rel.remove(&pair(a, b));
+        } else {
+            self.rel.insert(pair(a, b), rel);
+        }
+    }
+
+    /// Open outgoing requests of `u`.
+    fn pending_of(&self, u: usize) -> usize {
+        self.rel
+            .values()
+            .filter(|r| matches!(r, Rel::Pending { from, .. } if *from == u))
+            .count()
+    }
+
+    /// Applies `action` of `a` towards `b`; the notices it should produce.
+    fn apply(
+        &mut self,
+        a: usize,
+        b: usize,
+        action: &FriendAction,
+    ) -> Result<Vec<(Side, NoticeKind)>, ErrorCode> {
+        let befriended = vec![
+            (Side::Other, NoticeKind::Added),
+            (Side::Actor, NoticeKind::Added),
+        ];
+        match action {
+            FriendAction::Request { note } => {
+                if self.blocks.contains(&(a, b)) || self.blocks.contains(&(b, a)) {
+                    return Err(ErrorCode::Blocked);
+                }
+                match self.rel(a, b) {
+                    Rel::Friends => Err(ErrorCode::AlreadyFriends),
+                    Rel::Pending { from, .. } if from == a => Err(ErrorCode::AlreadyRequested),
+                    Rel::Pending { .. } => {
+                        // Crossing requests: friends at once.
+                        self.set(a, b, Rel::Friends);
+                        Ok(befriended)
+                    }
+                    Rel::None if self.pending_of(a) >= MAX_PENDING => {
+                        Err(ErrorCode::TooManyPendingRequests)
+                    }
+                    Rel::None => {
+                        self.set(
+                            a,
+                            b,
+                            Rel::Pending {
+                                from: a,
+                                note: note.clone(),
+                            },
+                        );
+                        Ok(vec![(
+                            Side::Other,
+                            NoticeKind::Requested { note: note.clone() },
+                        )])
+                    }
+                }
+            }
+            FriendAction::Respond { accept } => match self.rel(a, b) {
+                Rel::Pending { from, .. } if from == b => {
+                    if *accept {
+                        self.set(a, b, Rel::Friends);
+                        Ok(befriended)
+                    } else {
+                        self.set(a, b, Rel::None);
+                        Ok(vec![(Side::Other, NoticeKind::Rejected)])
+                    }
+                }
+                _ => Err(ErrorCode::NoSuchRequest),
+            },
+            FriendAction::Remove => match self.rel(a, b) {
+                Rel::Friends => {
+                    self.set(a, b, Rel::None);
+                    Ok(vec![(Side::Other, NoticeKind::Removed)])
+                }
+                _ => Err(ErrorCode::NotFriends),
+            },
+            FriendAction::Block => {
+                let notices = match self.rel(a, b) {
+                    Rel::Friends => vec![(Side::Other, NoticeKind::Removed)],
+                    _ => vec![],
+                };
+                self.set(a, b, Rel::None);
+                self.blocks.insert((a, b));
+                Ok(notices)
+            }
+            FriendAction::Unblock => {
+                self.blocks.remove(&(a, b));
+                Ok(vec![])
+            }
+        }
+    }
+
+    /// `owner`'s link to `other` as a store should hold it.
+    fn link(&self, owner: usize, other: usize) -> Link {
+        let state = match self.rel(owner, other) {
+            Rel::None => LinkState::None,
+            Rel::Friends => LinkState::Friends,
+            Rel::Pending { from, note } if from == owner => LinkState::Outgoing { note },
+            Rel::Pending { note, .. } => LinkState::Incoming { note },
+        };
+        Link {
+            state,
+            blocked: self.blocks.contains(&(owner, other)),
+        }
+    }
+
+    fn check_invariants(&self) -> Result<(), TestCaseError> {
+        for u in 0..N {
+            prop_assert!(self.pending_of(u) <= MAX_PENDING, "model over the bound");
+        }
+        for &(x, y) in &self.blocks {
+            prop_assert_eq!(self.rel(x, y), Rel::None, "a blocked pair has a relation");
+        }
+        Ok(())
+    }
+}
+
+fn friend_action() -> impl Strategy<Value = FriendAction> {
+    let note = prop::sample::select(vec!["", "hi", "👋 hello", "hi"]).prop_map(str::to_owned);
+    prop_oneof![
+        5 => note.prop_map(|note| FriendAction::Request { note }),
+        3 => any::<bool>().prop_map(|accept| FriendAction::Respond { accept }),
+        1 => Just(FriendAction::Remove),
+        1 => Just(FriendAction::Block),
+        1 => Just(FriendAction::Unblock),
+    ]
+}
+
+/// (actor, other, action) with actor != other (the engine refuses self-requests
+/// before the store).
+fn friend_op() -> impl Strategy<Value = (usize, usize, FriendAction)> {
+    (0..N, 1..N, friend_action()).prop_map(|(a, k, action)| (a, (a + k) % N, action))
+}
+
+/// Same elements, any order.
+fn same_multiset<T: PartialEq + std::fmt::Debug>(
+    got: &[T],
+    want: &[T],
+) -> Result<(), TestCaseError> {
+    let mut rest: Vec<&T> = got.iter().collect();
+    for w in want {
+        match rest.iter().position(|g| *g == w) {
+            Some(i) => {
+                rest.swap_remove(i);
+            }
+            None => {
+                return Err(TestCaseError::fail(format!(
+                    "missing {w:?}: got {got:?}, want {want:?}"
+                )))
+            }
+        }
+    }
+    prop_assert!(
+        rest.is_empty(),
+        "extra {:?}: got {:?}, want {:?}",
+        rest,
+        got,
+        want
+    );
+    Ok(())
+}
+
+/// Symmetry of one pair's stored links.
+fn check_symmetry(x: &Link, y: &Link) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        x.state == LinkState::Friends,
+        y.state == LinkState::Friends,
+        "friends on one side only: {:?} / {:?}",
+        x,
+        y
+    );
+    for (p, q) in [(x, y), (y, x)] {
+        if let LinkState::Outgoing { note } = &p.state {
+            prop_assert_eq!(
+                &q.state,
+                &LinkState::Incoming { note: note.clone() },
+                "outgoing without incoming"
+            );
+        }
+        if let LinkState::Incoming { note } = &p.state {
+            prop_assert_eq!(
+                &q.state,
+                &LinkState::Outgoing { note: note.clone() },
+                "incoming without outgoing"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The links a store would keep: non-default links per ordered pair, and each
+/// user's open outgoing request count, maintained from the links' changes.
+#[derive(Debug, Default)]
+struct LinkTable {
+    links: BTreeMap<(usize, usize), Link>,
+    pending: [usize; N],
+}
+
+impl LinkTable {
+    fn get(&self, owner: usize, other: usize) -> Link {
+        self.links.get(&(owner, other)).cloned().unwrap_or_default()
+    }
+
+    fn set(&mut self, owner: usize, other: usize, new: Link) {
+        let old = self.get(owner, other);
+        self.pending[owner] =
+            self.pending[owner] + new.is_outgoing() as usize - old.is_outgoing() as usize;
+        if new.is_none() {
+            self.links.remove(&(owner, other));
+        } else {
+            self.links.insert((owner, other), new);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn friend_transition_follows_the_model(ops in prop::collection::vec(friend_op(), 0..40)) {
+        let mut model = Model::default();
+        let mut table = LinkTable::default();
+        for (step, (a, b, action)) in ops.iter().enumerate() {
+            let (a, b) = (*a, *b);
+            let actor = table.get(a, b);
+            let other = table.get(b, a);
+            let got = transition(&actor, &other, action, table.pending[a], MAX_PENDING);
+            let want = model.apply(a, b, action);
+            match (got, want) {
+                (Ok(t), Ok(notices)) => {
+                    same_multiset(&t.notices, &notices)?;
+                    table.set(a, b, t.actor);
+                    table.set(b, a, t.other);
+                }
+                (Err(got), Err(want)) => prop_assert_eq!(got, want, "step {}", step),
+                (got, want) => {
+                    return Err(TestCaseError::fail(format!(
+                        "step {step}: {a} {action:?} {b}: got {got:?}, model says {want:?}"
+                    )))
+                }
+            }
+            model.check_invariants()?;
+            for x in 0..N {
+                prop_assert_eq!(table.pending[x], model.pending_of(x), "pending of {}", x);
+                for y in 0..N {
+                    if x == y {
+                        continue;
+                    }
+                    let link = table.get(x, y);
+                    prop_assert_eq!(&link, &model.link(x, y), "link {}->{} after step {}", x, y, step);
+                    check_symmetry(&link, &table.get(y, x))?;
+                }
+            }
+        }
+    }
+}
+
+/// A few fixed sequences through the model, so the rules the model encodes are
+/// pinned by example too (the property alone would accept a model and a library
+/// that were wrong the same way).
+#[test]
+fn friend_model_examples() {
+    let req = |note: &str| FriendAction::Request { note: note.into() };
+    let mut m = Model::default();
+    assert_eq!(
+        m.apply(0, 1, &req("hi")),
+        Ok(vec![(
+            Side::Other,
+            NoticeKind::Requested { note: "hi".into() }
+        )])
+    );
+    assert_eq!(
+        m.apply(0, 1, &req("again")),
+        Err(ErrorCode::AlreadyRequested)
+    );
+    assert_eq!(m.apply(0, 2, &req("")).map(|n| n.len()), Ok(1));
+    assert_eq!(
+        m.apply(0, 3, &req("")),
+        Err(ErrorCode::TooManyPendingRequests)
+    );
+    // Crossing request: friends at once, even at the bound.
+    assert_eq!(m.apply(1, 0, &req("")).map(|n| n.len()), Ok(2));
+    assert_eq!(m.link(0, 1).state, LinkState::Friends);
+    assert_eq!(m.apply(0, 1, &req("")), Err(ErrorCode::AlreadyFriends));
+    assert_eq!(
+        m.apply(2, 0, &FriendAction::Respond { accept: false }),
+        Ok(vec![(Side::Other, NoticeKind::Rejected)])
+    );
+    assert_eq!(
+        m.apply(2, 0, &FriendAction::Respond { accept: true }),
+        Err(ErrorCode::NoSuchRequest)
+    );
+    assert_eq!(
+        m.apply(2, 0, &FriendAction::Remove),
+        Err(ErrorCode::NotFriends)
+    );
+    assert_eq!(
+        m.apply(1, 0, &FriendAction::Block),
+        Ok(vec![(Side::Other, NoticeKind::Removed)])
+    );
+    assert_eq!(m.apply(0, 1, &req("")), Err(ErrorCode::Blocked));
+    assert_eq!(m.apply(1, 0, &req("")), Err(ErrorCode::Blocked));
+    assert_eq!(m.apply(1, 0, &FriendAction::Unblock), Ok(vec![]));
+    assert_eq!(m.apply(0, 1, &req("")).map(|n| n.len()), Ok(1));
+    assert_eq!(m.pending_of(0), 1);
+}
+
+// ===========================================================================
+// (c) The same model through `MemoryStore::friend_op` (the KvStore plumbing:
+// both links, the pending counter and the inbox notices in one write).
+
+/// A store notice as the model predicts it: recipient, kind, and who it names.
+#[derive(Debug, PartialEq)]
+struct ExpectedNotice {
+    recipient: UserId,
+    kind: NoticeKind,
+    about: String,
+}
+
+fn expected_notice(
+    users: &[User],
+    a: usize,
+    b: usize,
+    side: Side,
+    kind: NoticeKind,
+) -> ExpectedNotice {
+    let (to, about) = match side {
+        Side::Actor => (a, b),
+        Side::Other => (b, a),
+    };
+    ExpectedNotice {
+        recipient: users[to].id,
+        kind,
+        about: users[about].name.clone(),
+    }
+}
+
+fn observed_notice(recipient: UserId, event: &Event) -> Result<ExpectedNotice, TestCaseError> {
+    let (kind, about) = match event {
+        Event::FriendRequested { from, note, .. } => {
+            (NoticeKind::Requested { note: note.clone() }, from.clone())
+        }
+        Event::FriendAdded { user, .. } => (NoticeKind::Added, user.clone()),
+        Event::FriendRejected { user, .. } => (NoticeKind::Rejected, user.clone()),
+        Event::FriendRemoved { user, .. } => (NoticeKind::Removed, user.clone()),
+        other => {
+            return Err(TestCaseError::fail(format!(
+                "not a friend notice: {other:?}"
+            )))
+        }
+    };
+    Ok(ExpectedNotice {
+        recipient,
+        kind,
+        about,
+    })
+}
+
+async fn store_follows_the_model(
+    ops: &[(usize, usize, FriendAction)],
+) -> Result<(), TestCaseError> {
+    let store = MemoryStore::new();
+    let mut users = Vec::new();
+    for i in 0..N {
+        let user = store
+            .create_user(&format!("user{i}"), "hash")
+            .await
+            .unwrap()
+            .expect("fresh name");
+        users.push(user);
+    }
+    let index = |id: UserId| users.iter().position(|u| u.id == id).expect("known user");
+    let mut model = Model::default();
+    let mut inboxes: Vec<Vec<Event>> = vec![Vec::new(); N];
+    let mut last_id = 0;
+
+    for (step, (a, b, action)) in ops.iter().enumerate() {
+        let (a, b) = (*a, *b);
+        let got = store
+            .friend_op(&users[a], &users[b], action.clone(), MAX_PENDING)
+            .await
+            .expect("the memory store does not fail");
+        let want = model.apply(a, b, action);
+        match (got, want) {
+            (Ok(outcome), Ok(notices)) => {
+                prop_assert_eq!(
+                    &outcome.link,
+                    &model.link(a, b),
+                    "actor link, step {}",
+                    step
+                );
+                let want: Vec<ExpectedNotice> = notices
+                    .into_iter()
+                    .map(|(side, kind)| expected_notice(&users, a, b, side, kind))
+                    .collect();
+                let mut got = Vec::new();
+                for notice in &outcome.notices {
+                    got.push(observed_notice(notice.recipient, &notice.event)?);
+                    let id = notice.event.inbox_id().expect("friend notices have ids");
+                    prop_assert!(id > last_id, "inbox ids increase");
+                    last_id = id;
+                    inboxes[index(notice.recipient)].push(notice.event.clone());
+                }
+                same_multiset(&got, &want)?;
+            }
+            (Err(got), Err(want)) => prop_assert_eq!(got, want, "step {}", step),
+            (got, want) => {
+                return Err(TestCaseError::fail(format!(
+                    "step {step}: {a} {action:?} {b}: store {got:?}, model {want:?}"
+                )))
+            }
+        }
+        for x in 0..N {
+            let stored: BTreeMap<usize, Link> = store
+                .links(users[x].id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(user, link)| (index(user.id), link))
+                .collect();
+            for y in 0..N {
+                if x == y {
+                    prop_assert!(!stored.contains_key(&x), "a link to oneself");
+                    continue;
+                }
+                let want = model.link(x, y);
+                let listed = stored.get(&y).cloned();
+                if want.is_none() {
+                    prop_assert_eq!(listed, None, "default link {}->{} listed", x, y);
+                } else {
+                    prop_assert_eq!(listed.as_ref(), Some(&want), "link {}->{}", x, y);
+                }
+                prop_assert_eq!(store.link(users[x].id, users[y].id).await.unwrap(), want);
+            }
+        }
+    }
+    for (i, user) in users.iter().enumerate() {
+        let inbox = store.inbox(user.id, None, usize::MAX).await.unwrap();
+        prop_assert_eq!(&inbox, &inboxes[i], "inbox of {}", i);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn store_friend_ops_follow_the_model(ops in prop::collection::vec(friend_op(), 0..40)) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(store_follows_the_model(&ops))?;
+    }
+}
