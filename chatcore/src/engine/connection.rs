@@ -2,13 +2,18 @@
 //! The only place with `select!`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
+use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::files::Upload;
+use super::handlers::Reply;
 use super::Shared;
 use crate::protocol::{
     ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame, PROTOCOL_VERSION,
@@ -26,6 +31,19 @@ pub(super) struct Conn {
     /// Uploads this connection started and has not completed.
     pub uploads: HashMap<ItemId, Upload>,
 }
+
+/// Requests whose store writes are queued, answered in order as they commit.
+/// Kept apart from [`Conn`] because the futures are `Send` but not `Sync`.
+#[derive(Default)]
+pub(super) struct Pipeline {
+    in_flight: FuturesOrdered<InFlight>,
+}
+
+/// A request whose store write is queued; resolves to its answer after the commit.
+pub(super) type InFlight = Pin<Box<dyn Future<Output = (u32, Reply)> + Send>>;
+
+/// Most pipelined requests per connection; beyond it the connection stops reading.
+const MAX_IN_FLIGHT: usize = 256;
 
 /// Whether the connection goes on after a frame.
 pub(super) enum Flow {
@@ -55,6 +73,7 @@ pub(super) async fn run<C: ServerConnection>(
         peer,
         uploads: HashMap::new(),
     };
+    let mut pipeline = Pipeline::default();
     tracing::info!(conn_id, ?peer, "connected");
     let hello_deadline = tokio::time::sleep(conn.shared.config.hello_timeout);
     tokio::pin!(hello_deadline);
@@ -71,6 +90,9 @@ pub(super) async fn run<C: ServerConnection>(
                 conn.send_event(Event::Closing { code: ErrorCode::Timeout });
                 break;
             }
+            Some((req_id, reply)) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => {
+                conn.respond(req_id, reply);
+            }
             Some(control) = control_rx.recv() => {
                 match control {
                     Control::Kick(reason) => {
@@ -81,9 +103,11 @@ pub(super) async fn run<C: ServerConnection>(
                 }
                 break;
             }
-            frame = stream.next() => match frame {
+            frame = stream.next(), if pipeline.in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
-                    if let Flow::Close = conn.on_frame(frame).await {
+                    // Boxed: an idle connection's task stays small, and only a
+                    // connection at work holds a handler's state.
+                    if let Flow::Close = Box::pin(conn.on_frame(frame, &mut pipeline)).await {
                         break;
                     }
                 }
@@ -99,12 +123,40 @@ pub(super) async fn run<C: ServerConnection>(
         }
     }
 
+    // Queued writes commit anyway; finish them so their pushes go out.
+    pipeline.drain(&conn).await;
     conn.close().await;
     tracing::info!(conn_id, "disconnected");
     // The writer ends once every sender of its queue is gone (the router dropped
     // this session's handle in `close`), after flushing what was queued.
     drop(conn);
     let _ = writer.await;
+}
+
+impl Pipeline {
+    /// Answers every pipelined request (before a request that must see their
+    /// effects).
+    pub async fn drain(&mut self, conn: &Conn) {
+        while let Some((req_id, reply)) = self.in_flight.next().await {
+            conn.respond(req_id, reply);
+        }
+    }
+
+    /// Starts a pipelined request: its store write is queued now, so writes enter
+    /// the store in request order (the [`Store`](crate::store::Store) contract);
+    /// its answer follows when it commits.
+    pub fn push(&mut self, mut request: InFlight) {
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        // The first poll runs the future up to its first wait, which queues the
+        // write; the ordered set polls it again with a real waker.
+        match request.as_mut().poll(&mut cx) {
+            Poll::Ready(answer) => self
+                .in_flight
+                .push_back(Box::pin(std::future::ready(answer))),
+            Poll::Pending => self.in_flight.push_back(request),
+        }
+    }
 }
 
 /// Tells a connection the server will not serve it, and closes it.
@@ -136,13 +188,13 @@ where
 }
 
 impl Conn {
-    pub async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
+    pub async fn on_frame(&mut self, frame: ClientFrame, pipeline: &mut Pipeline) -> Flow {
         match self.session.on_frame(frame) {
             Action::Greet => {
                 self.greet();
                 Flow::Continue
             }
-            Action::Dispatch { req_id, request } => self.dispatch(req_id, request).await,
+            Action::Dispatch { req_id, request } => self.dispatch(req_id, request, pipeline).await,
             Action::Refuse { req_id, code } => {
                 self.respond(req_id, Err(code));
                 Flow::Continue

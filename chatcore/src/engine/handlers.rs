@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::connection::{Conn, Flow};
+use super::connection::{Conn, Flow, InFlight, Pipeline};
+use super::Shared;
 use crate::friends::{FriendAction, LinkState};
 use crate::protocol::{
     is_valid_name, limits, Body, ErrorCode, Event, FriendEntry, ItemId, Peer, Request, Response,
@@ -21,6 +22,30 @@ pub(super) fn internal(e: StoreError) -> ErrorCode {
     ErrorCode::Internal
 }
 
+/// Pushes inbox notices to their recipients' live sessions.
+fn push_notices(shared: &Shared, notices: Vec<Notice>) {
+    for notice in notices {
+        let frame = Arc::new(ServerFrame::Event(notice.event));
+        shared.router.push(notice.recipient, &frame);
+    }
+}
+
+/// The answer to a send.
+fn sent(appended: Result<Appended, StoreError>) -> Reply {
+    Ok(match appended.map_err(internal)? {
+        Appended::New(m) => Response::Sent {
+            id: m.id,
+            seq: m.seq,
+            ts: m.ts,
+        },
+        Appended::Duplicate(r) => Response::Sent {
+            id: r.id,
+            seq: r.seq,
+            ts: r.ts,
+        },
+    })
+}
+
 pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -28,7 +53,16 @@ pub(super) fn now_ms() -> u64 {
 }
 
 impl Conn {
-    pub(super) async fn dispatch(&mut self, req_id: u32, request: Request) -> Flow {
+    pub(super) async fn dispatch(
+        &mut self,
+        req_id: u32,
+        request: Request,
+        pipeline: &mut Pipeline,
+    ) -> Flow {
+        if !matches!(request, Request::Send { .. } | Request::Ack { .. }) {
+            // Anything but a send or an ack sees the effects of every request before it.
+            pipeline.drain(self).await;
+        }
         if let Request::Login { username, password } = request {
             // The backlog must follow the response, so login answers by itself.
             return match self.login(username, password).await {
@@ -48,8 +82,28 @@ impl Conn {
                 }
             };
         }
+        // Sends and acks are pipelined: many may wait for their commit at once.
+        let request = match request {
+            Request::Send {
+                to,
+                client_msg_id,
+                body,
+            } => {
+                let answer = self.start_send(req_id, to, client_msg_id, body).await;
+                pipeline.push(answer);
+                return Flow::Continue;
+            }
+            Request::Ack { ids } => {
+                let answer = self.start_ack(req_id, ids);
+                pipeline.push(answer);
+                return Flow::Continue;
+            }
+            other => other,
+        };
         let reply = match request {
-            Request::Login { .. } => unreachable!("handled above"),
+            Request::Login { .. } | Request::Send { .. } | Request::Ack { .. } => {
+                unreachable!("handled above")
+            }
             Request::Ping => Ok(Response::Pong),
             Request::Register { username, password } => self.register(username, password).await,
             Request::Logout => self.logout().await,
@@ -71,12 +125,6 @@ impl Conn {
             Request::ListFriends => self.list_friends().await,
             Request::OnlineFriends => self.online_friends().await,
             Request::OnlineCount => Ok(Response::Count(self.shared.router.online_count() as u64)),
-            Request::Send {
-                to,
-                client_msg_id,
-                body,
-            } => self.send_message(to, client_msg_id, body).await,
-            Request::Ack { ids } => self.ack(ids).await,
             Request::History {
                 peer,
                 before_seq,
@@ -122,18 +170,11 @@ impl Conn {
 
     /// Resolves a user name to a user, or `NoSuchUser`.
     pub(super) async fn resolve(&self, name: &str) -> Result<User, ErrorCode> {
-        match self.shared.store.account_by_name(name).await {
-            Ok(Some(account)) => Ok(account.user),
-            Ok(None) => Err(ErrorCode::NoSuchUser),
-            Err(e) => Err(internal(e)),
-        }
+        self.shared.directory.user(&*self.shared.store, name).await
     }
 
     pub(super) fn push_notices(&self, notices: Vec<Notice>) {
-        for notice in notices {
-            let frame = Arc::new(ServerFrame::Event(notice.event));
-            self.shared.router.push(notice.recipient, &frame);
-        }
+        push_notices(&self.shared, notices);
     }
 
     // ---- accounts ----
@@ -307,6 +348,9 @@ impl Conn {
             .await
             .map_err(internal)??;
         let friends = outcome.link.state == LinkState::Friends;
+        self.shared
+            .directory
+            .set_links(me.id, other.id, outcome.link, outcome.other_link);
         self.push_notices(outcome.notices);
         if friends && requesting {
             // A crossing request: the two just became friends. They learn each
@@ -367,15 +411,29 @@ impl Conn {
 
     // ---- chat ----
 
-    async fn send_message(&self, to: Peer, client_msg_id: u64, body: Body) -> Reply {
+    /// Checks a send and queues its store write; the answer comes after the commit.
+    async fn start_send(&self, req_id: u32, to: Peer, client_msg_id: u64, body: Body) -> InFlight {
+        match self.prepare_send(req_id, to, client_msg_id, body).await {
+            Ok(answer) => answer,
+            Err(code) => Box::pin(std::future::ready((req_id, Err(code)))),
+        }
+    }
+
+    async fn prepare_send(
+        &self,
+        req_id: u32,
+        to: Peer,
+        client_msg_id: u64,
+        body: Body,
+    ) -> Result<InFlight, ErrorCode> {
         let Body::Text(text) = &body;
         if text.is_empty() || text.len() > limits::MAX_TEXT_LEN {
             return Err(ErrorCode::InvalidMessage);
         }
         let me = self.me();
-        let store = &self.shared.store;
         let ts = now_ms();
-        let appended = match to {
+        let shared = Arc::clone(&self.shared);
+        Ok(match to {
             Peer::User(name) => {
                 let to = self.resolve(&name).await?;
                 self.check_may_chat(&me, &to).await?;
@@ -386,12 +444,14 @@ impl Conn {
                     body,
                     ts,
                 };
-                let appended = store.append_direct(msg).await.map_err(internal)?;
-                if let Appended::New(message) = &appended {
-                    let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
-                    self.shared.router.push(to.id, &frame);
-                }
-                appended
+                Box::pin(async move {
+                    let appended = shared.store.append_direct(msg).await;
+                    if let Ok(Appended::New(message)) = &appended {
+                        let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
+                        shared.router.push(to.id, &frame);
+                    }
+                    (req_id, sent(appended))
+                })
             }
             Peer::Room(name) => {
                 let room = self.joined_room(&me, &name).await?;
@@ -403,29 +463,19 @@ impl Conn {
                     ts,
                 };
                 let deliver = self.room_delivery(&room).await?;
-                store.append_room(msg, deliver).await.map_err(internal)?
+                Box::pin(
+                    async move { (req_id, sent(shared.store.append_room(msg, deliver).await)) },
+                )
             }
-        };
-        Ok(match appended {
-            Appended::New(m) => Response::Sent {
-                id: m.id,
-                seq: m.seq,
-                ts: m.ts,
-            },
-            Appended::Duplicate(r) => Response::Sent {
-                id: r.id,
-                seq: r.seq,
-                ts: r.ts,
-            },
         })
     }
 
     /// Blocked either way refuses; otherwise friends may chat, and anyone may on an
     /// open server.
     pub(super) async fn check_may_chat(&self, me: &User, to: &User) -> Result<(), ErrorCode> {
-        let store = &self.shared.store;
-        let (mine, theirs) = tokio::try_join!(store.link(me.id, to.id), store.link(to.id, me.id))
-            .map_err(internal)?;
+        let (store, directory) = (&*self.shared.store, &self.shared.directory);
+        let mine = directory.link(store, me.id, to.id).await?;
+        let theirs = directory.link(store, to.id, me.id).await?;
         if mine.blocked || theirs.blocked {
             return Err(ErrorCode::Blocked);
         }
@@ -435,14 +485,26 @@ impl Conn {
         Ok(())
     }
 
-    async fn ack(&self, ids: Vec<ItemId>) -> Reply {
+    /// Queues an ack's store write; the receipts go out after the commit.
+    fn start_ack(&self, req_id: u32, ids: Vec<ItemId>) -> InFlight {
         if ids.len() > limits::MAX_ACK_IDS {
-            return Err(ErrorCode::InvalidArgument);
+            return Box::pin(std::future::ready((
+                req_id,
+                Err(ErrorCode::InvalidArgument),
+            )));
         }
         let me = self.me();
-        let receipts = self.shared.store.ack(me.id, &ids).await.map_err(internal)?;
-        self.push_notices(receipts);
-        Ok(Response::Done)
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let reply = match shared.store.ack(me.id, &ids).await {
+                Ok(receipts) => {
+                    push_notices(&shared, receipts);
+                    Ok(Response::Done)
+                }
+                Err(e) => Err(internal(e)),
+            };
+            (req_id, reply)
+        })
     }
 
     async fn history(&self, peer: Peer, before_seq: Option<u64>, limit: u32) -> Reply {

@@ -19,6 +19,7 @@
 //! ```
 
 mod connection;
+mod directory;
 mod files;
 mod handlers;
 mod rooms;
@@ -113,6 +114,7 @@ pub enum ServerError {
 struct Shared {
     store: Arc<dyn Store>,
     router: Router,
+    directory: directory::Directory,
     config: ServerConfig,
     hasher: Hasher,
     next_conn: AtomicU64,
@@ -143,6 +145,7 @@ impl Server {
             shared: Arc::new(Shared {
                 store,
                 router: Router::default(),
+                directory: directory::Directory::default(),
                 config,
                 hasher,
                 next_conn: AtomicU64::new(1),

@@ -209,6 +209,7 @@ macro_rules! engine_scenario_tests {
             file_to_offline_friend_arrives_intact,
             bad_uploads_leave_nothing_visible,
             room_files_reach_members,
+            pipelined_sends_keep_order,
         );
     };
 }
@@ -1174,5 +1175,29 @@ pub async fn room_files_reach_members<S: Store>(fx: &Fixture<S>) {
         refused(cat.client.download_chunk(file, 0, 10).await),
         ErrorCode::NoSuchFile
     );
+    h.stop().await;
+}
+
+/// Many sends in flight on one connection are stored and delivered in request
+/// order, each answered with its own seq.
+pub async fn pipelined_sends_keep_order<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let texts: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    // join_all polls in order, so the requests leave in this order.
+    let sends = texts.iter().map(|t| ann.client.send_text("bob", t));
+    let answers = futures::future::join_all(sends).await;
+    let seqs: Vec<u64> = answers.into_iter().map(|a| a.unwrap().seq).collect();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    for (i, text) in texts.iter().enumerate() {
+        match bob.expect(|e| matches!(e, Event::Message(_))).await {
+            Event::Message(m) => {
+                assert_eq!((m.seq, &m.body), (i as u64 + 1, &Body::Text(text.clone())));
+            }
+            _ => unreachable!(),
+        }
+    }
     h.stop().await;
 }

@@ -199,6 +199,8 @@ pub struct Notice {
 pub struct FriendOutcome {
     /// The actor's link to the other user after the operation.
     pub link: Link,
+    /// The other user's link to the actor after the operation.
+    pub other_link: Link,
     /// Inbox events written for either side.
     pub notices: Vec<Notice>,
 }
@@ -246,6 +248,10 @@ impl StoreError {
 ///
 /// Methods that can be refused for a reason the user caused return
 /// `Ok(Err(ErrorCode))`; `Err(StoreError)` means the storage failed.
+///
+/// Ordering: writes take effect in the order their futures were *first polled*
+/// (the engine pipelines a connection's sends and relies on it for seq order).
+/// [`KvStore`] queues the write at the first poll.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a user; `Ok(None)` if the name is taken (compared without case).

@@ -351,6 +351,7 @@ impl<B: KvBackend> Store for KvStore<B> {
             }
             Ok(Ok(FriendOutcome {
                 link: t.actor,
+                other_link: t.other,
                 notices,
             }))
         })
