@@ -2,12 +2,16 @@
 //!
 //! Both ends set `TCP_NODELAY`: frames are written whole, one flush per burst,
 //! so Nagle's algorithm would only add delayed-ACK stalls.
+//!
+//! Memory: a connection's read and write buffers are released whenever they are
+//! empty, so an idle connection holds no buffer at all; the read buffer then grows
+//! to exactly the frame the length prefix announces.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use async_trait::async_trait;
 use futures::{Sink, Stream};
@@ -17,6 +21,12 @@ use tokio_util::codec::{Encoder, Framed};
 
 use super::{Transport, TransportError};
 use crate::protocol::{ClientFrame, CodecError, FrameCodec, ServerFrame, DEFAULT_MAX_FRAME_LEN};
+
+/// Bytes of encoded frames buffered before a write is forced mid-burst.
+const WRITE_BURST: usize = 256 * 1024;
+
+/// Read buffer allocated when data arrives on a connection that holds none.
+const READ_CHUNK: usize = 4096;
 
 /// A framed TCP connection: reads `In` frames, writes `Out` frames.
 #[derive(Debug)]
@@ -34,9 +44,10 @@ impl<In, Out> TcpConnection<In, Out> {
     /// Frames `stream` with frames of at most `max_frame_len` bytes.
     pub fn new(stream: TcpStream, max_frame_len: usize) -> io::Result<Self> {
         stream.set_nodelay(true)?;
-        Ok(TcpConnection {
-            framed: Framed::new(stream, FrameCodec::new(max_frame_len)),
-        })
+        let mut framed = Framed::with_capacity(stream, FrameCodec::new(max_frame_len), 0);
+        // One burst of queued frames goes out in as few writes as possible.
+        framed.set_backpressure_boundary(WRITE_BURST);
+        Ok(TcpConnection { framed })
     }
 
     /// The peer's address.
@@ -55,9 +66,18 @@ impl<In: DeserializeOwned, Out> Stream for TcpConnection<In, Out> {
     type Item = Result<In, TransportError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.framed)
-            .poll_next(cx)
-            .map(|o| o.map(|r| r.map_err(TransportError::from)))
+        if self.framed.read_buffer().capacity() == 0 {
+            // Idle with no buffer: allocate one only once there is data to read.
+            if let Err(e) = ready!(self.framed.get_ref().poll_read_ready(cx)) {
+                return Poll::Ready(Some(Err(e.into())));
+            }
+            self.framed.read_buffer_mut().reserve(READ_CHUNK);
+        }
+        let next = Pin::new(&mut self.framed).poll_next(cx);
+        if next.is_ready() {
+            release_if_empty(self.framed.read_buffer_mut());
+        }
+        next.map(|o| o.map(|r| r.map_err(TransportError::from)))
     }
 }
 
@@ -148,6 +168,13 @@ impl Transport for TcpTransport {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// Frees an empty buffer's allocation (idle connections keep none).
+fn release_if_empty(buffer: &mut bytes::BytesMut) {
+    if buffer.is_empty() && buffer.capacity() > 0 {
+        *buffer = bytes::BytesMut::new();
     }
 }
 
