@@ -1,1 +1,281 @@
-//! stub
+//! A chatcore [`Store`](chatcore::store::Store) on [redb](https://www.redb.org), the
+//! embedded default: ACID transactions, a file that is consistent after any crash,
+//! and commits that are on disk when they return.
+//!
+//! # Example
+//!
+//! ```
+//! use chatcore::store::Store;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), chatcore::store::StoreError> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # let dir = tmp.path().join("chat-data");
+//! // Creates `dir` (and `dir/chat.redb`) if needed, or opens what is there.
+//! let store = chatcore_redb::open(&dir)?;
+//! let ann = store.create_user("ann", "$argon2id$...").await?.expect("name is free");
+//! assert_eq!(store.user_by_id(ann.id).await?, Some(ann));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`RedbBackend`]: one redb table (`&[u8] -> &[u8]`) implementing
+//!   [`KvBackend`]. All domain logic, the key layout, the format version and group
+//!   commit live in [`KvStore`], shared with every bundled backend.
+//! - [`RedbStore`] = `KvStore<RedbBackend>`, the [`Store`](chatcore::store::Store).
+//! - [`open`]: a store in a directory, in the file [`FILE_NAME`].
+//!
+//! # Durability
+//!
+//! Each [`KvBackend::commit`] is one redb write transaction with
+//! [`Durability::Immediate`], redb's default: the transaction is persistent when
+//! `commit` returns (redb fsyncs before it returns). [`KvStore`] answers a caller
+//! only after the commit that holds its write, so an `Ok` from any mutating
+//! [`Store`](chatcore::store::Store) method means the change survives a crash of the
+//! process or the machine. Many concurrent writes share one commit (group commit), so
+//! this costs one fsync per group, not one per message. A failed commit is rolled
+//! back: nothing of it is visible, then or after a restart.
+//!
+//! Reads are redb read transactions (snapshots) and run on tokio's blocking pool.
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use chatcore::store::{Entries, KvBackend, KvStore, StoreError, WriteBatch};
+use redb::{
+    Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, TableDefinition,
+    TableError, TableHandle,
+};
+
+/// The one table every chatcore record lives in.
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chatcore");
+
+/// The name of the database file [`open`] uses inside its directory.
+pub const FILE_NAME: &str = "chat.redb";
+
+/// The chatcore [`Store`](chatcore::store::Store) on redb.
+pub type RedbStore = KvStore<RedbBackend>;
+
+/// Opens (creating if needed) the chatcore database in directory `dir`, in the file
+/// [`FILE_NAME`].
+///
+/// Fails with [`StoreError::NotADatabase`] if that file exists but is not a chatcore
+/// redb database, [`StoreError::VersionMismatch`] if it was written by another
+/// format version, and [`StoreError::Backend`] if it cannot be opened (for example,
+/// because another store, in this or another process, has it open).
+pub fn open(dir: impl AsRef<Path>) -> Result<RedbStore, StoreError> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError::backend(std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create the database directory {}: {e}",
+                dir.display()
+            ),
+        ))
+    })?;
+    KvStore::open(RedbBackend::open(dir.join(FILE_NAME))?)
+}
+
+/// A [`KvBackend`] on one table of a redb database.
+pub struct RedbBackend {
+    db: Database,
+    path: PathBuf,
+}
+
+impl fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbBackend {
+    /// Opens the redb database file at `path`, creating it if it does not exist.
+    ///
+    /// Checks that the file is a redb database holding no tables but chatcore's
+    /// (else [`StoreError::NotADatabase`]); the format version is checked by
+    /// [`KvStore::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        check_is_a_file(&path)?;
+        // redb reports most damage as errors but panics on some damaged pages (and
+        // has debug assertions); a file we cannot read must be an error, not a panic.
+        let db = catch_unwind(AssertUnwindSafe(|| Database::create(&path)))
+            .map_err(|panic| {
+                let reason = panic_message(&*panic);
+                not_a_database(&path, &format!("redb failed reading it: {reason}"))
+            })?
+            .map_err(|e| open_error(&path, e))?;
+        let backend = RedbBackend { db, path };
+        backend.check_tables()?;
+        Ok(backend)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Refuses a redb database that holds tables of someone else, rather than
+    /// adding chatcore's beside them.
+    fn check_tables(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::backend)?;
+        for table in txn.list_tables().map_err(StoreError::backend)? {
+            if table.name() != TABLE.name() {
+                return Err(not_a_database(
+                    &self.path,
+                    &format!("a redb database with a foreign table {:?}", table.name()),
+                ));
+            }
+        }
+        let multimaps = txn.list_multimap_tables().map_err(StoreError::backend)?;
+        if let Some(table) = multimaps.into_iter().next() {
+            return Err(not_a_database(
+                &self.path,
+                &format!(
+                    "a redb database with a foreign multimap table {:?}",
+                    table.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn not_a_database(path: &Path, reason: &str) -> StoreError {
+    StoreError::NotADatabase(format!("{}: {reason}", path.display()))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s,
+        _ => "it panicked",
+    }
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> StoreError {
+    use redb::StorageError::{Corrupted, Io};
+    use std::io::ErrorKind::{InvalidData, UnexpectedEof};
+    match e {
+        DatabaseError::Storage(Corrupted(reason)) => {
+            not_a_database(path, &format!("redb reports it corrupted: {reason}"))
+        }
+        // How redb reports a file that is not (or no longer) a whole redb file.
+        DatabaseError::Storage(Io(io)) if matches!(io.kind(), InvalidData | UnexpectedEof) => {
+            not_a_database(path, &format!("redb cannot read it: {io}"))
+        }
+        DatabaseError::UpgradeRequired(version) => not_a_database(
+            path,
+            &format!("written in redb file format {version}, which this redb cannot open"),
+        ),
+        DatabaseError::DatabaseAlreadyOpen => StoreError::backend(OpenFailed {
+            path: path.to_path_buf(),
+            source: "the database is already open in another store".into(),
+        }),
+        other => StoreError::backend(OpenFailed {
+            path: path.to_path_buf(),
+            source: other.into(),
+        }),
+    }
+}
+
+/// A failure to open the database file, naming the file.
+#[derive(Debug)]
+struct OpenFailed {
+    path: PathBuf,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl fmt::Display for OpenFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot open {}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for OpenFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// A directory (or anything but a file) in place of the database file is not a
+/// database. A missing or empty file is where redb creates a new one; redb checks
+/// the rest.
+fn check_is_a_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(not_a_database(path, "not a file")),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::backend(e)),
+    }
+}
+
+impl KvBackend for RedbBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::backend)?;
+        let table = match txn.open_table(TABLE) {
+            Ok(table) => table,
+            // A fresh file before its first commit.
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(StoreError::backend(e)),
+        };
+        let value = table.get(key).map_err(StoreError::backend)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(StoreError::backend)?;
+        let table = match txn.open_table(TABLE) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::backend(e)),
+        };
+        let range = table.range(start..end).map_err(StoreError::backend)?;
+        let pick = |entry: Result<_, redb::StorageError>| {
+            let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
+                entry.map_err(StoreError::backend)?;
+            Ok((k.value().to_vec(), v.value().to_vec()))
+        };
+        if reverse {
+            range.rev().take(limit).map(pick).collect()
+        } else {
+            range.take(limit).map(pick).collect()
+        }
+    }
+
+    /// One write transaction with [`Durability::Immediate`]: durable when it returns.
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(StoreError::backend)?;
+        // Immediate is redb's default; set it anyway, as the contract depends on it.
+        txn.set_durability(Durability::Immediate)
+            .map_err(StoreError::backend)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(StoreError::backend)?;
+            for (key, value) in &batch {
+                match value {
+                    Some(v) => table.insert(key.as_slice(), v.as_slice()).map(drop),
+                    None => table.remove(key.as_slice()).map(drop),
+                }
+                .map_err(StoreError::backend)?;
+            }
+        }
+        txn.commit().map_err(StoreError::backend)
+    }
+}

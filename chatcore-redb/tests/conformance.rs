@@ -1,0 +1,5 @@
+//! The redb store passes the store conformance suite.
+
+use chatcore::store::testkit::Fixture;
+
+chatcore::store_conformance_tests!(Fixture::in_temp_dir(|dir| chatcore_redb::open(dir).unwrap()));
