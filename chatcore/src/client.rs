@@ -523,6 +523,14 @@ async fn drive<C: ClientConnection>(
                         let _ = reply.send(result);
                     }
                 }
+                Some(Ok(ServerFrame::Event(Event::Ping))) => {
+                    // Heartbeat: answer so the server keeps the connection.
+                    next_req = next_req.wrapping_add(1);
+                    pending.insert(next_req, None);
+                    if sink.send(ClientFrame::Request { req_id: next_req, request: Request::Ping }).await.is_err() {
+                        break;
+                    }
+                }
                 Some(Ok(ServerFrame::Event(event))) => {
                     let forward = match event.inbox_id() {
                         Some(id) => {

@@ -16,6 +16,7 @@
 //! | [`transport`] | connection traits and the in-memory transport |
 //! | [`client`] | an async client |
 //! | [`auth`] | argon2id hashing off the async workers |
+//! | [`limits`] | token bucket and failed-login window (sans-IO) |
 //!
 //! ## Example: a server and two clients in one process
 //!
@@ -69,6 +70,7 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod friends;
+pub mod limits;
 pub mod protocol;
 mod router;
 pub mod session;

@@ -155,6 +155,7 @@ fn event_tag(e: &Event) -> u8 {
         Event::RoomDeleted { .. } => 13,
         Event::FileShared { .. } => 14,
         Event::RoomUnread { .. } => 15,
+        Event::Ping => 16,
     }
 }
 
@@ -658,6 +659,7 @@ fn event_cases() -> Vec<(Event, &'static [u8])> {
                 0x00, 0x00, 0x00, 0x0a, 0x0f, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79, 0x05, 0x82, 0x01,
             ],
         ),
+        (Event::Ping, &[0x00, 0x00, 0x00, 0x01, 0x10]),
     ]
 }
 
@@ -683,7 +685,7 @@ fn response_golden() {
 
 #[test]
 fn event_golden() {
-    check_enum(&event_cases(), event_tag, 16);
+    check_enum(&event_cases(), event_tag, 17);
 }
 
 #[test]

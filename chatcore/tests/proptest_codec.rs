@@ -239,6 +239,7 @@ fn event() -> impl Strategy<Value = Event> {
                 last_seq,
             }
         }),
+        Just(Event::Ping),
     ]
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use super::files::Upload;
 use super::handlers::Reply;
 use super::Shared;
+use crate::limits::TokenBucket;
 use crate::protocol::{
     ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame, PROTOCOL_VERSION,
 };
@@ -42,6 +44,9 @@ pub(super) struct Pipeline {
 /// A request whose store write is queued; resolves to its answer after the commit.
 pub(super) type InFlight = Pin<Box<dyn Future<Output = (u32, Reply)> + Send>>;
 
+/// How long a closing connection's queued frames may take to go out.
+const WRITE_GRACE: Duration = Duration::from_secs(5);
+
 /// Most pipelined requests per connection; beyond it the connection stops reading.
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -60,7 +65,7 @@ pub(super) async fn run<C: ServerConnection>(
     let (sink, mut stream) = conn.split();
     let (frames_tx, frames_rx) = mpsc::channel(shared.config.outbound_queue);
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(sink, frames_rx));
+    let mut writer = tokio::spawn(write_loop(sink, frames_rx));
     let shutdown = shared.shutdown.clone();
     let mut conn = Conn {
         shared,
@@ -77,6 +82,16 @@ pub(super) async fn run<C: ServerConnection>(
     tracing::info!(conn_id, ?peer, "connected");
     let hello_deadline = tokio::time::sleep(conn.shared.config.hello_timeout);
     tokio::pin!(hello_deadline);
+    let config = &conn.shared.config;
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.ping_interval,
+        config.ping_interval,
+    );
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let mut rate = TokenBucket::new(config.request_rate, config.request_burst, last_heard);
+    let mut strikes = 0;
+    let mut slow_reader = false;
 
     loop {
         tokio::select! {
@@ -93,18 +108,43 @@ pub(super) async fn run<C: ServerConnection>(
             Some((req_id, reply)) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => {
                 conn.respond(req_id, reply);
             }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= conn.shared.config.idle_timeout {
+                    tracing::info!(conn_id, "idle; closing");
+                    conn.send_event(Event::Closing { code: ErrorCode::Timeout });
+                    break;
+                }
+                conn.send_event(Event::Ping);
+            }
             Some(control) = control_rx.recv() => {
                 match control {
                     Control::Kick(reason) => {
                         tracing::info!(conn_id, %reason, "session kicked");
                         conn.send_event(Event::Kicked { reason });
                     }
-                    Control::SlowReader => tracing::warn!(conn_id, "closing slow reader"),
+                    Control::SlowReader => {
+                        tracing::warn!(conn_id, "closing slow reader");
+                        slow_reader = true;
+                    }
                 }
                 break;
             }
             frame = stream.next(), if pipeline.in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
+                    last_heard = Instant::now();
+                    if let ClientFrame::Request { req_id, .. } = &frame {
+                        if !rate.try_take(last_heard) {
+                            strikes += 1;
+                            if strikes >= conn.shared.config.max_rate_strikes {
+                                tracing::warn!(conn_id, "request flood; closing");
+                                conn.send_event(Event::Closing { code: ErrorCode::RateLimited });
+                                break;
+                            }
+                            conn.respond(*req_id, Err(ErrorCode::RateLimited));
+                            continue;
+                        }
+                        strikes = 0;
+                    }
                     // Boxed: an idle connection's task stays small, and only a
                     // connection at work holds a handler's state.
                     if let Flow::Close = Box::pin(conn.on_frame(frame, &mut pipeline)).await {
@@ -128,9 +168,17 @@ pub(super) async fn run<C: ServerConnection>(
     conn.close().await;
     tracing::info!(conn_id, "disconnected");
     // The writer ends once every sender of its queue is gone (the router dropped
-    // this session's handle in `close`), after flushing what was queued.
+    // this session's handle in `close`), after flushing what was queued; a peer
+    // that does not read gets a short grace, then the writer is cut off.
     drop(conn);
-    let _ = writer.await;
+    let grace = if slow_reader {
+        Duration::ZERO
+    } else {
+        WRITE_GRACE
+    };
+    if tokio::time::timeout(grace, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 impl Pipeline {
@@ -230,6 +278,17 @@ impl Conn {
 
     pub fn send_event(&self, event: Event) {
         self.send(ServerFrame::Event(event));
+    }
+
+    /// Queues an event, waiting for room in the queue (for bulk sends from this
+    /// connection's own task, such as the login backlog). A client that does not
+    /// make room within the grace period is closed as a slow reader.
+    pub async fn send_event_waiting(&self, event: Event) {
+        let frame = Arc::new(ServerFrame::Event(event));
+        let sent = tokio::time::timeout(WRITE_GRACE, self.handle.frames.send(frame)).await;
+        if sent.is_err() {
+            let _ = self.handle.control.send(Control::SlowReader);
+        }
     }
 
     pub fn respond(&self, req_id: u32, result: Result<Response, ErrorCode>) {

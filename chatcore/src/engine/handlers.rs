@@ -207,6 +207,17 @@ impl Conn {
         username: String,
         password: String,
     ) -> Result<(User, bool), ErrorCode> {
+        // Throttled before the (slow) hash: guessing costs the guesser, not us.
+        let now = std::time::Instant::now();
+        let user_key = username.to_lowercase();
+        let address = self.peer.map(|p| p.ip());
+        let shared = &self.shared;
+        if !shared.failed_logins_by_user.allows(&user_key, now)
+            || address.is_some_and(|a| !shared.failed_logins_by_address.allows(&a, now))
+        {
+            tracing::warn!(%username, peer = ?self.peer, "login throttled");
+            return Err(ErrorCode::RateLimited);
+        }
         // Malformed credentials are just wrong credentials: no hint either way.
         let well_formed = is_valid_name(&username) && password.len() <= limits::MAX_PASSWORD_LEN;
         let account = if well_formed {
@@ -230,8 +241,13 @@ impl Conn {
             })?;
         let Some(account) = account.filter(|_| ok) else {
             tracing::info!(%username, peer = ?self.peer, "login failed");
+            self.shared.failed_logins_by_user.fail(user_key, now);
+            if let Some(address) = address {
+                self.shared.failed_logins_by_address.fail(address, now);
+            }
             return Err(ErrorCode::InvalidCredentials);
         };
+        self.shared.failed_logins_by_user.clear(&user_key);
         let user = account.user;
         let replace = self.shared.config.duplicate_login == super::DuplicateLogin::ReplaceOld;
         let registered = self
@@ -271,14 +287,14 @@ impl Conn {
             let full = page.len() == self.shared.config.backlog_page;
             for event in page {
                 after = event.inbox_id().or(after);
-                self.send_event(event);
+                self.send_event_waiting(event).await;
             }
             if !full {
                 break;
             }
         }
         self.announce_unread_rooms(&user).await;
-        self.send_event(Event::CaughtUp);
+        self.send_event_waiting(Event::CaughtUp).await;
     }
 
     async fn logout(&mut self) -> Reply {

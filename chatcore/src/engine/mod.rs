@@ -26,18 +26,22 @@ mod rooms;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, HashParams, Hasher};
+use crate::limits::FailureWindow;
 use crate::protocol::ErrorCode;
 use crate::router::Router;
 use crate::store::Store;
 use crate::transport::{ServerConnection, Transport, TransportError};
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// What happens when a user logs in while already logged in elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,6 +81,22 @@ pub struct ServerConfig {
     pub max_file_size: u64,
     /// Upload chunk size; keep it well under the transport's maximum frame length.
     pub file_chunk_size: u32,
+    /// A connection that sends nothing for this long is told `Timeout` and closed.
+    pub idle_timeout: Duration,
+    /// How often the server sends `Event::Ping` (clients answer with a ping).
+    pub ping_interval: Duration,
+    /// Sustained requests per second per connection; more are refused
+    /// `RateLimited`.
+    pub request_rate: f64,
+    /// Requests a connection may send in a burst above the rate.
+    pub request_burst: u32,
+    /// Refusals for rate in a row after which the connection is closed.
+    pub max_rate_strikes: u32,
+    /// Failed logins per user name within a minute before further attempts are
+    /// refused `RateLimited` (without checking the password).
+    pub login_failures_per_user: usize,
+    /// Failed logins per peer address within a minute, likewise.
+    pub login_failures_per_address: usize,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +114,13 @@ impl Default for ServerConfig {
             hello_timeout: std::time::Duration::from_secs(10),
             max_file_size: crate::protocol::limits::DEFAULT_MAX_FILE_SIZE,
             file_chunk_size: crate::protocol::limits::FILE_CHUNK,
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
+            request_rate: 50.0,
+            request_burst: 100,
+            max_rate_strikes: 50,
+            login_failures_per_user: 5,
+            login_failures_per_address: 20,
         }
     }
 }
@@ -118,6 +145,10 @@ struct Shared {
     config: ServerConfig,
     hasher: Hasher,
     next_conn: AtomicU64,
+    /// Recent failed logins by (lowercase) user name.
+    failed_logins_by_user: FailureWindow<String>,
+    /// Recent failed logins by peer address.
+    failed_logins_by_address: FailureWindow<IpAddr>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -141,6 +172,9 @@ impl Server {
     /// A server on `store`.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Result<Self, ServerError> {
         let hasher = Hasher::new(config.hash_params, config.hash_concurrency)?;
+        let failed_logins_by_user = FailureWindow::new(config.login_failures_per_user, MINUTE);
+        let failed_logins_by_address =
+            FailureWindow::new(config.login_failures_per_address, MINUTE);
         Ok(Server {
             shared: Arc::new(Shared {
                 store,
@@ -149,6 +183,8 @@ impl Server {
                 config,
                 hasher,
                 next_conn: AtomicU64::new(1),
+                failed_logins_by_user,
+                failed_logins_by_address,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
             }),

@@ -87,7 +87,7 @@ impl Conn {
         match recent {
             Ok(recent) => {
                 for message in recent.into_iter().rev() {
-                    self.send_event(Event::Message(message));
+                    self.send_event_waiting(Event::Message(message)).await;
                 }
             }
             Err(e) => {
@@ -211,11 +211,12 @@ impl Conn {
             }
         };
         for p in positions.into_iter().filter(|p| p.last_seq > p.read_seq) {
-            self.send_event(Event::RoomUnread {
+            let unread = Event::RoomUnread {
                 room: p.room.name,
                 read_seq: p.read_seq,
                 last_seq: p.last_seq,
-            });
+            };
+            self.send_event_waiting(unread).await;
         }
     }
 }

@@ -47,10 +47,13 @@ pub struct TestClient {
     pub events: Events,
 }
 
-/// Test config: light (still real) argon2 parameters.
+/// Test config: light (still real) argon2 parameters, and request rate limits
+/// out of the way of scenarios that pipeline hundreds of requests.
 pub fn test_config() -> ServerConfig {
     ServerConfig {
         hash_params: HashParams::insecure_fast(),
+        request_rate: 100_000.0,
+        request_burst: 100_000,
         ..ServerConfig::default()
     }
 }
@@ -72,6 +75,11 @@ impl Harness {
     /// The server.
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// Opens raw connections to the server.
+    pub fn connector(&self) -> &MemoryConnector {
+        &self.connector
     }
 
     /// A new connection, hello done.

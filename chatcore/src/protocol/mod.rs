@@ -486,6 +486,10 @@ pub enum Event {
         /// The room's newest seq.
         last_seq: u64,
     },
+    /// Heartbeat: the server checks the connection is alive. Answer with
+    /// [`Request::Ping`]; a connection that sends nothing for the idle timeout is
+    /// closed.
+    Ping,
 }
 
 impl Event {

@@ -334,7 +334,14 @@ fn write_loop<B: KvBackend>(backend: &B, jobs: mpsc::Receiver<Job<B>>) {
         let outcome = if group.is_empty() {
             Ok(())
         } else {
-            backend.commit(group)
+            // Some engines panic on a damaged page; fail this group, keep the writer.
+            std::panic::catch_unwind(AssertUnwindSafe(|| backend.commit(group))).unwrap_or_else(
+                |_| {
+                    Err(StoreError::backend(std::io::Error::other(
+                        "commit panicked",
+                    )))
+                },
+            )
         };
         for completion in completions {
             completion(outcome.as_ref().err());

@@ -1,0 +1,144 @@
+//! Abuse limits as plain data: a token bucket for request rates and a sliding
+//! window of failed logins. Both take `now` from the caller (sans-IO).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A token bucket: `rate` tokens per second, at most `burst` saved up.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
+        TokenBucket {
+            rate,
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            last: now,
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Counts failures per key over a sliding window; refuses a key at `max` of them.
+#[derive(Debug)]
+pub struct FailureWindow<K> {
+    max: usize,
+    window: Duration,
+    failures: Mutex<HashMap<K, VecDeque<Instant>>>,
+}
+
+/// Keys tracked before stale ones are swept (bounds memory under a spray attack).
+const SWEEP_AT: usize = 100_000;
+
+impl<K: Eq + Hash + Clone> FailureWindow<K> {
+    /// At most `max` failures per key within `window`.
+    pub fn new(max: usize, window: Duration) -> Self {
+        FailureWindow {
+            max,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` may try now (fewer than `max` failures in the window).
+    pub fn allows(&self, key: &K, now: Instant) -> bool {
+        let mut map = self.failures.lock().expect("failure window lock");
+        match map.get_mut(key) {
+            Some(times) => {
+                self.expire(times, now);
+                times.len() < self.max
+            }
+            None => true,
+        }
+    }
+
+    /// Records a failure of `key`.
+    pub fn fail(&self, key: K, now: Instant) {
+        let mut map = self.failures.lock().expect("failure window lock");
+        if map.len() >= SWEEP_AT {
+            map.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < self.window)
+            });
+        }
+        let times = map.entry(key).or_default();
+        self.expire(times, now);
+        times.push_back(now);
+        // Only the newest `max` matter.
+        while times.len() > self.max {
+            times.pop_front();
+        }
+    }
+
+    /// Forgets `key`'s failures (after a success).
+    pub fn clear(&self, key: &K) {
+        self.failures
+            .lock()
+            .expect("failure window lock")
+            .remove(key);
+    }
+
+    fn expire(&self, times: &mut VecDeque<Instant>, now: Instant) {
+        while times
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            times.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 3, t0);
+        assert!((0..3).all(|_| b.try_take(t0)));
+        assert!(!b.try_take(t0));
+        assert!(!b.try_take(t0 + Duration::from_millis(50)));
+        assert!(b.try_take(t0 + Duration::from_millis(150)));
+        // Refills cap at the burst.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| b.try_take(later)).count(), 3);
+    }
+
+    #[test]
+    fn window_refuses_at_max_and_forgets_old_failures() {
+        let t0 = Instant::now();
+        let w = FailureWindow::new(2, Duration::from_secs(60));
+        assert!(w.allows(&"ann", t0));
+        w.fail("ann", t0);
+        w.fail("ann", t0 + Duration::from_secs(1));
+        assert!(!w.allows(&"ann", t0 + Duration::from_secs(2)));
+        assert!(w.allows(&"bob", t0 + Duration::from_secs(2)));
+        assert!(w.allows(&"ann", t0 + Duration::from_secs(61)));
+        w.fail("ann", t0 + Duration::from_secs(62));
+        w.clear(&"ann");
+        assert!(w.allows(&"ann", t0 + Duration::from_secs(62)));
+    }
+}

@@ -1,0 +1,218 @@
+//! Abuse limits over the in-memory transport: request floods, password guessing,
+//! silent and slow clients. Each time an honest client keeps chatting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatcore::engine::testkit::{password, test_config, Harness, TestClient};
+use chatcore::engine::ServerConfig;
+use chatcore::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame, PROTOCOL_VERSION};
+use chatcore::store::MemoryStore;
+use futures::{SinkExt, StreamExt};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn start(config: ServerConfig) -> Harness {
+    Harness::start(Arc::new(MemoryStore::new()), config)
+}
+
+async fn friends(h: &Harness) -> (TestClient, TestClient) {
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    (ann, bob)
+}
+
+async fn chat(ann: &TestClient, bob: &mut TestClient) {
+    let sent = ann.client.send_text("bob", "still here").await.unwrap();
+    bob.expect(|e| matches!(e, Event::Message(m) if m.id == sent.id))
+        .await;
+}
+
+/// Reads server frames until the connection closes.
+async fn until_closed(
+    raw: &mut chatcore::transport::memory::MemoryClientConnection,
+) -> Vec<ServerFrame> {
+    let mut frames = Vec::new();
+    while let Some(frame) = tokio::time::timeout(LIMIT, raw.next())
+        .await
+        .expect("closed in time")
+    {
+        frames.push(frame.unwrap());
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_rate_limited_then_closed() {
+    let config = ServerConfig {
+        request_rate: 20.0,
+        request_burst: 10,
+        max_rate_strikes: 30,
+        ..test_config()
+    };
+    let h = start(config);
+    let (ann, mut bob) = friends(&h).await;
+    let mut raw = h.connector().connect().await.unwrap();
+    raw.send(ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        client: "flood".into(),
+    })
+    .await
+    .unwrap();
+    for req_id in 0..200 {
+        if raw
+            .send(ClientFrame::Request {
+                req_id,
+                request: Request::Ping,
+            })
+            .await
+            .is_err()
+        {
+            break; // closed mid-flood
+        }
+    }
+    let frames = until_closed(&mut raw).await;
+    let limited = frames
+        .iter()
+        .filter(|f| {
+            matches!(
+                f,
+                ServerFrame::Response {
+                    result: Err(ErrorCode::RateLimited),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(limited > 0, "some requests were refused RateLimited");
+    assert_eq!(
+        frames.last(),
+        Some(&ServerFrame::Event(Event::Closing {
+            code: ErrorCode::RateLimited
+        }))
+    );
+    chat(&ann, &mut bob).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_throttled_per_user() {
+    let h = start(test_config());
+    let (ann, mut bob) = friends(&h).await;
+    let guesser = h.connect().await;
+    let mut codes = Vec::new();
+    for i in 0..20 {
+        let err = guesser
+            .client
+            .login("bob", &format!("guess-{i}"))
+            .await
+            .unwrap_err();
+        codes.push(err.code().unwrap());
+    }
+    assert_eq!(&codes[..5], &[ErrorCode::InvalidCredentials; 5]);
+    assert_eq!(&codes[5..], &[ErrorCode::RateLimited; 15]);
+    // Even the right password waits out the window.
+    let err = guesser
+        .client
+        .login("bob", &password("bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::RateLimited));
+    // Other users are not affected, and bob's sessions keep working.
+    h.register("cat").await;
+    h.login("cat").await;
+    chat(&ann, &mut bob).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_answering_pings_is_closed() {
+    let config = ServerConfig {
+        idle_timeout: Duration::from_millis(400),
+        ping_interval: Duration::from_millis(100),
+        ..test_config()
+    };
+    let h = start(config);
+    let (ann, mut bob) = friends(&h).await;
+    let mut raw = h.connector().connect().await.unwrap();
+    raw.send(ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        client: "mute".into(),
+    })
+    .await
+    .unwrap();
+    let frames = until_closed(&mut raw).await;
+    assert!(matches!(frames[0], ServerFrame::Hello { .. }));
+    assert!(frames.contains(&ServerFrame::Event(Event::Ping)));
+    assert_eq!(
+        frames.last(),
+        Some(&ServerFrame::Event(Event::Closing {
+            code: ErrorCode::Timeout
+        }))
+    );
+    // The library client answers pings, so ann and bob outlived the idle timeout.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    chat(&ann, &mut bob).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_reads_is_disconnected() {
+    let config = ServerConfig {
+        outbound_queue: 32,
+        open_chat: true,
+        ..test_config()
+    };
+    let h = start(config);
+    let (ann, mut bob) = friends(&h).await;
+    // cat logs in over a raw connection and then never reads again.
+    let mut raw = h.connector().connect().await.unwrap();
+    raw.send(ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        client: "slow".into(),
+    })
+    .await
+    .unwrap();
+    h.register("cat").await;
+    let login = Request::Login {
+        username: "cat".into(),
+        password: password("cat"),
+    };
+    raw.send(ClientFrame::Request {
+        req_id: 1,
+        request: login,
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while h.server().online_count() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "cat logged in");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Fill the memory transport's buffer and cat's queue; every message is stored.
+    let mut sent = 0;
+    while h.server().online_count() == 3 {
+        assert!(sent < 5_000, "the slow reader was never disconnected");
+        ann.client.send_text("cat", "you there?").await.unwrap();
+        sent += 1;
+    }
+    assert!(
+        sent > 32,
+        "closed only after its queue filled ({sent} sent)"
+    );
+    chat(&ann, &mut bob).await;
+    // Nothing was lost: cat gets everything at the next login.
+    drop(raw);
+    let mut cat = h.login_raw("cat").await;
+    let mut got = 0;
+    loop {
+        match cat.next_event().await {
+            Event::Message(_) => got += 1,
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, sent);
+    h.stop().await;
+}
