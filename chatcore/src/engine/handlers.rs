@@ -470,18 +470,24 @@ impl Conn {
                 })
             }
             Peer::Room(name) => {
-                let room = self.joined_room(&me, &name).await?;
+                // Membership is checked by the store, atomically with the write.
+                let room = self.room(&name).await?;
+                let deliver = self.room_delivery(&room).await?;
                 let msg = NewRoomMessage {
                     from: me,
-                    room: room.clone(),
+                    room,
                     client_msg_id,
                     body,
                     ts,
                 };
-                let deliver = self.room_delivery(&room).await?;
-                Box::pin(
-                    async move { (req_id, sent(shared.store.append_room(msg, deliver).await)) },
-                )
+                Box::pin(async move {
+                    let reply = match shared.store.append_room(msg, deliver).await {
+                        Ok(Err(code)) => Err(code),
+                        Ok(Ok(appended)) => sent(Ok(appended)),
+                        Err(e) => sent(Err(e)),
+                    };
+                    (req_id, reply)
+                })
             }
         })
     }

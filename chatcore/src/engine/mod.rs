@@ -66,7 +66,7 @@ pub struct ServerConfig {
     pub max_pending_requests: usize,
     /// argon2id cost.
     pub hash_params: HashParams,
-    /// Most password hashes computed at once.
+    /// Most password hashes computed at once (at least one).
     pub hash_concurrency: usize,
     /// Frames queued for one session before it counts as a slow reader and is closed.
     pub outbound_queue: usize,
@@ -107,7 +107,8 @@ impl Default for ServerConfig {
             open_chat: false,
             max_pending_requests: 100,
             hash_params: HashParams::default(),
-            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // Half the cores: a login storm must leave room for chat.
+            hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
             outbound_queue: 4096,
             backlog_page: 256,
             max_connections: 10_000,

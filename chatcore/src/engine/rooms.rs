@@ -13,11 +13,7 @@ use crate::store::{Deliver, Room, User};
 impl Conn {
     /// Looks a room up, or `NoSuchRoom`.
     pub(super) async fn room(&self, name: &str) -> Result<Room, ErrorCode> {
-        match self.shared.store.room_by_name(name).await {
-            Ok(Some(room)) => Ok(room),
-            Ok(None) => Err(ErrorCode::NoSuchRoom),
-            Err(e) => Err(internal(e)),
-        }
+        self.shared.directory.room(&*self.shared.store, name).await
     }
 
     /// Looks up a room `me` is a member of: `NoSuchRoom` or `NotRoomMember`.
@@ -32,15 +28,16 @@ impl Conn {
 
     /// Pushes an event to every online member of `room`.
     pub(super) async fn broadcast(&self, room: &Room, event: Event) {
-        let members = match self.shared.store.room_members(room.id).await {
-            Ok(members) => members,
-            Err(e) => {
-                internal(e);
-                return;
-            }
+        let Ok(members) = self
+            .shared
+            .directory
+            .members(&*self.shared.store, room.id)
+            .await
+        else {
+            return;
         };
         let frame = Arc::new(ServerFrame::Event(event));
-        for member in members {
+        for member in members.iter() {
             self.shared.router.push(member.id, &frame);
         }
     }
@@ -73,6 +70,7 @@ impl Conn {
         };
         self.respond(req_id, Ok(Response::Done));
         if joined {
+            self.shared.directory.members_changed(room.id);
             let notice = Event::RoomJoined {
                 room: room.name.clone(),
                 user: me.name.clone(),
@@ -108,6 +106,7 @@ impl Conn {
         {
             return Err(ErrorCode::NotRoomMember);
         }
+        self.shared.directory.members_changed(room.id);
         let notice = Event::RoomLeft {
             room: room.name.clone(),
             user: me.name.clone(),
@@ -132,6 +131,7 @@ impl Conn {
             .delete_room(room.id)
             .await
             .map_err(internal)?;
+        self.shared.directory.room_deleted(&room);
         tracing::info!(room = %room.name, "room deleted");
         let frame = Arc::new(ServerFrame::Event(Event::RoomDeleted { room: room.name }));
         for member in members {
@@ -188,14 +188,13 @@ impl Conn {
     pub(super) async fn room_delivery(&self, room: &Room) -> Result<Deliver, ErrorCode> {
         let members = self
             .shared
-            .store
-            .room_members(room.id)
-            .await
-            .map_err(internal)?;
+            .directory
+            .members(&*self.shared.store, room.id)
+            .await?;
         let shared = Arc::clone(&self.shared);
         Ok(Box::new(move |message: &Message| {
             let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
-            for member in members {
+            for member in members.iter() {
                 shared.router.push(member.id, &frame);
             }
         }))

@@ -345,7 +345,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a room message (history, id index, idempotency record) atomically,
     /// unless `(from, client_msg_id)` was stored before. Written once, never per
-    /// member.
+    /// member. Refused `NoSuchRoom` or `NotRoomMember` (checked in the same
+    /// transaction).
     ///
     /// `deliver` is called with a new message once it is durable and before this
     /// returns, and calls for one room happen in seq order even when sends run
@@ -354,7 +355,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         msg: NewRoomMessage,
         deliver: Deliver,
-    ) -> Result<Appended, StoreError>;
+    ) -> Result<Result<Appended, ErrorCode>, StoreError>;
 
     /// A page of a room's history: `seq < before_seq`, newest first.
     async fn room_history(

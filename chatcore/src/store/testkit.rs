@@ -693,6 +693,7 @@ async fn say(
         .append_room(msg, no_delivery())
         .await
         .expect("append_room")
+        .expect("a member of an existing room")
 }
 
 async fn read_seq(store: &impl Store, user: UserId, room: &Room) -> u64 {
@@ -781,6 +782,15 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
         inbox(&store, b.id).await.is_empty(),
         "room messages are not copied into inboxes"
     );
+    let outsider = NewRoomMessage {
+        from: c.clone(),
+        room: room.clone(),
+        client_msg_id: 1,
+        body: text("let me in"),
+        ts: 1,
+    };
+    let refused = store.append_room(outsider, no_delivery()).await.unwrap();
+    assert_eq!(refused, Err(ErrorCode::NotRoomMember));
     let page = store.room_history(room.id, None, 2).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 4]);
     assert_eq!(page[0].to, Peer::Room("lobby".into()));
@@ -826,7 +836,7 @@ pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
                     ts: 1,
                 };
                 let deliver: Deliver = Box::new(move |m| delivered.lock().unwrap().push(m.seq));
-                store.append_room(msg, deliver).await.unwrap()
+                store.append_room(msg, deliver).await.unwrap().unwrap()
             })
         })
         .collect();

@@ -607,22 +607,26 @@ impl<B: KvBackend> Store for KvStore<B> {
         &self,
         msg: NewRoomMessage,
         deliver: Deliver,
-    ) -> Result<Appended, StoreError> {
+    ) -> Result<Result<Appended, ErrorCode>, StoreError> {
         let write = move |txn: &mut Txn<'_, B>| {
-            let conv = Conv::Room(msg.room.id);
+            let room = msg.room.id;
+            if txn.get_raw(&keys::room(room))?.is_none() {
+                return Ok(Err(ErrorCode::NoSuchRoom));
+            }
+            if txn.get_raw(&keys::member(room, msg.from.id))?.is_none() {
+                return Ok(Err(ErrorCode::NotRoomMember));
+            }
             let to = Peer::Room(msg.room.name.clone());
+            let conv = Conv::Room(room);
             let appended = txn.append(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
             if let Appended::New(message) = &appended {
-                txn.put(
-                    keys::room_msg_index(message.id),
-                    &(msg.room.id, message.seq),
-                );
+                txn.put(keys::room_msg_index(message.id), &(room, message.seq));
             }
-            Ok(appended)
+            Ok(Ok(appended))
         };
         // The writer thread runs completions in commit order, which is seq order.
-        let committed = move |appended: &Appended| {
-            if let Appended::New(message) = appended {
+        let committed = move |appended: &Result<Appended, ErrorCode>| {
+            if let Ok(Appended::New(message)) = appended {
                 deliver(message);
             }
         };
