@@ -357,6 +357,10 @@ impl Conn {
             return Err(ErrorCode::CannotBefriendSelf);
         }
         let requesting = matches!(action, FriendAction::Request { .. });
+        let befriending = matches!(
+            action,
+            FriendAction::Request { .. } | FriendAction::Respond { accept: true }
+        );
         let outcome = self
             .shared
             .store
@@ -368,9 +372,9 @@ impl Conn {
             .directory
             .set_links(me.id, other.id, outcome.link, outcome.other_link);
         self.push_notices(outcome.notices);
-        if friends && requesting {
-            // A crossing request: the two just became friends. They learn each
-            // other's presence as if one had just logged in.
+        if friends && befriending {
+            // The two just became friends (an accept or a crossing request): they
+            // learn each other's presence as if one had just logged in.
             self.tell_presence_of(&other, &me);
         }
         Ok(if requesting {

@@ -131,6 +131,16 @@ impl Harness {
             .await;
         b.expect(|e| matches!(e, Event::FriendAdded { user, .. } if user == a_name))
             .await;
+        // New friends who are both online see each other's presence.
+        let online = |user: &str| Event::Presence {
+            user: user.into(),
+            online: true,
+        };
+        a.expect(|e| *e == online(b_name)).await;
+        b.expect(|e| *e == online(a_name)).await;
+        // Let the automatic acks land, so no notice is redelivered at a later login.
+        a.sync().await;
+        b.sync().await;
     }
 
     /// Stops the server.

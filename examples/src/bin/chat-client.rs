@@ -1,0 +1,98 @@
+//! chat-client: a terminal client for chat-server, interactive or `--json`.
+//!
+//! Exit status: 0 at end of input or `quit` (after the last response), 1 if the
+//! server cannot be reached, 2 if the connection is lost.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use chatcore::client::Client;
+use chatcore_examples::client::app::{App, Mode};
+use chatcore_examples::client::render::Style;
+use clap::Parser;
+use tokio::sync::mpsc;
+
+/// A chat client for chat-server: interactive by default (type `help` at the
+/// prompt), or `--json` for scripts.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: String,
+    /// Read one command per line from stdin and print every response and event
+    /// as one JSON object per line (for scripts and tests).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads stdin on a thread of its own: a blocking read must not keep the
+/// runtime from shutting down when the connection is lost.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match stdin.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    if tx
+                        .send(line.trim_end_matches(['\n', '\r']).to_string())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chat-client: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        let connected = async {
+            let conn = chatcore::transport::tcp::connect(&args.addr).await?;
+            Client::connect(conn).await
+        };
+        let (client, events) = match connected.await {
+            Ok(connected) => connected,
+            Err(e) => {
+                eprintln!("chat-client: cannot connect to {}: {e}", args.addr);
+                return 1;
+            }
+        };
+        let stdout = std::io::stdout();
+        let mode = if args.json {
+            Mode::Json
+        } else {
+            let terminal = stdout.is_terminal();
+            Mode::Interactive {
+                style: Style {
+                    color: terminal && std::env::var_os("NO_COLOR").is_none(),
+                },
+                prompt: terminal && std::io::stdin().is_terminal(),
+            }
+        };
+        let app = App::new(client, events, stdout.lock(), mode);
+        app.run(stdin_lines()).await.code()
+    });
+    // Do not wait for the stdin thread: it may be blocked in a read.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}

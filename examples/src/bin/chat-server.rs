@@ -1,0 +1,179 @@
+//! chat-server: chatcore over TCP with a redb (default), sled or memory store.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatcore::auth::HashParams;
+use chatcore::engine::{DuplicateLogin, Server, ServerConfig};
+use chatcore::protocol::DEFAULT_MAX_FRAME_LEN;
+use chatcore::store::{MemoryStore, Store};
+use chatcore::transport::tcp::TcpTransport;
+use clap::{Parser, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StoreKind {
+    /// redb in `--data-dir` (durable; the default).
+    Redb,
+    /// sled in `--data-dir` (durable; flushed before every answer).
+    Sled,
+    /// In memory: everything is lost at exit.
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DuplicateLoginArg {
+    /// Several sessions per user.
+    Allow,
+    /// A new login closes the user's other sessions (`Kicked`).
+    Replace,
+}
+
+/// A chatcore chat server over TCP.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// Storage backend.
+    #[arg(long, value_enum, default_value_t = StoreKind::Redb)]
+    store: StoreKind,
+    /// Directory of the redb or sled database.
+    #[arg(long, default_value = "./chat-data")]
+    data_dir: PathBuf,
+    /// Allow chat between users who are not friends.
+    #[arg(long)]
+    open_chat: bool,
+    /// Largest frame accepted or sent, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_LEN)]
+    max_frame: usize,
+    /// Most connections served at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// What a second login of the same user does.
+    #[arg(long, value_enum, default_value_t = DuplicateLoginArg::Allow)]
+    duplicate_login: DuplicateLoginArg,
+    /// Seconds a client has to say hello.
+    #[arg(long, default_value_t = 10)]
+    hello_timeout_secs: u64,
+    /// Seconds without any frame from a client before it is closed.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Seconds between heartbeat pings to each client.
+    #[arg(long, default_value_t = 20)]
+    ping_interval_secs: u64,
+    /// Sustained requests per second per connection.
+    #[arg(long, default_value_t = 50.0)]
+    request_rate: f64,
+    /// Requests a connection may burst above the rate.
+    #[arg(long, default_value_t = 100)]
+    request_burst: u32,
+    /// Failed logins per user per minute before attempts are refused.
+    #[arg(long, default_value_t = 5)]
+    login_failures_per_user: usize,
+    /// Failed logins per client address per minute before attempts are refused.
+    #[arg(long, default_value_t = 20)]
+    login_failures_per_address: usize,
+    /// Frames queued for one client before it is closed as a slow reader.
+    #[arg(long, default_value_t = 4096)]
+    outbound_queue: usize,
+    /// Largest file accepted for transfer, in bytes (default 50 MiB).
+    #[arg(long, default_value_t = chatcore::protocol::limits::DEFAULT_MAX_FILE_SIZE)]
+    max_file_size: u64,
+    /// argon2id memory cost in KiB (default: OWASP's 19 MiB).
+    #[arg(long, default_value_t = HashParams::default().memory_kib)]
+    argon2_memory_kib: u32,
+    /// argon2id iterations.
+    #[arg(long, default_value_t = HashParams::default().iterations)]
+    argon2_iterations: u32,
+}
+
+fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    Ok(match args.store {
+        StoreKind::Redb => Arc::new(chatcore_redb::open(&args.data_dir)?),
+        StoreKind::Sled => Arc::new(chatcore_sled::open(&args.data_dir)?),
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let args = Args::parse();
+
+    let store = open_store(&args)?;
+    let secs = Duration::from_secs;
+    let config = ServerConfig {
+        open_chat: args.open_chat,
+        max_connections: args.max_connections,
+        hello_timeout: secs(args.hello_timeout_secs),
+        idle_timeout: secs(args.idle_timeout_secs),
+        ping_interval: secs(args.ping_interval_secs),
+        request_rate: args.request_rate,
+        request_burst: args.request_burst,
+        login_failures_per_user: args.login_failures_per_user,
+        login_failures_per_address: args.login_failures_per_address,
+        outbound_queue: args.outbound_queue,
+        max_file_size: args.max_file_size,
+        // A chunk and its request header must fit in one frame.
+        file_chunk_size: chatcore::protocol::limits::FILE_CHUNK
+            .min(u32::try_from(args.max_frame.saturating_sub(1024)).unwrap_or(u32::MAX))
+            .max(1),
+        duplicate_login: match args.duplicate_login {
+            DuplicateLoginArg::Allow => DuplicateLogin::Allow,
+            DuplicateLoginArg::Replace => DuplicateLogin::ReplaceOld,
+        },
+        hash_params: HashParams {
+            memory_kib: args.argon2_memory_kib,
+            iterations: args.argon2_iterations,
+            ..HashParams::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = Server::new(store, config)?;
+    let transport = TcpTransport::bind(args.listen)
+        .await?
+        .with_max_frame_len(args.max_frame);
+    tracing::info!(
+        addr = %transport.local_addr()?,
+        store = ?args.store,
+        data_dir = %args.data_dir.display(),
+        "chat-server listening"
+    );
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    server.clone().serve(transport, shutdown).await?;
+    // Dropping the last handle to the store stops its writer after the last commit.
+    drop(server);
+    tracing::info!("chat-server stopped");
+    Ok(())
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

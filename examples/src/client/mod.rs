@@ -1,0 +1,9 @@
+//! The pieces of `chat-client`: the command language ([`command`]), the output
+//! lines and their JSON shapes ([`output`]), text rendering for people
+//! ([`render`]), shortcode emoji ([`emoji`]) and the main loop ([`app`]).
+
+pub mod app;
+pub mod command;
+pub mod emoji;
+pub mod output;
+pub mod render;

@@ -1,0 +1,567 @@
+//! What `chat-client` reports: every response and every event as a [`Line`].
+//!
+//! In `--json` mode each `Line` is printed as one JSON object per line (the shapes
+//! are listed in `examples/README.md`); interactively it is rendered as text by
+//! [`super::render`].
+
+use chatcore::protocol::{Body, ErrorCode, Event, FriendEntry, FriendState, Message, Peer};
+use serde::Serialize;
+
+/// One line of output: a response to a command, or an event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    /// A command succeeded: `{"type":"ok","cmd":…, …payload}`.
+    Ok {
+        /// The command word.
+        cmd: &'static str,
+        /// The command's result fields, inline.
+        #[serde(flatten)]
+        payload: Payload,
+    },
+    /// A command failed: `{"type":"error","cmd":…,"code":…,"message":…}`.
+    Error {
+        /// The command word (as typed, for a line that did not parse).
+        cmd: String,
+        /// A stable snake_case code: an [`ErrorCode::as_str`], or `bad_command`.
+        code: String,
+        /// A sentence for humans.
+        message: String,
+    },
+    /// A chat message arrived.
+    Message(MessageLine),
+    /// A friend came online or went offline.
+    Presence {
+        /// The friend.
+        user: String,
+        /// Online now.
+        online: bool,
+    },
+    /// Someone asks to be your friend.
+    FriendRequest {
+        /// Who asks.
+        from: String,
+        /// Their note (may be empty).
+        note: String,
+    },
+    /// You and `user` are now friends.
+    FriendAdded {
+        /// The new friend.
+        user: String,
+    },
+    /// `user` rejected your friend request.
+    FriendRejected {
+        /// Who rejected.
+        user: String,
+    },
+    /// `user` ended your friendship (or blocked you).
+    FriendRemoved {
+        /// The former friend.
+        user: String,
+    },
+    /// Receipts: recipients received these messages you sent.
+    Delivered {
+        /// Server ids of your messages (the `id` of the `msg` response).
+        ids: Vec<u64>,
+    },
+    /// Everything that waited for you at login has been printed.
+    CaughtUp,
+    /// A heartbeat from the server (the client library answers it itself, so
+    /// this is only seen if the server sends one unasked): `{"type":"ping"}`.
+    Ping,
+    /// This session was replaced by a newer login and is closing.
+    Kicked {
+        /// Why.
+        reason: String,
+    },
+    /// The server is shutting down.
+    ServerShutdown,
+    /// The server closes the connection because of `code`.
+    Closing {
+        /// The snake_case error code.
+        code: &'static str,
+        /// A sentence for humans.
+        message: &'static str,
+    },
+    /// `user` joined `room`.
+    RoomJoined {
+        /// The room.
+        room: String,
+        /// Who joined.
+        user: String,
+    },
+    /// `user` left `room`.
+    RoomLeft {
+        /// The room.
+        room: String,
+        /// Who left.
+        user: String,
+    },
+    /// The owner deleted `room`.
+    RoomDeleted {
+        /// The room.
+        room: String,
+    },
+    /// At login: `room` has messages past your read position.
+    RoomUnread {
+        /// The room.
+        room: String,
+        /// The last seq you acked.
+        read_seq: u64,
+        /// The room's newest seq.
+        last_seq: u64,
+    },
+    /// A file was shared with you or a room you are in.
+    FileShared {
+        /// File id.
+        id: u64,
+        /// Uploader.
+        from: String,
+        /// You, or `#room`.
+        to: String,
+        /// File name.
+        name: String,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// The connection is gone (the client exits with status 2).
+    Disconnected,
+}
+
+/// The fields of a successful response, by command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Payload {
+    /// No fields (`logout`, `quit`).
+    Empty,
+    /// `register`, `login`, `accept`, `reject`, `remove`, `block`, `unblock`.
+    User {
+        /// The user the command was about (for `login`, your canonical name).
+        user: String,
+    },
+    /// `add`.
+    Requested {
+        /// Who you asked.
+        user: String,
+        /// `request_sent`, or `friends` if they had asked you too.
+        state: State,
+    },
+    /// `search`.
+    Users {
+        /// Matching names.
+        users: Vec<String>,
+    },
+    /// `online`.
+    Online {
+        /// Your friends online now.
+        users: Vec<String>,
+        /// How many users are online on the server.
+        count: u64,
+    },
+    /// `friends`.
+    Friends {
+        /// Friends, requests and blocks.
+        friends: Vec<FriendLine>,
+    },
+    /// `msg`.
+    Sent {
+        /// The recipient.
+        to: String,
+        /// The text as sent (shortcodes replaced).
+        text: String,
+        /// The server's message id.
+        id: u64,
+        /// The message's seq in the conversation.
+        seq: u64,
+        /// Server time, ms since the Unix epoch.
+        ts: u64,
+    },
+    /// `history`.
+    History {
+        /// Oldest first.
+        messages: Vec<MessageLine>,
+    },
+    /// `help`.
+    Help {
+        /// One usage line per command.
+        commands: Vec<&'static str>,
+    },
+}
+
+/// A relationship state, as in `friends` and `add`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Friends.
+    Friends,
+    /// You asked them.
+    RequestSent,
+    /// They asked you.
+    RequestReceived,
+    /// You blocked them.
+    Blocked,
+}
+
+impl From<FriendState> for State {
+    fn from(s: FriendState) -> Self {
+        match s {
+            FriendState::Friends => State::Friends,
+            FriendState::RequestSent => State::RequestSent,
+            FriendState::RequestReceived => State::RequestReceived,
+            FriendState::Blocked => State::Blocked,
+        }
+    }
+}
+
+/// One entry of `friends`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FriendLine {
+    /// The other user.
+    pub user: String,
+    /// Online now (always `false` unless `state` is `friends`).
+    pub online: bool,
+    /// Where you stand.
+    pub state: State,
+}
+
+impl From<FriendEntry> for FriendLine {
+    fn from(e: FriendEntry) -> Self {
+        FriendLine {
+            user: e.user,
+            online: e.online,
+            state: e.state.into(),
+        }
+    }
+}
+
+/// A message, as a `message` event or an entry of `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageLine {
+    /// The server's message id.
+    pub id: u64,
+    /// Position in the conversation, from 1.
+    pub seq: u64,
+    /// The sender.
+    pub from: String,
+    /// The recipient user (a room would be `#name`).
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// Server time, ms since the Unix epoch.
+    pub ts: u64,
+}
+
+impl From<Message> for MessageLine {
+    fn from(m: Message) -> Self {
+        let Body::Text(text) = m.body;
+        MessageLine {
+            id: m.id,
+            seq: m.seq,
+            from: m.from,
+            to: peer_name(m.to),
+            text,
+            ts: m.ts,
+        }
+    }
+}
+
+fn peer_name(peer: Peer) -> String {
+    match peer {
+        Peer::User(name) => name,
+        Peer::Room(name) => format!("#{name}"),
+    }
+}
+
+impl Line {
+    /// A success.
+    pub fn ok(cmd: &'static str, payload: Payload) -> Line {
+        Line::Ok { cmd, payload }
+    }
+
+    /// A refusal by the server.
+    pub fn refused(cmd: &'static str, code: ErrorCode) -> Line {
+        Line::Error {
+            cmd: cmd.to_string(),
+            code: code.as_str().to_string(),
+            message: code.message().to_string(),
+        }
+    }
+
+    /// Any other failure of a command, with its own code.
+    pub fn error(cmd: impl Into<String>, code: &str, message: impl Into<String>) -> Line {
+        Line::Error {
+            cmd: cmd.into(),
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The line for an event.
+    pub fn from_event(event: Event) -> Line {
+        match event {
+            Event::Message(m) => Line::Message(m.into()),
+            Event::Delivered { ids, .. } => Line::Delivered { ids },
+            Event::CaughtUp => Line::CaughtUp,
+            Event::Ping => Line::Ping,
+            Event::Presence { user, online } => Line::Presence { user, online },
+            Event::FriendRequested { from, note, .. } => Line::FriendRequest { from, note },
+            Event::FriendAdded { user, .. } => Line::FriendAdded { user },
+            Event::FriendRejected { user, .. } => Line::FriendRejected { user },
+            Event::FriendRemoved { user, .. } => Line::FriendRemoved { user },
+            Event::Kicked { reason } => Line::Kicked { reason },
+            Event::ServerShutdown => Line::ServerShutdown,
+            Event::Closing { code } => Line::Closing {
+                code: code.as_str(),
+                message: code.message(),
+            },
+            Event::RoomJoined { room, user } => Line::RoomJoined { room, user },
+            Event::RoomLeft { room, user } => Line::RoomLeft { room, user },
+            Event::RoomDeleted { room } => Line::RoomDeleted { room },
+            Event::RoomUnread {
+                room,
+                read_seq,
+                last_seq,
+            } => Line::RoomUnread {
+                room,
+                read_seq,
+                last_seq,
+            },
+            Event::FileShared {
+                id,
+                from,
+                to,
+                name,
+                size,
+            } => Line::FileShared {
+                id,
+                from,
+                to: peer_name(to),
+                name,
+                size,
+            },
+        }
+    }
+
+    /// One line of JSON (no newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("output lines always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn json_of(line: Line) -> Value {
+        serde_json::from_str(&line.to_json()).expect("valid json")
+    }
+
+    #[test]
+    fn responses_have_type_cmd_and_inline_payload() {
+        assert_eq!(
+            json_of(Line::ok("logout", Payload::Empty)),
+            json!({"type":"ok","cmd":"logout"})
+        );
+        assert_eq!(
+            json_of(Line::ok("login", Payload::User { user: "Ann".into() })),
+            json!({"type":"ok","cmd":"login","user":"Ann"})
+        );
+        assert_eq!(
+            json_of(Line::ok(
+                "add",
+                Payload::Requested {
+                    user: "bob".into(),
+                    state: State::RequestSent
+                }
+            )),
+            json!({"type":"ok","cmd":"add","user":"bob","state":"request_sent"})
+        );
+        assert_eq!(
+            json_of(Line::ok(
+                "online",
+                Payload::Online {
+                    users: vec!["bob".into()],
+                    count: 2
+                }
+            )),
+            json!({"type":"ok","cmd":"online","users":["bob"],"count":2})
+        );
+        assert_eq!(
+            json_of(Line::ok(
+                "friends",
+                Payload::Friends {
+                    friends: vec![FriendEntry {
+                        user: "bob".into(),
+                        state: FriendState::RequestReceived,
+                        online: false
+                    }
+                    .into()]
+                }
+            )),
+            json!({"type":"ok","cmd":"friends","friends":[
+                {"user":"bob","online":false,"state":"request_received"}
+            ]})
+        );
+        assert_eq!(
+            json_of(Line::ok(
+                "msg",
+                Payload::Sent {
+                    to: "bob".into(),
+                    text: "hi".into(),
+                    id: 7,
+                    seq: 1,
+                    ts: 99
+                }
+            )),
+            json!({"type":"ok","cmd":"msg","to":"bob","text":"hi","id":7,"seq":1,"ts":99})
+        );
+    }
+
+    #[test]
+    fn errors_carry_the_stable_code_and_message() {
+        assert_eq!(
+            json_of(Line::refused("login", ErrorCode::InvalidCredentials)),
+            json!({"type":"error","cmd":"login","code":"invalid_credentials",
+                   "message":"wrong username or password"})
+        );
+        assert_eq!(
+            json_of(Line::error("frob", "bad_command", "unknown")),
+            json!({"type":"error","cmd":"frob","code":"bad_command","message":"unknown"})
+        );
+    }
+
+    #[test]
+    fn events_map_to_flat_objects() {
+        let message = Message {
+            id: 5,
+            seq: 2,
+            from: "ann".into(),
+            to: Peer::User("bob".into()),
+            body: Body::Text("hi 😄".into()),
+            ts: 1234,
+        };
+        let cases = [
+            (
+                Event::Message(message.clone()),
+                json!({"type":"message","id":5,"seq":2,"from":"ann","to":"bob",
+                       "text":"hi 😄","ts":1234}),
+            ),
+            (
+                Event::Delivered {
+                    id: 9,
+                    ids: vec![5, 6],
+                },
+                json!({"type":"delivered","ids":[5,6]}),
+            ),
+            (Event::CaughtUp, json!({"type":"caught_up"})),
+            (
+                Event::Presence {
+                    user: "ann".into(),
+                    online: true,
+                },
+                json!({"type":"presence","user":"ann","online":true}),
+            ),
+            (
+                Event::FriendRequested {
+                    id: 1,
+                    from: "ann".into(),
+                    note: "hey".into(),
+                },
+                json!({"type":"friend_request","from":"ann","note":"hey"}),
+            ),
+            (
+                Event::FriendAdded {
+                    id: 1,
+                    user: "ann".into(),
+                },
+                json!({"type":"friend_added","user":"ann"}),
+            ),
+            (
+                Event::FriendRejected {
+                    id: 1,
+                    user: "ann".into(),
+                },
+                json!({"type":"friend_rejected","user":"ann"}),
+            ),
+            (
+                Event::FriendRemoved {
+                    id: 1,
+                    user: "ann".into(),
+                },
+                json!({"type":"friend_removed","user":"ann"}),
+            ),
+            (
+                Event::Kicked { reason: "r".into() },
+                json!({"type":"kicked","reason":"r"}),
+            ),
+            (Event::ServerShutdown, json!({"type":"server_shutdown"})),
+            (
+                Event::Closing {
+                    code: ErrorCode::FrameTooLarge,
+                },
+                json!({"type":"closing","code":"frame_too_large",
+                       "message":"frame exceeds the maximum frame size"}),
+            ),
+            (
+                Event::RoomJoined {
+                    room: "r1".into(),
+                    user: "ann".into(),
+                },
+                json!({"type":"room_joined","room":"r1","user":"ann"}),
+            ),
+            (
+                Event::RoomLeft {
+                    room: "r1".into(),
+                    user: "ann".into(),
+                },
+                json!({"type":"room_left","room":"r1","user":"ann"}),
+            ),
+            (
+                Event::RoomDeleted { room: "r1".into() },
+                json!({"type":"room_deleted","room":"r1"}),
+            ),
+            (
+                Event::RoomUnread {
+                    room: "r1".into(),
+                    read_seq: 3,
+                    last_seq: 5,
+                },
+                json!({"type":"room_unread","room":"r1","read_seq":3,"last_seq":5}),
+            ),
+            (
+                Event::FileShared {
+                    id: 4,
+                    from: "ann".into(),
+                    to: Peer::Room("r1".into()),
+                    name: "a.txt".into(),
+                    size: 10,
+                },
+                json!({"type":"file_shared","id":4,"from":"ann","to":"#r1",
+                       "name":"a.txt","size":10}),
+            ),
+        ];
+        for (event, want) in cases {
+            assert_eq!(json_of(Line::from_event(event)), want);
+        }
+        assert_eq!(json_of(Line::Disconnected), json!({"type":"disconnected"}));
+
+        let history = Line::ok(
+            "history",
+            Payload::History {
+                messages: vec![message.into()],
+            },
+        );
+        assert_eq!(
+            json_of(history),
+            json!({"type":"ok","cmd":"history","messages":[
+                {"id":5,"seq":2,"from":"ann","to":"bob","text":"hi 😄","ts":1234}
+            ]})
+        );
+    }
+
+    #[test]
+    fn rooms_are_named_with_a_hash() {
+        assert_eq!(peer_name(Peer::Room("lobby".into())), "#lobby");
+    }
+}

@@ -1,0 +1,344 @@
+//! Interactive rendering: a [`Line`] as text for people, coloured only when
+//! stdout is a terminal.
+
+use super::output::{FriendLine, Line, MessageLine, Payload, State};
+
+/// How to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Use ANSI colours.
+    pub color: bool,
+}
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const CYAN: &str = "\x1b[36m";
+
+impl Style {
+    fn paint(&self, color: &str, text: &str) -> String {
+        if self.color {
+            format!("{color}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The prompt, showing who is logged in.
+    pub fn prompt(&self, user: Option<&str>) -> String {
+        match user {
+            Some(user) => format!("{}> ", self.paint(BOLD, user)),
+            None => "> ".to_string(),
+        }
+    }
+
+    /// Renders one line of output as text (may span several lines, no trailing
+    /// newline).
+    pub fn render(&self, line: &Line, me: Option<&str>) -> String {
+        match line {
+            Line::Ok { cmd, payload } => self.render_ok(cmd, payload, me),
+            Line::Error { cmd, code, message } => {
+                if code == "bad_command" {
+                    self.paint(RED, message)
+                } else if cmd.is_empty() {
+                    self.paint(RED, &format!("error: {message} ({code})"))
+                } else {
+                    self.paint(RED, &format!("{cmd}: {message} ({code})"))
+                }
+            }
+            Line::Message(m) => self.message(m, me),
+            Line::Presence { user, online } => {
+                if *online {
+                    format!("{} {user} is online", self.paint(GREEN, "●"))
+                } else {
+                    format!("{} {user} went offline", self.paint(DIM, "○"))
+                }
+            }
+            Line::FriendRequest { from, note } => {
+                let note = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": \"{note}\"")
+                };
+                self.paint(
+                    YELLOW,
+                    &format!("{from} asks to be your friend{note} (accept {from} / reject {from})"),
+                )
+            }
+            Line::FriendAdded { user } => {
+                self.paint(GREEN, &format!("you and {user} are now friends"))
+            }
+            Line::FriendRejected { user } => {
+                self.paint(YELLOW, &format!("{user} rejected your friend request"))
+            }
+            Line::FriendRemoved { user } => {
+                self.paint(YELLOW, &format!("{user} is no longer your friend"))
+            }
+            Line::Delivered { ids } => {
+                let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+                self.paint(DIM, &format!("✓✓ delivered {}", ids.join(" ")))
+            }
+            Line::CaughtUp => self.paint(DIM, "(up to date)"),
+            Line::Ping => self.paint(DIM, "(ping)"),
+            Line::Kicked { reason } => self.paint(RED, &format!("disconnected: {reason}")),
+            Line::ServerShutdown => self.paint(RED, "the server is shutting down"),
+            Line::Closing { code, message } => self.paint(
+                RED,
+                &format!("the server closes the connection: {message} ({code})"),
+            ),
+            Line::RoomJoined { room, user } => self.paint(DIM, &format!("#{room}: {user} joined")),
+            Line::RoomLeft { room, user } => self.paint(DIM, &format!("#{room}: {user} left")),
+            Line::RoomDeleted { room } => self.paint(YELLOW, &format!("#{room} was deleted")),
+            Line::RoomUnread {
+                room,
+                read_seq,
+                last_seq,
+            } => self.paint(
+                YELLOW,
+                &format!("#{room}: {} unread", last_seq.saturating_sub(*read_seq)),
+            ),
+            Line::FileShared {
+                from, name, size, ..
+            } => self.paint(
+                CYAN,
+                &format!("{from} shared a file: {name} ({size} bytes)"),
+            ),
+            Line::Disconnected => self.paint(RED, "connection lost"),
+        }
+    }
+
+    fn message(&self, m: &MessageLine, me: Option<&str>) -> String {
+        let mine = me.is_some_and(|me| me.eq_ignore_ascii_case(&m.from));
+        if mine {
+            format!(
+                "{} {}",
+                self.paint(DIM, &format!("you → {}:", m.to)),
+                m.text
+            )
+        } else {
+            format!("{} {}", self.paint(CYAN, &format!("{}:", m.from)), m.text)
+        }
+    }
+
+    fn friend(&self, f: &FriendLine) -> String {
+        match f.state {
+            State::Friends if f.online => {
+                format!(
+                    "  {} {} {}",
+                    self.paint(GREEN, "●"),
+                    f.user,
+                    self.paint(GREEN, "online")
+                )
+            }
+            State::Friends => {
+                format!(
+                    "  {} {} {}",
+                    self.paint(DIM, "○"),
+                    f.user,
+                    self.paint(DIM, "offline")
+                )
+            }
+            State::RequestSent => format!(
+                "  {} {} {}",
+                self.paint(YELLOW, "…"),
+                f.user,
+                self.paint(YELLOW, "request sent")
+            ),
+            State::RequestReceived => format!(
+                "  {} {} {}",
+                self.paint(YELLOW, "?"),
+                f.user,
+                self.paint(YELLOW, "asks to be your friend")
+            ),
+            State::Blocked => {
+                format!(
+                    "  {} {} {}",
+                    self.paint(RED, "⊘"),
+                    f.user,
+                    self.paint(RED, "blocked")
+                )
+            }
+        }
+    }
+
+    fn render_ok(&self, cmd: &str, payload: &Payload, me: Option<&str>) -> String {
+        match payload {
+            Payload::Empty => match cmd {
+                "logout" => "logged out".to_string(),
+                "quit" => "bye".to_string(),
+                _ => "ok".to_string(),
+            },
+            Payload::User { user } => match cmd {
+                "register" => format!("registered {user}; now: login {user} PASS"),
+                "login" => self.paint(GREEN, &format!("logged in as {user}")),
+                "accept" => format!("accepted {user}'s request"),
+                "reject" => format!("rejected {user}'s request"),
+                "remove" => format!("removed {user} from your friends"),
+                "block" => format!("blocked {user}"),
+                "unblock" => format!("unblocked {user}"),
+                _ => format!("{cmd} {user}: ok"),
+            },
+            Payload::Requested { user, state } => match state {
+                State::Friends => self.paint(GREEN, &format!("you and {user} are now friends")),
+                _ => format!("friend request sent to {user}"),
+            },
+            Payload::Users { users } => {
+                if users.is_empty() {
+                    "no users found".to_string()
+                } else {
+                    users.join("  ")
+                }
+            }
+            Payload::Online { users, count } => {
+                let friends = if users.is_empty() {
+                    "no friends online".to_string()
+                } else {
+                    let list: Vec<String> = users
+                        .iter()
+                        .map(|u| format!("{} {u}", self.paint(GREEN, "●")))
+                        .collect();
+                    format!("online friends: {}", list.join("  "))
+                };
+                format!("{friends}; {count} user(s) online")
+            }
+            Payload::Friends { friends } => {
+                if friends.is_empty() {
+                    "no friends yet (add USER)".to_string()
+                } else {
+                    let rows: Vec<String> = friends.iter().map(|f| self.friend(f)).collect();
+                    format!("friends:\n{}", rows.join("\n"))
+                }
+            }
+            Payload::Sent { to, text, id, .. } => format!(
+                "{} {text} {}",
+                self.paint(DIM, &format!("you → {to}:")),
+                self.paint(DIM, &format!("✓ #{id}"))
+            ),
+            Payload::History { messages } => {
+                if messages.is_empty() {
+                    "no messages yet".to_string()
+                } else {
+                    let rows: Vec<String> = messages.iter().map(|m| self.message(m, me)).collect();
+                    rows.join("\n")
+                }
+            }
+            Payload::Help { commands } => format!("commands:\n  {}", commands.join("\n  ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Style = Style { color: false };
+    const COLOR: Style = Style { color: true };
+
+    #[test]
+    fn friends_have_markers_and_colour_only_when_asked() {
+        let line = Line::ok(
+            "friends",
+            Payload::Friends {
+                friends: vec![
+                    FriendLine {
+                        user: "bob".into(),
+                        online: true,
+                        state: State::Friends,
+                    },
+                    FriendLine {
+                        user: "cat".into(),
+                        online: false,
+                        state: State::Friends,
+                    },
+                    FriendLine {
+                        user: "dan".into(),
+                        online: false,
+                        state: State::RequestReceived,
+                    },
+                ],
+            },
+        );
+        let plain = PLAIN.render(&line, Some("ann"));
+        assert_eq!(
+            plain,
+            "friends:\n  ● bob online\n  ○ cat offline\n  ? dan asks to be your friend"
+        );
+        assert!(!plain.contains('\x1b'));
+        let colored = COLOR.render(&line, Some("ann"));
+        assert!(colored.contains(&format!("{GREEN}●{RESET} bob")));
+        assert!(colored.contains(&format!("{DIM}offline{RESET}")));
+    }
+
+    #[test]
+    fn messages_show_who_wrote_them() {
+        let m = MessageLine {
+            id: 1,
+            seq: 1,
+            from: "bob".into(),
+            to: "ann".into(),
+            text: "hi 😄".into(),
+            ts: 0,
+        };
+        assert_eq!(
+            PLAIN.render(&Line::Message(m.clone()), Some("ann")),
+            "bob: hi 😄"
+        );
+        let mine = MessageLine {
+            from: "ann".into(),
+            to: "bob".into(),
+            ..m
+        };
+        assert_eq!(
+            PLAIN.render(&Line::Message(mine), Some("Ann")),
+            "you → bob: hi 😄"
+        );
+    }
+
+    #[test]
+    fn errors_and_events_read_well() {
+        assert_eq!(
+            PLAIN.render(
+                &Line::error("login", "invalid_credentials", "wrong username or password"),
+                None
+            ),
+            "login: wrong username or password (invalid_credentials)"
+        );
+        assert_eq!(
+            PLAIN.render(
+                &Line::Presence {
+                    user: "bob".into(),
+                    online: false
+                },
+                None
+            ),
+            "○ bob went offline"
+        );
+        assert_eq!(
+            PLAIN.render(&Line::Delivered { ids: vec![3, 4] }, None),
+            "✓✓ delivered #3 #4"
+        );
+        assert_eq!(
+            PLAIN.render(
+                &Line::ok(
+                    "online",
+                    Payload::Online {
+                        users: vec![],
+                        count: 1
+                    }
+                ),
+                None
+            ),
+            "no friends online; 1 user(s) online"
+        );
+    }
+
+    #[test]
+    fn the_prompt_names_the_user() {
+        assert_eq!(PLAIN.prompt(None), "> ");
+        assert_eq!(PLAIN.prompt(Some("ann")), "ann> ");
+        assert_eq!(COLOR.prompt(Some("ann")), format!("{BOLD}ann{RESET}> "));
+    }
+}
