@@ -13,6 +13,8 @@
 pub mod memory;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use std::task::{ready, Context, Poll};
 use async_trait::async_trait;
 use futures::{Sink, Stream};
 use serde::{de::DeserializeOwned, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::codec::{Encoder, Framed};
 
@@ -28,10 +29,24 @@ const WRITE_BURST: usize = 256 * 1024;
 /// Read buffer allocated when data arrives on a connection that holds none.
 const READ_CHUNK: usize = 4096;
 
-/// A framed TCP connection: reads `In` frames, writes `Out` frames.
+/// A byte stream frames travel over: TCP, or TLS over TCP.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Ready once a read would make progress; lets an idle connection wait
+    /// without a read buffer.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl ByteStream for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+/// A framed connection over TCP (or TLS, `S`): reads `In` frames, writes `Out`
+/// frames.
 #[derive(Debug)]
-pub struct TcpConnection<In, Out> {
-    framed: Framed<TcpStream, FrameCodec<In, Out>>,
+pub struct TcpConnection<In, Out, S = TcpStream> {
+    framed: Framed<S, FrameCodec<In, Out>>,
 }
 
 /// The server's end of a TCP connection.
@@ -44,15 +59,22 @@ impl<In, Out> TcpConnection<In, Out> {
     /// Frames `stream` with frames of at most `max_frame_len` bytes.
     pub fn new(stream: TcpStream, max_frame_len: usize) -> io::Result<Self> {
         stream.set_nodelay(true)?;
-        let mut framed = Framed::with_capacity(stream, FrameCodec::new(max_frame_len), 0);
-        // One burst of queued frames goes out in as few writes as possible.
-        framed.set_backpressure_boundary(WRITE_BURST);
-        Ok(TcpConnection { framed })
+        Ok(Self::over(stream, max_frame_len))
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.framed.get_ref().peer_addr()
+    }
+}
+
+impl<In, Out, S: ByteStream> TcpConnection<In, Out, S> {
+    /// Frames any byte stream (the caller sets `TCP_NODELAY` on the socket).
+    pub fn over(stream: S, max_frame_len: usize) -> Self {
+        let mut framed = Framed::with_capacity(stream, FrameCodec::new(max_frame_len), 0);
+        // One burst of queued frames goes out in as few writes as possible.
+        framed.set_backpressure_boundary(WRITE_BURST);
+        TcpConnection { framed }
     }
 }
 
@@ -62,13 +84,13 @@ pub async fn connect(addr: impl ToSocketAddrs) -> Result<TcpClientConnection, Tr
     Ok(TcpConnection::new(stream, DEFAULT_MAX_FRAME_LEN)?)
 }
 
-impl<In: DeserializeOwned, Out> Stream for TcpConnection<In, Out> {
+impl<In: DeserializeOwned, Out, S: ByteStream> Stream for TcpConnection<In, Out, S> {
     type Item = Result<In, TransportError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.framed.read_buffer().capacity() == 0 {
             // Idle with no buffer: allocate one only once there is data to read.
-            if let Err(e) = ready!(self.framed.get_ref().poll_read_ready(cx)) {
+            if let Err(e) = ready!(ByteStream::poll_read_ready(self.framed.get_ref(), cx)) {
                 return Poll::Ready(Some(Err(e.into())));
             }
             self.framed.read_buffer_mut().reserve(READ_CHUNK);
@@ -81,7 +103,7 @@ impl<In: DeserializeOwned, Out> Stream for TcpConnection<In, Out> {
     }
 }
 
-impl<In, Out, Item> Sink<Item> for TcpConnection<In, Out>
+impl<In, Out, S: ByteStream, Item> Sink<Item> for TcpConnection<In, Out, S>
 where
     FrameCodec<In, Out>: Encoder<Item, Error = CodecError>,
 {

@@ -11,6 +11,7 @@ use chatcore::engine::{DuplicateLogin, Server, ServerConfig};
 use chatcore::protocol::DEFAULT_MAX_FRAME_LEN;
 use chatcore::store::{MemoryStore, Store};
 use chatcore::transport::tcp::TcpTransport;
+use chatcore::transport::tls;
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +85,12 @@ struct Args {
     /// Largest file accepted for transfer, in bytes (default 50 MiB).
     #[arg(long, default_value_t = chatcore::protocol::limits::DEFAULT_MAX_FILE_SIZE)]
     max_file_size: u64,
+    /// PEM certificate chain: serve TLS instead of plain TCP (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// argon2id memory cost in KiB (default: OWASP's 19 MiB).
     #[arg(long, default_value_t = HashParams::default().memory_kib)]
     argon2_memory_kib: u32,
@@ -141,19 +148,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ServerConfig::default()
     };
     let server = Server::new(store, config)?;
-    let transport = TcpTransport::bind(args.listen)
-        .await?
-        .with_max_frame_len(args.max_frame);
-    tracing::info!(
-        addr = %transport.local_addr()?,
-        store = ?args.store,
-        data_dir = %args.data_dir.display(),
-        "chat-server listening"
-    );
-
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    server.clone().serve(transport, shutdown).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let log_start = |tls: bool| {
+        tracing::info!(
+            %addr,
+            tls,
+            store = ?args.store,
+            data_dir = %args.data_dir.display(),
+            "chat-server listening"
+        )
+    };
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls_config = tls::server_config(cert, key)?;
+            let transport = tls::TlsTransport::from_listener(listener, tls_config, args.max_frame)?;
+            log_start(true);
+            server.clone().serve(transport, shutdown).await?;
+        }
+        _ => {
+            let transport = TcpTransport::from_listener(listener, args.max_frame);
+            log_start(false);
+            server.clone().serve(transport, shutdown).await?;
+        }
+    }
     // Dropping the last handle to the store stops its writer after the last commit.
     drop(server);
     tracing::info!("chat-server stopped");

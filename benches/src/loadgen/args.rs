@@ -1,0 +1,95 @@
+//! Command-line flags. The names, defaults and meanings of the shared ones
+//! (`--pairs`, `--msgs`, `--size`, `--window`, `--members`, `--runs`,
+//! `--max-secs`) are those of the peer harness (`shared/peers/loadgen`), so a
+//! chatcore figure and a NATS or mosquitto figure can be compared as a ratio.
+
+use clap::{Parser, ValueEnum};
+
+/// What a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// `--pairs` sender→receiver pairs (befriended); each sender sends `--msgs`
+    /// messages to its receiver.
+    Relay,
+    /// One room of `--members` members plus one sender; every message is
+    /// delivered to every member; the rate counts deliveries.
+    Fanout,
+    /// Opens `--conns` authenticated idle sessions and reports the server's RSS
+    /// per session (needs `--server-pid`).
+    Connections,
+    /// Relay alone, then relay while `--storm-users` users log in and out in a
+    /// loop; reports both and the ratio of their p99 latencies.
+    LoginStorm,
+}
+
+impl Workload {
+    /// The name used in the summary line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Relay => "relay",
+            Workload::Fanout => "fanout",
+            Workload::Connections => "connections",
+            Workload::LoginStorm => "login-storm",
+        }
+    }
+}
+
+/// Flags of the `loadgen` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "loadgen",
+    about = "Load generator for chatcore's chat-server (relay, fanout, connections, login-storm)"
+)]
+pub struct Args {
+    /// The server, on this machine (a loopback address).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// What to measure.
+    #[arg(long, value_enum, default_value_t = Workload::Relay)]
+    pub workload: Workload,
+    /// relay, login-storm: number of sender→receiver pairs.
+    #[arg(long, default_value_t = 50)]
+    pub pairs: usize,
+    /// fanout: number of room members receiving (the sender is one more).
+    #[arg(long, default_value_t = 100)]
+    pub members: usize,
+    /// Messages sent per sender (relay) or by the room's sender (fanout).
+    #[arg(long, default_value_t = 2000)]
+    pub msgs: usize,
+    /// Text bytes per message (at least 16: the send time, hex-encoded).
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// End-to-end flow-control window: the most messages a sender may have sent
+    /// but not yet seen delivered to its receiver (fanout: to each member). Also
+    /// the most send answers a sender may be awaiting.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// connections: authenticated idle sessions to open.
+    #[arg(long, default_value_t = 10_000)]
+    pub conns: usize,
+    /// The server's process id: its CPU time (utime+stime from /proc/PID/stat)
+    /// is sampled around the measured interval, and its RSS (VmRSS) for
+    /// `connections`.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Repeat the run N times (fresh users and connections each time), then
+    /// print a median line.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Hard stop, in seconds, for each phase of a run (provisioning users; the
+    /// measured interval). A run stopped early is reported with
+    /// `timed_out=true`.
+    #[arg(long, default_value_t = 60)]
+    pub max_secs: u64,
+    /// Registrations and logins in flight at once while provisioning.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// connections: number of client source addresses, 127.0.0.2 onwards
+    /// (each gives about 28 000 ephemeral ports).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=250))]
+    pub source_ips: u8,
+    /// login-storm: users logging in and out in a loop, each on its own
+    /// connection, as fast as the server answers.
+    #[arg(long, default_value_t = 64)]
+    pub storm_users: usize,
+}
