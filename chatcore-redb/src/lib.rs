@@ -46,11 +46,43 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use chatcore::store::{Entries, KvBackend, KvStore, StoreError, WriteBatch};
+use chatcore::store::{Entries, KvBackend, KvSnapshot, KvStore, StoreError, WriteBatch};
 use redb::{
     Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, TableDefinition,
     TableError, TableHandle,
 };
+
+/// A read transaction's view of the table (`None` before the first commit).
+struct RedbSnapshot {
+    table: Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>,
+}
+
+impl KvSnapshot for RedbSnapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(table) = &self.table else {
+            return Ok(None);
+        };
+        let value = table.get(key).map_err(StoreError::backend)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
+        let Some(table) = &self.table else {
+            return Ok(Vec::new());
+        };
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        table
+            .range(start..end)
+            .map_err(StoreError::backend)?
+            .map(|entry| {
+                let (k, v) = entry.map_err(StoreError::backend)?;
+                Ok((k.value().to_vec(), v.value().to_vec()))
+            })
+            .collect()
+    }
+}
 
 /// The one table every chatcore record lives in.
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chatcore");
@@ -258,6 +290,17 @@ impl KvBackend for RedbBackend {
         } else {
             range.take(limit).map(pick).collect()
         }
+    }
+
+    /// One read transaction for all of a group commit's point reads.
+    fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>, StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::backend)?;
+        let table = match txn.open_table(TABLE) {
+            Ok(table) => Some(table),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(StoreError::backend(e)),
+        };
+        Ok(Box::new(RedbSnapshot { table }))
     }
 
     /// One write transaction with [`Durability::Immediate`]: durable when it returns.

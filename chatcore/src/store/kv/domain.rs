@@ -124,7 +124,7 @@ fn files_of<B: KvBackend>(backend: &B, conv: Conv) -> Result<Vec<FileRecord>, St
     Ok(files)
 }
 
-impl<B: KvBackend> Txn<'_, B> {
+impl Txn<'_> {
     fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError> {
         Ok(self.get(&keys::link(owner, other))?.unwrap_or_default())
     }
@@ -608,7 +608,7 @@ impl<B: KvBackend> Store for KvStore<B> {
         msg: NewRoomMessage,
         deliver: Deliver,
     ) -> Result<Result<Appended, ErrorCode>, StoreError> {
-        let write = move |txn: &mut Txn<'_, B>| {
+        let write = move |txn: &mut Txn<'_>| {
             let room = msg.room.id;
             if txn.get_raw(&keys::room(room))?.is_none() {
                 return Ok(Err(ErrorCode::NoSuchRoom));
