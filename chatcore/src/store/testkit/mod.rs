@@ -14,6 +14,8 @@
 //! A fixture can *reopen* the same location, which is how the suite checks that
 //! what was acknowledged survives a close.
 
+pub mod crash;
+
 use std::path::Path;
 use std::sync::Arc;
 
