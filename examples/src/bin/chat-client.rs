@@ -87,6 +87,7 @@ fn main() -> ExitCode {
                     color: terminal && std::env::var_os("NO_COLOR").is_none(),
                 },
                 prompt: terminal && std::io::stdin().is_terminal(),
+                progress: terminal,
             }
         };
         let app = App::new(client, events, stdout.lock(), mode);

@@ -1,17 +1,22 @@
 //! The client's main loop: commands from input lines, one at a time, each
 //! awaited before the next, while events are printed as they arrive.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use chatcore::client::{Client, ClientError, Events};
-use chatcore::protocol::{Event, Peer};
+use chatcore::protocol::{ErrorCode, Event, FriendState, Peer};
 use tokio::sync::mpsc;
 
-use super::command::{self, Command, SEARCH_LIMIT, USAGE};
+use super::command::{self, Command, RoomAction, SEARCH_LIMIT, USAGE};
 use super::emoji::emojify;
-use super::output::{FriendLine, Line, MessageLine, Payload, State};
+use super::output::{
+    peer_name, FileLine, FriendLine, Line, MemberLine, MessageLine, Payload, RoomLine, State,
+};
 use super::render::Style;
+use super::transfer::{self, Failure, FileFacts, Progress};
 
 /// How long closing waits for the connection to wind down (pending acks sent,
 /// the server's last events read) before giving up.
@@ -28,7 +33,18 @@ pub enum Mode {
         style: Style,
         /// Show a prompt (stdin and stdout are terminals).
         prompt: bool,
+        /// Show progress bars for uploads and downloads (stdout is a terminal).
+        progress: bool,
     },
+}
+
+/// What the client knows of a file id, for checking a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Known {
+    /// Name, size and hash (from `files`, or from your own `sendfile`).
+    Facts(FileFacts),
+    /// Only where it was shared (from a `file` event): `files` there tells the rest.
+    In(Peer),
 }
 
 /// How the loop ended.
@@ -69,6 +85,10 @@ pub struct App<W> {
     prompt_shown: bool,
     /// No more commands are read: no more prompts.
     closing: bool,
+    /// Files seen in `files`, `sendfile` and `file` events, by id.
+    known_files: HashMap<u64, Known>,
+    /// The progress bar of the running transfer, if shown.
+    progress: Progress,
 }
 
 impl<W: Write> App<W> {
@@ -83,6 +103,8 @@ impl<W: Write> App<W> {
             user: None,
             prompt_shown: false,
             closing: false,
+            known_files: HashMap::new(),
+            progress: Progress::none(),
         }
     }
 
@@ -138,14 +160,26 @@ impl<W: Write> App<W> {
     /// Runs one command, printing events that arrive meanwhile.
     async fn execute(&mut self, cmd: Command) -> Result<(), Lost> {
         let client = self.client.clone().ok_or(Lost)?;
-        let response = perform(client, cmd);
+        let progress = match (&cmd, self.mode) {
+            (
+                Command::SendFile { .. } | Command::Download { .. },
+                Mode::Interactive { progress: true, .. },
+            ) => Progress::stdout(),
+            _ => Progress::none(),
+        };
+        let known = match &cmd {
+            Command::Download { id, .. } => self.known_files.get(id).cloned(),
+            _ => None,
+        };
+        self.progress = progress.clone();
+        let response = perform(client, cmd, progress.clone(), known);
         tokio::pin!(response);
         let line = loop {
             tokio::select! {
                 // A response and an event ready together: the response first, so
                 // `login` comes before its backlog.
                 biased;
-                line = &mut response => break line?,
+                line = &mut response => break line,
                 event = self.events.next(), if !self.events_done => match event {
                     Some(event) => self.on_event(event),
                     // The response fails next.
@@ -153,6 +187,9 @@ impl<W: Write> App<W> {
                 },
             }
         };
+        progress.finish();
+        self.progress = Progress::none();
+        let line = line?;
         let mut logged_in = false;
         if let Line::Ok { cmd, payload } = &line {
             match (*cmd, payload) {
@@ -161,6 +198,21 @@ impl<W: Write> App<W> {
                     logged_in = true;
                 }
                 ("logout", _) => self.user = None,
+                (_, Payload::Files { files }) => {
+                    for f in files {
+                        self.know(f.id, &f.name, f.size, &f.sha256);
+                    }
+                }
+                (
+                    _,
+                    Payload::FileSent {
+                        id,
+                        name,
+                        size,
+                        sha256,
+                        ..
+                    },
+                ) => self.know(*id, name, *size, sha256),
                 _ => {}
             }
         }
@@ -189,9 +241,32 @@ impl<W: Write> App<W> {
         Err(Lost)
     }
 
+    fn know(&mut self, id: u64, name: &str, size: u64, sha256: &str) {
+        let facts = FileFacts {
+            name: name.to_string(),
+            size,
+            sha256: sha256.to_string(),
+        };
+        self.known_files.insert(id, Known::Facts(facts));
+    }
+
     fn on_event(&mut self, event: Event) {
-        if let Event::Kicked { .. } = event {
-            self.user = None;
+        match &event {
+            Event::Kicked { .. } => self.user = None,
+            Event::FileShared { id, from, to, .. } => {
+                // Where `files` will list it: the room, or the conversation.
+                let mine = self
+                    .user
+                    .as_deref()
+                    .is_some_and(|me| me.eq_ignore_ascii_case(from));
+                let place = match to {
+                    Peer::User(to) if mine => Peer::User(to.clone()),
+                    Peer::User(_) => Peer::User(from.clone()),
+                    Peer::Room(room) => Peer::Room(room.clone()),
+                };
+                self.known_files.entry(*id).or_insert(Known::In(place));
+            }
+            _ => {}
         }
         self.emit(&Line::from_event(event));
     }
@@ -222,6 +297,7 @@ impl<W: Write> App<W> {
         if let Mode::Interactive {
             style,
             prompt: true,
+            ..
         } = self.mode
         {
             if !self.prompt_shown && !self.closing {
@@ -238,8 +314,12 @@ impl<W: Write> App<W> {
             let _ = write!(self.out, "\r\x1b[K");
             self.prompt_shown = false;
         }
-        let _ = writeln!(self.out, "{text}");
-        let _ = self.out.flush();
+        // A progress bar on screen steps aside for the line.
+        let out = &mut self.out;
+        self.progress.suspend(|| {
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        });
     }
 
     fn emit(&mut self, line: &Line) {
@@ -253,9 +333,14 @@ impl<W: Write> App<W> {
 }
 
 /// Carries out one command: the line to print, or `Lost`.
-async fn perform(client: Client, cmd: Command) -> Result<Line, Lost> {
+async fn perform(
+    client: Client,
+    cmd: Command,
+    progress: Progress,
+    known: Option<Known>,
+) -> Result<Line, Lost> {
     let word = cmd.word();
-    let result: Result<Payload, ClientError> = async {
+    let result: Result<Payload, Failure> = async {
         Ok(match cmd {
             Command::Register { user, pass } => {
                 client.register(&user, &pass).await?;
@@ -324,12 +409,77 @@ async fn perform(client: Client, cmd: Command) -> Result<Line, Lost> {
                     ts: sent.ts,
                 }
             }
-            Command::History { user, count } => {
-                let mut page = client.history(Peer::User(user), None, count).await?;
-                // The server pages newest first; people and scripts read oldest first.
-                page.reverse();
-                Payload::History {
-                    messages: page.into_iter().map(MessageLine::from).collect(),
+            Command::History { user, count } => history(&client, Peer::User(user), count).await?,
+            Command::RoomHistory { room, count } => {
+                history(&client, Peer::Room(room), count).await?
+            }
+            Command::Room { action, room } => {
+                match action {
+                    RoomAction::Create => client.create_room(&room).await?,
+                    RoomAction::Join => client.join_room(&room).await?,
+                    RoomAction::Leave => client.leave_room(&room).await?,
+                    RoomAction::Delete => client.delete_room(&room).await?,
+                }
+                Payload::Room {
+                    action: action.as_str(),
+                    room,
+                }
+            }
+            Command::Rooms => Payload::Rooms {
+                rooms: client
+                    .rooms()
+                    .await?
+                    .into_iter()
+                    .map(RoomLine::from)
+                    .collect(),
+            },
+            Command::Members { room } => {
+                let members = client.members(&room).await?;
+                Payload::Members {
+                    room,
+                    members: members.into_iter().map(MemberLine::from).collect(),
+                }
+            }
+            Command::Say { room, text } => {
+                let text = emojify(&text);
+                let sent = client.say(&room, &text).await?;
+                Payload::Said {
+                    room,
+                    text,
+                    id: sent.id,
+                    seq: sent.seq,
+                    ts: sent.ts,
+                }
+            }
+            Command::SendFile { to, path } => {
+                let sent =
+                    transfer::send_file(&client, to.clone(), Path::new(&path), &progress).await?;
+                Payload::FileSent {
+                    to: peer_name(to),
+                    id: sent.id,
+                    name: sent.name,
+                    size: sent.size,
+                    sha256: sent.sha256,
+                }
+            }
+            Command::Files { with } => Payload::Files {
+                files: client
+                    .files(with)
+                    .await?
+                    .into_iter()
+                    .map(FileLine::from)
+                    .collect(),
+            },
+            Command::Download { id, path } => {
+                let facts = find_file(&client, id, known).await?;
+                let saved =
+                    transfer::download(&client, id, &facts, Path::new(&path), &progress).await?;
+                Payload::Downloaded {
+                    id,
+                    name: facts.name,
+                    path: saved.path.display().to_string(),
+                    size: saved.size,
+                    sha256: saved.sha256,
                 }
             }
             Command::Help => Payload::Help {
@@ -341,10 +491,79 @@ async fn perform(client: Client, cmd: Command) -> Result<Line, Lost> {
     .await;
     match result {
         Ok(payload) => Ok(Line::ok(word, payload)),
-        Err(ClientError::Refused(code)) => Ok(Line::refused(word, code)),
-        Err(ClientError::Unexpected(what)) => Ok(Line::error(word, "unexpected_response", what)),
-        Err(_) => Err(Lost),
+        Err(Failure::Client(ClientError::Refused(code))) => Ok(Line::refused(word, code)),
+        Err(Failure::Client(ClientError::Unexpected(what))) => {
+            Ok(Line::error(word, "unexpected_response", what))
+        }
+        Err(Failure::Client(_)) => Err(Lost),
+        Err(Failure::Local { code, message }) => Ok(Line::error(word, code, message)),
     }
+}
+
+/// The last `count` messages with `peer`, oldest first.
+async fn history(client: &Client, peer: Peer, count: u32) -> Result<Payload, ClientError> {
+    let mut page = client.history(peer, None, count).await?;
+    // The server pages newest first; people and scripts read oldest first.
+    page.reverse();
+    Ok(Payload::History {
+        messages: page.into_iter().map(MessageLine::from).collect(),
+    })
+}
+
+/// Name, size and SHA-256 of file `id`, to check a download against: from what
+/// the client saw, else from `files` where it was shared, else from `files` of
+/// every friend and joined room.
+async fn find_file(client: &Client, id: u64, known: Option<Known>) -> Result<FileFacts, Failure> {
+    let mut searched = None;
+    match known {
+        Some(Known::Facts(facts)) => return Ok(facts),
+        Some(Known::In(place)) => {
+            if let Some(facts) = file_in(client, id, place.clone()).await? {
+                return Ok(facts);
+            }
+            searched = Some(place);
+        }
+        None => {}
+    }
+    let mut places: Vec<Peer> = client
+        .friends()
+        .await?
+        .into_iter()
+        .filter(|f| f.state == FriendState::Friends)
+        .map(|f| Peer::User(f.user))
+        .collect();
+    places.extend(
+        client
+            .rooms()
+            .await?
+            .into_iter()
+            .filter(|r| r.joined)
+            .map(|r| Peer::Room(r.name)),
+    );
+    for place in places {
+        if Some(&place) == searched.as_ref() {
+            continue;
+        }
+        if let Some(facts) = file_in(client, id, place).await? {
+            return Ok(facts);
+        }
+    }
+    Err(ClientError::Refused(ErrorCode::NoSuchFile).into())
+}
+
+/// File `id` among the files of `place`, if there.
+async fn file_in(client: &Client, id: u64, place: Peer) -> Result<Option<FileFacts>, Failure> {
+    let files = match client.files(place).await {
+        Ok(files) => files,
+        // Not (or no longer) a member, say: the file is not there.
+        Err(ClientError::Refused(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(files.into_iter().find(|f| f.id == id).map(|f| FileFacts {
+        name: f.name,
+        size: f.size,
+        sha256: hex::encode(f.sha256),
+    }))
 }
 
 #[cfg(test)]
@@ -554,6 +773,7 @@ mod tests {
         let mode = Mode::Interactive {
             style: Style { color: false },
             prompt: true,
+            progress: false,
         };
         let (exit, out) = run_lines(
             &connector,
@@ -574,6 +794,177 @@ mod tests {
         assert!(text.contains("no friends yet"), "{text}");
         assert!(text.contains("unknown command \"bogus\""), "{text}");
         assert!(!text.contains('{'), "{text}");
+    }
+
+    #[tokio::test]
+    async fn rooms_and_files_over_an_in_process_server() {
+        let (connector, _shutdown) = server();
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let src = dir.path().join("source.bin");
+        std::fs::write(&src, &data).unwrap();
+        let (_, _) = run_lines(
+            &connector,
+            Mode::Json,
+            &["register ann password-ann", "register bob password-bob"],
+        )
+        .await;
+
+        let (bob, bob_events) = Client::connect(connector.connect().await.unwrap())
+            .await
+            .unwrap();
+        let bob_out = Shared::default();
+        let (bob_tx, bob_rx) = mpsc::unbounded_channel();
+        let bob_app =
+            tokio::spawn(App::new(bob, bob_events, bob_out.clone(), Mode::Json).run(bob_rx));
+        bob_tx.send("login bob password-bob".into()).unwrap();
+        wait_for(&bob_out, |v| v["type"] == "caught_up").await;
+        bob_tx.send("room create lobby".into()).unwrap();
+        let created = wait_for(&bob_out, |v| v["cmd"] == "room").await;
+        assert_eq!(
+            created,
+            serde_json::json!({"type":"ok","cmd":"room","action":"create","room":"lobby"})
+        );
+
+        let send = format!("sendfile #lobby {}", src.display());
+        let (_, ann_out) = run_lines(
+            &connector,
+            Mode::Json,
+            &[
+                "login ann password-ann",
+                "room join #lobby",
+                "say lobby hi :wave:",
+                "rooms",
+                "members lobby",
+                &send,
+                "sendfile #lobby /no/such/file.bin",
+                "history #lobby",
+            ],
+        )
+        .await;
+        let ann = ann_out.json();
+        let said = find(&ann, |v| v["cmd"] == "say").clone();
+        assert_eq!(said["type"], "ok", "{said}");
+        assert_eq!(said["text"], "hi 👋");
+        let echo = find(&ann, |v| v["type"] == "room_message");
+        assert_eq!(echo["id"], said["id"]);
+        let rooms = find(&ann, |v| v["cmd"] == "rooms");
+        assert_eq!(
+            rooms["rooms"],
+            serde_json::json!([{"name":"lobby","owner":"bob","members":2,"joined":true}])
+        );
+        let members = find(&ann, |v| v["cmd"] == "members");
+        assert_eq!(members["members"].as_array().unwrap().len(), 2);
+        let sent = find(&ann, |v| v["cmd"] == "sendfile" && v["type"] == "ok").clone();
+        assert_eq!(sent["to"], "#lobby");
+        assert_eq!(sent["name"], "source.bin");
+        assert_eq!(sent["size"], data.len());
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+        assert_eq!(sent["sha256"], sha.as_str());
+        let missing = find(&ann, |v| v["cmd"] == "sendfile" && v["type"] == "error");
+        assert_eq!(missing["code"], "io_error");
+        let history = find(&ann, |v| v["cmd"] == "history");
+        assert_eq!(history["messages"][0]["to"], "#lobby");
+        assert_eq!(history["messages"][0]["id"], said["id"]);
+
+        // bob knows of the file from the `file` event alone.
+        let joined = wait_for(&bob_out, |v| v["type"] == "room_joined").await;
+        assert_eq!(joined["user"], "ann");
+        let message = wait_for(&bob_out, |v| v["type"] == "room_message").await;
+        assert_eq!(message["from"], "ann");
+        assert_eq!(message["room"], "lobby");
+        let shared = wait_for(&bob_out, |v| v["type"] == "file").await;
+        assert_eq!(shared["id"], sent["id"]);
+        assert_eq!(shared["to"], "#lobby");
+        let into = dir.path().join("got");
+        std::fs::create_dir(&into).unwrap();
+        bob_tx
+            .send(format!("download {} {}", sent["id"], into.display()))
+            .unwrap();
+        bob_tx.send("download 999999 nowhere.bin".into()).unwrap();
+        let got = wait_for(&bob_out, |v| v["cmd"] == "download").await;
+        assert_eq!(got["type"], "ok", "{got}");
+        assert_eq!(got["sha256"], sha.as_str());
+        let saved = into.join("source.bin");
+        assert_eq!(got["path"], saved.display().to_string());
+        assert_eq!(std::fs::read(&saved).unwrap(), data);
+        // Nothing but the file: the temporary file was renamed into place.
+        assert_eq!(std::fs::read_dir(&into).unwrap().count(), 1);
+        let unknown = wait_for(&bob_out, |v| v["cmd"] == "download" && v["type"] == "error").await;
+        assert_eq!(unknown["code"], "no_such_file");
+
+        bob_tx.send("room delete lobby".into()).unwrap();
+        bob_tx.send("quit".into()).unwrap();
+        assert_eq!(bob_app.await.unwrap(), Exit::Done);
+        let deleted = find(&bob_out.json(), |v| {
+            v["cmd"] == "room" && v["action"] == "delete"
+        })
+        .clone();
+        assert_eq!(deleted["type"], "ok");
+    }
+
+    #[tokio::test]
+    async fn a_download_that_does_not_match_its_checksum_is_not_saved() {
+        let (connector, _shutdown) = server();
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a.bin");
+        std::fs::write(&src, vec![7u8; 300_000]).unwrap();
+        let (client, _events) = Client::connect(connector.connect().await.unwrap())
+            .await
+            .unwrap();
+        client.register("ann", "password-ann").await.unwrap();
+        client.login("ann", "password-ann").await.unwrap();
+        client.create_room("lobby").await.unwrap();
+        let sent =
+            transfer::send_file(&client, Peer::Room("lobby".into()), &src, &Progress::none())
+                .await
+                .unwrap();
+        assert_eq!(sent.name, "a.bin");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let target = out.join("b.bin");
+        let wrong = [
+            FileFacts {
+                name: sent.name.clone(),
+                size: sent.size,
+                sha256: "00".repeat(32),
+            },
+            FileFacts {
+                name: sent.name.clone(),
+                size: sent.size + 1,
+                sha256: sent.sha256.clone(),
+            },
+        ];
+        for facts in wrong {
+            match transfer::download(&client, sent.id, &facts, &target, &Progress::none()).await {
+                Err(Failure::Local { code, .. }) => assert_eq!(code, "checksum_mismatch"),
+                other => panic!("{other:?}"),
+            }
+            // Neither the target nor the temporary file is left behind.
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+        }
+        let right = FileFacts {
+            name: sent.name.clone(),
+            size: sent.size,
+            sha256: sent.sha256.clone(),
+        };
+        let saved = transfer::download(&client, sent.id, &right, &target, &Progress::none())
+            .await
+            .unwrap();
+        assert_eq!(saved.path, target);
+        assert_eq!(std::fs::read(&target).unwrap(), vec![7u8; 300_000]);
+        // An empty file goes through too.
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        let sent = transfer::send_file(
+            &client,
+            Peer::Room("lobby".into()),
+            &empty,
+            &Progress::none(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(sent.size, 0);
     }
 
     async fn wait_for(out: &Shared, pred: impl Fn(&Value) -> bool) -> Value {

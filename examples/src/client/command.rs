@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use chatcore::protocol::Peer;
+
 /// How many messages `history USER` shows without a count.
 pub const DEFAULT_HISTORY: u32 = 20;
 
@@ -25,6 +27,17 @@ pub const USAGE: &[&str] = &[
     "online                  friends online now, and how many users are online",
     "msg USER TEXT...        send TEXT to USER (:smile: style shortcodes become emoji)",
     "history USER [N]        the last N messages with USER (default 20)",
+    "room create NAME        create a room (you own it and are its first member)",
+    "room join NAME          join a room; its recent messages follow",
+    "room leave NAME         leave a room",
+    "room delete NAME        delete a room you own",
+    "rooms                   all rooms, with owner, member count and whether you joined",
+    "members NAME            a room's members, with presence",
+    "say NAME TEXT...        send TEXT to room NAME (:smile: style shortcodes become emoji)",
+    "history #NAME [N]       the last N messages of room NAME (default 20)",
+    "sendfile USER|#ROOM PATH  send the file at PATH to a friend or a room",
+    "files USER|#ROOM        files shared with USER or in room ROOM",
+    "download FILE_ID PATH   save a shared file to PATH (checked against its sha-256)",
     "quit                    close the connection and exit",
     "help                    this list",
 ];
@@ -103,10 +116,93 @@ pub enum Command {
         /// How many messages.
         count: u32,
     },
+    /// `room create|join|leave|delete NAME`
+    Room {
+        /// What to do.
+        action: RoomAction,
+        /// The room (without a leading `#`).
+        room: String,
+    },
+    /// `rooms`
+    Rooms,
+    /// `members NAME`
+    Members {
+        /// The room.
+        room: String,
+    },
+    /// `say NAME TEXT…`
+    Say {
+        /// The room.
+        room: String,
+        /// The text (the rest of the line, spacing kept).
+        text: String,
+    },
+    /// `history #NAME [N]`
+    RoomHistory {
+        /// The room (without the `#`).
+        room: String,
+        /// How many messages.
+        count: u32,
+    },
+    /// `sendfile USER|#ROOM PATH`
+    SendFile {
+        /// A friend, or a room.
+        to: Peer,
+        /// The local file (the rest of the line).
+        path: String,
+    },
+    /// `files USER|#ROOM`
+    Files {
+        /// The conversation or room.
+        with: Peer,
+    },
+    /// `download FILE_ID PATH`
+    Download {
+        /// The file id (from a `file` event or `files`).
+        id: u64,
+        /// Where to save it (the rest of the line); a directory keeps the
+        /// file's own name.
+        path: String,
+    },
     /// `quit`
     Quit,
     /// `help`
     Help,
+}
+
+/// What `room` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAction {
+    /// `room create`: you become owner and first member.
+    Create,
+    /// `room join`.
+    Join,
+    /// `room leave`.
+    Leave,
+    /// `room delete` (owner only).
+    Delete,
+}
+
+impl RoomAction {
+    /// The action word, as typed and as in the `action` field of the response.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomAction::Create => "create",
+            RoomAction::Join => "join",
+            RoomAction::Leave => "leave",
+            RoomAction::Delete => "delete",
+        }
+    }
+
+    fn parse(word: &str) -> Option<RoomAction> {
+        Some(match word.to_lowercase().as_str() {
+            "create" => RoomAction::Create,
+            "join" => RoomAction::Join,
+            "leave" => RoomAction::Leave,
+            "delete" => RoomAction::Delete,
+            _ => return None,
+        })
+    }
 }
 
 impl Command {
@@ -126,7 +222,14 @@ impl Command {
             Command::Friends => "friends",
             Command::Online => "online",
             Command::Msg { .. } => "msg",
-            Command::History { .. } => "history",
+            Command::History { .. } | Command::RoomHistory { .. } => "history",
+            Command::Room { .. } => "room",
+            Command::Rooms => "rooms",
+            Command::Members { .. } => "members",
+            Command::Say { .. } => "say",
+            Command::SendFile { .. } => "sendfile",
+            Command::Files { .. } => "files",
+            Command::Download { .. } => "download",
             Command::Quit => "quit",
             Command::Help => "help",
         }
@@ -162,6 +265,20 @@ fn split_word(s: &str) -> (&str, &str) {
 
 fn usage_of(word: &str) -> Option<&'static str> {
     USAGE.iter().copied().find(|u| split_word(u).0 == word)
+}
+
+/// A room name as typed, with or without a leading `#`.
+fn room_name(word: &str) -> &str {
+    word.strip_prefix('#').unwrap_or(word)
+}
+
+/// `USER` or `#ROOM`; `None` for a bare `#`.
+fn peer(word: &str) -> Option<Peer> {
+    match word.strip_prefix('#') {
+        Some("") => None,
+        Some(room) => Some(Peer::Room(room.to_string())),
+        None => Some(Peer::User(word.to_string())),
+    }
 }
 
 /// Parses one line. `Ok(None)` for a blank line.
@@ -206,6 +323,27 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             ("", _) => Err(bad("missing USER")),
             (_, "") => Err(bad(&format!("missing {what}"))),
             (user, rest) => Ok((user.to_string(), rest.to_string())),
+        }
+    };
+    // Exactly one argument, a room name (a leading `#` is allowed).
+    let one_room = |rest: &str| -> Result<String, ParseError> {
+        match split_word(rest) {
+            ("", _) => Err(bad("missing NAME")),
+            (name, "") => match room_name(name) {
+                "" => Err(bad("missing NAME")),
+                room => Ok(room.to_string()),
+            },
+            _ => Err(bad("too many arguments")),
+        }
+    };
+    // A positive count, or the default.
+    let count = |n: &str| -> Result<u32, ParseError> {
+        if n.is_empty() {
+            return Ok(DEFAULT_HISTORY);
+        }
+        match n.parse::<u32>() {
+            Ok(count) if count > 0 => Ok(count),
+            _ => Err(bad("N must be a positive number")),
         }
     };
     let command = match word.as_str() {
@@ -256,16 +394,74 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         }
         "history" => match split_word(rest) {
             ("", _) => return Err(bad("missing USER")),
-            (user, "") => Command::History {
-                user: user.to_string(),
-                count: DEFAULT_HISTORY,
-            },
-            (user, n) => match n.parse::<u32>() {
-                Ok(count) if count > 0 => Command::History {
-                    user: user.to_string(),
-                    count,
+            (who, n) => match peer(who) {
+                None => return Err(bad("missing the room name after #")),
+                Some(Peer::User(user)) => Command::History {
+                    user,
+                    count: count(n)?,
                 },
-                _ => return Err(bad("N must be a positive number")),
+                Some(Peer::Room(room)) => Command::RoomHistory {
+                    room,
+                    count: count(n)?,
+                },
+            },
+        },
+        "room" => {
+            let room_err = |why: &str| ParseError {
+                word: word.clone(),
+                message: format!("{why}; usage: room create|join|leave|delete NAME"),
+            };
+            let (action, name) = split_word(rest);
+            let Some(action) = RoomAction::parse(action) else {
+                return Err(room_err(&if action.is_empty() {
+                    "missing create, join, leave or delete".to_string()
+                } else {
+                    format!("unknown room action {action:?}")
+                }));
+            };
+            let room = match split_word(name) {
+                (name, "") if !room_name(name).is_empty() => room_name(name).to_string(),
+                (_, "") => return Err(room_err("missing NAME")),
+                _ => return Err(room_err("too many arguments")),
+            };
+            Command::Room { action, room }
+        }
+        "rooms" => no_args(rest, Command::Rooms)?,
+        "members" => Command::Members {
+            room: one_room(rest)?,
+        },
+        "say" => match split_word(rest) {
+            ("", _) => return Err(bad("missing NAME")),
+            (_, "") => return Err(bad("missing TEXT")),
+            (name, text) => match room_name(name) {
+                "" => return Err(bad("missing NAME")),
+                room => Command::Say {
+                    room: room.to_string(),
+                    text: text.to_string(),
+                },
+            },
+        },
+        "sendfile" => match split_word(rest) {
+            ("", _) => return Err(bad("missing USER or #ROOM")),
+            (_, "") => return Err(bad("missing PATH")),
+            (to, path) => Command::SendFile {
+                to: peer(to).ok_or_else(|| bad("missing the room name after #"))?,
+                path: path.to_string(),
+            },
+        },
+        "files" => match split_word(rest) {
+            ("", _) => return Err(bad("missing USER or #ROOM")),
+            (with, "") => Command::Files {
+                with: peer(with).ok_or_else(|| bad("missing the room name after #"))?,
+            },
+            _ => return Err(bad("too many arguments")),
+        },
+        "download" => match split_word(rest) {
+            ("", _) => return Err(bad("missing FILE_ID")),
+            (_, "") => return Err(bad("missing PATH")),
+            (id, path) => Command::Download {
+                id: id.parse().map_err(|_| bad("FILE_ID must be a number"))?,
+                path: path.to_string(),
             },
         },
         "quit" | "exit" => no_args(rest, Command::Quit)?,
@@ -397,5 +593,131 @@ mod tests {
         assert_eq!(err("history bob 0").word, "history");
         assert_eq!(err("history bob -1").word, "history");
         assert_eq!(err("quit now").word, "quit");
+    }
+
+    #[test]
+    fn room_and_file_commands_parse() {
+        for (line, action) in [
+            ("room create lobby", RoomAction::Create),
+            ("room JOIN #lobby", RoomAction::Join),
+            ("Room leave lobby", RoomAction::Leave),
+            ("room delete lobby", RoomAction::Delete),
+        ] {
+            assert_eq!(
+                ok(line),
+                Command::Room {
+                    action,
+                    room: "lobby".into()
+                },
+                "{line}"
+            );
+            assert_eq!(ok(line).word(), "room");
+        }
+        assert_eq!(ok("rooms"), Command::Rooms);
+        assert_eq!(
+            ok("members #lobby"),
+            Command::Members {
+                room: "lobby".into()
+            }
+        );
+        assert_eq!(
+            ok("say lobby hello  :wave:"),
+            Command::Say {
+                room: "lobby".into(),
+                text: "hello  :wave:".into()
+            }
+        );
+        assert_eq!(
+            ok("say #lobby hi"),
+            Command::Say {
+                room: "lobby".into(),
+                text: "hi".into()
+            }
+        );
+        assert_eq!(
+            ok("history #lobby"),
+            Command::RoomHistory {
+                room: "lobby".into(),
+                count: DEFAULT_HISTORY
+            }
+        );
+        assert_eq!(
+            ok("history #lobby 50"),
+            Command::RoomHistory {
+                room: "lobby".into(),
+                count: 50
+            }
+        );
+        assert_eq!(ok("history #lobby 50").word(), "history");
+        assert_eq!(
+            ok("sendfile bob ../x/my report.pdf"),
+            Command::SendFile {
+                to: Peer::User("bob".into()),
+                path: "../x/my report.pdf".into()
+            }
+        );
+        assert_eq!(
+            ok("sendfile #lobby a.txt"),
+            Command::SendFile {
+                to: Peer::Room("lobby".into()),
+                path: "a.txt".into()
+            }
+        );
+        assert_eq!(
+            ok("files bob"),
+            Command::Files {
+                with: Peer::User("bob".into())
+            }
+        );
+        assert_eq!(
+            ok("files #lobby"),
+            Command::Files {
+                with: Peer::Room("lobby".into())
+            }
+        );
+        assert_eq!(
+            ok("download 42 /tmp/out dir/a.bin"),
+            Command::Download {
+                id: 42,
+                path: "/tmp/out dir/a.bin".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_room_and_file_lines_name_the_word() {
+        let e = err("room");
+        assert_eq!(e.word, "room");
+        assert!(
+            e.message
+                .contains("usage: room create|join|leave|delete NAME"),
+            "{e}"
+        );
+        let e = err("room frob lobby");
+        assert!(e.message.contains("unknown room action"), "{e}");
+        assert!(err("room join").message.contains("missing NAME"));
+        assert!(err("room join #").message.contains("missing NAME"));
+        assert!(err("room join a b").message.contains("too many"));
+        assert_eq!(err("rooms now").word, "rooms");
+        assert_eq!(err("members").word, "members");
+        assert_eq!(err("members a b").word, "members");
+        let e = err("say lobby");
+        assert_eq!(e.word, "say");
+        assert!(e.message.contains("missing TEXT"), "{e}");
+        assert!(e.message.contains("usage: say NAME TEXT..."), "{e}");
+        assert_eq!(err("say").word, "say");
+        assert_eq!(err("history # 5").word, "history");
+        assert_eq!(err("history #lobby 0").word, "history");
+        assert_eq!(err("history #lobby x").word, "history");
+        let e = err("sendfile bob");
+        assert!(e.message.contains("missing PATH"), "{e}");
+        assert!(err("sendfile # a.txt").message.contains("room name"));
+        assert_eq!(err("sendfile").word, "sendfile");
+        assert_eq!(err("files").word, "files");
+        assert_eq!(err("files bob ann").word, "files");
+        let e = err("download x out.bin");
+        assert_eq!(e.word, "download");
+        assert!(e.message.contains("FILE_ID must be a number"), "{e}");
+        assert!(err("download 7").message.contains("missing PATH"));
     }
 }

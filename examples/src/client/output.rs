@@ -4,7 +4,10 @@
 //! are listed in `examples/README.md`); interactively it is rendered as text by
 //! [`super::render`].
 
-use chatcore::protocol::{Body, ErrorCode, Event, FriendEntry, FriendState, Message, Peer};
+use chatcore::protocol::{
+    Body, ErrorCode, Event, FileInfo, FriendEntry, FriendState, MemberEntry, Message, Peer,
+    RoomInfo,
+};
 use serde::Serialize;
 
 /// One line of output: a response to a command, or an event.
@@ -30,6 +33,9 @@ pub enum Line {
     },
     /// A chat message arrived.
     Message(MessageLine),
+    /// A message in a room you are in (yours included: every member sees the
+    /// room in the same order).
+    RoomMessage(RoomMessageLine),
     /// A friend came online or went offline.
     Presence {
         /// The friend.
@@ -111,7 +117,8 @@ pub enum Line {
         /// The room's newest seq.
         last_seq: u64,
     },
-    /// A file was shared with you or a room you are in.
+    /// A file was shared with you or a room you are in: `{"type":"file",…}`.
+    #[serde(rename = "file")]
     FileShared {
         /// File id.
         id: u64,
@@ -186,6 +193,162 @@ pub enum Payload {
         /// One usage line per command.
         commands: Vec<&'static str>,
     },
+    /// `room create|join|leave|delete`.
+    Room {
+        /// `create`, `join`, `leave` or `delete`.
+        action: &'static str,
+        /// The room.
+        room: String,
+    },
+    /// `rooms`.
+    Rooms {
+        /// Every room.
+        rooms: Vec<RoomLine>,
+    },
+    /// `members`.
+    Members {
+        /// The room.
+        room: String,
+        /// Its members, with presence.
+        members: Vec<MemberLine>,
+    },
+    /// `say`.
+    Said {
+        /// The room.
+        room: String,
+        /// The text as sent (shortcodes replaced).
+        text: String,
+        /// The server's message id (the `id` of the `room_message` every member
+        /// gets).
+        id: u64,
+        /// The message's seq in the room.
+        seq: u64,
+        /// Server time, ms since the Unix epoch.
+        ts: u64,
+    },
+    /// `sendfile`.
+    FileSent {
+        /// The friend, or `#room`.
+        to: String,
+        /// The file id (for `download`).
+        id: u64,
+        /// The name it was sent under (the last component of the path).
+        name: String,
+        /// Size in bytes.
+        size: u64,
+        /// SHA-256 of the content, lower-case hex.
+        sha256: String,
+    },
+    /// `files`.
+    Files {
+        /// Completed files of the conversation or room, as the server lists them.
+        files: Vec<FileLine>,
+    },
+    /// `download`.
+    Downloaded {
+        /// The file id.
+        id: u64,
+        /// The file's name.
+        name: String,
+        /// Where it was saved.
+        path: String,
+        /// Size in bytes.
+        size: u64,
+        /// SHA-256 of the saved content (verified), lower-case hex.
+        sha256: String,
+    },
+}
+
+/// A room message, as a `room_message` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomMessageLine {
+    /// The room.
+    pub room: String,
+    /// The server's message id.
+    pub id: u64,
+    /// Position in the room, from 1.
+    pub seq: u64,
+    /// The sender.
+    pub from: String,
+    /// The text.
+    pub text: String,
+    /// Server time, ms since the Unix epoch.
+    pub ts: u64,
+}
+
+/// One entry of `rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomLine {
+    /// The room.
+    pub name: String,
+    /// Its owner.
+    pub owner: String,
+    /// How many members it has.
+    pub members: u32,
+    /// Whether you are one of them.
+    pub joined: bool,
+}
+
+impl From<RoomInfo> for RoomLine {
+    fn from(r: RoomInfo) -> Self {
+        RoomLine {
+            name: r.name,
+            owner: r.owner,
+            members: r.members,
+            joined: r.joined,
+        }
+    }
+}
+
+/// One entry of `members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberLine {
+    /// The member.
+    pub user: String,
+    /// Online now.
+    pub online: bool,
+}
+
+impl From<MemberEntry> for MemberLine {
+    fn from(m: MemberEntry) -> Self {
+        MemberLine {
+            user: m.user,
+            online: m.online,
+        }
+    }
+}
+
+/// One entry of `files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileLine {
+    /// The file id (for `download`).
+    pub id: u64,
+    /// The uploader.
+    pub from: String,
+    /// The recipient, or `#room`.
+    pub to: String,
+    /// The file name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    /// Server time the upload completed, ms since the Unix epoch.
+    pub ts: u64,
+}
+
+impl From<FileInfo> for FileLine {
+    fn from(f: FileInfo) -> Self {
+        FileLine {
+            id: f.id,
+            from: f.from,
+            to: peer_name(f.to),
+            name: f.name,
+            size: f.size,
+            sha256: hex::encode(f.sha256),
+            ts: f.ts,
+        }
+    }
 }
 
 /// A relationship state, as in `friends` and `add`.
@@ -265,7 +428,8 @@ impl From<Message> for MessageLine {
     }
 }
 
-fn peer_name(peer: Peer) -> String {
+/// A user by name, a room as `#name`.
+pub fn peer_name(peer: Peer) -> String {
     match peer {
         Peer::User(name) => name,
         Peer::Room(name) => format!("#{name}"),
@@ -299,6 +463,21 @@ impl Line {
     /// The line for an event.
     pub fn from_event(event: Event) -> Line {
         match event {
+            Event::Message(Message {
+                id,
+                seq,
+                from,
+                to: Peer::Room(room),
+                body: Body::Text(text),
+                ts,
+            }) => Line::RoomMessage(RoomMessageLine {
+                room,
+                id,
+                seq,
+                from,
+                text,
+                ts,
+            }),
             Event::Message(m) => Line::Message(m.into()),
             Event::Delivered { ids, .. } => Line::Delivered { ids },
             Event::CaughtUp => Line::CaughtUp,
@@ -537,8 +716,27 @@ mod tests {
                     name: "a.txt".into(),
                     size: 10,
                 },
-                json!({"type":"file_shared","id":4,"from":"ann","to":"#r1",
+                json!({"type":"file","id":4,"from":"ann","to":"#r1",
                        "name":"a.txt","size":10}),
+            ),
+            (
+                Event::FileShared {
+                    id: 4,
+                    from: "ann".into(),
+                    to: Peer::User("bob".into()),
+                    name: "a.txt".into(),
+                    size: 10,
+                },
+                json!({"type":"file","id":4,"from":"ann","to":"bob",
+                       "name":"a.txt","size":10}),
+            ),
+            (
+                Event::Message(Message {
+                    to: Peer::Room("lobby".into()),
+                    ..message.clone()
+                }),
+                json!({"type":"room_message","room":"lobby","id":5,"seq":2,"from":"ann",
+                       "text":"hi 😄","ts":1234}),
             ),
         ];
         for (event, want) in cases {
@@ -558,6 +756,119 @@ mod tests {
                 {"id":5,"seq":2,"from":"ann","to":"bob","text":"hi 😄","ts":1234}
             ]})
         );
+    }
+
+    #[test]
+    fn room_and_file_responses_have_their_documented_shapes() {
+        let cases = [
+            (
+                Line::ok(
+                    "room",
+                    Payload::Room {
+                        action: "create",
+                        room: "lobby".into(),
+                    },
+                ),
+                json!({"type":"ok","cmd":"room","action":"create","room":"lobby"}),
+            ),
+            (
+                Line::ok(
+                    "rooms",
+                    Payload::Rooms {
+                        rooms: vec![RoomInfo {
+                            name: "lobby".into(),
+                            owner: "ann".into(),
+                            members: 3,
+                            joined: true,
+                        }
+                        .into()],
+                    },
+                ),
+                json!({"type":"ok","cmd":"rooms","rooms":[
+                    {"name":"lobby","owner":"ann","members":3,"joined":true}
+                ]}),
+            ),
+            (
+                Line::ok(
+                    "members",
+                    Payload::Members {
+                        room: "lobby".into(),
+                        members: vec![MemberEntry {
+                            user: "bob".into(),
+                            online: true,
+                        }
+                        .into()],
+                    },
+                ),
+                json!({"type":"ok","cmd":"members","room":"lobby",
+                       "members":[{"user":"bob","online":true}]}),
+            ),
+            (
+                Line::ok(
+                    "say",
+                    Payload::Said {
+                        room: "lobby".into(),
+                        text: "hi".into(),
+                        id: 9,
+                        seq: 4,
+                        ts: 77,
+                    },
+                ),
+                json!({"type":"ok","cmd":"say","room":"lobby","text":"hi","id":9,"seq":4,"ts":77}),
+            ),
+            (
+                Line::ok(
+                    "sendfile",
+                    Payload::FileSent {
+                        to: "#lobby".into(),
+                        id: 3,
+                        name: "a.bin".into(),
+                        size: 5,
+                        sha256: "ab".repeat(32),
+                    },
+                ),
+                json!({"type":"ok","cmd":"sendfile","to":"#lobby","id":3,"name":"a.bin",
+                       "size":5,"sha256":"ab".repeat(32)}),
+            ),
+            (
+                Line::ok(
+                    "files",
+                    Payload::Files {
+                        files: vec![FileInfo {
+                            id: 3,
+                            from: "ann".into(),
+                            to: Peer::User("bob".into()),
+                            name: "a.bin".into(),
+                            size: 5,
+                            sha256: [0xab; 32],
+                            ts: 88,
+                        }
+                        .into()],
+                    },
+                ),
+                json!({"type":"ok","cmd":"files","files":[
+                    {"id":3,"from":"ann","to":"bob","name":"a.bin","size":5,
+                     "sha256":"ab".repeat(32),"ts":88}
+                ]}),
+            ),
+            (
+                Line::ok(
+                    "download",
+                    Payload::Downloaded {
+                        id: 3,
+                        name: "a.bin".into(),
+                        path: "/tmp/a.bin".into(),
+                        size: 5,
+                        sha256: "ab".repeat(32),
+                    },
+                ),
+                json!({"type":"ok","cmd":"download","id":3,"name":"a.bin",
+                       "path":"/tmp/a.bin","size":5,"sha256":"ab".repeat(32)}),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(json_of(line), want);
+        }
     }
 
     #[test]

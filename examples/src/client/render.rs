@@ -1,7 +1,7 @@
 //! Interactive rendering: a [`Line`] as text for people, coloured only when
 //! stdout is a terminal.
 
-use super::output::{FriendLine, Line, MessageLine, Payload, State};
+use super::output::{FileLine, FriendLine, Line, MessageLine, Payload, RoomMessageLine, State};
 
 /// How to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,7 @@ impl Style {
                 }
             }
             Line::Message(m) => self.message(m, me),
+            Line::RoomMessage(m) => self.room_message(m, me),
             Line::Presence { user, online } => {
                 if *online {
                     format!("{} {user} is online", self.paint(GREEN, "●"))
@@ -101,11 +102,25 @@ impl Style {
                 &format!("#{room}: {} unread", last_seq.saturating_sub(*read_seq)),
             ),
             Line::FileShared {
-                from, name, size, ..
-            } => self.paint(
-                CYAN,
-                &format!("{from} shared a file: {name} ({size} bytes)"),
-            ),
+                id,
+                from,
+                to,
+                name,
+                size,
+            } => {
+                let place = if to.starts_with('#') {
+                    format!(" in {to}")
+                } else {
+                    String::new()
+                };
+                self.paint(
+                    CYAN,
+                    &format!(
+                        "{from} shared a file{place}: {name} ({}); download {id} PATH",
+                        human_size(*size)
+                    ),
+                )
+            }
             Line::Disconnected => self.paint(RED, "connection lost"),
         }
     }
@@ -121,6 +136,30 @@ impl Style {
         } else {
             format!("{} {}", self.paint(CYAN, &format!("{}:", m.from)), m.text)
         }
+    }
+
+    fn room_message(&self, m: &RoomMessageLine, me: Option<&str>) -> String {
+        let mine = me.is_some_and(|me| me.eq_ignore_ascii_case(&m.from));
+        let who = if mine { "you" } else { m.from.as_str() };
+        format!(
+            "{} {}",
+            self.paint(
+                if mine { DIM } else { CYAN },
+                &format!("#{} {who}:", m.room)
+            ),
+            m.text
+        )
+    }
+
+    fn file(&self, f: &FileLine) -> String {
+        format!(
+            "  {} {} ({}) from {} {}",
+            self.paint(BOLD, &format!("{}", f.id)),
+            f.name,
+            human_size(f.size),
+            f.from,
+            self.paint(DIM, &format!("sha-256 {}", f.sha256)),
+        )
     }
 
     fn friend(&self, f: &FriendLine) -> String {
@@ -226,8 +265,99 @@ impl Style {
                 }
             }
             Payload::Help { commands } => format!("commands:\n  {}", commands.join("\n  ")),
+            Payload::Room { action, room } => match *action {
+                "create" => self.paint(GREEN, &format!("created #{room}; you own it")),
+                "join" => self.paint(GREEN, &format!("joined #{room}")),
+                "leave" => format!("left #{room}"),
+                "delete" => format!("deleted #{room}"),
+                _ => format!("room {action} #{room}: ok"),
+            },
+            Payload::Rooms { rooms } => {
+                if rooms.is_empty() {
+                    "no rooms yet (room create NAME)".to_string()
+                } else {
+                    let rows: Vec<String> = rooms
+                        .iter()
+                        .map(|r| {
+                            let joined = if r.joined {
+                                format!(" {}", self.paint(GREEN, "joined"))
+                            } else {
+                                String::new()
+                            };
+                            format!(
+                                "  #{} {}{joined}",
+                                r.name,
+                                self.paint(
+                                    DIM,
+                                    &format!("(owner {}, {} member(s))", r.owner, r.members)
+                                )
+                            )
+                        })
+                        .collect();
+                    format!("rooms:\n{}", rows.join("\n"))
+                }
+            }
+            Payload::Members { room, members } => {
+                let rows: Vec<String> = members
+                    .iter()
+                    .map(|m| {
+                        if m.online {
+                            format!(
+                                "  {} {} {}",
+                                self.paint(GREEN, "●"),
+                                m.user,
+                                self.paint(GREEN, "online")
+                            )
+                        } else {
+                            format!(
+                                "  {} {} {}",
+                                self.paint(DIM, "○"),
+                                m.user,
+                                self.paint(DIM, "offline")
+                            )
+                        }
+                    })
+                    .collect();
+                format!("members of #{room}:\n{}", rows.join("\n"))
+            }
+            // Your message itself is shown as the room shows it to everyone
+            // (a `room_message`, in the room's order): just the tick here.
+            Payload::Said { room, id, .. } => self.paint(DIM, &format!("✓ #{room} message #{id}")),
+            Payload::FileSent {
+                to, id, name, size, ..
+            } => self.paint(
+                GREEN,
+                &format!("sent {name} ({}) to {to} as file {id}", human_size(*size)),
+            ),
+            Payload::Files { files } => {
+                if files.is_empty() {
+                    "no files".to_string()
+                } else {
+                    let rows: Vec<String> = files.iter().map(|f| self.file(f)).collect();
+                    format!("files:\n{}", rows.join("\n"))
+                }
+            }
+            Payload::Downloaded { path, size, .. } => self.paint(
+                GREEN,
+                &format!("saved {path} ({}, sha-256 checked)", human_size(*size)),
+            ),
         }
     }
+}
+
+/// A byte count for people: `512 bytes`, `1.5 KiB`, `20.0 MiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 #[cfg(test)]
@@ -333,6 +463,137 @@ mod tests {
             ),
             "no friends online; 1 user(s) online"
         );
+    }
+
+    #[test]
+    fn rooms_and_files_read_well() {
+        let m = RoomMessageLine {
+            room: "lobby".into(),
+            id: 3,
+            seq: 1,
+            from: "bob".into(),
+            text: "hi 😄".into(),
+            ts: 0,
+        };
+        assert_eq!(
+            PLAIN.render(&Line::RoomMessage(m.clone()), Some("ann")),
+            "#lobby bob: hi 😄"
+        );
+        assert_eq!(
+            PLAIN.render(&Line::RoomMessage(m), Some("BOB")),
+            "#lobby you: hi 😄"
+        );
+        assert_eq!(
+            PLAIN.render(
+                &Line::RoomJoined {
+                    room: "lobby".into(),
+                    user: "cat".into()
+                },
+                None
+            ),
+            "#lobby: cat joined"
+        );
+        assert_eq!(
+            PLAIN.render(
+                &Line::FileShared {
+                    id: 7,
+                    from: "ann".into(),
+                    to: "#lobby".into(),
+                    name: "a.bin".into(),
+                    size: 3 * 1024 * 1024,
+                },
+                None
+            ),
+            "ann shared a file in #lobby: a.bin (3.0 MiB); download 7 PATH"
+        );
+        assert_eq!(
+            PLAIN.render(
+                &Line::FileShared {
+                    id: 7,
+                    from: "ann".into(),
+                    to: "bob".into(),
+                    name: "a.bin".into(),
+                    size: 10,
+                },
+                None
+            ),
+            "ann shared a file: a.bin (10 bytes); download 7 PATH"
+        );
+        let rooms = Line::ok(
+            "rooms",
+            Payload::Rooms {
+                rooms: vec![super::super::output::RoomLine {
+                    name: "lobby".into(),
+                    owner: "ann".into(),
+                    members: 2,
+                    joined: true,
+                }],
+            },
+        );
+        assert_eq!(
+            PLAIN.render(&rooms, None),
+            "rooms:\n  #lobby (owner ann, 2 member(s)) joined"
+        );
+        let members = Line::ok(
+            "members",
+            Payload::Members {
+                room: "lobby".into(),
+                members: vec![
+                    super::super::output::MemberLine {
+                        user: "ann".into(),
+                        online: true,
+                    },
+                    super::super::output::MemberLine {
+                        user: "bob".into(),
+                        online: false,
+                    },
+                ],
+            },
+        );
+        assert_eq!(
+            PLAIN.render(&members, None),
+            "members of #lobby:\n  ● ann online\n  ○ bob offline"
+        );
+        let room = |action| {
+            PLAIN.render(
+                &Line::ok(
+                    "room",
+                    Payload::Room {
+                        action,
+                        room: "lobby".into(),
+                    },
+                ),
+                None,
+            )
+        };
+        assert_eq!(room("create"), "created #lobby; you own it");
+        assert_eq!(room("join"), "joined #lobby");
+        assert_eq!(room("leave"), "left #lobby");
+        assert_eq!(room("delete"), "deleted #lobby");
+        let files = Line::ok(
+            "files",
+            Payload::Files {
+                files: vec![FileLine {
+                    id: 7,
+                    from: "ann".into(),
+                    to: "bob".into(),
+                    name: "a.bin".into(),
+                    size: 1536,
+                    sha256: "ab".into(),
+                    ts: 0,
+                }],
+            },
+        );
+        assert_eq!(
+            PLAIN.render(&files, None),
+            "files:\n  7 a.bin (1.5 KiB) from ann sha-256 ab"
+        );
+        assert_eq!(
+            PLAIN.render(&Line::ok("files", Payload::Files { files: vec![] }), None),
+            "no files"
+        );
+        assert_eq!(human_size(0), "0 bytes");
+        assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
     }
 
     #[test]
