@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
-use common::{has_id, ids, temp_data_dir, wait_exit, Server};
+use common::{has_id, ids, temp_data_dir, wait_exit, JsonClient, Server};
 use serde_json::{json, Value};
 
 #[test]
@@ -336,4 +336,54 @@ fn client_without_a_server_exits_1() {
         .spawn()
         .expect("spawn chat-client");
     assert_eq!(wait_exit(&mut child, "chat-client").code(), Some(1));
+}
+
+#[test]
+fn tls_with_a_certificate_generated_at_test_time() {
+    let (tmp, data) = temp_data_dir();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
+    let (cert_pem, key_pem) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.key_pair.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert_pem.to_str().unwrap(), key_pem.to_str().unwrap());
+    let server = Server::start(
+        &data,
+        "redb",
+        &["--tls-cert", cert_arg, "--tls-key", key_arg],
+    );
+    let tls = ["--tls", "--ca", cert_arg, "--server-name", "localhost"];
+    let mut ann = JsonClient::spawn_with("ann", &server.addr, None, &tls);
+    ann.ok("register ann ann-password");
+    ann.login("ann");
+    let found = ann.ok("search ann");
+    assert_eq!(found["users"], json!(["ann"]));
+    // Without TLS the client cannot even say hello.
+    let mut plain = Command::new(env!("CARGO_BIN_EXE_chat-client"))
+        .args(["--addr", &server.addr, "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn chat-client");
+    assert_ne!(wait_exit(&mut plain, "plain chat-client").code(), Some(0));
+    // Nor can a TLS client that does not trust the certificate.
+    let mut untrusting = Command::new(env!("CARGO_BIN_EXE_chat-client"))
+        .args([
+            "--addr",
+            &server.addr,
+            "--json",
+            "--tls",
+            "--server-name",
+            "localhost",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn chat-client");
+    assert_eq!(
+        wait_exit(&mut untrusting, "untrusting chat-client").code(),
+        Some(1)
+    );
+    ann.finish_ok();
 }

@@ -8,6 +8,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use chatcore::client::Client;
+use chatcore::transport::tls;
 use chatcore_examples::client::app::{App, Mode};
 use chatcore_examples::client::render::Style;
 use clap::Parser;
@@ -25,6 +26,16 @@ struct Args {
     /// as one JSON object per line (for scripts and tests).
     #[arg(long)]
     json: bool,
+    /// Connect with TLS (the server runs with --tls-cert/--tls-key).
+    #[arg(long)]
+    tls: bool,
+    /// PEM file of the CA (or self-signed certificate) to trust for --tls;
+    /// default: the Mozilla root certificates.
+    #[arg(long, requires = "tls")]
+    ca: Option<std::path::PathBuf>,
+    /// Name the server's certificate must carry (default: the host of --addr).
+    #[arg(long, requires = "tls")]
+    server_name: Option<String>,
 }
 
 /// Reads stdin on a thread of its own: a blocking read must not keep the
@@ -67,8 +78,15 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let connected = async {
-            let conn = chatcore::transport::tcp::connect(&args.addr).await?;
-            Client::connect(conn).await
+            if args.tls {
+                let config = tls::client_config(args.ca.as_deref())
+                    .map_err(chatcore::transport::TransportError::from)?;
+                let host = args.addr.rsplit_once(':').map_or(&*args.addr, |(h, _)| h);
+                let name = args.server_name.as_deref().unwrap_or(host);
+                Client::connect(tls::connect(&args.addr, name, config).await?).await
+            } else {
+                Client::connect(chatcore::transport::tcp::connect(&args.addr).await?).await
+            }
         };
         let (client, events) = match connected.await {
             Ok(connected) => connected,

@@ -161,12 +161,18 @@ impl JsonClient {
 
     /// [`Self::spawn`] in the working directory `dir`.
     pub fn spawn_in(name: &str, addr: &str, dir: Option<&Path>) -> JsonClient {
+        JsonClient::spawn_with(name, addr, dir, &[])
+    }
+
+    /// [`Self::spawn_in`] with `extra` flags (e.g. `--tls`).
+    pub fn spawn_with(name: &str, addr: &str, dir: Option<&Path>, extra: &[&str]) -> JsonClient {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chat-client"));
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
         let mut child = command
             .args(["--addr", addr, "--json"])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
