@@ -1,0 +1,251 @@
+//! Hostile clients over real TCP against a redb store, while 20 honest clients
+//! chat: garbage, huge length prefixes, silent connections, a request flood, a
+//! password guesser and a reader that never reads. Afterwards every honest message
+//! was delivered exactly once and the reopened database holds exactly them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatcore::client::Client;
+use chatcore::engine::testkit::{password, test_config, TestClient};
+use chatcore::engine::{Server, ServerConfig};
+use chatcore::protocol::{
+    encode_frame, Body, ClientFrame, Event, Peer, Request, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
+};
+use chatcore::store::Store;
+use chatcore::transport::tcp::{self, TcpTransport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+const HONEST: usize = 20;
+const MESSAGES: usize = 30;
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn name(i: usize) -> String {
+    format!("honest{i}")
+}
+
+/// The partner of honest client `i`: pairs (0,10), (1,11), …
+fn partner(i: usize) -> usize {
+    (i + HONEST / 2) % HONEST
+}
+
+async fn login(addr: std::net::SocketAddr, user: &str) -> TestClient {
+    let (client, events) = Client::connect(tcp::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    client.login(user, &password(user)).await.unwrap();
+    let mut c = TestClient { client, events };
+    c.expect(|e| *e == Event::CaughtUp).await;
+    c
+}
+
+/// Sends raw bytes and waits until the server closes the connection.
+async fn raw_until_closed(addr: std::net::SocketAddr, bytes: Vec<u8>) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(&bytes).await;
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(LIMIT, s.read_to_end(&mut sink)).await;
+    assert!(closed.is_ok(), "the server closes a hostile connection");
+}
+
+fn frame(frame: &ClientFrame) -> Vec<u8> {
+    let mut buf = bytes::BytesMut::new();
+    encode_frame(frame, &mut buf, DEFAULT_MAX_FRAME_LEN).unwrap();
+    buf.to_vec()
+}
+
+fn hello() -> ClientFrame {
+    ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        client: "hostile".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        open_chat: true,
+        hello_timeout: Duration::from_millis(500),
+        request_rate: 500.0,
+        request_burst: 500,
+        max_rate_strikes: 20,
+        outbound_queue: 64,
+        ..test_config()
+    };
+    let store: Arc<dyn Store> = Arc::new(chatcore_redb::open(dir.path()).unwrap());
+    let server = Server::new(Arc::clone(&store), config).unwrap();
+    let transport = TcpTransport::bind("127.0.0.1:0").await.unwrap();
+    let addr = transport.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(server.clone().serve(transport, shutdown.clone()));
+
+    // Honest users, befriended in pairs.
+    let (setup, _setup_events) = Client::connect(tcp::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    for i in 0..HONEST {
+        setup.register(&name(i), &password(&name(i))).await.unwrap();
+    }
+    for user in ["victim", "slowpoke", "spammer", "flooder"] {
+        setup.register(user, &password(user)).await.unwrap();
+    }
+    let mut honest = Vec::new();
+    for i in 0..HONEST {
+        honest.push(login(addr, &name(i)).await);
+    }
+    for i in 0..HONEST / 2 {
+        let j = partner(i);
+        honest[i].client.friend_request(&name(j), "").await.unwrap();
+        honest[j]
+            .client
+            .respond_friend(&name(i), true)
+            .await
+            .unwrap();
+    }
+
+    // The attacks, all at once.
+    let mut attacks = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        attacks.spawn(raw_until_closed(
+            addr,
+            b"\x00\x00\x00\x08garbage!garbage!".to_vec(),
+        ));
+        attacks.spawn(raw_until_closed(
+            addr,
+            vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        ));
+        attacks.spawn(raw_until_closed(addr, Vec::new())); // silent: hello timeout
+    }
+    attacks.spawn(async move {
+        // A flood of pings after a valid hello.
+        let mut bytes = frame(&hello());
+        for req_id in 0..5_000 {
+            bytes.extend(frame(&ClientFrame::Request {
+                req_id,
+                request: Request::Ping,
+            }));
+        }
+        raw_until_closed(addr, bytes).await;
+    });
+    attacks.spawn(async move {
+        // A password guesser: throttled after 5 attempts.
+        let (guesser, _events) = Client::connect(tcp::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        let mut throttled = 0;
+        for i in 0..20 {
+            let err = guesser
+                .login("victim", &format!("guess{i}"))
+                .await
+                .unwrap_err();
+            throttled +=
+                usize::from(err.code() == Some(chatcore::protocol::ErrorCode::RateLimited));
+        }
+        assert_eq!(throttled, 15);
+    });
+    attacks.spawn(async move {
+        // A reader that never reads, sent to by a spammer until it is cut off.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        let log_in = ClientFrame::Request {
+            req_id: 1,
+            request: Request::Login {
+                username: "slowpoke".into(),
+                password: password("slowpoke"),
+            },
+        };
+        let mut bytes = frame(&hello());
+        bytes.extend(frame(&log_in));
+        slow.write_all(&bytes).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let spammer = login(addr, "spammer").await;
+        let big = "x".repeat(16 * 1024);
+        for _ in 0..400 {
+            spammer.client.send_text("slowpoke", &big).await.unwrap();
+        }
+        // Its queue overflowed: the server cut it off (reading now ends in EOF
+        // instead of waiting for more).
+        let mut drained = Vec::new();
+        let cut_off = tokio::time::timeout(LIMIT, slow.read_to_end(&mut drained)).await;
+        assert!(cut_off.is_ok(), "the slow reader was disconnected");
+    });
+
+    // Meanwhile the honest pairs chat.
+    let mut senders = tokio::task::JoinSet::new();
+    for (i, c) in honest.iter().enumerate() {
+        let client = c.client.clone();
+        senders.spawn(async move {
+            for n in 0..MESSAGES {
+                client
+                    .send_text(&name(partner(i)), &format!("{i}:{n}"))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done.unwrap();
+    }
+    // Every honest client receives each of its partner's messages exactly once.
+    for (i, c) in honest.iter_mut().enumerate() {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while seen.len() < MESSAGES {
+            let event = tokio::time::timeout_at(deadline, c.events.next())
+                .await
+                .unwrap_or_else(|_| panic!("{} got {} of {MESSAGES}", name(i), seen.len()))
+                .expect("connection open");
+            if let Event::Message(m) = event {
+                let Body::Text(text) = m.body;
+                assert_eq!(m.from, name(partner(i)));
+                *seen.entry(text).or_default() += 1;
+            }
+        }
+        assert!(seen.values().all(|&n| n == 1), "{}: {seen:?}", name(i));
+        c.sync().await; // acks processed
+    }
+    while let Some(attack) = attacks.join_next().await {
+        attack.unwrap();
+    }
+    for c in &honest {
+        c.sync().await;
+    }
+
+    shutdown.cancel();
+    tokio::time::timeout(LIMIT, serving)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    drop((honest, setup, server, store));
+
+    // The database, reopened, holds exactly the honest messages, all acked.
+    let store = chatcore_redb::open(dir.path()).unwrap();
+    for i in 0..HONEST / 2 {
+        let a = store.account_by_name(&name(i)).await.unwrap().unwrap().user;
+        let b = store
+            .account_by_name(&name(partner(i)))
+            .await
+            .unwrap()
+            .unwrap()
+            .user;
+        let history = store.direct_history(a.id, b.id, None, 1000).await.unwrap();
+        assert_eq!(history.len(), 2 * MESSAGES);
+        let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+        seqs.sort();
+        assert_eq!(seqs, (1..=2 * MESSAGES as u64).collect::<Vec<_>>());
+        for user in [&a, &b] {
+            let left = store.inbox(user.id, None, 1000).await.unwrap();
+            assert!(
+                left.iter().all(
+                    |e| !matches!(e, Event::Message(m) if m.to == Peer::User(user.name.clone()))
+                ),
+                "{} has unacked messages",
+                user.name
+            );
+        }
+    }
+}
