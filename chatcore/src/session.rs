@@ -65,6 +65,9 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct Session {
     phase: Phase,
+    /// Who was logged in when a protocol violation closed the session: the
+    /// driver still has to take them out of the router ([`Session::close`]).
+    departed: Option<User>,
 }
 
 impl Default for Session {
@@ -78,6 +81,7 @@ impl Session {
     pub fn new() -> Self {
         Session {
             phase: Phase::AwaitingHello,
+            departed: None,
         }
     }
 
@@ -147,16 +151,19 @@ impl Session {
         }
     }
 
-    /// Closes the session (kick, shutdown, transport gone); returns who was logged in.
+    /// Closes the session (kick, shutdown, transport gone); returns who was logged
+    /// in, also if a protocol violation closed it before.
     pub fn close(&mut self) -> Option<User> {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Authenticated(user) => Some(user),
-            _ => None,
+            _ => self.departed.take(),
         }
     }
 
     fn close_with(&mut self, code: ErrorCode, greet: bool) -> Action {
-        self.phase = Phase::Closed;
+        if let Phase::Authenticated(user) = std::mem::replace(&mut self.phase, Phase::Closed) {
+            self.departed = Some(user);
+        }
         Action::Close { code, greet }
     }
 }
@@ -237,6 +244,24 @@ mod tests {
             s.on_frame(hello(PROTOCOL_VERSION)),
             Action::Close { .. }
         ));
+    }
+
+    #[test]
+    fn a_violation_after_login_still_reports_the_user_at_close() {
+        let mut s = Session::new();
+        s.on_frame(hello(PROTOCOL_VERSION));
+        let user = User {
+            id: UserId(1),
+            name: "ann".into(),
+        };
+        s.logged_in(user.clone());
+        assert!(matches!(
+            s.on_frame(hello(PROTOCOL_VERSION)),
+            Action::Close { .. }
+        ));
+        assert_eq!(s.phase(), &Phase::Closed);
+        assert_eq!(s.close(), Some(user));
+        assert_eq!(s.close(), None);
     }
 
     #[test]
