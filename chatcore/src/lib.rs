@@ -70,6 +70,8 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod friends;
+#[cfg(feature = "testkit")]
+pub mod fuzzing;
 pub mod limits;
 pub mod protocol;
 mod router;
