@@ -155,7 +155,9 @@ enum Outcome {
 }
 
 /// The model: one phase, and the rules of the issue, one line each.
-fn model_step(phase: &mut Phase, input: &Input) -> Outcome {
+/// `departed`: who was logged in when a violation closed the session; the next
+/// close hands them back (the driver must still take them offline).
+fn model_step(phase: &mut Phase, departed: &mut Option<User>, input: &Input) -> Outcome {
     use Phase::*;
     let close = |phase: &mut Phase, code, greet| {
         *phase = Closed;
@@ -165,7 +167,8 @@ fn model_step(phase: &mut Phase, input: &Input) -> Outcome {
         // Closed ignores everything.
         (Closed, Input::Hello { .. } | Input::Request { .. }) => Outcome::Action(Action::Ignore),
         (Closed, Input::LoggedIn(_)) => Outcome::Nothing,
-        (Closed, Input::LoggedOut | Input::Close) => Outcome::User(None),
+        (Closed, Input::LoggedOut) => Outcome::User(None),
+        (Closed, Input::Close) => Outcome::User(departed.take()),
 
         // AwaitingHello only accepts a hello of the right version.
         (AwaitingHello, Input::Hello { version }) if *version == PROTOCOL_VERSION => {
@@ -176,7 +179,9 @@ fn model_step(phase: &mut Phase, input: &Input) -> Outcome {
         (AwaitingHello, Input::Request { .. }) => close(phase, ErrorCode::ProtocolViolation, false),
 
         // A second hello closes.
-        (Anonymous | Authenticated(_), Input::Hello { .. }) => {
+        (Anonymous, Input::Hello { .. }) => close(phase, ErrorCode::ProtocolViolation, false),
+        (Authenticated(user), Input::Hello { .. }) => {
+            *departed = Some(user);
             close(phase, ErrorCode::ProtocolViolation, false)
         }
 
@@ -255,8 +260,9 @@ proptest! {
     fn session_follows_the_model(inputs in prop::collection::vec(input(), 0..40)) {
         let mut session = Session::new();
         let mut phase = Phase::AwaitingHello;
+        let mut departed = None;
         for (step, input) in inputs.iter().enumerate() {
-            let want = model_step(&mut phase, input);
+            let want = model_step(&mut phase, &mut departed, input);
             let got = session_step(&mut session, input);
             prop_assert_eq!(got, want, "step {}: {:?}", step, input);
             prop_assert_eq!(session.phase(), &phase, "phase after step {}", step);
@@ -306,9 +312,10 @@ fn session_walks_every_phase() {
     ];
     let mut session = Session::new();
     let mut phase = Phase::AwaitingHello;
+    let mut departed = None;
     let mut outcomes = Vec::new();
     for input in &steps {
-        let want = model_step(&mut phase, input);
+        let want = model_step(&mut phase, &mut departed, input);
         assert_eq!(session_step(&mut session, input), want, "{input:?}");
         outcomes.push(want);
     }
