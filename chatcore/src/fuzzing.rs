@@ -29,10 +29,7 @@
 //!   starts from a copy of one store set up once through a server (ann, bob and
 //!   cat registered, ann and bob friends, `lobby` with both in it).
 //!
-//! Bugs found and not fixed yet are listed in [`KNOWN_BUGS`]:
-//! [`check_session_bytes`] steps around them so fuzzing can go on, and
-//! [`check_session_bytes_strict`] does not. [`encode_script`] writes a script,
-//! for seed corpora.
+//! [`encode_script`] writes a script, for seed corpora.
 
 use std::cell::Cell;
 use std::fmt::Debug;
@@ -436,33 +433,12 @@ pub fn encode_script(flags: u8, steps: &[Step]) -> Vec<u8> {
     out
 }
 
-/// Bugs in chatcore that [`check_session_bytes`] steps around, so that fuzzing
-/// goes on past them: each is a description and the input under
-/// `fuzz/known-bugs/session/` that shows it. When one is fixed, drop its
-/// workaround here, and move its input into `fuzz/corpus/session/`.
-pub const KNOWN_BUGS: &[(&str, &str)] = &[(
-    "a hello after login closes the connection (ProtocolViolation) but the \
-     server forgets who was logged in: the user stays online for ever, with a \
-     dead session in the router, and the closing connection's writer waits out \
-     its 5 s grace. Worked around by not sending a hello while logged in.",
-    "second-hello-after-login",
-)];
-
 /// Runs a [`Script`] decoded from `data` through a bare [`Session`] and through
-/// a whole server; panics on any broken invariant (see the module docs). Steps
-/// around the [`KNOWN_BUGS`].
+/// a whole server; panics on any broken invariant (see the module docs).
 pub fn check_session_bytes(data: &[u8]) {
     let script = Script::decode(data);
     check_bare_session(&script.steps);
-    check_engine(&script, false);
-}
-
-/// [`check_session_bytes`] without the workarounds for [`KNOWN_BUGS`]: fails on
-/// their inputs until they are fixed.
-pub fn check_session_bytes_strict(data: &[u8]) {
-    let script = Script::decode(data);
-    check_bare_session(&script.steps);
-    check_engine(&script, true);
+    check_engine(&script);
 }
 
 fn user_name(i: u8) -> &'static str {
@@ -625,12 +601,9 @@ fn check_bare_session(steps: &[Step]) {
                 assert_eq!(session.phase(), &Phase::Closed);
                 match before {
                     Phase::Authenticated(user) => assert_eq!(who, Some(user)),
-                    // After closing itself, the session may still name the
-                    // user who was logged in (once), or no one (KNOWN_BUGS[0]).
-                    Phase::Closed => {
-                        let allowed = departed.take();
-                        assert!(who.is_none() || who == allowed, "close() gave {who:?}");
-                    }
+                    // A session that closed itself while logged in still names
+                    // the user (once), so the driver can take them offline.
+                    Phase::Closed => assert_eq!(who, departed.take(), "close() after a violation"),
                     _ => assert_eq!(who, None),
                 }
             }
@@ -703,12 +676,12 @@ fn fuzz_config(flags: u8) -> ServerConfig {
     }
 }
 
-fn check_engine(script: &Script, strict: bool) {
+fn check_engine(script: &Script) {
     count_panics();
     let panics = PANICS.with(Cell::get);
     let store = fresh_store();
     block_on(async {
-        tokio::time::timeout(HANG_GUARD, run_engine(store, script, strict))
+        tokio::time::timeout(HANG_GUARD, run_engine(store, script))
             .await
             .expect("the server stopped answering (hang guard)")
     });
@@ -785,7 +758,7 @@ fn fresh_store() -> MemoryStore {
     KvStore::open(backend).expect("a copy of the template opens")
 }
 
-async fn run_engine(store: MemoryStore, script: &Script, strict: bool) {
+async fn run_engine(store: MemoryStore, script: &Script) {
     let replace_old = script.flags & 2 != 0;
     let server = Server::new(Arc::new(store), fuzz_config(script.flags)).expect("config");
 
@@ -796,7 +769,7 @@ async fn run_engine(store: MemoryStore, script: &Script, strict: bool) {
     let (bob, _) = Client::connect(connect(&server)).await.expect("hello");
     bob.login("bob", &password("bob")).await.expect("login");
 
-    let mut raw = Raw::new(&server, strict);
+    let mut raw = Raw::new(&server);
     for step in &script.steps {
         raw.step(step).await;
     }
@@ -865,8 +838,6 @@ struct Upload {
 /// The fuzzed raw connection and what the script learnt from the server.
 struct Raw<'a> {
     server: &'a Server,
-    /// Do not step around [`KNOWN_BUGS`].
-    strict: bool,
     conn: Option<MemoryClientConnection>,
     /// Mirror of the server's session for this connection.
     model: Session,
@@ -880,10 +851,9 @@ struct Raw<'a> {
 }
 
 impl<'a> Raw<'a> {
-    fn new(server: &'a Server, strict: bool) -> Self {
+    fn new(server: &'a Server) -> Self {
         Raw {
             server,
-            strict,
             conn: Some(connect(server)),
             model: Session::new(),
             next_req: FIRST_REQ_ID,
@@ -1095,13 +1065,6 @@ impl<'a> Raw<'a> {
     async fn exchange(&mut self, frames: Vec<ClientFrame>) {
         let mut expect = Vec::new();
         for frame in frames {
-            if !self.strict
-                && matches!(frame, ClientFrame::Hello { .. })
-                && matches!(self.model.phase(), Phase::Authenticated(_))
-            {
-                // KNOWN_BUGS[0]: not sent.
-                continue;
-            }
             let action = self.model.on_frame(frame.clone());
             if action == Action::Ignore {
                 // Closed: the connection is gone, nothing is sent.

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 use chatcore::fuzzing::{
-    check_frame_bytes, check_session_bytes, check_session_bytes_strict, encode_script, Ask, Script,
-    Step, Target, KNOWN_BUGS,
+    check_frame_bytes, check_session_bytes, encode_script, Ask, Script, Step, Target,
 };
 use chatcore::protocol::{
     encode_frame, Body, ClientFrame, ErrorCode, Event, FileInfo, FriendEntry, FriendState,
@@ -70,29 +69,6 @@ fn frame_decoder_corpus() {
 #[test]
 fn session_corpus() {
     replay("session", check_session_bytes);
-}
-
-/// Every known bug has its input, and the default check steps around it.
-#[test]
-fn known_bugs_are_stepped_around() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/known-bugs/session");
-    for (what, file) in KNOWN_BUGS {
-        let data = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        eprintln!("stepping around: {what}");
-        check_session_bytes(&data);
-    }
-}
-
-/// Fails while a known bug is there; once this passes for one, drop its
-/// workaround and move its input into the corpus (see fuzz/README.md).
-#[test]
-#[ignore = "fails until the known bugs are fixed"]
-fn known_bugs_reproduce() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/known-bugs/session");
-    for (what, file) in KNOWN_BUGS {
-        eprintln!("{file}: {what}");
-        check_session_bytes_strict(&std::fs::read(dir.join(file)).expect("the input"));
-    }
 }
 
 #[test]
