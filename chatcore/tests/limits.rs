@@ -8,6 +8,7 @@ use chatcore::engine::testkit::{password, test_config, Harness, TestClient};
 use chatcore::engine::ServerConfig;
 use chatcore::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame, PROTOCOL_VERSION};
 use chatcore::store::MemoryStore;
+use chatcore::transport::memory::MemoryClientConnection;
 use futures::{SinkExt, StreamExt};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -27,6 +28,17 @@ async fn chat(ann: &TestClient, bob: &mut TestClient) {
     let sent = ann.client.send_text("bob", "still here").await.unwrap();
     bob.expect(|e| matches!(e, Event::Message(m) if m.id == sent.id))
         .await;
+}
+
+/// A raw connection that has said hello (and reads nothing yet).
+async fn raw_hello(h: &Harness, client: &str) -> MemoryClientConnection {
+    let mut raw = h.connector().connect().await.unwrap();
+    let hello = ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        client: client.into(),
+    };
+    raw.send(hello).await.unwrap();
+    raw
 }
 
 /// Reads server frames until the connection closes.
@@ -53,13 +65,7 @@ async fn a_flood_is_rate_limited_then_closed() {
     };
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
-    let mut raw = h.connector().connect().await.unwrap();
-    raw.send(ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        client: "flood".into(),
-    })
-    .await
-    .unwrap();
+    let mut raw = raw_hello(&h, "flood").await;
     for req_id in 0..200 {
         if raw
             .send(ClientFrame::Request {
@@ -135,13 +141,7 @@ async fn a_client_that_stops_answering_pings_is_closed() {
     };
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
-    let mut raw = h.connector().connect().await.unwrap();
-    raw.send(ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        client: "mute".into(),
-    })
-    .await
-    .unwrap();
+    let mut raw = raw_hello(&h, "mute").await;
     let frames = until_closed(&mut raw).await;
     assert!(matches!(frames[0], ServerFrame::Hello { .. }));
     assert!(frames.contains(&ServerFrame::Event(Event::Ping)));
@@ -167,13 +167,7 @@ async fn a_reader_that_never_reads_is_disconnected() {
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
     // cat logs in over a raw connection and then never reads again.
-    let mut raw = h.connector().connect().await.unwrap();
-    raw.send(ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        client: "slow".into(),
-    })
-    .await
-    .unwrap();
+    let mut raw = raw_hello(&h, "slow").await;
     h.register("cat").await;
     let login = Request::Login {
         username: "cat".into(),
