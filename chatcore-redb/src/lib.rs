@@ -22,23 +22,29 @@
 //! # Layout
 //!
 //! - [`RedbBackend`]: one redb table (`&[u8] -> &[u8]`) implementing
-//!   [`KvBackend`]. All domain logic, the key layout, the format version and group
-//!   commit live in [`KvStore`], shared with every bundled backend.
+//!   [`KvBackend`]. All domain logic, the key layout, the format version, group
+//!   commit and the write-ahead log live in [`KvStore`], shared with every bundled
+//!   backend.
 //! - [`RedbStore`] = `KvStore<RedbBackend>`, the [`Store`](chatcore::store::Store).
-//! - [`open`]: a store in a directory, in the file [`FILE_NAME`].
+//! - [`open`]: a store in a directory: the redb file [`FILE_NAME`] and the
+//!   write-ahead log segments (`chat-wal-N.log`) beside it.
 //!
 //! # Durability
 //!
-//! Each [`KvBackend::commit`] is one redb write transaction with
-//! [`Durability::Immediate`], redb's default: the transaction is persistent when
-//! `commit` returns (redb fsyncs before it returns). [`KvStore`] answers a caller
-//! only after the commit that holds its write, so an `Ok` from any mutating
-//! [`Store`](chatcore::store::Store) method means the change survives a crash of the
-//! process or the machine. Many concurrent writes share one commit (group commit), so
-//! this costs one fsync per group, not one per message. A failed commit is rolled
-//! back: nothing of it is visible, then or after a restart.
+//! [`open`] puts a write-ahead log in front of redb ([`KvStore::open_with_wal`]):
+//! each group commit is one checksummed record appended to the log and made durable
+//! with `fdatasync` before any of its callers is answered, so an `Ok` from any
+//! mutating [`Store`](chatcore::store::Store) method means the change survives a
+//! crash of the process or the machine. Many concurrent writes share one append
+//! (group commit). Every 16 MiB of log, a checkpoint writes the changes into redb in
+//! one write transaction with [`Durability::Immediate`] (durable when it returns),
+//! then deletes that segment; the next [`open`] replays whatever a crash left in the
+//! log. A store opened on a bare [`RedbBackend`] with [`KvStore::open`] commits
+//! every group to redb directly instead. A failed commit is rolled back: nothing of
+//! it is visible, then or after a restart.
 //!
-//! Reads are redb read transactions (snapshots) and run on tokio's blocking pool.
+//! Reads are redb read transactions (snapshots) overlaid with the changes not yet
+//! checkpointed, and run on tokio's blocking pool.
 
 #![warn(missing_docs)]
 
@@ -46,7 +52,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use chatcore::store::{Entries, KvBackend, KvSnapshot, KvStore, StoreError, WriteBatch};
+use chatcore::store::{Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig, WriteBatch};
 use redb::{
     Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, TableDefinition,
     TableError, TableHandle,
@@ -111,7 +117,8 @@ pub fn open(dir: impl AsRef<Path>) -> Result<RedbStore, StoreError> {
             ),
         ))
     })?;
-    KvStore::open(RedbBackend::open(dir.join(FILE_NAME))?)
+    let backend = RedbBackend::open(dir.join(FILE_NAME))?;
+    KvStore::open_with_wal(backend, WalConfig::new(dir))
 }
 
 /// A [`KvBackend`] on one table of a redb database.

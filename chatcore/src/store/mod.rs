@@ -20,7 +20,7 @@ mod memory;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use kv::{Entries, KvBackend, KvSnapshot, KvStore, WriteBatch, FORMAT_VERSION};
+pub use kv::{Entries, KvBackend, KvSnapshot, KvStore, WalConfig, WriteBatch, FORMAT_VERSION};
 pub use memory::{MemoryBackend, MemoryStore};
 
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Conv};
-use super::{decode, decode_u64, InboxRecord, KvBackend, KvStore, Txn, UserRecord};
+use super::{decode, decode_u64, InboxRecord, KvBackend, KvStore, Txn, UserRecord, View};
 use crate::friends::{transition, FriendAction, Link, NoticeKind, Side};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Peer, Timestamp};
 use crate::store::{
@@ -65,14 +65,14 @@ trait Reader {
     }
 }
 
-impl<B: KvBackend> Reader for B {
+impl<B: KvBackend> Reader for View<'_, B> {
     fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(key)
     }
 }
 
 fn scan_decode<B: KvBackend, T: DeserializeOwned>(
-    backend: &B,
+    backend: &View<'_, B>,
     (start, end): (Vec<u8>, Vec<u8>),
     reverse: bool,
     limit: usize,
@@ -89,7 +89,7 @@ fn scan_decode<B: KvBackend, T: DeserializeOwned>(
 
 /// A page of a conversation's history, newest first.
 fn history_page<B: KvBackend>(
-    backend: &B,
+    backend: &View<'_, B>,
     conv: Conv,
     before_seq: Option<u64>,
     limit: usize,
@@ -111,7 +111,10 @@ fn conv_of(target: &FileTarget, from: UserId) -> Conv {
     }
 }
 
-fn files_of<B: KvBackend>(backend: &B, conv: Conv) -> Result<Vec<FileRecord>, StoreError> {
+fn files_of<B: KvBackend>(
+    backend: &View<'_, B>,
+    conv: Conv,
+) -> Result<Vec<FileRecord>, StoreError> {
     let mut files = Vec::new();
     let (start, end) = keys::conv_files(conv);
     for (key, _) in backend.scan(&start, &end, false, usize::MAX)? {
@@ -159,23 +162,29 @@ impl Txn<'_> {
         make: impl FnOnce(ItemId) -> Event,
     ) -> Result<Notice, StoreError> {
         let id = self.next_id()?;
-        self.put_inbox(recipient, id, sender, make(id))
+        self.put_inbox(recipient, id, sender, make(id), true)
     }
 
+    /// Puts an inbox record. `new_id`: this job allocated `id` (so the entry is
+    /// new, and an ack before the next checkpoint leaves no trace in the backend).
     fn put_inbox(
         &mut self,
         recipient: UserId,
         id: ItemId,
         sender: Option<UserId>,
         event: Event,
+        new_id: bool,
     ) -> Result<Notice, StoreError> {
-        self.put(
-            keys::inbox(recipient, id),
-            &InboxRecord {
-                sender,
-                event: event.clone(),
-            },
-        );
+        let key = keys::inbox(recipient, id);
+        let record = InboxRecord {
+            sender,
+            event: event.clone(),
+        };
+        if new_id {
+            self.put_created(key, &record);
+        } else {
+            self.put(key, &record);
+        }
         Ok(Notice { recipient, event })
     }
 
@@ -206,8 +215,8 @@ impl Txn<'_> {
             body,
             ts,
         };
-        self.put(keys::msg(conv, seq), &message);
-        self.put(idem_key, &SendReceipt { id, seq, ts });
+        self.put_created(keys::msg(conv, seq), &message);
+        self.put_created(idem_key, &SendReceipt { id, seq, ts });
         Ok(Appended::New(message))
     }
 
@@ -384,7 +393,7 @@ impl<B: KvBackend> Store for KvStore<B> {
             let appended = txn.append(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
             if let Appended::New(message) = &appended {
                 let event = Event::Message(message.clone());
-                txn.put_inbox(msg.to.id, message.id, Some(msg.from.id), event)?;
+                txn.put_inbox(msg.to.id, message.id, Some(msg.from.id), event, true)?;
             }
             Ok(appended)
         })
@@ -707,7 +716,8 @@ impl<B: KvBackend> Store for KvStore<B> {
                 name: record.name.clone(),
                 size: record.size,
             };
-            txn.put_inbox(to.id, record.id, None, event).map(Some)
+            txn.put_inbox(to.id, record.id, None, event, false)
+                .map(Some)
         })
         .await
     }

@@ -26,10 +26,11 @@
 //! | `i` user item | [`InboxRecord`] |
 //! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
-use std::sync::{mpsc, Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -118,6 +119,10 @@ pub struct InboxRecord {
 
 mod domain;
 mod keys;
+mod memtable;
+mod wal;
+
+use memtable::Memtable;
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("records always serialize")
@@ -142,8 +147,12 @@ fn decode_u64(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
 /// the writes of earlier jobs of the same group and its own.
 struct Txn<'a> {
     snapshot: &'a dyn KvSnapshot,
+    /// Logged changes not yet in the backend (with a write-ahead log).
+    memtable: Option<&'a Memtable>,
     group: &'a WriteBatch,
     own: WriteBatch,
+    /// Keys this job created that cannot have existed before (they hold new ids).
+    created: BTreeSet<Vec<u8>>,
     /// The id counter, kept by the writer and stored once per group.
     next_id: &'a mut u64,
 }
@@ -152,6 +161,9 @@ impl Txn<'_> {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.own.get(key).or_else(|| self.group.get(key)) {
             return Ok(v.clone());
+        }
+        if let Some(v) = self.memtable.and_then(|m| m.get(key)) {
+            return Ok(v);
         }
         self.snapshot.get(key)
     }
@@ -166,6 +178,12 @@ impl Txn<'_> {
     }
     fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
         self.own.insert(key, Some(encode(value)));
+    }
+    /// Like [`put`](Self::put) for a key that holds an id this job allocated, so
+    /// nothing can be stored under it yet.
+    fn put_created<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        self.created.insert(key.clone());
+        self.put(key, value);
     }
     fn put_u64(&mut self, key: Vec<u8>, value: u64) {
         self.own.insert(key, Some(value.to_be_bytes().to_vec()));
@@ -186,6 +204,9 @@ impl Txn<'_> {
             .into_iter()
             .map(|(k, v)| (k, Some(v)))
             .collect();
+        if let Some(memtable) = self.memtable {
+            merged.extend(memtable.range(start, end));
+        }
         for overlay in [self.group, &self.own] {
             let range = overlay.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
             merged.extend(range.map(|(k, v)| (k.clone(), v.clone())));
@@ -203,11 +224,38 @@ type Job = Box<dyn FnOnce(&mut Txn<'_>) -> Completion + Send>;
 /// Most jobs folded into one commit; bounds the latency one commit adds.
 const MAX_GROUP: usize = 4096;
 
+/// Where and when a [`KvStore`] keeps a write-ahead log; see
+/// [`KvStore::open_with_wal`].
+#[derive(Debug, Clone)]
+pub struct WalConfig {
+    /// The directory of the log's segment files (`chat-wal-N.log`).
+    pub dir: PathBuf,
+    /// A checkpoint starts once the current segment holds this many bytes. Larger
+    /// means fewer, bigger backend commits and more memory (the changes since the
+    /// last checkpoint are also held in memory) and a longer replay after a crash.
+    pub checkpoint_bytes: u64,
+}
+
+impl WalConfig {
+    /// The default checkpoint size.
+    pub const DEFAULT_CHECKPOINT_BYTES: u64 = 16 << 20;
+
+    /// A log in `dir` with the default checkpoint size.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        WalConfig {
+            dir: dir.into(),
+            checkpoint_bytes: Self::DEFAULT_CHECKPOINT_BYTES,
+        }
+    }
+}
+
 /// The domain-level [`Store`] over a [`KvBackend`], with group commit.
 ///
 /// Reads run on tokio's blocking pool; writes on one dedicated writer thread.
 pub struct KvStore<B: KvBackend> {
     backend: Arc<B>,
+    /// With a write-ahead log: the changes not yet checkpointed into the backend.
+    memtable: Option<Arc<RwLock<Memtable>>>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -218,52 +266,106 @@ impl<B: KvBackend> std::fmt::Debug for KvStore<B> {
     }
 }
 
-impl<B: KvBackend> KvStore<B> {
-    /// Wraps `backend`: checks (or, for an empty database, writes) the format
-    /// version and starts the writer thread.
-    pub fn open(backend: B) -> Result<Self, StoreError> {
-        match backend.get(keys::VERSION)? {
-            Some(v) => {
-                let found = match <[u8; 4]>::try_from(v.as_slice()) {
-                    Ok(b) => u32::from_be_bytes(b),
-                    Err(_) => return Err(StoreError::NotADatabase("bad version record".into())),
-                };
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::VersionMismatch {
-                        found,
-                        expected: FORMAT_VERSION,
-                    });
-                }
-            }
-            None => {
-                if !backend.scan(&[], &[0xff], false, 1)?.is_empty() {
-                    return Err(StoreError::NotADatabase(
-                        "data without a version record".into(),
-                    ));
-                }
-                let mut batch = WriteBatch::new();
-                batch.insert(
-                    keys::VERSION.to_vec(),
-                    Some(FORMAT_VERSION.to_be_bytes().to_vec()),
-                );
-                backend.commit(batch)?;
+/// Checks (or, for an empty database, writes) the format version.
+fn check_version<B: KvBackend>(backend: &B) -> Result<(), StoreError> {
+    match backend.get(keys::VERSION)? {
+        Some(v) => {
+            let found = match <[u8; 4]>::try_from(v.as_slice()) {
+                Ok(b) => u32::from_be_bytes(b),
+                Err(_) => return Err(StoreError::NotADatabase("bad version record".into())),
+            };
+            if found != FORMAT_VERSION {
+                return Err(StoreError::VersionMismatch {
+                    found,
+                    expected: FORMAT_VERSION,
+                });
             }
         }
+        None => {
+            if !backend.scan(&[], &[0xff], false, 1)?.is_empty() {
+                return Err(StoreError::NotADatabase(
+                    "data without a version record".into(),
+                ));
+            }
+            let mut batch = WriteBatch::new();
+            batch.insert(
+                keys::VERSION.to_vec(),
+                Some(FORMAT_VERSION.to_be_bytes().to_vec()),
+            );
+            backend.commit(batch)?;
+        }
+    }
+    Ok(())
+}
+
+impl<B: KvBackend> KvStore<B> {
+    /// Wraps `backend`: checks (or, for an empty database, writes) the format
+    /// version and starts the writer thread. Each group commit is one
+    /// [`KvBackend::commit`].
+    pub fn open(backend: B) -> Result<Self, StoreError> {
+        check_version(&backend)?;
+        Self::start(backend, None)
+    }
+
+    /// Like [`open`](Self::open), with a write-ahead log in `config.dir`: a group
+    /// commit is one checksummed append and one `fdatasync` of the log, and the
+    /// backend receives the changes later, many groups at once, in a checkpoint on
+    /// a thread of its own. Changes that cancel out before a checkpoint (an inbox
+    /// entry acknowledged soon after it was written) never reach the backend.
+    ///
+    /// Opening first replays into the backend whatever the log holds that the last
+    /// checkpoint did not, so the backend alone is complete after
+    /// [`close`](Self::close) and after this call; the log directory must be the
+    /// same on every open.
+    pub fn open_with_wal(backend: B, config: WalConfig) -> Result<Self, StoreError> {
+        check_version(&backend)?;
+        let checkpointed = backend
+            .get(wal::CHECKPOINTED)?
+            .map(|v| decode_u64(wal::CHECKPOINTED, &v))
+            .transpose()?;
+        let recovered = wal::recover(&config.dir, checkpointed)?;
+        if !recovered.batch.is_empty() {
+            let mut batch = recovered.batch;
+            let last = recovered.next_segment - 1;
+            batch.insert(
+                wal::CHECKPOINTED.to_vec(),
+                Some(last.to_be_bytes().to_vec()),
+            );
+            backend.commit(batch)?;
+        }
+        wal::remove(&config.dir, &recovered.files)?;
+        let log = wal::Wal::create(&config.dir, recovered.next_segment)?;
+        Self::start(backend, Some((log, config)))
+    }
+
+    fn start(backend: B, log: Option<(wal::Wal, WalConfig)>) -> Result<Self, StoreError> {
         let backend = Arc::new(backend);
+        let memtable = log
+            .as_ref()
+            .map(|_| Arc::new(RwLock::new(Memtable::default())));
+        let logged = match (log, &memtable) {
+            (Some((log, config)), Some(memtable)) => {
+                Some(Logged::new(log, config, Arc::clone(memtable), &backend)?)
+            }
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel::<Job>();
         let writer_backend = Arc::clone(&backend);
+        let writer_memtable = memtable.clone();
         let writer = std::thread::Builder::new()
-            .name("chatcore-store-writer".into())
-            .spawn(move || write_loop(&*writer_backend, rx))
+            .name("chatcore-writer".into())
+            .spawn(move || write_loop(&*writer_backend, writer_memtable.as_deref(), logged, rx))
             .map_err(StoreError::backend)?;
         Ok(KvStore {
             backend,
+            memtable,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
     }
 
-    /// The backend (for backend-specific inspection).
+    /// The backend (for backend-specific inspection). With a write-ahead log it
+    /// lacks the changes since the last checkpoint.
     pub fn backend(&self) -> &B {
         &self.backend
     }
@@ -289,6 +391,7 @@ impl<B: KvBackend> KvStore<B> {
             if result.is_err() {
                 // A job that fails part-way leaves no writes.
                 txn.own.clear();
+                txn.created.clear();
             }
             Box::new(move |commit_error: Option<&StoreError>| {
                 let result = match (commit_error, result) {
@@ -313,15 +416,22 @@ impl<B: KvBackend> KvStore<B> {
     /// Runs a read on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&B) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&View<'_, B>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let backend = Arc::clone(&self.backend);
-        tokio::task::spawn_blocking(move || f(&backend))
-            .await
-            .map_err(|e| StoreError::backend(std::io::Error::other(e.to_string())))?
+        let memtable = self.memtable.clone();
+        tokio::task::spawn_blocking(move || {
+            f(&View {
+                backend: &backend,
+                memtable: memtable.as_deref(),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::backend(std::io::Error::other(e.to_string())))?
     }
 
-    /// Stops the writer after the jobs already queued; later writes fail with
+    /// Stops the writer after the jobs already queued (and, with a write-ahead
+    /// log, after a final checkpoint); later writes fail with
     /// [`StoreError::Closed`]. Dropping the store does the same.
     pub fn close(&self) {
         self.jobs.lock().expect("jobs lock").take();
@@ -337,7 +447,239 @@ impl<B: KvBackend> Drop for KvStore<B> {
     }
 }
 
-fn write_loop<B: KvBackend>(backend: &B, jobs: mpsc::Receiver<Job>) {
+/// The committed state as a read sees it: the backend overlaid with the logged
+/// changes not yet checkpointed.
+struct View<'a, B> {
+    backend: &'a B,
+    memtable: Option<&'a RwLock<Memtable>>,
+}
+
+impl<B: KvBackend> View<'_, B> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        // A key the memtable does not hold is as new in the backend as it was when
+        // the memtable was read: a checkpoint only drops changes it has written.
+        if let Some(memtable) = self.memtable {
+            if let Some(value) = memtable.read().expect("memtable lock").get(key) {
+                return Ok(value);
+            }
+        }
+        self.backend.get(key)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let Some(memtable) = self.memtable else {
+            return self.backend.scan(start, end, reverse, limit);
+        };
+        let changes = memtable.read().expect("memtable lock").range(start, end);
+        // Each change can hide or replace at most one backend entry.
+        let fetch = limit.saturating_add(changes.len());
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .backend
+            .scan(start, end, reverse, fetch)?
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        merged.extend(changes);
+        let present = |(k, v): (Vec<u8>, Option<Vec<u8>>)| v.map(|v| (k, v));
+        Ok(if reverse {
+            merged
+                .into_iter()
+                .rev()
+                .filter_map(present)
+                .take(limit)
+                .collect()
+        } else {
+            merged.into_iter().filter_map(present).take(limit).collect()
+        })
+    }
+}
+
+/// The write-ahead log side of the writer: where group commits go when there is
+/// a log (else each is one backend commit).
+struct Logged {
+    log: wal::Wal,
+    config: WalConfig,
+    memtable: Arc<RwLock<Memtable>>,
+    checkpoints: mpsc::Sender<Checkpoint>,
+    done: mpsc::Receiver<Result<(), StoreError>>,
+    checkpointer: Option<JoinHandle<()>>,
+    running: bool,
+    /// After a failed append or checkpoint every later write fails: what is on
+    /// disk is then unknown, and a restart replays the log.
+    failed: Option<StoreError>,
+}
+
+/// A checkpoint's work: the frozen changes, and the segments they came from.
+struct Checkpoint {
+    changes: Arc<WriteBatch>,
+    last_segment: u64,
+    files: Vec<PathBuf>,
+}
+
+impl Logged {
+    fn new<B: KvBackend>(
+        log: wal::Wal,
+        config: WalConfig,
+        memtable: Arc<RwLock<Memtable>>,
+        backend: &Arc<B>,
+    ) -> Result<Self, StoreError> {
+        let (checkpoints, jobs) = mpsc::channel::<Checkpoint>();
+        let (done_tx, done) = mpsc::channel();
+        let (backend, table, dir) = (
+            Arc::clone(backend),
+            Arc::clone(&memtable),
+            config.dir.clone(),
+        );
+        let checkpointer = std::thread::Builder::new()
+            .name("chatcore-ckpt".into())
+            .spawn(move || {
+                for job in jobs {
+                    let result = checkpoint(&*backend, &table, &dir, job);
+                    if done_tx.send(result).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(StoreError::backend)?;
+        Ok(Logged {
+            log,
+            config,
+            memtable,
+            checkpoints,
+            done,
+            checkpointer: Some(checkpointer),
+            running: false,
+            failed: None,
+        })
+    }
+
+    /// Makes `group` durable in the log, then visible to reads.
+    fn commit(&mut self, group: WriteBatch, created: &BTreeSet<Vec<u8>>) -> Result<(), StoreError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Err(e) = self.log.append(&group) {
+            tracing::error!(error = %e, "write-ahead log append failed; the store refuses writes");
+            self.failed = Some(e.clone());
+            return Err(e);
+        }
+        self.memtable
+            .write()
+            .expect("memtable lock")
+            .apply(group, created);
+        Ok(())
+    }
+
+    /// Starts a checkpoint when the segment is full, and holds the writer back
+    /// while one runs and the log has grown far past the size.
+    fn maintain(&mut self) {
+        self.collect(false);
+        if self.running && self.log.bytes() >= 4 * self.config.checkpoint_bytes {
+            self.collect(true);
+        }
+        if !self.running
+            && self.failed.is_none()
+            && self.log.bytes() >= self.config.checkpoint_bytes
+        {
+            let (last_segment, file) = (self.log.number(), self.log.path());
+            if let Err(e) = self.log.rotate() {
+                tracing::error!(error = %e, "cannot start a write-ahead log segment");
+                self.failed = Some(e);
+                return;
+            }
+            self.start_checkpoint(last_segment, vec![file]);
+        }
+    }
+
+    fn start_checkpoint(&mut self, last_segment: u64, files: Vec<PathBuf>) {
+        let changes = self.memtable.write().expect("memtable lock").freeze();
+        let job = Checkpoint {
+            changes,
+            last_segment,
+            files,
+        };
+        self.running = self.checkpoints.send(job).is_ok();
+    }
+
+    /// Takes the result of a finished checkpoint (waiting for it if `wait`).
+    fn collect(&mut self, wait: bool) {
+        if !self.running {
+            return;
+        }
+        let result = if wait {
+            self.done.recv().ok()
+        } else {
+            self.done.try_recv().ok()
+        };
+        if let Some(result) = result {
+            self.running = false;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "checkpoint failed; the store refuses writes");
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// At close: checkpoints everything, so the backend alone is complete.
+    fn finish(mut self) {
+        self.collect(true);
+        let empty = self.memtable.read().expect("memtable lock").is_empty();
+        if self.failed.is_none() && !empty {
+            self.start_checkpoint(self.log.number(), vec![self.log.path()]);
+            self.collect(true);
+        }
+        drop(self.checkpoints);
+        if let Some(handle) = self.checkpointer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Writes frozen changes into the backend, durably and with the number of the last
+/// segment they cover, then forgets them and deletes those segments.
+fn checkpoint<B: KvBackend>(
+    backend: &B,
+    memtable: &RwLock<Memtable>,
+    dir: &std::path::Path,
+    job: Checkpoint,
+) -> Result<(), StoreError> {
+    let mut batch = WriteBatch::clone(&job.changes);
+    batch.insert(
+        wal::CHECKPOINTED.to_vec(),
+        Some(job.last_segment.to_be_bytes().to_vec()),
+    );
+    commit_caught(backend, batch)?;
+    memtable.write().expect("memtable lock").checkpointed();
+    // The backend now records the checkpoint: a segment that outlives a failed
+    // delete is skipped at the next open.
+    if let Err(e) = wal::remove(dir, &job.files) {
+        tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
+    }
+    Ok(())
+}
+
+/// Some engines panic on a damaged page: that fails the commit, not the thread
+/// (and every later caller).
+fn commit_caught<B: KvBackend>(backend: &B, batch: WriteBatch) -> Result<(), StoreError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| backend.commit(batch))).unwrap_or_else(|_| {
+        Err(StoreError::backend(std::io::Error::other(
+            "commit panicked",
+        )))
+    })
+}
+
+fn write_loop<B: KvBackend>(
+    backend: &B,
+    memtable: Option<&RwLock<Memtable>>,
+    mut log: Option<Logged>,
+    jobs: mpsc::Receiver<Job>,
+) {
     let mut next_id = match backend.get(keys::NEXT_ID).and_then(|v| match v {
         Some(raw) => decode_u64(keys::NEXT_ID, &raw),
         None => Ok(1),
@@ -350,7 +692,11 @@ fn write_loop<B: KvBackend>(backend: &B, jobs: mpsc::Receiver<Job>) {
     };
     while let Ok(first) = jobs.recv() {
         let mut group = WriteBatch::new();
+        let mut created = BTreeSet::new();
         let mut completions = Vec::new();
+        // The memtable is read before the snapshot is taken: a checkpoint that
+        // finishes in between is then in the snapshot.
+        let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
         let snapshot = match backend.snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -365,15 +711,18 @@ fn write_loop<B: KvBackend>(backend: &B, jobs: mpsc::Receiver<Job>) {
         while let Some(job) = next.take() {
             let mut txn = Txn {
                 snapshot: &*snapshot,
+                memtable: unchecked.as_deref(),
                 group: &group,
                 own: WriteBatch::new(),
+                created: BTreeSet::new(),
                 next_id: &mut next_id,
             };
             // A panicking job must not take the writer (and every later caller) down.
             match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
                 Ok(completion) => {
-                    let own = txn.own;
+                    let (own, own_created) = (txn.own, txn.created);
                     group.extend(own);
+                    created.extend(own_created);
                     completions.push(completion);
                 }
                 Err(_) => tracing::error!("store job panicked; its writes were dropped"),
@@ -384,24 +733,27 @@ fn write_loop<B: KvBackend>(backend: &B, jobs: mpsc::Receiver<Job>) {
         }
         // The read view must not outlive the group (it may pin old pages).
         drop(snapshot);
+        drop(unchecked);
         if next_id != first_id {
             group.insert(keys::NEXT_ID.to_vec(), Some(next_id.to_be_bytes().to_vec()));
         }
         let outcome = if group.is_empty() {
             Ok(())
         } else {
-            // Some engines panic on a damaged page; fail this group, keep the writer.
-            std::panic::catch_unwind(AssertUnwindSafe(|| backend.commit(group))).unwrap_or_else(
-                |_| {
-                    Err(StoreError::backend(std::io::Error::other(
-                        "commit panicked",
-                    )))
-                },
-            )
+            match &mut log {
+                None => commit_caught(backend, group),
+                Some(log) => log.commit(group, &created),
+            }
         };
         for completion in completions {
             completion(outcome.as_ref().err());
         }
+        if let Some(log) = &mut log {
+            log.maintain();
+        }
+    }
+    if let Some(log) = log {
+        log.finish();
     }
 }
 
@@ -446,5 +798,92 @@ mod tests {
         let second = KvStore::open(backend).unwrap();
         let bob = second.create_user("bob", "h").await.unwrap().unwrap();
         assert!(bob.id > ann.id);
+    }
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+
+    /// What the log holds when a process dies (copied while the store still runs,
+    /// before any checkpoint) is enough to rebuild every acknowledged change.
+    #[tokio::test]
+    async fn the_log_alone_recovers_every_acknowledged_change() {
+        use crate::protocol::{Body, Event};
+        use crate::store::{Appended, NewMessage};
+
+        let (live, crashed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store =
+            KvStore::open_with_wal(MemoryBackend::new(), WalConfig::new(live.path())).unwrap();
+        let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+        let bob = store.create_user("bob", "h").await.unwrap().unwrap();
+        let mut ids = Vec::new();
+        for n in 0..10 {
+            let msg = NewMessage {
+                from: ann.clone(),
+                to: bob.clone(),
+                client_msg_id: n,
+                body: Body::Text(format!("hi {n}")),
+                ts: 1,
+            };
+            let Appended::New(m) = store.append_direct(msg).await.unwrap() else {
+                panic!("a new message")
+            };
+            ids.push(m.id);
+        }
+        store.ack(bob.id, &ids[..4]).await.unwrap();
+        copy_dir(live.path(), crashed.path());
+
+        let backend = MemoryBackend::new();
+        let reopened =
+            KvStore::open_with_wal(backend.clone(), WalConfig::new(crashed.path())).unwrap();
+        let inbox = reopened.inbox(bob.id, None, 100).await.unwrap();
+        let left: Vec<_> = inbox
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some(m.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(left, ids[4..]);
+        let receipts = reopened.inbox(ann.id, None, 100).await.unwrap();
+        assert!(matches!(&receipts[..], [Event::Delivered { ids: d, .. }] if d[..] == ids[..4]));
+        assert_eq!(
+            reopened
+                .direct_history(ann.id, bob.id, None, 100)
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+        // Replayed into the backend at open, not just into memory.
+        assert!(backend.get(&keys::user(bob.id)).unwrap().is_some());
+        // Ids go on from where the log left them.
+        let cat = reopened.create_user("cat", "h").await.unwrap().unwrap();
+        assert!(cat.id.0 > ids[9]);
+    }
+
+    /// A close checkpoints everything: the backend alone is complete, and the
+    /// next open replays nothing it already has.
+    #[tokio::test]
+    async fn close_leaves_everything_in_the_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = MemoryBackend::new();
+        let store = KvStore::open_with_wal(backend.clone(), WalConfig::new(dir.path())).unwrap();
+        let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+        assert!(
+            backend.get(&keys::user(ann.id)).unwrap().is_none(),
+            "only logged so far"
+        );
+        drop(store);
+        assert!(backend.get(&keys::user(ann.id)).unwrap().is_some());
+        let store = KvStore::open_with_wal(backend, WalConfig::new(dir.path())).unwrap();
+        assert_eq!(store.user_by_id(ann.id).await.unwrap().unwrap(), ann);
+        assert_eq!(
+            wal::segments(dir.path()).unwrap().len(),
+            1,
+            "one fresh segment"
+        );
     }
 }

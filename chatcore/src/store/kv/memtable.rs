@@ -1,0 +1,153 @@
+//! The changes that are in the write-ahead log but not yet in the backend, in
+//! memory, overlaid on every read.
+//!
+//! `active` takes each group commit once its log record is durable; a checkpoint
+//! freezes it (`frozen`) and writes it into the backend, then drops it. An entry
+//! created and deleted within one period never reaches the backend at all: in a
+//! chat that keeps up, that is every inbox entry and every delivery receipt.
+
+use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::WriteBatch;
+
+/// A change not yet in the backend.
+struct Entry {
+    value: Option<Vec<u8>>,
+    /// Whether the backend may hold the key: if not, a delete needs no tombstone.
+    maybe_in_backend: bool,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct Memtable {
+    active: BTreeMap<Vec<u8>, Entry>,
+    frozen: Option<Arc<WriteBatch>>,
+}
+
+impl Memtable {
+    /// What the memtable knows of `key`: `Some(None)` if deleted, `None` if the
+    /// backend has the answer.
+    pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Some(entry) = self.active.get(key) {
+            return Some(entry.value.clone());
+        }
+        self.frozen.as_ref()?.get(key).cloned()
+    }
+
+    /// Every change with `start <= key < end` (the newest for each key), ascending.
+    pub fn range(&self, start: &[u8], end: &[u8]) -> WriteBatch {
+        let bounds = (Bound::Included(start), Bound::Excluded(end));
+        let mut changes = WriteBatch::new();
+        if start >= end {
+            return changes;
+        }
+        if let Some(frozen) = &self.frozen {
+            let range = frozen.range::<[u8], _>(bounds);
+            changes.extend(range.map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let range = self.active.range::<[u8], _>(bounds);
+        changes.extend(range.map(|(k, e)| (k.clone(), e.value.clone())));
+        changes
+    }
+
+    /// Takes a durable group. `fresh` are keys the group created that cannot have
+    /// existed before (new ids).
+    pub fn apply(&mut self, group: WriteBatch, fresh: &BTreeSet<Vec<u8>>) {
+        for (key, value) in group {
+            match self.active.entry(key) {
+                btree_map::Entry::Occupied(mut entry) => {
+                    if value.is_none() && !entry.get().maybe_in_backend {
+                        entry.remove();
+                    } else {
+                        entry.get_mut().value = value;
+                    }
+                }
+                btree_map::Entry::Vacant(entry) => {
+                    let maybe_in_backend = !fresh.contains(entry.key());
+                    if value.is_some() || maybe_in_backend {
+                        entry.insert(Entry {
+                            value,
+                            maybe_in_backend,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a new period: the changes so far, for a checkpoint. Panics if the
+    /// previous checkpoint has not finished.
+    pub fn freeze(&mut self) -> Arc<WriteBatch> {
+        assert!(self.frozen.is_none(), "one checkpoint at a time");
+        let changes: WriteBatch = std::mem::take(&mut self.active)
+            .into_iter()
+            .map(|(k, e)| (k, e.value))
+            .collect();
+        let frozen = Arc::new(changes);
+        self.frozen = Some(Arc::clone(&frozen));
+        frozen
+    }
+
+    /// The frozen changes are in the backend now.
+    pub fn checkpointed(&mut self) {
+        self.frozen = None;
+    }
+
+    /// Changes held (active and frozen), for deciding when to checkpoint.
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty() && self.frozen.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_fresh_key_deleted_in_the_same_period_leaves_nothing() {
+        let mut m = Memtable::default();
+        let fresh: BTreeSet<_> = [k("inbox1")].into();
+        m.apply(
+            [(k("inbox1"), Some(k("v"))), (k("old"), None)].into(),
+            &fresh,
+        );
+        assert_eq!(m.get(b"inbox1"), Some(Some(k("v"))));
+        m.apply([(k("inbox1"), None)].into(), &BTreeSet::new());
+        assert_eq!(
+            m.get(b"inbox1"),
+            None,
+            "no tombstone: the backend never had it"
+        );
+        // A key the backend may hold keeps a tombstone.
+        assert_eq!(m.get(b"old"), Some(None));
+        let frozen = m.freeze();
+        assert_eq!(*frozen, [(k("old"), None)].into());
+    }
+
+    #[test]
+    fn active_overrides_frozen_and_ranges_merge_both() {
+        let mut m = Memtable::default();
+        let none = BTreeSet::new();
+        m.apply(
+            [(k("a"), Some(k("1"))), (k("b"), Some(k("1")))].into(),
+            &none,
+        );
+        m.freeze();
+        m.apply([(k("b"), None), (k("c"), Some(k("2")))].into(), &none);
+        assert_eq!(m.get(b"a"), Some(Some(k("1"))));
+        assert_eq!(m.get(b"b"), Some(None));
+        assert_eq!(
+            m.range(b"a", b"c"),
+            [(k("a"), Some(k("1"))), (k("b"), None)].into()
+        );
+        m.checkpointed();
+        assert_eq!(m.get(b"a"), None);
+        assert!(!m.is_empty());
+    }
+}

@@ -1,0 +1,362 @@
+//! The write-ahead log: each group commit is one checksummed record appended to a
+//! segment file and made durable with one `fdatasync`, instead of one backend
+//! transaction. Segments are numbered; a checkpoint writes a closed segment's
+//! changes into the backend (recording its number there) and deletes the file.
+//!
+//! A record is `len: u32 LE`, `crc32(payload): u32 LE`, `payload`; the payload is
+//! the group's writes, each `key_len: u32 LE`, `key`, then `0` (delete) or `1`,
+//! `value_len: u32 LE`, `value`. A crash can leave only the last record of the last
+//! segment torn (it was never acknowledged): replay stops there. Anything invalid
+//! earlier is corruption and refuses the open.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::WriteBatch;
+use crate::store::StoreError;
+
+const PREFIX: &str = "chat-wal-";
+const SUFFIX: &str = ".log";
+const HEADER: usize = 8;
+/// The largest record buffer kept between appends.
+const BUFFER_KEPT: usize = 4 << 20;
+
+/// The backend key that holds the number of the last segment checkpointed into it.
+pub const CHECKPOINTED: &[u8] = b"mwal_checkpointed";
+
+fn segment_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{PREFIX}{number:020}{SUFFIX}"))
+}
+
+fn segment_number(name: &str) -> Option<u64> {
+    name.strip_prefix(PREFIX)?
+        .strip_suffix(SUFFIX)?
+        .parse()
+        .ok()
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::backend(std::io::Error::new(
+        e.kind(),
+        format!("{what} {}: {e}", path.display()),
+    ))
+}
+
+/// Makes file creations and deletions in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("cannot sync the directory", dir, e))
+}
+
+/// The segments in `dir`, ascending.
+pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("cannot list", dir, e))?;
+        if let Some(number) = entry.file_name().to_str().and_then(segment_number) {
+            found.push((number, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The records of one segment, in order. A record that is cut short or fails its
+/// checksum ends the segment: `Err` unless `may_be_torn` (the last segment, whose
+/// last append a crash may have interrupted).
+fn read_segment(path: &Path, may_be_torn: bool) -> Result<Vec<WriteBatch>, StoreError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| io_error("cannot read", path, e))?;
+    let mut records = Vec::new();
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        match decode_record(rest) {
+            Some((batch, used)) => {
+                records.push(batch);
+                rest = &rest[used..];
+            }
+            None if may_be_torn => {
+                tracing::warn!(
+                    path = %path.display(),
+                    bytes = rest.len(),
+                    "ignoring a torn record at the end of the write-ahead log"
+                );
+                break;
+            }
+            None => {
+                return Err(StoreError::Corrupt {
+                    key: path.display().to_string(),
+                    reason: format!(
+                        "invalid write-ahead log record at byte {}",
+                        bytes.len() - rest.len()
+                    ),
+                })
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Appends `batch` to `out` as one record.
+fn encode_record(batch: &WriteBatch, out: &mut Vec<u8>) {
+    let len_of =
+        |bytes: &[u8]| u32::try_from(bytes.len()).expect("keys and values are under 4 GiB");
+    let payload_len: usize = batch
+        .iter()
+        .map(|(k, v)| 4 + k.len() + 1 + v.as_ref().map_or(0, |v| 4 + v.len()))
+        .sum();
+    out.reserve(HEADER + payload_len);
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER]);
+    for (key, value) in batch {
+        out.extend_from_slice(&len_of(key).to_le_bytes());
+        out.extend_from_slice(key);
+        match value {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                out.extend_from_slice(&len_of(value).to_le_bytes());
+                out.extend_from_slice(value);
+            }
+        }
+    }
+    let payload = &out[start + HEADER..];
+    let (len, crc) = (len_of(payload), crc32fast::hash(payload));
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The first record of `bytes` and its length, if whole and intact.
+fn decode_record(bytes: &[u8]) -> Option<(WriteBatch, usize)> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..HEADER)?.try_into().ok()?);
+    let mut payload = bytes.get(HEADER..HEADER.checked_add(len)?)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        *rest = tail;
+        Some(head)
+    }
+    fn bytes_with_len(rest: &mut &[u8]) -> Option<Vec<u8>> {
+        let n = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?) as usize;
+        Some(take(rest, n)?.to_vec())
+    }
+    let mut batch = WriteBatch::new();
+    while !payload.is_empty() {
+        let key = bytes_with_len(&mut payload)?;
+        let value = match take(&mut payload, 1)? {
+            [0] => None,
+            [1] => Some(bytes_with_len(&mut payload)?),
+            _ => return None,
+        };
+        batch.insert(key, value);
+    }
+    Some((batch, HEADER + len))
+}
+
+/// What [`recover`] found: the changes of every segment not yet checkpointed, in one
+/// batch, and the number the next segment must take.
+pub struct Recovered {
+    pub batch: WriteBatch,
+    pub next_segment: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads every segment in `dir` newer than `checkpointed` into one batch (later
+/// records override earlier ones).
+pub fn recover(dir: &Path, checkpointed: Option<u64>) -> Result<Recovered, StoreError> {
+    let found = segments(dir)?;
+    let mut batch = WriteBatch::new();
+    let last = found.last().map(|(n, _)| *n);
+    for (number, path) in &found {
+        if checkpointed.is_some_and(|c| *number <= c) {
+            continue;
+        }
+        for record in read_segment(path, Some(*number) == last)? {
+            batch.extend(record);
+        }
+    }
+    let next_segment = last.max(checkpointed).map_or(0, |n| n + 1);
+    Ok(Recovered {
+        batch,
+        next_segment,
+        files: found.into_iter().map(|(_, p)| p).collect(),
+    })
+}
+
+/// Deletes segment files (after a checkpoint made them redundant).
+pub fn remove(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
+    for file in files {
+        match std::fs::remove_file(file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("cannot delete", file, e)),
+        }
+    }
+    sync_dir(dir)
+}
+
+/// The segment being appended to.
+pub struct Wal {
+    dir: PathBuf,
+    file: File,
+    number: u64,
+    bytes: u64,
+    /// The record being written, kept for its capacity.
+    buffer: Vec<u8>,
+}
+
+impl Wal {
+    /// Creates segment `number` in `dir` (durably).
+    pub fn create(dir: &Path, number: u64) -> Result<Wal, StoreError> {
+        let path = segment_path(dir, number);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot create", &path, e))?;
+        sync_dir(dir)?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            file,
+            number,
+            bytes: 0,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Appends `batch` as one record; durable when it returns `Ok`.
+    pub fn append(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        self.buffer.clear();
+        encode_record(batch, &mut self.buffer);
+        self.file
+            .write_all(&self.buffer)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| io_error("cannot append to", &self.path(), e))?;
+        self.bytes += self.buffer.len() as u64;
+        if self.buffer.capacity() > BUFFER_KEPT {
+            self.buffer = Vec::new(); // a rare huge group (file chunks)
+        }
+        Ok(())
+    }
+
+    /// Bytes appended to this segment.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// This segment's number.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// This segment's file.
+    pub fn path(&self) -> PathBuf {
+        segment_path(&self.dir, self.number)
+    }
+
+    /// Closes this segment and starts the next.
+    pub fn rotate(&mut self) -> Result<(), StoreError> {
+        let next = Wal::create(&self.dir, self.number + 1)?;
+        let buffer = std::mem::take(&mut self.buffer);
+        *self = Wal { buffer, ..next };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(pairs: &[(&str, Option<&str>)]) -> WriteBatch {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn replays_records_in_order_and_skips_checkpointed_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 0).unwrap();
+        wal.append(&batch(&[("a", Some("1")), ("b", Some("1"))]))
+            .unwrap();
+        wal.rotate().unwrap();
+        wal.append(&batch(&[("a", Some("2")), ("b", None)]))
+            .unwrap();
+        wal.append(&batch(&[("c", Some("3"))])).unwrap();
+
+        let all = recover(dir.path(), None).unwrap();
+        assert_eq!(
+            all.batch,
+            batch(&[("a", Some("2")), ("b", None), ("c", Some("3"))])
+        );
+        assert_eq!(all.next_segment, 2);
+        assert_eq!(all.files.len(), 2);
+
+        let newer = recover(dir.path(), Some(0)).unwrap();
+        assert_eq!(
+            newer.batch,
+            batch(&[("a", Some("2")), ("b", None), ("c", Some("3"))])
+        );
+        let none = recover(dir.path(), Some(1)).unwrap();
+        assert!(none.batch.is_empty());
+        assert_eq!(none.next_segment, 2);
+    }
+
+    /// Every cut of the last record (a crash mid-append) loses that record only.
+    #[test]
+    fn a_torn_tail_loses_only_the_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 7).unwrap();
+        wal.append(&batch(&[("kept", Some("yes"))])).unwrap();
+        let whole = wal.bytes();
+        wal.append(&batch(&[("torn", Some("no"))])).unwrap();
+        let path = wal.path();
+        drop(wal);
+        let full = std::fs::read(&path).unwrap();
+        for cut in whole as usize..full.len() {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let got = recover(dir.path(), None).unwrap();
+            assert_eq!(got.batch, batch(&[("kept", Some("yes"))]), "cut at {cut}");
+            assert_eq!(got.next_segment, 8);
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_an_older_segment_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 0).unwrap();
+        wal.append(&batch(&[("a", Some("1"))])).unwrap();
+        let first = wal.path();
+        wal.rotate().unwrap();
+        wal.append(&batch(&[("b", Some("2"))])).unwrap();
+        let mut bytes = std::fs::read(&first).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&first, bytes).unwrap();
+        assert!(matches!(
+            recover(dir.path(), None),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn removed_segments_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::create(dir.path(), 3).unwrap();
+        std::fs::write(dir.path().join("unrelated.txt"), "x").unwrap();
+        let found = recover(dir.path(), None).unwrap();
+        assert_eq!(found.files, vec![wal.path()]);
+        remove(dir.path(), &found.files).unwrap();
+        assert!(segments(dir.path()).unwrap().is_empty());
+        assert!(dir.path().join("unrelated.txt").exists());
+    }
+}
