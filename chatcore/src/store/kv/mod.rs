@@ -690,10 +690,11 @@ fn write_loop<B: KvBackend>(
             return;
         }
     };
+    // Kept across groups: growing a fresh one every group faults in fresh pages.
+    let mut completions = Vec::new();
     while let Ok(first) = jobs.recv() {
         let mut group = WriteBatch::new();
         let mut created = BTreeSet::new();
-        let mut completions = Vec::new();
         // The memtable is read before the snapshot is taken: a checkpoint that
         // finishes in between is then in the snapshot.
         let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
@@ -745,7 +746,7 @@ fn write_loop<B: KvBackend>(
                 Some(log) => log.commit(group, &created),
             }
         };
-        for completion in completions {
+        for completion in completions.drain(..) {
             completion(outcome.as_ref().err());
         }
         if let Some(log) = &mut log {
