@@ -1,4 +1,5 @@
-//! Store micro-benchmarks, per backend (redb, sled, and memory for reference):
+//! Store micro-benchmarks, per backend (redb as `chatcore_redb::open` makes it,
+//! with its write-ahead log; redb without it; sled; and memory for reference):
 //!
 //! - `append_direct/1-writer`: one task sending messages one after another; each
 //!   waits for its durable commit.
@@ -181,6 +182,14 @@ fn redb(c: &mut Criterion) {
     bench_store(c, "redb", |dir| chatcore_redb::open(dir).unwrap());
 }
 
+/// redb without the write-ahead log: every group commit is a redb transaction.
+fn redb_direct(c: &mut Criterion) {
+    bench_store(c, "redb-direct", |dir| {
+        let backend = chatcore_redb::RedbBackend::open(dir.join(chatcore_redb::FILE_NAME));
+        KvStore::open(backend.unwrap()).unwrap()
+    });
+}
+
 fn sled(c: &mut Criterion) {
     bench_store(c, "sled", |dir| chatcore_sled::open(dir).unwrap());
 }
@@ -191,5 +200,5 @@ fn memory(c: &mut Criterion) {
     });
 }
 
-criterion_group!(store, redb, sled, memory);
+criterion_group!(store, redb, redb_direct, sled, memory);
 criterion_main!(store);

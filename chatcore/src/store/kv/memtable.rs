@@ -36,19 +36,32 @@ impl Memtable {
         self.frozen.as_ref()?.get(key).cloned()
     }
 
-    /// Every change with `start <= key < end` (the newest for each key), ascending.
-    pub fn range(&self, start: &[u8], end: &[u8]) -> WriteBatch {
-        let bounds = (Bound::Included(start), Bound::Excluded(end));
+    /// The changes with `start <= key < end` in scan order (descending if
+    /// `reverse`), the newest for each key, up to and including the `limit`-th that
+    /// is not a delete: a scan of at most `limit` entries is decided by those and
+    /// the backend, whatever lies further.
+    pub fn range(&self, start: &[u8], end: &[u8], reverse: bool, limit: usize) -> WriteBatch {
         let mut changes = WriteBatch::new();
-        if start >= end {
+        if start >= end || limit == 0 {
             return changes;
         }
-        if let Some(frozen) = &self.frozen {
-            let range = frozen.range::<[u8], _>(bounds);
-            changes.extend(range.map(|(k, v)| (k.clone(), v.clone())));
+        let bounds = (Bound::Included(start), Bound::Excluded(end));
+        let active = self
+            .active
+            .range::<[u8], _>(bounds)
+            .map(|(k, e)| (k, &e.value));
+        let frozen = self.frozen.iter().flat_map(|f| f.range::<[u8], _>(bounds));
+        let mut present = 0;
+        let mut take = |(key, value): (&Vec<u8>, &Option<Vec<u8>>)| {
+            present += usize::from(value.is_some());
+            changes.insert(key.clone(), value.clone());
+            present < limit
+        };
+        if reverse {
+            merge(active.rev(), frozen.rev(), |a, b| b.cmp(a)).all(&mut take);
+        } else {
+            merge(active, frozen, |a, b| a.cmp(b)).all(&mut take);
         }
-        let range = self.active.range::<[u8], _>(bounds);
-        changes.extend(range.map(|(k, e)| (k.clone(), e.value.clone())));
         changes
     }
 
@@ -101,6 +114,32 @@ impl Memtable {
     }
 }
 
+/// Two sorted streams of changes as one, in `order`; on equal keys the first
+/// stream's (the newer) change wins.
+fn merge<'a, V: 'a>(
+    newer: impl Iterator<Item = (&'a Vec<u8>, V)>,
+    older: impl Iterator<Item = (&'a Vec<u8>, V)>,
+    order: impl Fn(&[u8], &[u8]) -> std::cmp::Ordering,
+) -> impl Iterator<Item = (&'a Vec<u8>, V)> {
+    let (mut newer, mut older) = (newer.peekable(), older.peekable());
+    std::iter::from_fn(move || {
+        let pick = match (newer.peek(), older.peek()) {
+            (Some((n, _)), Some((o, _))) => order(n, o),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return None,
+        };
+        match pick {
+            std::cmp::Ordering::Less => newer.next(),
+            std::cmp::Ordering::Greater => older.next(),
+            std::cmp::Ordering::Equal => {
+                older.next();
+                newer.next()
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,8 +182,17 @@ mod tests {
         assert_eq!(m.get(b"a"), Some(Some(k("1"))));
         assert_eq!(m.get(b"b"), Some(None));
         assert_eq!(
-            m.range(b"a", b"c"),
+            m.range(b"a", b"c", false, usize::MAX),
             [(k("a"), Some(k("1"))), (k("b"), None)].into()
+        );
+        // Up to the first present entry in scan order, deletes before it included.
+        assert_eq!(
+            m.range(b"a", b"d", true, 1),
+            [(k("c"), Some(k("2")))].into()
+        );
+        assert_eq!(
+            m.range(b"b", b"d", false, 1),
+            [(k("b"), None), (k("c"), Some(k("2")))].into()
         );
         m.checkpointed();
         assert_eq!(m.get(b"a"), None);
