@@ -20,7 +20,7 @@ use crate::limits::TokenBucket;
 use crate::protocol::{
     ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame, PROTOCOL_VERSION,
 };
-use crate::router::{Control, SessionHandle};
+use crate::router::{Control, ControlSlot, SessionHandle};
 use crate::session::{Action, Phase, Session};
 use crate::transport::ServerConnection;
 
@@ -56,32 +56,50 @@ pub(super) enum Flow {
     Close,
 }
 
-pub(super) async fn run<C: ServerConnection>(
+/// Sets a connection up (its writer task, its session) and returns the task that
+/// serves it. Not an `async fn`: the setup's inputs would stay in every idle
+/// task's state for good.
+pub(super) fn run<C: ServerConnection>(
     shared: Arc<Shared>,
     conn: C,
     conn_id: u64,
     peer: Option<SocketAddr>,
-) {
-    let (sink, mut stream) = conn.split();
+) -> impl Future<Output = ()> + Send {
+    let (sink, stream) = conn.split();
     let (frames_tx, frames_rx) = mpsc::channel(shared.config.outbound_queue);
-    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(write_loop(sink, frames_rx));
-    let shutdown = shared.shutdown.clone();
-    let mut conn = Conn {
+    let control = Arc::new(ControlSlot::default());
+    let writer = tokio::spawn(write_loop(sink, frames_rx));
+    // Boxed: passed into `serve` by value, it would take room twice in its task.
+    let conn = Box::new(Conn {
         shared,
         session: Session::new(),
         handle: SessionHandle {
             conn_id,
             frames: frames_tx,
-            control: control_tx,
+            control: Arc::clone(&control),
         },
         peer,
         uploads: HashMap::new(),
-    };
-    let mut pipeline = Pipeline::default();
+    });
     tracing::info!(conn_id, ?peer, "connected");
-    let hello_deadline = tokio::time::sleep(conn.shared.config.hello_timeout);
-    tokio::pin!(hello_deadline);
+    serve(conn, stream, control, writer)
+}
+
+async fn serve<S>(
+    mut conn: Box<Conn>,
+    mut stream: S,
+    control: Arc<ControlSlot>,
+    mut writer: tokio::task::JoinHandle<()>,
+) where
+    S: futures::Stream<Item = Result<ClientFrame, crate::transport::TransportError>> + Unpin,
+{
+    let conn_id = conn.handle.conn_id;
+    let shutdown = conn.shared.shutdown.clone();
+    let mut pipeline = Pipeline::default();
+    // Boxed and dropped after the hello: idle sessions do not keep a timer.
+    let mut hello_deadline = Some(Box::pin(tokio::time::sleep(
+        conn.shared.config.hello_timeout,
+    )));
     let config = &conn.shared.config;
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
@@ -100,7 +118,7 @@ pub(super) async fn run<C: ServerConnection>(
                 conn.send_event(Event::ServerShutdown);
                 break;
             }
-            _ = &mut hello_deadline, if *conn.session.phase() == Phase::AwaitingHello => {
+            _ = async { hello_deadline.as_mut().expect("checked").await }, if hello_deadline.is_some() => {
                 tracing::info!(conn_id, "no hello in time");
                 conn.send_event(Event::Closing { code: ErrorCode::Timeout });
                 break;
@@ -116,7 +134,7 @@ pub(super) async fn run<C: ServerConnection>(
                 }
                 conn.send_event(Event::Ping);
             }
-            Some(control) = control_rx.recv() => {
+            control = control.recv() => {
                 match control {
                     Control::Kick(reason) => {
                         tracing::info!(conn_id, %reason, "session kicked");
@@ -150,6 +168,9 @@ pub(super) async fn run<C: ServerConnection>(
                     if let Flow::Close = Box::pin(conn.on_frame(frame, &mut pipeline)).await {
                         break;
                     }
+                    if *conn.session.phase() != Phase::AwaitingHello {
+                        hello_deadline = None;
+                    }
                 }
                 Some(Err(e)) => {
                     tracing::info!(conn_id, error = %e, "closing on bad input");
@@ -163,9 +184,10 @@ pub(super) async fn run<C: ServerConnection>(
         }
     }
 
-    // Queued writes commit anyway; finish them so their pushes go out.
-    pipeline.drain(&conn).await;
-    conn.close().await;
+    // Queued writes commit anyway; finish them so their pushes go out. Boxed, like
+    // `on_frame`: inline, these futures would make every idle task larger.
+    Box::pin(pipeline.drain(&conn)).await;
+    Box::pin(conn.close()).await;
     tracing::info!(conn_id, "disconnected");
     // The writer ends once every sender of its queue is gone (the router dropped
     // this session's handle in `close`), after flushing what was queued; a peer
@@ -287,7 +309,7 @@ impl Conn {
         let frame = Arc::new(ServerFrame::Event(event));
         let sent = tokio::time::timeout(WRITE_GRACE, self.handle.frames.send(frame)).await;
         if sent.is_err() {
-            let _ = self.handle.control.send(Control::SlowReader);
+            self.handle.control.send(Control::SlowReader);
         }
     }
 

@@ -255,8 +255,7 @@ impl Conn {
             .router
             .register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
-            let _ = old
-                .control
+            old.control
                 .send(crate::router::Control::Kick("logged in elsewhere".into()));
         }
         self.session.logged_in(user.clone());
