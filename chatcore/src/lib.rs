@@ -73,6 +73,7 @@ pub mod friends;
 #[cfg(feature = "testkit")]
 pub mod fuzzing;
 pub mod limits;
+mod mailbox;
 pub mod protocol;
 mod router;
 pub mod session;

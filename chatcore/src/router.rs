@@ -5,10 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
-use tokio::sync::{mpsc, Notify};
-
+use crate::mailbox::{Control, Mailbox, PushError};
 use crate::protocol::ServerFrame;
 use crate::store::UserId;
 
@@ -16,60 +15,19 @@ const SHARDS: usize = 64;
 
 type Shard = RwLock<HashMap<UserId, Vec<SessionHandle>>>;
 
-/// Why the engine stops a session from outside its own task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Control {
-    /// A newer login replaced this session.
-    Kick(String),
-    /// Its outbound queue is full: the client does not read.
-    SlowReader,
-}
-
-/// Where a session's task waits for a [`Control`]. Any control ends the session,
-/// so one slot is enough (the first sent wins): a fraction of a channel's memory,
-/// which every idle session would hold.
-#[derive(Debug, Default)]
-pub(crate) struct ControlSlot {
-    control: Mutex<Option<Control>>,
-    ready: Notify,
-}
-
-impl ControlSlot {
-    /// Tells the session to stop, unless an earlier control already has.
-    pub fn send(&self, control: Control) {
-        self.control
-            .lock()
-            .expect("control lock")
-            .get_or_insert(control);
-        // Stores a permit if the task is not waiting right now: nothing is lost.
-        self.ready.notify_one();
-    }
-
-    /// Waits for a control.
-    pub async fn recv(&self) -> Control {
-        loop {
-            if let Some(control) = self.control.lock().expect("control lock").take() {
-                return control;
-            }
-            self.ready.notified().await;
-        }
-    }
-}
-
 /// How to reach one live, authenticated session.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionHandle {
     pub conn_id: u64,
-    pub frames: mpsc::Sender<Arc<ServerFrame>>,
-    pub control: Arc<ControlSlot>,
+    pub mailbox: Arc<Mailbox>,
 }
 
 impl SessionHandle {
     /// Queues a frame without waiting; a session whose queue is full is told to
     /// close (its undelivered inbox items wait for its next login).
     pub fn push(&self, frame: Arc<ServerFrame>) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.frames.try_send(frame) {
-            self.control.send(Control::SlowReader);
+        if let Err(PushError::Full) = self.mailbox.try_push(frame) {
+            self.mailbox.stop(Control::SlowReader);
         }
     }
 }

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 
 use super::files::Upload;
 use super::handlers::Reply;
 use super::Shared;
 use crate::limits::TokenBucket;
+use crate::mailbox::{Control, Mailbox};
 use crate::protocol::{
     ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame, PROTOCOL_VERSION,
 };
-use crate::router::{Control, ControlSlot, SessionHandle};
+use crate::router::SessionHandle;
 use crate::session::{Action, Phase, Session};
 use crate::transport::ServerConnection;
 
@@ -66,34 +66,26 @@ pub(super) fn run<C: ServerConnection>(
     peer: Option<SocketAddr>,
 ) -> impl Future<Output = ()> + Send {
     let (sink, stream) = conn.split();
-    let (frames_tx, frames_rx) = mpsc::channel(shared.config.outbound_queue);
-    let control = Arc::new(ControlSlot::default());
-    let writer = tokio::spawn(write_loop(sink, frames_rx));
+    let mailbox = Arc::new(Mailbox::new(shared.config.outbound_queue));
+    let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox)));
     // Boxed: passed into `serve` by value, it would take room twice in its task.
     let conn = Box::new(Conn {
         shared,
         session: Session::new(),
-        handle: SessionHandle {
-            conn_id,
-            frames: frames_tx,
-            control: Arc::clone(&control),
-        },
+        handle: SessionHandle { conn_id, mailbox },
         peer,
         uploads: HashMap::new(),
     });
     tracing::info!(conn_id, ?peer, "connected");
-    serve(conn, stream, control, writer)
+    serve(conn, stream, writer)
 }
 
-async fn serve<S>(
-    mut conn: Box<Conn>,
-    mut stream: S,
-    control: Arc<ControlSlot>,
-    mut writer: tokio::task::JoinHandle<()>,
-) where
+async fn serve<S>(mut conn: Box<Conn>, mut stream: S, mut writer: tokio::task::JoinHandle<()>)
+where
     S: futures::Stream<Item = Result<ClientFrame, crate::transport::TransportError>> + Unpin,
 {
     let conn_id = conn.handle.conn_id;
+    let mailbox = Arc::clone(&conn.handle.mailbox);
     let shutdown = conn.shared.shutdown.clone();
     let mut pipeline = Pipeline::default();
     // Boxed and dropped after the hello: idle sessions do not keep a timer.
@@ -134,7 +126,7 @@ async fn serve<S>(
                 }
                 conn.send_event(Event::Ping);
             }
-            control = control.recv() => {
+            control = mailbox.stopped() => {
                 match control {
                     Control::Kick(reason) => {
                         tracing::info!(conn_id, %reason, "session kicked");
@@ -189,9 +181,11 @@ async fn serve<S>(
     Box::pin(pipeline.drain(&conn)).await;
     Box::pin(conn.close()).await;
     tracing::info!(conn_id, "disconnected");
-    // The writer ends once every sender of its queue is gone (the router dropped
-    // this session's handle in `close`), after flushing what was queued; a peer
-    // that does not read gets a short grace, then the writer is cut off.
+    // The router no longer reaches this session (`close`): the writer ends after
+    // flushing what is queued; a peer that does not read gets a short grace, then
+    // the writer is cut off. Frames routed here from now on are dropped; what they
+    // carried waits in the inbox for the next login.
+    mailbox.close();
     drop(conn);
     let grace = if slow_reader {
         Duration::ZERO
@@ -236,16 +230,13 @@ pub(super) async fn refuse<C: ServerConnection>(mut conn: C, code: ErrorCode) {
     let _ = conn.close().await;
 }
 
-/// Drains the outbound queue into the sink, flushing once per burst.
-async fn write_loop<S>(mut sink: S, mut frames: mpsc::Receiver<Arc<ServerFrame>>)
+/// Drains the session's mailbox into the sink, flushing once per burst.
+async fn write_loop<S>(mut sink: S, mailbox: Arc<Mailbox>)
 where
     S: futures::Sink<Arc<ServerFrame>> + Unpin,
 {
-    while let Some(frame) = frames.recv().await {
-        if sink.feed(frame).await.is_err() {
-            return;
-        }
-        while let Ok(frame) = frames.try_recv() {
+    while let Some(frames) = mailbox.take_all().await {
+        for frame in frames {
             if sink.feed(frame).await.is_err() {
                 return;
             }
@@ -307,9 +298,9 @@ impl Conn {
     /// make room within the grace period is closed as a slow reader.
     pub async fn send_event_waiting(&self, event: Event) {
         let frame = Arc::new(ServerFrame::Event(event));
-        let sent = tokio::time::timeout(WRITE_GRACE, self.handle.frames.send(frame)).await;
+        let sent = tokio::time::timeout(WRITE_GRACE, self.handle.mailbox.push(frame)).await;
         if sent.is_err() {
-            self.handle.control.send(Control::SlowReader);
+            self.handle.mailbox.stop(Control::SlowReader);
         }
     }
 

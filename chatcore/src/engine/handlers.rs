@@ -255,8 +255,8 @@ impl Conn {
             .router
             .register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
-            old.control
-                .send(crate::router::Control::Kick("logged in elsewhere".into()));
+            old.mailbox
+                .stop(crate::mailbox::Control::Kick("logged in elsewhere".into()));
         }
         self.session.logged_in(user.clone());
         tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged in");
