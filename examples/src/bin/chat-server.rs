@@ -112,8 +112,20 @@ fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>>
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Threads for blocking work: store reads and password hashing (which is bounded
+/// on its own). Tokio's default of 512 lets a login storm start hundreds of
+/// threads, each keeping its stack and allocator caches for seconds after.
+const BLOCKING_THREADS: usize = 16;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
