@@ -19,11 +19,28 @@ struct Entry {
     maybe_in_backend: bool,
 }
 
+type Changes = BTreeMap<Vec<u8>, Entry>;
+
 /// See the module documentation.
 #[derive(Default)]
 pub struct Memtable {
-    active: BTreeMap<Vec<u8>, Entry>,
-    frozen: Option<Arc<WriteBatch>>,
+    active: Changes,
+    frozen: Option<Frozen>,
+}
+
+/// The changes a checkpoint writes. Frozen as they are: the writer thread does
+/// no work for it beyond swapping a map.
+#[derive(Clone)]
+pub struct Frozen(Arc<Changes>);
+
+impl Frozen {
+    /// The changes as a backend batch (on the checkpoint thread).
+    pub fn to_batch(&self) -> WriteBatch {
+        self.0
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect()
+    }
 }
 
 impl Memtable {
@@ -33,7 +50,7 @@ impl Memtable {
         if let Some(entry) = self.active.get(key) {
             return Some(entry.value.clone());
         }
-        self.frozen.as_ref()?.get(key).cloned()
+        Some(self.frozen.as_ref()?.0.get(key)?.value.clone())
     }
 
     /// The changes with `start <= key < end` in scan order (descending if
@@ -50,7 +67,11 @@ impl Memtable {
             .active
             .range::<[u8], _>(bounds)
             .map(|(k, e)| (k, &e.value));
-        let frozen = self.frozen.iter().flat_map(|f| f.range::<[u8], _>(bounds));
+        let frozen = self
+            .frozen
+            .iter()
+            .flat_map(|f| f.0.range::<[u8], _>(bounds))
+            .map(|(k, e)| (k, &e.value));
         let mut present = 0;
         let mut take = |(key, value): (&Vec<u8>, &Option<Vec<u8>>)| {
             present += usize::from(value.is_some());
@@ -92,14 +113,10 @@ impl Memtable {
 
     /// Starts a new period: the changes so far, for a checkpoint. Panics if the
     /// previous checkpoint has not finished.
-    pub fn freeze(&mut self) -> Arc<WriteBatch> {
+    pub fn freeze(&mut self) -> Frozen {
         assert!(self.frozen.is_none(), "one checkpoint at a time");
-        let changes: WriteBatch = std::mem::take(&mut self.active)
-            .into_iter()
-            .map(|(k, e)| (k, e.value))
-            .collect();
-        let frozen = Arc::new(changes);
-        self.frozen = Some(Arc::clone(&frozen));
+        let frozen = Frozen(Arc::new(std::mem::take(&mut self.active)));
+        self.frozen = Some(frozen.clone());
         frozen
     }
 
@@ -166,7 +183,7 @@ mod tests {
         // A key the backend may hold keeps a tombstone.
         assert_eq!(m.get(b"old"), Some(None));
         let frozen = m.freeze();
-        assert_eq!(*frozen, [(k("old"), None)].into());
+        assert_eq!(frozen.to_batch(), [(k("old"), None)].into());
     }
 
     #[test]

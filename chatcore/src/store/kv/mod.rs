@@ -536,7 +536,7 @@ struct Logged {
 
 /// A checkpoint's work: the frozen changes, and the segments they came from.
 struct Checkpoint {
-    changes: Arc<WriteBatch>,
+    changes: memtable::Frozen,
     last_segment: u64,
     files: Vec<PathBuf>,
 }
@@ -668,7 +668,7 @@ fn checkpoint<B: KvBackend>(
     dir: &std::path::Path,
     job: Checkpoint,
 ) -> Result<(), StoreError> {
-    let mut batch = WriteBatch::clone(&job.changes);
+    let mut batch = job.changes.to_batch();
     batch.insert(
         wal::CHECKPOINTED.to_vec(),
         Some(job.last_segment.to_be_bytes().to_vec()),
