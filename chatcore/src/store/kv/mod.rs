@@ -906,6 +906,78 @@ mod tests {
             "one fresh segment"
         );
     }
+    /// A backend whose commits fail while `broken` is set.
+    #[derive(Clone, Default)]
+    struct Breakable {
+        inner: MemoryBackend,
+        broken: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl KvBackend for Breakable {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(key)
+        }
+        fn scan(&self, s: &[u8], e: &[u8], rev: bool, n: usize) -> Result<Entries, StoreError> {
+            self.inner.scan(s, e, rev, n)
+        }
+        fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+            if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::backend(std::io::Error::other("disk gone")));
+            }
+            self.inner.commit(batch)
+        }
+    }
+
+    /// A checkpoint that fails stops all later writes (what is on disk is then
+    /// unknown) but loses nothing acknowledged: reads still see it, and the next
+    /// open replays it from the log.
+    #[tokio::test]
+    async fn a_failed_checkpoint_refuses_writes_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Breakable::default();
+        let config = WalConfig {
+            checkpoint_bytes: 1,
+            ..WalConfig::new(dir.path())
+        };
+        let store = KvStore::open_with_wal(backend.clone(), config.clone()).unwrap();
+        store.create_user("ann", "h").await.unwrap().unwrap();
+        backend
+            .broken
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut acknowledged = Vec::new();
+        let refused = loop {
+            let name = format!("user{}", acknowledged.len());
+            match store.create_user(&name, "h").await {
+                Ok(_) => acknowledged.push(name),
+                Err(e) => break e,
+            }
+            assert!(
+                acknowledged.len() < 1000,
+                "writes go on after a failed checkpoint"
+            );
+        };
+        assert!(matches!(refused, StoreError::Backend(_)), "{refused:?}");
+        for name in &acknowledged {
+            assert!(
+                store.account_by_name(name).await.unwrap().is_some(),
+                "{name}"
+            );
+        }
+        drop(store);
+
+        backend
+            .broken
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let store = KvStore::open_with_wal(backend.clone(), config).unwrap();
+        for name in acknowledged.iter().chain([&"ann".to_string()]) {
+            assert!(
+                store.account_by_name(name).await.unwrap().is_some(),
+                "{name}"
+            );
+        }
+        assert!(store.create_user("bob", "h").await.unwrap().is_some());
+    }
+
     proptest::proptest! {
         /// Reads through the memtable (frozen and active changes) over the backend
         /// agree with applying every change in order, for any range, direction and
