@@ -52,7 +52,9 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use chatcore::store::{Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig, WriteBatch};
+use chatcore::store::{
+    BorrowedWrites, Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig, WriteBatch,
+};
 use redb::{
     Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, TableDefinition,
     TableError, TableHandle,
@@ -312,16 +314,20 @@ impl KvBackend for RedbBackend {
 
     /// One write transaction with [`Durability::Immediate`]: durable when it returns.
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.commit_borrowed(&mut batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
+    }
+
+    fn commit_borrowed(&self, writes: &mut BorrowedWrites<'_>) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(StoreError::backend)?;
         // Immediate is redb's default; set it anyway, as the contract depends on it.
         txn.set_durability(Durability::Immediate)
             .map_err(StoreError::backend)?;
         {
             let mut table = txn.open_table(TABLE).map_err(StoreError::backend)?;
-            for (key, value) in &batch {
+            for (key, value) in writes {
                 match value {
-                    Some(v) => table.insert(key.as_slice(), v.as_slice()).map(drop),
-                    None => table.remove(key.as_slice()).map(drop),
+                    Some(v) => table.insert(key, v).map(drop),
+                    None => table.remove(key).map(drop),
                 }
                 .map_err(StoreError::backend)?;
             }

@@ -20,7 +20,9 @@ mod memory;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use kv::{Entries, KvBackend, KvSnapshot, KvStore, WalConfig, WriteBatch, FORMAT_VERSION};
+pub use kv::{
+    BorrowedWrites, Entries, KvBackend, KvSnapshot, KvStore, WalConfig, WriteBatch, FORMAT_VERSION,
+};
 pub use memory::{MemoryBackend, MemoryStore};
 
 use std::sync::Arc;

@@ -34,12 +34,11 @@ pub struct Memtable {
 pub struct Frozen(Arc<Changes>);
 
 impl Frozen {
-    /// The changes as a backend batch (on the checkpoint thread).
-    pub fn to_batch(&self) -> WriteBatch {
+    /// The changes as backend writes (on the checkpoint thread).
+    pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.0
             .iter()
-            .map(|(k, e)| (k.clone(), e.value.clone()))
-            .collect()
+            .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
     }
 }
 
@@ -183,7 +182,7 @@ mod tests {
         // A key the backend may hold keeps a tombstone.
         assert_eq!(m.get(b"old"), Some(None));
         let frozen = m.freeze();
-        assert_eq!(frozen.to_batch(), [(k("old"), None)].into());
+        assert_eq!(frozen.writes().collect::<Vec<_>>(), [(&k("old")[..], None)]);
     }
 
     #[test]

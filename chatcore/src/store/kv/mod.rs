@@ -64,6 +64,9 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 /// Writes to apply atomically: key -> new value, or `None` to delete.
 pub type WriteBatch = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// Writes to apply atomically, borrowed: key and new value, or `None` to delete.
+pub type BorrowedWrites<'a> = dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a;
+
 /// An ordered byte-key store that can commit a batch atomically and durably.
 ///
 /// This is all a backend implements to get the whole [`Store`] (via [`KvStore`]).
@@ -85,6 +88,18 @@ pub trait KvBackend: Send + Sync + 'static {
     /// Applies every write atomically. Must not return `Ok` before the batch is
     /// durable.
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// Like [`commit`](Self::commit), for writes the caller goes on holding (a
+    /// checkpoint's changes, which reads use until the commit returns), each key
+    /// once. The default copies them into a [`WriteBatch`]; a backend that can
+    /// write from borrowed bytes saves that copy.
+    fn commit_borrowed(&self, writes: &mut BorrowedWrites<'_>) -> Result<(), StoreError> {
+        self.commit(
+            writes
+                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                .collect(),
+        )
+    }
 
     /// A consistent view of the committed state for the many point reads of one
     /// group commit (so a backend can open one read transaction per group rather
@@ -350,7 +365,8 @@ impl<B: KvBackend> KvStore<B> {
             backend.commit(batch)?;
         }
         wal::remove(&config.dir, &recovered.files)?;
-        let log = wal::Wal::create(&config.dir, recovered.next_segment)?;
+        let allocated = config.checkpoint_bytes.min(wal::MAX_ALLOCATED);
+        let log = wal::Wal::create(&config.dir, recovered.next_segment, allocated)?;
         Self::start(backend, Some((log, config)))
     }
 
@@ -668,12 +684,12 @@ fn checkpoint<B: KvBackend>(
     dir: &std::path::Path,
     job: Checkpoint,
 ) -> Result<(), StoreError> {
-    let mut batch = job.changes.to_batch();
-    batch.insert(
-        wal::CHECKPOINTED.to_vec(),
-        Some(job.last_segment.to_be_bytes().to_vec()),
-    );
-    commit_caught(backend, batch)?;
+    let marker = job.last_segment.to_be_bytes();
+    let mut writes = job
+        .changes
+        .writes()
+        .chain(std::iter::once((wal::CHECKPOINTED, Some(&marker[..]))));
+    commit_caught(|| backend.commit_borrowed(&mut writes))?;
     memtable.write().expect("memtable lock").checkpointed();
     // The backend now records the checkpoint: a segment that outlives a failed
     // delete is skipped at the next open.
@@ -685,8 +701,8 @@ fn checkpoint<B: KvBackend>(
 
 /// Some engines panic on a damaged page: that fails the commit, not the thread
 /// (and every later caller).
-fn commit_caught<B: KvBackend>(backend: &B, batch: WriteBatch) -> Result<(), StoreError> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| backend.commit(batch))).unwrap_or_else(|_| {
+fn commit_caught(commit: impl FnOnce() -> Result<(), StoreError>) -> Result<(), StoreError> {
+    std::panic::catch_unwind(AssertUnwindSafe(commit)).unwrap_or_else(|_| {
         Err(StoreError::backend(std::io::Error::other(
             "commit panicked",
         )))
@@ -761,7 +777,7 @@ fn write_loop<B: KvBackend>(
             Ok(())
         } else {
             match &mut log {
-                None => commit_caught(backend, group),
+                None => commit_caught(|| backend.commit(group)),
                 Some(log) => log.commit(group, &created),
             }
         };
