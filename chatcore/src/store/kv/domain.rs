@@ -683,7 +683,7 @@ impl<B: KvBackend> Store for KvStore<B> {
             };
             record.received += bytes.len() as u64;
             txn.put(key, &record);
-            txn.own.insert(keys::chunk(file, index), Some(bytes));
+            txn.put_raw(keys::chunk(file, index), bytes);
             Ok(())
         })
         .await

@@ -6,11 +6,11 @@
 //! created and deleted within one period never reaches the backend at all: in a
 //! chat that keeps up, that is every inbox entry and every delivery receipt.
 
-use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::collections::{btree_map, BTreeMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::WriteBatch;
+use super::{Group, Write, WriteBatch};
 
 /// A change not yet in the backend.
 struct Entry {
@@ -85,10 +85,9 @@ impl Memtable {
         changes
     }
 
-    /// Takes a durable group. `fresh` are keys the group created that cannot have
-    /// existed before (new ids).
-    pub fn apply(&mut self, group: WriteBatch, fresh: &BTreeSet<Vec<u8>>) {
-        for (key, value) in group {
+    /// Takes a durable group.
+    pub fn apply(&mut self, group: Group) {
+        for (key, Write { value, fresh }) in group {
             match self.active.entry(key) {
                 btree_map::Entry::Occupied(mut entry) => {
                     if value.is_none() && !entry.get().maybe_in_backend {
@@ -98,7 +97,7 @@ impl Memtable {
                     }
                 }
                 btree_map::Entry::Vacant(entry) => {
-                    let maybe_in_backend = !fresh.contains(entry.key());
+                    let maybe_in_backend = !fresh;
                     if value.is_some() || maybe_in_backend {
                         entry.insert(Entry {
                             value,
@@ -164,16 +163,26 @@ mod tests {
         s.as_bytes().to_vec()
     }
 
+    /// A group of writes; the keys in `fresh` hold new ids.
+    fn group(writes: &[(&str, Option<&str>)], fresh: &[&str]) -> Group {
+        writes
+            .iter()
+            .map(|(key, value)| {
+                let write = Write {
+                    value: value.map(k),
+                    fresh: fresh.contains(key),
+                };
+                (k(key), write)
+            })
+            .collect()
+    }
+
     #[test]
     fn a_fresh_key_deleted_in_the_same_period_leaves_nothing() {
         let mut m = Memtable::default();
-        let fresh: BTreeSet<_> = [k("inbox1")].into();
-        m.apply(
-            [(k("inbox1"), Some(k("v"))), (k("old"), None)].into(),
-            &fresh,
-        );
+        m.apply(group(&[("inbox1", Some("v")), ("old", None)], &["inbox1"]));
         assert_eq!(m.get(b"inbox1"), Some(Some(k("v"))));
-        m.apply([(k("inbox1"), None)].into(), &BTreeSet::new());
+        m.apply(group(&[("inbox1", None)], &[]));
         assert_eq!(
             m.get(b"inbox1"),
             None,
@@ -188,13 +197,9 @@ mod tests {
     #[test]
     fn active_overrides_frozen_and_ranges_merge_both() {
         let mut m = Memtable::default();
-        let none = BTreeSet::new();
-        m.apply(
-            [(k("a"), Some(k("1"))), (k("b"), Some(k("1")))].into(),
-            &none,
-        );
+        m.apply(group(&[("a", Some("1")), ("b", Some("1"))], &[]));
         m.freeze();
-        m.apply([(k("b"), None), (k("c"), Some(k("2")))].into(), &none);
+        m.apply(group(&[("b", None), ("c", Some("2"))], &[]));
         assert_eq!(m.get(b"a"), Some(Some(k("1"))));
         assert_eq!(m.get(b"b"), Some(None));
         assert_eq!(

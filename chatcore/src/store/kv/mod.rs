@@ -42,7 +42,7 @@
 //! | `i` user item | [`InboxRecord`] |
 //! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{btree_map, BTreeMap};
 use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -174,24 +174,41 @@ fn decode_u64(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// One key's write in a group commit.
+struct Write {
+    /// The new value, or `None` to delete.
+    value: Option<Vec<u8>>,
+    /// The key holds an id allocated in this group, so the backend cannot hold it.
+    fresh: bool,
+}
+
+/// A group commit's writes.
+type Group = BTreeMap<Vec<u8>, Write>;
+
+impl Write {
+    fn borrowed<'a>((key, write): (&'a Vec<u8>, &'a Write)) -> (&'a [u8], Option<&'a [u8]>) {
+        (key, write.value.as_deref())
+    }
+}
+
 /// A write transaction as a job sees it: reads see the committed state overlaid with
-/// the writes of earlier jobs of the same group and its own.
+/// the writes of earlier jobs of the same group and its own. A job writes straight
+/// into the group and notes what each write replaced, to undo it if the job fails.
 struct Txn<'a> {
     snapshot: &'a dyn KvSnapshot,
     /// Logged changes not yet in the backend (with a write-ahead log).
     memtable: Option<&'a Memtable>,
-    group: &'a WriteBatch,
-    own: WriteBatch,
-    /// Keys this job created that cannot have existed before (they hold new ids).
-    created: BTreeSet<Vec<u8>>,
+    group: &'a mut Group,
+    /// For each of this job's writes, the key and the group's entry before it.
+    undo: &'a mut Vec<(Vec<u8>, Option<Write>)>,
     /// The id counter, kept by the writer and stored once per group.
     next_id: &'a mut u64,
 }
 
 impl Txn<'_> {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(v) = self.own.get(key).or_else(|| self.group.get(key)) {
-            return Ok(v.clone());
+        if let Some(write) = self.group.get(key) {
+            return Ok(write.value.clone());
         }
         if let Some(v) = self.memtable.and_then(|m| m.get(key)) {
             return Ok(v);
@@ -207,20 +224,45 @@ impl Txn<'_> {
             None => 0,
         })
     }
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
+        match self.group.entry(key) {
+            btree_map::Entry::Occupied(mut entry) => {
+                // A key created earlier in the group stays new whatever follows.
+                let fresh = fresh || entry.get().fresh;
+                let old = std::mem::replace(entry.get_mut(), Write { value, fresh });
+                self.undo.push((entry.key().clone(), Some(old)));
+            }
+            btree_map::Entry::Vacant(entry) => {
+                self.undo.push((entry.key().clone(), None));
+                entry.insert(Write { value, fresh });
+            }
+        }
+    }
+    /// Takes back every write of this job.
+    fn rollback(&mut self) {
+        for (key, old) in self.undo.drain(..).rev() {
+            match old {
+                Some(write) => self.group.insert(key, write),
+                None => self.group.remove(&key),
+            };
+        }
+    }
     fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.own.insert(key, Some(encode(value)));
+        self.write(key, Some(encode(value)), false);
+    }
+    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.write(key, Some(value), false);
     }
     /// Like [`put`](Self::put) for a key that holds an id this job allocated, so
     /// nothing can be stored under it yet.
     fn put_created<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.created.insert(key.clone());
-        self.put(key, value);
+        self.write(key, Some(encode(value)), true);
     }
     fn put_u64(&mut self, key: Vec<u8>, value: u64) {
-        self.own.insert(key, Some(value.to_be_bytes().to_vec()));
+        self.write(key, Some(value.to_be_bytes().to_vec()), false);
     }
     fn delete(&mut self, key: Vec<u8>) {
-        self.own.insert(key, None);
+        self.write(key, None, false);
     }
     fn next_id(&mut self) -> Result<u64, StoreError> {
         let id = *self.next_id;
@@ -238,10 +280,10 @@ impl Txn<'_> {
         if let Some(memtable) = self.memtable {
             merged.extend(memtable.range(start, end, false, usize::MAX));
         }
-        for overlay in [self.group, &self.own] {
-            let range = overlay.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
-            merged.extend(range.map(|(k, v)| (k.clone(), v.clone())));
-        }
+        let range = self
+            .group
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
+        merged.extend(range.map(|(k, w)| (k.clone(), w.value.clone())));
         Ok(merged
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -422,8 +464,7 @@ impl<B: KvBackend> KvStore<B> {
             let result = f(txn);
             if result.is_err() {
                 // A job that fails part-way leaves no writes.
-                txn.own.clear();
-                txn.created.clear();
+                txn.rollback();
             }
             Box::new(move |commit_error: Option<&StoreError>| {
                 let result = match (commit_error, result) {
@@ -595,19 +636,16 @@ impl Logged {
     }
 
     /// Makes `group` durable in the log, then visible to reads.
-    fn commit(&mut self, group: WriteBatch, created: &BTreeSet<Vec<u8>>) -> Result<(), StoreError> {
+    fn commit(&mut self, group: Group) -> Result<(), StoreError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if let Err(e) = self.log.append(&group) {
+        if let Err(e) = self.log.append(group.iter().map(Write::borrowed)) {
             tracing::error!(error = %e, "write-ahead log append failed; the store refuses writes");
             self.failed = Some(e.clone());
             return Err(e);
         }
-        self.memtable
-            .write()
-            .expect("memtable lock")
-            .apply(group, created);
+        self.memtable.write().expect("memtable lock").apply(group);
         Ok(())
     }
 
@@ -725,11 +763,10 @@ fn write_loop<B: KvBackend>(
             return;
         }
     };
-    // Kept across groups: growing a fresh one every group faults in fresh pages.
-    let mut completions = Vec::new();
+    // Kept across groups: growing fresh ones every group faults in fresh pages.
+    let (mut completions, mut undo) = (Vec::new(), Vec::new());
     while let Ok(first) = jobs.recv() {
-        let mut group = WriteBatch::new();
-        let mut created = BTreeSet::new();
+        let mut group = Group::new();
         // The memtable is read before the snapshot is taken: a checkpoint that
         // finishes in between is then in the snapshot.
         let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
@@ -748,21 +785,19 @@ fn write_loop<B: KvBackend>(
             let mut txn = Txn {
                 snapshot: &*snapshot,
                 memtable: unchecked.as_deref(),
-                group: &group,
-                own: WriteBatch::new(),
-                created: BTreeSet::new(),
+                group: &mut group,
+                undo: &mut undo,
                 next_id: &mut next_id,
             };
             // A panicking job must not take the writer (and every later caller) down.
             match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
-                Ok(completion) => {
-                    let (own, own_created) = (txn.own, txn.created);
-                    group.extend(own);
-                    created.extend(own_created);
-                    completions.push(completion);
+                Ok(completion) => completions.push(completion),
+                Err(_) => {
+                    txn.rollback();
+                    tracing::error!("store job panicked; its writes were dropped");
                 }
-                Err(_) => tracing::error!("store job panicked; its writes were dropped"),
             }
+            undo.clear();
             if completions.len() < MAX_GROUP {
                 next = jobs.try_recv().ok();
             }
@@ -771,14 +806,23 @@ fn write_loop<B: KvBackend>(
         drop(snapshot);
         drop(unchecked);
         if next_id != first_id {
-            group.insert(keys::NEXT_ID.to_vec(), Some(next_id.to_be_bytes().to_vec()));
+            let value = Some(next_id.to_be_bytes().to_vec());
+            group.insert(
+                keys::NEXT_ID.to_vec(),
+                Write {
+                    value,
+                    fresh: false,
+                },
+            );
         }
         let outcome = if group.is_empty() {
             Ok(())
         } else {
             match &mut log {
-                None => commit_caught(|| backend.commit(group)),
-                Some(log) => log.commit(group, &created),
+                None => commit_caught(|| {
+                    backend.commit_borrowed(&mut group.iter().map(Write::borrowed))
+                }),
+                Some(log) => log.commit(group),
             }
         };
         for completion in completions.drain(..) {
@@ -822,6 +866,52 @@ mod tests {
         );
         // The store goes on working.
         assert!(store.create_user("ann", "h").await.unwrap().is_some());
+    }
+
+    /// A rollback restores the group as the earlier jobs left it: their values,
+    /// their new keys' freshness, and no trace of the keys the failed job added.
+    #[test]
+    fn a_rollback_restores_what_earlier_jobs_wrote() {
+        let backend = MemoryBackend::new();
+        let snapshot = backend.snapshot().unwrap();
+        let (mut group, mut undo, mut next_id) = (Group::new(), Vec::new(), 1);
+        let mut txn = Txn {
+            snapshot: &*snapshot,
+            memtable: None,
+            group: &mut group,
+            undo: &mut undo,
+            next_id: &mut next_id,
+        };
+        txn.put_created(b"inbox".to_vec(), &1u8);
+        txn.put_u64(b"count".to_vec(), 1);
+        txn.undo.clear(); // the first job succeeded
+        let before: Vec<_> = txn
+            .group
+            .iter()
+            .map(|(k, w)| (k.clone(), w.value.clone(), w.fresh))
+            .collect();
+
+        txn.delete(b"inbox".to_vec());
+        txn.put_u64(b"count".to_vec(), 2);
+        txn.put_u64(b"count".to_vec(), 3);
+        txn.put_u64(b"other".to_vec(), 9);
+        assert_eq!(
+            txn.get_u64(b"count").unwrap(),
+            3,
+            "a job sees its own writes"
+        );
+        assert!(
+            txn.group[&b"inbox"[..]].fresh,
+            "deleting a new key keeps it new"
+        );
+        txn.rollback();
+        let after: Vec<_> = txn
+            .group
+            .iter()
+            .map(|(k, w)| (k.clone(), w.value.clone(), w.fresh))
+            .collect();
+        assert_eq!(after, before);
+        assert!(txn.undo.is_empty());
     }
 
     /// Ids survive a reopen even though the writer keeps the counter in memory.
@@ -1011,10 +1101,13 @@ mod tests {
             };
             let backend = MemoryBackend::new();
             backend.commit(batch(&phases[0])).unwrap();
+            let group = |writes: &Vec<(u8, Option<u8>)>| -> Group {
+                batch(writes).into_iter().map(|(k, value)| (k, Write { value, fresh: false })).collect()
+            };
             let mut memtable = Memtable::default();
-            memtable.apply(batch(&phases[1]), &BTreeSet::new());
+            memtable.apply(group(&phases[1]));
             memtable.freeze();
-            memtable.apply(batch(&phases[2]), &BTreeSet::new());
+            memtable.apply(group(&phases[2]));
             let mut model = BTreeMap::new();
             for phase in &phases {
                 for (k, v) in batch(phase) {

@@ -21,6 +21,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::WriteBatch;
+
+/// A write as the log takes it: key, and value or `None` for a delete.
+type Borrowed<'a> = (&'a [u8], Option<&'a [u8]>);
 use crate::store::StoreError;
 
 const PREFIX: &str = "chat-wal-";
@@ -115,18 +118,18 @@ fn read_segment(path: &Path, may_be_torn: bool) -> Result<Vec<WriteBatch>, Store
     Ok(records)
 }
 
-/// Appends `batch` to `out` as one record.
-fn encode_record(batch: &WriteBatch, out: &mut Vec<u8>) {
+/// Appends `writes` to `out` as one record.
+fn encode_record<'a>(writes: impl Iterator<Item = Borrowed<'a>> + Clone, out: &mut Vec<u8>) {
     let len_of =
         |bytes: &[u8]| u32::try_from(bytes.len()).expect("keys and values are under 4 GiB");
-    let payload_len: usize = batch
-        .iter()
-        .map(|(k, v)| 4 + k.len() + 1 + v.as_ref().map_or(0, |v| 4 + v.len()))
+    let payload_len: usize = writes
+        .clone()
+        .map(|(k, v)| 4 + k.len() + 1 + v.map_or(0, |v| 4 + v.len()))
         .sum();
     out.reserve(HEADER + payload_len);
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
-    for (key, value) in batch {
+    for (key, value) in writes {
         out.extend_from_slice(&len_of(key).to_le_bytes());
         out.extend_from_slice(key);
         match value {
@@ -270,11 +273,17 @@ impl Wal {
         })
     }
 
-    /// Appends `batch` (not empty) as one record; durable when it returns `Ok`.
-    pub fn append(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
-        debug_assert!(!batch.is_empty(), "an empty record reads as the end");
+    /// Appends `writes` (at least one) as one record; durable when it returns `Ok`.
+    pub fn append<'a>(
+        &mut self,
+        writes: impl Iterator<Item = Borrowed<'a>> + Clone,
+    ) -> Result<(), StoreError> {
         self.buffer.clear();
-        encode_record(batch, &mut self.buffer);
+        encode_record(writes, &mut self.buffer);
+        debug_assert!(
+            self.buffer.len() > HEADER,
+            "an empty record reads as the end"
+        );
         self.file
             .write_all(&self.buffer) // at the end of the records: the file is not in append mode
             .and_then(|()| self.file.sync_data())
@@ -314,6 +323,10 @@ impl Wal {
 mod tests {
     use super::*;
 
+    fn writes(batch: &WriteBatch) -> impl Iterator<Item = Borrowed<'_>> + Clone {
+        batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
     fn batch(pairs: &[(&str, Option<&str>)]) -> WriteBatch {
         pairs
             .iter()
@@ -330,12 +343,12 @@ mod tests {
         for allocated in ALLOCATIONS {
             let dir = tempfile::tempdir().unwrap();
             let mut wal = Wal::create(dir.path(), 0, allocated).unwrap();
-            wal.append(&batch(&[("a", Some("1")), ("b", Some("1"))]))
+            wal.append(writes(&batch(&[("a", Some("1")), ("b", Some("1"))])))
                 .unwrap();
             wal.rotate().unwrap();
-            wal.append(&batch(&[("a", Some("2")), ("b", None)]))
+            wal.append(writes(&batch(&[("a", Some("2")), ("b", None)])))
                 .unwrap();
-            wal.append(&batch(&[("c", Some("3"))])).unwrap();
+            wal.append(writes(&batch(&[("c", Some("3"))]))).unwrap();
             let size = std::fs::metadata(wal.path()).unwrap().len();
             assert_eq!(size, allocated.max(wal.bytes()), "appends write in place");
 
@@ -365,9 +378,10 @@ mod tests {
         for allocated in ALLOCATIONS {
             let dir = tempfile::tempdir().unwrap();
             let mut wal = Wal::create(dir.path(), 7, allocated).unwrap();
-            wal.append(&batch(&[("kept", Some("yes"))])).unwrap();
+            wal.append(writes(&batch(&[("kept", Some("yes"))])))
+                .unwrap();
             let whole = wal.bytes() as usize;
-            wal.append(&batch(&[("torn", Some("no"))])).unwrap();
+            wal.append(writes(&batch(&[("torn", Some("no"))]))).unwrap();
             let (path, end) = (wal.path(), wal.bytes() as usize);
             drop(wal);
             let full = std::fs::read(&path).unwrap();
@@ -389,11 +403,11 @@ mod tests {
         for allocated in ALLOCATIONS {
             let dir = tempfile::tempdir().unwrap();
             let mut wal = Wal::create(dir.path(), 0, allocated).unwrap();
-            wal.append(&batch(&[("a", Some("1"))])).unwrap();
-            wal.append(&batch(&[("b", Some("1"))])).unwrap();
+            wal.append(writes(&batch(&[("a", Some("1"))]))).unwrap();
+            wal.append(writes(&batch(&[("b", Some("1"))]))).unwrap();
             let (first, written) = (wal.path(), wal.bytes() as usize);
             wal.rotate().unwrap();
-            wal.append(&batch(&[("b", Some("2"))])).unwrap();
+            wal.append(writes(&batch(&[("b", Some("2"))]))).unwrap();
             let original = std::fs::read(&first).unwrap();
             let mut flips = vec![written - 1, 0];
             if allocated > 0 {
@@ -416,8 +430,8 @@ mod tests {
     fn a_zeroed_header_before_records_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let mut wal = Wal::create(dir.path(), 0, 4096).unwrap();
-        wal.append(&batch(&[("a", Some("1"))])).unwrap();
-        wal.append(&batch(&[("b", Some("1"))])).unwrap();
+        wal.append(writes(&batch(&[("a", Some("1"))]))).unwrap();
+        wal.append(writes(&batch(&[("b", Some("1"))]))).unwrap();
         let first = wal.path();
         wal.rotate().unwrap();
         let mut bytes = std::fs::read(&first).unwrap();
