@@ -155,8 +155,22 @@ mod wal;
 
 use memtable::Memtable;
 
+/// A record's stored bytes, in an allocation of exactly their size.
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_allocvec(value).expect("records always serialize")
+    thread_local! {
+        // Serializing straight into a new vector regrows it several times a record.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        let filled = postcard::to_extend(value, std::mem::take(scratch));
+        *scratch = filled.expect("records always serialize");
+        let bytes = scratch.to_vec();
+        if scratch.capacity() > 64 << 10 {
+            *scratch = Vec::new(); // a rare big record (a file chunk's metadata)
+        }
+        bytes
+    })
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
