@@ -118,9 +118,9 @@ impl Memtable {
         frozen
     }
 
-    /// The frozen changes are in the backend now.
-    pub fn checkpointed(&mut self) {
-        self.frozen = None;
+    /// The frozen changes are in the backend now: returns them, to be freed.
+    pub fn checkpointed(&mut self) -> Option<Frozen> {
+        self.frozen.take()
     }
 
     /// Changes held (active and frozen), for deciding when to checkpoint.

@@ -597,7 +597,8 @@ struct Logged {
     config: WalConfig,
     memtable: Arc<RwLock<Memtable>>,
     checkpoints: mpsc::Sender<Checkpoint>,
-    done: mpsc::Receiver<Result<(), StoreError>>,
+    /// A finished checkpoint's outcome, and its changes for the writer to free.
+    done: mpsc::Receiver<(Result<(), StoreError>, memtable::Frozen)>,
     checkpointer: Option<JoinHandle<()>>,
     running: bool,
     /// After a failed append or checkpoint every later write fails: what is on
@@ -630,8 +631,12 @@ impl Logged {
             .name("chatcore-ckpt".into())
             .spawn(move || {
                 for job in jobs {
+                    let changes = job.changes.clone();
                     let result = checkpoint(&*backend, &table, &dir, job);
-                    if done_tx.send(result).is_err() {
+                    // Freed by the thread that allocated them: the allocator then
+                    // reuses that memory for the next period instead of faulting in
+                    // fresh pages.
+                    if done_tx.send((result, changes)).is_err() {
                         break;
                     }
                 }
@@ -704,7 +709,8 @@ impl Logged {
         } else {
             self.done.try_recv().ok()
         };
-        if let Some(result) = result {
+        if let Some((result, changes)) = result {
+            drop(changes);
             self.running = false;
             if let Err(e) = result {
                 tracing::error!(error = %e, "checkpoint failed; the store refuses writes");
@@ -742,9 +748,10 @@ fn checkpoint<B: KvBackend>(
         .writes()
         .chain(std::iter::once((wal::CHECKPOINTED, Some(&marker[..]))));
     commit_caught(|| backend.commit_borrowed(&mut writes))?;
-    memtable.write().expect("memtable lock").checkpointed();
-    // The backend now records the checkpoint: a segment that outlives a failed
-    // delete is skipped at the next open.
+    let forgotten = memtable.write().expect("memtable lock").checkpointed();
+    drop(forgotten); // outside the lock; the writer holds the last reference
+                     // The backend now records the checkpoint: a segment that outlives a failed
+                     // delete is skipped at the next open.
     if let Err(e) = wal::remove(dir, &job.files) {
         tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
     }
