@@ -154,37 +154,36 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Puts an inbox record, giving its event a fresh id.
+    /// Puts an event into an inbox, giving it a fresh id.
     fn push_inbox(
         &mut self,
         recipient: UserId,
-        sender: Option<UserId>,
         make: impl FnOnce(ItemId) -> Event,
     ) -> Result<Notice, StoreError> {
         let id = self.next_id()?;
-        self.put_inbox(recipient, id, sender, make(id), true)
+        self.put_inbox(recipient, id, make(id), true)
     }
 
-    /// Puts an inbox record. `new_id`: this job allocated `id` (so the entry is
-    /// new, and an ack before the next checkpoint leaves no trace in the backend).
+    /// Puts an event into an inbox. `new_id`: this job allocated `id` (so the
+    /// entry is new, and an ack before the next checkpoint leaves no trace in the
+    /// backend).
     fn put_inbox(
         &mut self,
         recipient: UserId,
         id: ItemId,
-        sender: Option<UserId>,
         event: Event,
         new_id: bool,
     ) -> Result<Notice, StoreError> {
         let key = keys::inbox(recipient, id);
-        let record = InboxRecord {
-            sender,
-            event: event.clone(),
-        };
+        let record = InboxRecord::Event(event);
         if new_id {
             self.put_created(key, &record);
         } else {
             self.put(key, &record);
         }
+        let InboxRecord::Event(event) = record else {
+            unreachable!("built above")
+        };
         Ok(Notice { recipient, event })
     }
 
@@ -347,7 +346,7 @@ impl<B: KvBackend> Store for KvStore<B> {
                     Side::Other => (&other, &actor),
                 };
                 let user = about.name.clone();
-                notices.push(txn.push_inbox(to.id, None, |id| match kind {
+                notices.push(txn.push_inbox(to.id, |id| match kind {
                     NoticeKind::Requested { note } => Event::FriendRequested {
                         id,
                         from: user,
@@ -392,8 +391,12 @@ impl<B: KvBackend> Store for KvStore<B> {
             let to = Peer::User(msg.to.name.clone());
             let appended = txn.append(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
             if let Appended::New(message) = &appended {
-                let event = Event::Message(message.clone());
-                txn.put_inbox(msg.to.id, message.id, Some(msg.from.id), event, true)?;
+                // The inbox points into the history rather than holding a copy.
+                let record = InboxRecord::Message {
+                    sender: msg.from.id,
+                    seq: message.seq,
+                };
+                txn.put_created(keys::inbox(msg.to.id, message.id), &record);
             }
             Ok(appended)
         })
@@ -409,12 +412,22 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.read(move |b| {
             let start = keys::inbox(user, after.map_or(0, |a| a.saturating_add(1)));
             let (_, end) = keys::inbox_of(user);
-            Ok(
-                scan_decode::<B, InboxRecord>(b, (start, end), false, limit)?
-                    .into_iter()
-                    .map(|(_, r)| r.event)
-                    .collect(),
-            )
+            scan_decode::<B, InboxRecord>(b, (start, end), false, limit)?
+                .into_iter()
+                .map(|(key, record)| match record {
+                    InboxRecord::Event(event) | InboxRecord::FromUser(_, event) => Ok(event),
+                    InboxRecord::Message { sender, seq } => {
+                        let at = keys::msg(Conv::direct(sender, user), seq);
+                        match b.record::<Message>(&at)? {
+                            Some(message) => Ok(Event::Message(message)),
+                            None => Err(StoreError::Corrupt {
+                                key: format!("{key:?}"),
+                                reason: "inbox item points to a missing message".into(),
+                            }),
+                        }
+                    }
+                })
+                .collect()
         })
         .await
     }
@@ -439,7 +452,7 @@ impl<B: KvBackend> Store for KvStore<B> {
                     continue;
                 };
                 txn.delete(key);
-                if let (Some(sender), Event::Message(_)) = (record.sender, &record.event) {
+                if let Some(sender) = record.receipt_to() {
                     let list = receipts.entry(sender).or_default();
                     if list.is_empty() {
                         senders.push(sender);
@@ -450,7 +463,7 @@ impl<B: KvBackend> Store for KvStore<B> {
             let mut notices = Vec::with_capacity(senders.len());
             for sender in senders {
                 let ids = receipts.remove(&sender).unwrap_or_default();
-                notices.push(txn.push_inbox(sender, None, |id| Event::Delivered { id, ids })?);
+                notices.push(txn.push_inbox(sender, |id| Event::Delivered { id, ids })?);
             }
             Ok(notices)
         })
@@ -716,8 +729,7 @@ impl<B: KvBackend> Store for KvStore<B> {
                 name: record.name.clone(),
                 size: record.size,
             };
-            txn.put_inbox(to.id, record.id, None, event, false)
-                .map(Some)
+            txn.put_inbox(to.id, record.id, event, false).map(Some)
         })
         .await
     }

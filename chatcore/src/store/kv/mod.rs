@@ -55,8 +55,13 @@ use tokio::sync::oneshot;
 use super::{StoreError, UserId};
 use crate::protocol::Event;
 
-/// The format version of the key layout, stored in every database.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version of the key layout, stored in every database. Opening a
+/// database of an older format upgrades it in place (so older versions of this
+/// crate then refuse it); see [`InboxRecord`] for what changed.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this version reads.
+const OLDEST_FORMAT: u32 = 1;
 
 /// Key-value pairs as a scan returns them.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -140,12 +145,38 @@ pub struct UserRecord {
 }
 
 /// Stored form of an inbox item.
+///
+/// Format 1 stored the struct `{ sender: Option<UserId>, event: Event }`. postcard
+/// writes an `Option` as variant 0 or 1 of an enum, so [`Event`](Self::Event) and
+/// [`FromUser`](Self::FromUser) are encoded exactly as that struct was: records of
+/// format 1 read as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InboxRecord {
-    /// For messages: the sender, who gets a `Delivered` receipt on ack.
-    pub sender: Option<UserId>,
-    /// The event as delivered.
-    pub event: Event,
+pub enum InboxRecord {
+    /// An event stored whole, from no one in particular (friend notices, receipts,
+    /// shared files).
+    Event(Event),
+    /// An event stored whole that a user sent; format 1 stored messages so.
+    FromUser(UserId, Event),
+    /// A 1:1 message from `sender` to the inbox's owner, stored once: in their
+    /// conversation's history, at `seq`. The sender gets a `Delivered` receipt on
+    /// ack.
+    Message {
+        /// Who sent it.
+        sender: UserId,
+        /// Where it is in the conversation.
+        seq: u64,
+    },
+}
+
+impl InboxRecord {
+    /// Whom an ack of this item sends a `Delivered` receipt.
+    fn receipt_to(&self) -> Option<UserId> {
+        match self {
+            InboxRecord::Message { sender, .. } => Some(*sender),
+            InboxRecord::FromUser(sender, Event::Message(_)) => Some(*sender),
+            _ => None,
+        }
+    }
 }
 
 mod domain;
@@ -361,11 +392,20 @@ fn check_version<B: KvBackend>(backend: &B) -> Result<(), StoreError> {
                 Ok(b) => u32::from_be_bytes(b),
                 Err(_) => return Err(StoreError::NotADatabase("bad version record".into())),
             };
-            if found != FORMAT_VERSION {
+            if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found) {
                 return Err(StoreError::VersionMismatch {
                     found,
                     expected: FORMAT_VERSION,
                 });
+            }
+            if found < FORMAT_VERSION {
+                // Every later format reads the records of the older ones.
+                let mut batch = WriteBatch::new();
+                batch.insert(
+                    keys::VERSION.to_vec(),
+                    Some(FORMAT_VERSION.to_be_bytes().to_vec()),
+                );
+                backend.commit(batch)?;
             }
         }
         None => {
@@ -933,6 +973,67 @@ mod tests {
             .collect();
         assert_eq!(after, before);
         assert!(txn.undo.is_empty());
+    }
+
+    /// A database of format 1 opens and is upgraded: its inbox items, stored
+    /// whole as format 1 stored them, read as they were, and an ack of its message
+    /// still sends the sender a receipt.
+    #[tokio::test]
+    async fn a_format_1_database_is_upgraded_and_reads_as_before() {
+        use crate::protocol::{Body, Message, Peer};
+        use crate::store::Notice;
+
+        #[derive(Serialize)]
+        struct InboxRecordV1 {
+            sender: Option<UserId>,
+            event: Event,
+        }
+        let backend = MemoryBackend::new();
+        let store = KvStore::open(backend.clone()).unwrap();
+        let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+        let bob = store.create_user("bob", "h").await.unwrap().unwrap();
+        drop(store);
+        let message = Event::Message(Message {
+            id: 900,
+            seq: 1,
+            from: "ann".into(),
+            to: Peer::User("bob".into()),
+            body: Body::Text("from format 1 😀".into()),
+            ts: 5,
+        });
+        let notice = Event::FriendAdded {
+            id: 901,
+            user: "ann".into(),
+        };
+        let v1 = |sender, event: &Event| {
+            let record = InboxRecordV1 {
+                sender,
+                event: event.clone(),
+            };
+            Some(postcard::to_allocvec(&record).unwrap())
+        };
+        let mut batch = WriteBatch::new();
+        batch.insert(keys::VERSION.to_vec(), Some(1u32.to_be_bytes().to_vec()));
+        batch.insert(keys::inbox(bob.id, 900), v1(Some(ann.id), &message));
+        batch.insert(keys::inbox(bob.id, 901), v1(None, &notice));
+        backend.commit(batch).unwrap();
+
+        let store = KvStore::open(backend.clone()).unwrap();
+        assert_eq!(
+            backend.get(keys::VERSION).unwrap(),
+            Some(FORMAT_VERSION.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            store.inbox(bob.id, None, 10).await.unwrap(),
+            [message, notice]
+        );
+        let receipts = store.ack(bob.id, &[900, 901]).await.unwrap();
+        assert!(matches!(
+            &receipts[..],
+            [Notice { recipient, event: Event::Delivered { ids, .. } }]
+                if *recipient == ann.id && ids[..] == [900]
+        ));
+        assert!(store.inbox(bob.id, None, 10).await.unwrap().is_empty());
     }
 
     /// Ids survive a reopen even though the writer keeps the counter in memory.
