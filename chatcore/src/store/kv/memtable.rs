@@ -10,6 +10,7 @@ use std::collections::{btree_map, BTreeMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::memkey::MemKey;
 use super::{Group, Write, WriteBatch};
 
 /// A change not yet in the backend.
@@ -19,7 +20,7 @@ struct Entry {
     maybe_in_backend: bool,
 }
 
-type Changes = BTreeMap<Vec<u8>, Entry>;
+type Changes = BTreeMap<MemKey, Entry>;
 
 /// See the module documentation.
 #[derive(Default)]
@@ -46,10 +47,11 @@ impl Memtable {
     /// What the memtable knows of `key`: `Some(None)` if deleted, `None` if the
     /// backend has the answer.
     pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        if let Some(entry) = self.active.get(key) {
+        let key = MemKey::new(key);
+        if let Some(entry) = self.active.get(&key) {
             return Some(entry.value.clone());
         }
-        Some(self.frozen.as_ref()?.0.get(key)?.value.clone())
+        Some(self.frozen.as_ref()?.0.get(&key)?.value.clone())
     }
 
     /// The changes with `start <= key < end` in scan order (descending if
@@ -61,20 +63,23 @@ impl Memtable {
         if start >= end || limit == 0 {
             return changes;
         }
-        let bounds = (Bound::Included(start), Bound::Excluded(end));
+        let bounds = (
+            Bound::Included(MemKey::new(start)),
+            Bound::Excluded(MemKey::new(end)),
+        );
         let active = self
             .active
-            .range::<[u8], _>(bounds)
+            .range(bounds.clone())
             .map(|(k, e)| (k, &e.value));
         let frozen = self
             .frozen
             .iter()
-            .flat_map(|f| f.0.range::<[u8], _>(bounds))
+            .flat_map(|f| f.0.range(bounds.clone()))
             .map(|(k, e)| (k, &e.value));
         let mut present = 0;
-        let mut take = |(key, value): (&Vec<u8>, &Option<Vec<u8>>)| {
+        let mut take = |(key, value): (&MemKey, &Option<Vec<u8>>)| {
             present += usize::from(value.is_some());
-            changes.insert(key.clone(), value.clone());
+            changes.insert(key.as_slice().to_vec(), value.clone());
             present < limit
         };
         if reverse {
@@ -132,10 +137,10 @@ impl Memtable {
 /// Two sorted streams of changes as one, in `order`; on equal keys the first
 /// stream's (the newer) change wins.
 fn merge<'a, V: 'a>(
-    newer: impl Iterator<Item = (&'a Vec<u8>, V)>,
-    older: impl Iterator<Item = (&'a Vec<u8>, V)>,
-    order: impl Fn(&[u8], &[u8]) -> std::cmp::Ordering,
-) -> impl Iterator<Item = (&'a Vec<u8>, V)> {
+    newer: impl Iterator<Item = (&'a MemKey, V)>,
+    older: impl Iterator<Item = (&'a MemKey, V)>,
+    order: impl Fn(&MemKey, &MemKey) -> std::cmp::Ordering,
+) -> impl Iterator<Item = (&'a MemKey, V)> {
     let (mut newer, mut older) = (newer.peekable(), older.peekable());
     std::iter::from_fn(move || {
         let pick = match (newer.peek(), older.peek()) {
@@ -172,7 +177,7 @@ mod tests {
                     value: value.map(k),
                     fresh: fresh.contains(key),
                 };
-                (k(key), write)
+                (MemKey::new(key.as_bytes()), write)
             })
             .collect()
     }

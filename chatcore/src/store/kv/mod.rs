@@ -181,9 +181,11 @@ impl InboxRecord {
 
 mod domain;
 mod keys;
+mod memkey;
 mod memtable;
 mod wal;
 
+use memkey::MemKey;
 use memtable::Memtable;
 
 /// A record's stored bytes, in an allocation of exactly their size.
@@ -228,11 +230,11 @@ struct Write {
 }
 
 /// A group commit's writes.
-type Group = BTreeMap<Vec<u8>, Write>;
+type Group = BTreeMap<MemKey, Write>;
 
 impl Write {
-    fn borrowed<'a>((key, write): (&'a Vec<u8>, &'a Write)) -> (&'a [u8], Option<&'a [u8]>) {
-        (key, write.value.as_deref())
+    fn borrowed<'a>((key, write): (&'a MemKey, &'a Write)) -> (&'a [u8], Option<&'a [u8]>) {
+        (key.as_slice(), write.value.as_deref())
     }
 }
 
@@ -245,14 +247,14 @@ struct Txn<'a> {
     memtable: Option<&'a Memtable>,
     group: &'a mut Group,
     /// For each of this job's writes, the key and the group's entry before it.
-    undo: &'a mut Vec<(Vec<u8>, Option<Write>)>,
+    undo: &'a mut Vec<(MemKey, Option<Write>)>,
     /// The id counter, kept by the writer and stored once per group.
     next_id: &'a mut u64,
 }
 
 impl Txn<'_> {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(write) = self.group.get(key) {
+        if let Some(write) = self.group.get(&MemKey::new(key)) {
             return Ok(write.value.clone());
         }
         if let Some(v) = self.memtable.and_then(|m| m.get(key)) {
@@ -270,7 +272,7 @@ impl Txn<'_> {
         })
     }
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
-        match self.group.entry(key) {
+        match self.group.entry(MemKey::from(key)) {
             btree_map::Entry::Occupied(mut entry) => {
                 // A key created earlier in the group stays new whatever follows.
                 let fresh = fresh || entry.get().fresh;
@@ -325,10 +327,11 @@ impl Txn<'_> {
         if let Some(memtable) = self.memtable {
             merged.extend(memtable.range(start, end, false, usize::MAX));
         }
-        let range = self
-            .group
-            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
-        merged.extend(range.map(|(k, w)| (k.clone(), w.value.clone())));
+        let range = self.group.range((
+            Bound::Included(MemKey::new(start)),
+            Bound::Excluded(MemKey::new(end)),
+        ));
+        merged.extend(range.map(|(k, w)| (k.as_slice().to_vec(), w.value.clone())));
         Ok(merged
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -869,7 +872,7 @@ fn write_loop<B: KvBackend>(
         if next_id != first_id {
             let value = Some(next_id.to_be_bytes().to_vec());
             group.insert(
-                keys::NEXT_ID.to_vec(),
+                MemKey::new(keys::NEXT_ID),
                 Write {
                     value,
                     fresh: false,
@@ -962,7 +965,7 @@ mod tests {
             "a job sees its own writes"
         );
         assert!(
-            txn.group[&b"inbox"[..]].fresh,
+            txn.group[&MemKey::new(b"inbox")].fresh,
             "deleting a new key keeps it new"
         );
         txn.rollback();
@@ -1224,7 +1227,7 @@ mod tests {
             let backend = MemoryBackend::new();
             backend.commit(batch(&phases[0])).unwrap();
             let group = |writes: &Vec<(u8, Option<u8>)>| -> Group {
-                batch(writes).into_iter().map(|(k, value)| (k, Write { value, fresh: false })).collect()
+                batch(writes).into_iter().map(|(k, value)| (MemKey::from(k), Write { value, fresh: false })).collect()
             };
             let mut memtable = Memtable::default();
             memtable.apply(group(&phases[1]));
