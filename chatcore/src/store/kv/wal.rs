@@ -20,7 +20,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::WriteBatch;
+use super::{os, WriteBatch};
 
 /// A write as the log takes it: key, and value or `None` for a delete.
 type Borrowed<'a> = (&'a [u8], Option<&'a [u8]>);
@@ -222,19 +222,6 @@ pub fn remove(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
     sync_dir(dir)
 }
 
-/// Allocates the first `len` bytes of `file` (which then reads as zeros there).
-#[cfg(target_os = "linux")]
-fn allocate(file: &File, len: u64) -> std::io::Result<()> {
-    rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len)?;
-    Ok(())
-}
-
-/// Elsewhere the file grows with each append.
-#[cfg(not(target_os = "linux"))]
-fn allocate(_file: &File, _len: u64) -> std::io::Result<()> {
-    Ok(())
-}
-
 /// The segment being appended to.
 pub struct Wal {
     dir: PathBuf,
@@ -260,7 +247,7 @@ impl Wal {
         if allocated > 0 {
             // Only a speed-up: where the file system cannot allocate (or has no
             // room for a whole segment), the segment grows with each append.
-            match allocate(&file, allocated) {
+            match os::allocate(&file, allocated) {
                 Ok(()) => file
                     .sync_all()
                     .map_err(|e| io_error("cannot sync", &path, e))?,
