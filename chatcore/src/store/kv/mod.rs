@@ -796,10 +796,11 @@ fn checkpoint<B: KvBackend>(
         .writes()
         .chain(std::iter::once((wal::CHECKPOINTED, Some(&marker[..]))));
     commit_caught(|| backend.commit_borrowed(&mut writes))?;
+    // Dropped outside the lock; the writer holds the last reference.
     let forgotten = memtable.write().expect("memtable lock").checkpointed();
-    drop(forgotten); // outside the lock; the writer holds the last reference
-                     // The backend now records the checkpoint: a segment that outlives a failed
-                     // delete is skipped at the next open.
+    drop(forgotten);
+    // The backend now records the checkpoint: a segment that outlives a failed
+    // delete is skipped at the next open.
     if let Err(e) = wal::remove(dir, &job.files) {
         tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
     }

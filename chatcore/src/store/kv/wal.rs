@@ -10,21 +10,21 @@
 //! earlier is corruption and refuses the open.
 //!
 //! A segment's blocks are allocated when it is created (on Linux, where the file
-//! system can), so an append does not change the file's size and its `fdatasync` has no size to write: on
-//! ext4 that takes about a fifth off each commit's latency and a third off its
-//! CPU. The unwritten rest of a segment reads as zeros; a zero header (no record
-//! is empty) marks where the records end, and in a closed segment everything after
-//! it must be zero.
+//! system can), so an append does not change the file's size and its `fdatasync`
+//! has no size to write: on ext4 that takes about a fifth off each commit's latency
+//! and a third off its CPU. The unwritten rest of a segment reads as zeros; a zero
+//! header (no record is empty) marks where the records end, and in a closed segment
+//! everything after it must be zero.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::{os, WriteBatch};
+use crate::store::StoreError;
 
 /// A write as the log takes it: key, and value or `None` for a delete.
 type Borrowed<'a> = (&'a [u8], Option<&'a [u8]>);
-use crate::store::StoreError;
 
 const PREFIX: &str = "chat-wal-";
 const SUFFIX: &str = ".log";
@@ -279,7 +279,9 @@ impl Wal {
             "an empty record reads as the end"
         );
         self.file
-            .write_all(&self.buffer) // at the end of the records: the file is not in append mode
+            // At the cursor, just past the last record: not in append mode, as an
+            // allocated file is longer than its records.
+            .write_all(&self.buffer)
             .and_then(|()| self.file.sync_data())
             .map_err(|e| io_error("cannot append to", &self.path(), e))?;
         self.bytes += self.buffer.len() as u64;
