@@ -17,7 +17,7 @@ pub fn allocate(_file: &File, _len: u64) -> std::io::Result<()> {
 }
 
 /// How much [`lower_priority`] lowers a thread's priority (its nice value).
-#[cfg(any(target_os = "linux", test))]
+#[cfg(target_os = "linux")]
 const BACKGROUND_NICE: i32 = 10;
 
 /// Lowers the calling thread's CPU priority by [`BACKGROUND_NICE`] (on Linux, where
