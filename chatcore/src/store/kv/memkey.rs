@@ -44,6 +44,16 @@ impl MemKey {
     }
 }
 
+impl MemKey {
+    /// The key's bytes, owned (a heap key's without a copy).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            MemKey::Inline { .. } => self.as_slice().to_vec(),
+            MemKey::Heap(bytes) => bytes.into_vec(),
+        }
+    }
+}
+
 impl From<Vec<u8>> for MemKey {
     fn from(bytes: Vec<u8>) -> MemKey {
         if bytes.len() <= INLINE {
@@ -107,6 +117,7 @@ mod tests {
             let (x, y) = (MemKey::new(&a), MemKey::from(b.clone()));
             prop_assert_eq!(x.as_slice(), &a[..]);
             prop_assert_eq!(y.as_slice(), &b[..]);
+            prop_assert_eq!(y.clone().into_vec(), b.clone());
             prop_assert_eq!(x.cmp(&y), a.cmp(&b));
             prop_assert_eq!(y.cmp(&x), b.cmp(&a));
             prop_assert_eq!(x == y, a == b);

@@ -46,12 +46,11 @@ impl Frozen {
 impl Memtable {
     /// What the memtable knows of `key`: `Some(None)` if deleted, `None` if the
     /// backend has the answer.
-    pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let key = MemKey::new(key);
-        if let Some(entry) = self.active.get(&key) {
+    pub fn get(&self, key: &MemKey) -> Option<Option<Vec<u8>>> {
+        if let Some(entry) = self.active.get(key) {
             return Some(entry.value.clone());
         }
-        Some(self.frozen.as_ref()?.0.get(&key)?.value.clone())
+        Some(self.frozen.as_ref()?.0.get(key)?.value.clone())
     }
 
     /// The changes with `start <= key < end` in scan order (descending if
@@ -168,6 +167,10 @@ mod tests {
         s.as_bytes().to_vec()
     }
 
+    fn get(m: &Memtable, key: &str) -> Option<Option<Vec<u8>>> {
+        m.get(&MemKey::new(key.as_bytes()))
+    }
+
     /// A group of writes; the keys in `fresh` hold new ids.
     fn group(writes: &[(&str, Option<&str>)], fresh: &[&str]) -> Group {
         writes
@@ -186,15 +189,15 @@ mod tests {
     fn a_fresh_key_deleted_in_the_same_period_leaves_nothing() {
         let mut m = Memtable::default();
         m.apply(group(&[("inbox1", Some("v")), ("old", None)], &["inbox1"]));
-        assert_eq!(m.get(b"inbox1"), Some(Some(k("v"))));
+        assert_eq!(get(&m, "inbox1"), Some(Some(k("v"))));
         m.apply(group(&[("inbox1", None)], &[]));
         assert_eq!(
-            m.get(b"inbox1"),
+            get(&m, "inbox1"),
             None,
             "no tombstone: the backend never had it"
         );
         // A key the backend may hold keeps a tombstone.
-        assert_eq!(m.get(b"old"), Some(None));
+        assert_eq!(get(&m, "old"), Some(None));
         let frozen = m.freeze();
         assert_eq!(frozen.writes().collect::<Vec<_>>(), [(&k("old")[..], None)]);
     }
@@ -205,8 +208,8 @@ mod tests {
         m.apply(group(&[("a", Some("1")), ("b", Some("1"))], &[]));
         m.freeze();
         m.apply(group(&[("b", None), ("c", Some("2"))], &[]));
-        assert_eq!(m.get(b"a"), Some(Some(k("1"))));
-        assert_eq!(m.get(b"b"), Some(None));
+        assert_eq!(get(&m, "a"), Some(Some(k("1"))));
+        assert_eq!(get(&m, "b"), Some(None));
         assert_eq!(
             m.range(b"a", b"c", false, usize::MAX),
             [(k("a"), Some(k("1"))), (k("b"), None)].into()
@@ -221,7 +224,7 @@ mod tests {
             [(k("b"), None), (k("c"), Some(k("2")))].into()
         );
         m.checkpointed();
-        assert_eq!(m.get(b"a"), None);
+        assert_eq!(get(&m, "a"), None);
         assert!(!m.is_empty());
     }
 }

@@ -255,10 +255,11 @@ struct Txn<'a> {
 
 impl Txn<'_> {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(write) = self.group.get(&MemKey::new(key)) {
+        let mem_key = MemKey::new(key);
+        if let Some(write) = self.group.get(&mem_key) {
             return Ok(write.value.clone());
         }
-        if let Some(v) = self.memtable.and_then(|m| m.get(key)) {
+        if let Some(v) = self.memtable.and_then(|m| m.get(&mem_key)) {
             return Ok(v);
         }
         self.snapshot.get(key)
@@ -388,7 +389,8 @@ impl<B: KvBackend> std::fmt::Debug for KvStore<B> {
     }
 }
 
-/// Checks (or, for an empty database, writes) the format version.
+/// Checks the format version: writes it into an empty database, and upgrades an
+/// older one in place (every format reads the records of the older ones).
 fn check_version<B: KvBackend>(backend: &B) -> Result<(), StoreError> {
     match backend.get(keys::VERSION)? {
         Some(v) => {
@@ -402,14 +404,8 @@ fn check_version<B: KvBackend>(backend: &B) -> Result<(), StoreError> {
                     expected: FORMAT_VERSION,
                 });
             }
-            if found < FORMAT_VERSION {
-                // Every later format reads the records of the older ones.
-                let mut batch = WriteBatch::new();
-                batch.insert(
-                    keys::VERSION.to_vec(),
-                    Some(FORMAT_VERSION.to_be_bytes().to_vec()),
-                );
-                backend.commit(batch)?;
+            if found == FORMAT_VERSION {
+                return Ok(());
             }
         }
         None => {
@@ -418,15 +414,14 @@ fn check_version<B: KvBackend>(backend: &B) -> Result<(), StoreError> {
                     "data without a version record".into(),
                 ));
             }
-            let mut batch = WriteBatch::new();
-            batch.insert(
-                keys::VERSION.to_vec(),
-                Some(FORMAT_VERSION.to_be_bytes().to_vec()),
-            );
-            backend.commit(batch)?;
         }
     }
-    Ok(())
+    let mut batch = WriteBatch::new();
+    batch.insert(
+        keys::VERSION.to_vec(),
+        Some(FORMAT_VERSION.to_be_bytes().to_vec()),
+    );
+    backend.commit(batch)
 }
 
 impl<B: KvBackend> KvStore<B> {
@@ -590,7 +585,8 @@ impl<B: KvBackend> View<'_, B> {
         // A key the memtable does not hold is as new in the backend as it was when
         // the memtable was read: a checkpoint only drops changes it has written.
         if let Some(memtable) = self.memtable {
-            if let Some(value) = memtable.read().expect("memtable lock").get(key) {
+            let key = MemKey::new(key);
+            if let Some(value) = memtable.read().expect("memtable lock").get(&key) {
                 return Ok(value);
             }
         }
@@ -890,7 +886,8 @@ fn write_loop<B: KvBackend>(
         } else {
             match &mut log {
                 None => commit_caught(|| {
-                    backend.commit_borrowed(&mut group.iter().map(Write::borrowed))
+                    let batch = group.into_iter().map(|(k, w)| (k.into_vec(), w.value));
+                    backend.commit(batch.collect())
                 }),
                 Some(log) => log.commit(group),
             }
