@@ -3,7 +3,8 @@
 //! [`Client::connect`] exchanges hellos and starts a driver task that matches
 //! responses to requests by `req_id` and forwards events to [`Events`]. Inbox
 //! events (messages, friend notices, receipts) are acknowledged automatically once
-//! forwarded, in batches, and a redelivered id is forwarded only once.
+//! forwarded, in batches, and a redelivered id is forwarded only once. Requests
+//! may be pipelined: those queued while the driver was busy leave in one write.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -555,15 +556,27 @@ async fn drive<C: ClientConnection>(
                 None => break,
             },
             request = requests.recv(), if accepting => match request {
-                Some((request, reply)) => {
+                Some(first) => {
                     // Acks for events already forwarded go out first, so a request's
                     // answer implies they were processed.
-                    if !to_ack.is_empty() && send_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err() {
+                    if !to_ack.is_empty() && feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err() {
                         break;
                     }
-                    next_req = next_req.wrapping_add(1);
-                    pending.insert(next_req, Some(reply));
-                    if sink.send(ClientFrame::Request { req_id: next_req, request }).await.is_err() {
+                    // Requests queued meanwhile join this one: a burst is one write.
+                    let mut next = Some(first);
+                    let mut fed = 0;
+                    let mut failed = false;
+                    while let Some((request, reply)) = next {
+                        next_req = next_req.wrapping_add(1);
+                        pending.insert(next_req, Some(reply));
+                        if sink.feed(ClientFrame::Request { req_id: next_req, request }).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                        fed += 1;
+                        next = if fed < MAX_BURST { requests.try_recv().ok() } else { None };
+                    }
+                    if failed || sink.flush().await.is_err() {
                         break;
                     }
                 }
@@ -572,7 +585,9 @@ async fn drive<C: ClientConnection>(
             },
             // Runs only when nothing else is ready, so acks batch up.
             _ = std::future::ready(()), if !to_ack.is_empty() => {
-                if send_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err() {
+                if feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err()
+                    || sink.flush().await.is_err()
+                {
                     break;
                 }
             }
@@ -584,8 +599,12 @@ async fn drive<C: ClientConnection>(
     }
 }
 
-/// Sends one `Ack` for every id in `to_ack`; its answer will be dropped.
-async fn send_acks<S>(
+/// The most requests the driver writes in one go before it reads again.
+const MAX_BURST: usize = 64;
+
+/// Queues one `Ack` for every id in `to_ack` (unflushed); its answer will be
+/// dropped.
+async fn feed_acks<S>(
     sink: &mut S,
     pending: &mut HashMap<u32, Option<Pending>>,
     next_req: &mut u32,
@@ -598,9 +617,108 @@ where
     pending.insert(*next_req, None);
     let ids = std::mem::take(to_ack);
     let request = Request::Ack { ids };
-    sink.send(ClientFrame::Request {
+    sink.feed(ClientFrame::Request {
         req_id: *next_req,
         request,
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use futures::channel::mpsc as fmpsc;
+
+    use super::*;
+
+    /// A connection that records each flush's frames as one write.
+    struct Recording {
+        incoming: fmpsc::UnboundedReceiver<ServerFrame>,
+        unflushed: Vec<ClientFrame>,
+        writes: Arc<Mutex<Vec<Vec<ClientFrame>>>>,
+    }
+
+    impl futures::Stream for Recording {
+        type Item = Result<ServerFrame, TransportError>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.incoming.poll_next_unpin(cx).map(|f| f.map(Ok))
+        }
+    }
+
+    impl futures::Sink<ClientFrame> for Recording {
+        type Error = TransportError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: ClientFrame) -> Result<(), Self::Error> {
+            self.unflushed.push(item);
+            Ok(())
+        }
+        fn poll_flush(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            if !self.unflushed.is_empty() {
+                let write = std::mem::take(&mut self.unflushed);
+                self.writes.lock().unwrap().push(write);
+            }
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_requests_leave_in_one_write_in_order() {
+        let (server, incoming) = fmpsc::unbounded();
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let conn = Recording {
+            incoming,
+            unflushed: Vec::new(),
+            writes: writes.clone(),
+        };
+        server
+            .unbounded_send(ServerFrame::Hello {
+                version: PROTOCOL_VERSION,
+                server: "test".into(),
+            })
+            .unwrap();
+        let (client, _events) = Client::connect(conn).await.unwrap();
+
+        // Each first poll queues a request; the driver has not run yet.
+        let mut pings: Vec<_> = (0..10).map(|_| Box::pin(client.ping())).collect();
+        for ping in &mut pings {
+            assert!(futures::poll!(ping.as_mut()).is_pending());
+        }
+        tokio::task::yield_now().await;
+
+        let sent = writes.lock().unwrap().clone();
+        assert!(matches!(sent[0][..], [ClientFrame::Hello { .. }]));
+        assert_eq!(sent.len(), 2, "one write for the burst: {sent:?}");
+        let ids: Vec<u32> = sent[1]
+            .iter()
+            .map(|frame| match frame {
+                ClientFrame::Request {
+                    req_id,
+                    request: Request::Ping,
+                } => *req_id,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+
+        for req_id in ids {
+            let result = Ok(Response::Pong);
+            server
+                .unbounded_send(ServerFrame::Response { req_id, result })
+                .unwrap();
+        }
+        for ping in pings {
+            ping.await.unwrap();
+        }
+    }
 }
