@@ -13,7 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
     Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, MemberEntry,
-    Message, Peer, Request, Response, RoomInfo, ServerFrame, PROTOCOL_VERSION,
+    Message, Peer, Request, Response, RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
 };
 use crate::transport::{ClientConnection, TransportError};
 
@@ -87,6 +88,7 @@ type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
 pub struct Client {
     requests: mpsc::UnboundedSender<(Request, Pending)>,
     server: String,
+    version: u16,
 }
 
 /// The stream of events the server pushes, in arrival order. Ends when the
@@ -134,9 +136,12 @@ impl Client {
             client: config.client_name.clone(),
         })
         .await?;
-        let server = match conn.next().await {
-            Some(Ok(ServerFrame::Hello { version, server })) if version == PROTOCOL_VERSION => {
-                server
+        // The server names the version the connection uses: ours or older.
+        let (server, version) = match conn.next().await {
+            Some(Ok(ServerFrame::Hello { version, server }))
+                if (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
+            {
+                (server, version)
             }
             Some(Ok(ServerFrame::Hello { version, .. })) => {
                 return Err(CodecError::WrongVersion {
@@ -154,11 +159,16 @@ impl Client {
         };
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        tokio::spawn(drive(conn, req_rx, event_tx, config.auto_ack));
+        let acks = match version {
+            1 => AckFrame::Answered,
+            _ => AckFrame::Unanswered,
+        };
+        tokio::spawn(drive(conn, req_rx, event_tx, config.auto_ack, acks));
         Ok((
             Client {
                 requests: req_tx,
                 server,
+                version,
             },
             Events { rx: event_rx },
         ))
@@ -167,6 +177,12 @@ impl Client {
     /// The server's name from its hello.
     pub fn server_name(&self) -> &str {
         &self.server
+    }
+
+    /// The protocol version the connection uses (the server's hello names it):
+    /// [`PROTOCOL_VERSION`], or an older one an older server speaks.
+    pub fn protocol_version(&self) -> u16 {
+        self.version
     }
 
     /// Sends any request and waits for its response.
@@ -501,11 +517,21 @@ impl SeenIds {
     }
 }
 
+/// How the driver acknowledges events itself.
+#[derive(Debug, Clone, Copy)]
+enum AckFrame {
+    /// `Request::Ack`, whose answer is dropped (protocol version 1).
+    Answered,
+    /// `ClientFrame::Ack`, which is not answered.
+    Unanswered,
+}
+
 async fn drive<C: ClientConnection>(
     conn: C,
     mut requests: mpsc::UnboundedReceiver<(Request, Pending)>,
     events: mpsc::UnboundedSender<Event>,
     auto_ack: bool,
+    acks: AckFrame,
 ) {
     let (mut sink, mut stream) = conn.split();
     // `None`: an ack the driver sent itself; its answer is dropped.
@@ -559,7 +585,7 @@ async fn drive<C: ClientConnection>(
                 Some(first) => {
                     // Acks for events already forwarded go out first, so a request's
                     // answer implies they were processed.
-                    if !to_ack.is_empty() && feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err() {
+                    if !to_ack.is_empty() && feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack, acks).await.is_err() {
                         break;
                     }
                     // Requests queued meanwhile join this one: a burst is one write.
@@ -585,7 +611,7 @@ async fn drive<C: ClientConnection>(
             },
             // Runs only when nothing else is ready, so acks batch up.
             _ = std::future::ready(()), if !to_ack.is_empty() => {
-                if feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack).await.is_err()
+                if feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack, acks).await.is_err()
                     || sink.flush().await.is_err()
                 {
                     break;
@@ -602,26 +628,31 @@ async fn drive<C: ClientConnection>(
 /// The most requests the driver writes in one go before it reads again.
 const MAX_BURST: usize = 64;
 
-/// Queues one `Ack` for every id in `to_ack` (unflushed); its answer will be
+/// Queues one ack for every id in `to_ack` (unflushed); an answer to it will be
 /// dropped.
 async fn feed_acks<S>(
     sink: &mut S,
     pending: &mut HashMap<u32, Option<Pending>>,
     next_req: &mut u32,
     to_ack: &mut Vec<ItemId>,
+    acks: AckFrame,
 ) -> Result<(), TransportError>
 where
     S: futures::Sink<ClientFrame, Error = TransportError> + Unpin,
 {
-    *next_req = next_req.wrapping_add(1);
-    pending.insert(*next_req, None);
     let ids = std::mem::take(to_ack);
-    let request = Request::Ack { ids };
-    sink.feed(ClientFrame::Request {
-        req_id: *next_req,
-        request,
-    })
-    .await
+    let frame = match acks {
+        AckFrame::Unanswered => ClientFrame::Ack { ids },
+        AckFrame::Answered => {
+            *next_req = next_req.wrapping_add(1);
+            pending.insert(*next_req, None);
+            ClientFrame::Request {
+                req_id: *next_req,
+                request: Request::Ack { ids },
+            }
+        }
+    };
+    sink.feed(frame).await
 }
 
 #[cfg(test)]

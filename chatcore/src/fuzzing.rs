@@ -50,7 +50,7 @@ use crate::engine::{DuplicateLogin, Server, ServerConfig};
 use crate::protocol::{
     decode_frame, encode_frame, limits, Body, ClientFrame, CodecError, ErrorCode, Event,
     FrameCodec, ItemId, Peer, Request, Response, ServerFrame, DEFAULT_MAX_FRAME_LEN,
-    PROTOCOL_VERSION,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::session::{Action, Phase, Session};
 use crate::store::{Entries, KvBackend, KvStore, MemoryBackend, MemoryStore, User, UserId};
@@ -514,13 +514,13 @@ fn model(phase: &Phase, frame: &ClientFrame) -> (Action, Phase) {
     match (phase, frame) {
         (Phase::Closed, _) => (Action::Ignore, Phase::Closed),
         (Phase::AwaitingHello, ClientFrame::Hello { version, .. }) => {
-            if *version == PROTOCOL_VERSION {
+            if *version >= OLDEST_PROTOCOL_VERSION {
                 (Action::Greet, Phase::Anonymous)
             } else {
                 close(ErrorCode::UnsupportedVersion, true)
             }
         }
-        (Phase::AwaitingHello, ClientFrame::Request { .. }) => {
+        (Phase::AwaitingHello, ClientFrame::Request { .. } | ClientFrame::Ack { .. }) => {
             close(ErrorCode::ProtocolViolation, false)
         }
         (_, ClientFrame::Hello { .. }) => close(ErrorCode::ProtocolViolation, false),
@@ -544,6 +544,13 @@ fn model(phase: &Phase, frame: &ClientFrame) -> (Action, Phase) {
                 request: request.clone(),
             });
             (action, phase.clone())
+        }
+        (_, ClientFrame::Ack { ids }) if ids.len() > limits::MAX_ACK_IDS => {
+            close(ErrorCode::InvalidArgument, false)
+        }
+        (Phase::Anonymous, ClientFrame::Ack { .. }) => (Action::Ignore, Phase::Anonymous),
+        (phase, ClientFrame::Ack { ids }) => {
+            (Action::Acknowledge { ids: ids.clone() }, phase.clone())
         }
     }
 }
@@ -1066,8 +1073,8 @@ impl<'a> Raw<'a> {
         let mut expect = Vec::new();
         for frame in frames {
             let action = self.model.on_frame(frame.clone());
-            if action == Action::Ignore {
-                // Closed: the connection is gone, nothing is sent.
+            if action == Action::Ignore && *self.model.phase() == Phase::Closed {
+                // The connection is gone, nothing is sent.
                 continue;
             }
             let conn = self
@@ -1078,6 +1085,8 @@ impl<'a> Raw<'a> {
                 .await
                 .unwrap_or_else(|e| panic!("the server hung up before {frame:?}: {e}"));
             expect.push(match action {
+                // Not answered.
+                Action::Acknowledge { .. } | Action::Ignore => continue,
                 Action::Greet => Expect::Greet,
                 Action::Dispatch { req_id, request } => Expect::Answer {
                     req_id,
@@ -1095,7 +1104,6 @@ impl<'a> Raw<'a> {
                     }
                 }
                 Action::Close { code, greet } => Expect::Close { code, greet },
-                Action::Ignore => unreachable!(),
             });
             if matches!(expect.last(), Some(Expect::Close { .. })) {
                 break;
@@ -1126,7 +1134,7 @@ impl<'a> Raw<'a> {
             };
             match frame {
                 ServerFrame::Hello { version, .. } => {
-                    assert_eq!(version, PROTOCOL_VERSION);
+                    assert_eq!(version, self.model.version());
                     // A hello is sent alone, so it is all that is due.
                     match expect.as_mut_slice() {
                         [Expect::Greet] => expect.clear(),

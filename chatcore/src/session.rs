@@ -5,7 +5,7 @@
 //! AwaitingHello ───────────► Anonymous ───────────► Authenticated(user)
 //!       │                      ▲   │                    │      │
 //!       │ anything else,       │   └──── logout ◄───────┘      │
-//!       │ bad version          │                               │
+//!       │ too old a version    │                               │
 //!       ▼                      │ protocol violation, kick,     │
 //!    Closed ◄──────────────────┴───────── shutdown ◄───────────┘
 //! ```
@@ -15,7 +15,9 @@
 //! action and reports the outcome of logins and logouts back with
 //! [`Session::logged_in`] and [`Session::logged_out`].
 
-use crate::protocol::{ClientFrame, ErrorCode, Request, PROTOCOL_VERSION};
+use crate::protocol::{
+    limits, ClientFrame, ErrorCode, ItemId, Request, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 use crate::store::User;
 
 /// Where a connection stands.
@@ -34,7 +36,7 @@ pub enum Phase {
 /// What the driver must do with a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Answer the hello with the server's own.
+    /// Answer the hello with the server's own, naming [`Session::version`].
     Greet,
     /// Carry out the request: it is allowed in this phase.
     Dispatch {
@@ -54,17 +56,25 @@ pub enum Action {
     Close {
         /// Why.
         code: ErrorCode,
-        /// The client's hello arrived but its version was wrong: tell it ours first.
+        /// The client's hello arrived but its version was too old: tell it ours
+        /// first.
         greet: bool,
     },
-    /// Nothing (the session is closed).
+    /// Nothing: the session is closed, or an unanswered ack came before login.
     Ignore,
+    /// Carry out an unanswered ack ([`ClientFrame::Ack`]) of the logged-in user.
+    Acknowledge {
+        /// The inbox items.
+        ids: Vec<ItemId>,
+    },
 }
 
 /// The state machine of one connection.
 #[derive(Debug, Clone)]
 pub struct Session {
     phase: Phase,
+    /// The protocol version of the connection.
+    version: u16,
     /// Who was logged in when a protocol violation closed the session: the
     /// driver still has to take them out of the router ([`Session::close`]).
     departed: Option<User>,
@@ -81,6 +91,7 @@ impl Session {
     pub fn new() -> Self {
         Session {
             phase: Phase::AwaitingHello,
+            version: PROTOCOL_VERSION,
             departed: None,
         }
     }
@@ -88,6 +99,13 @@ impl Session {
     /// The current phase.
     pub fn phase(&self) -> &Phase {
         &self.phase
+    }
+
+    /// The protocol version the connection uses: after the hello, the lower of
+    /// the client's and this build's [`PROTOCOL_VERSION`]; before it, this
+    /// build's.
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     /// The logged-in user, if any.
@@ -103,14 +121,15 @@ impl Session {
         match (&self.phase, frame) {
             (Phase::Closed, _) => Action::Ignore,
             (Phase::AwaitingHello, ClientFrame::Hello { version, .. }) => {
-                if version == PROTOCOL_VERSION {
+                if version >= OLDEST_PROTOCOL_VERSION {
+                    self.version = version.min(PROTOCOL_VERSION);
                     self.phase = Phase::Anonymous;
                     Action::Greet
                 } else {
                     self.close_with(ErrorCode::UnsupportedVersion, true)
                 }
             }
-            (Phase::AwaitingHello, ClientFrame::Request { .. })
+            (Phase::AwaitingHello, ClientFrame::Request { .. } | ClientFrame::Ack { .. })
             | (Phase::Anonymous | Phase::Authenticated(_), ClientFrame::Hello { .. }) => {
                 self.close_with(ErrorCode::ProtocolViolation, false)
             }
@@ -130,6 +149,13 @@ impl Session {
                     },
                 }
             }
+            // Nothing to answer an error to.
+            (_, ClientFrame::Ack { ids }) if ids.len() > limits::MAX_ACK_IDS => {
+                self.close_with(ErrorCode::InvalidArgument, false)
+            }
+            (Phase::Authenticated(_), ClientFrame::Ack { ids }) => Action::Acknowledge { ids },
+            // Nobody to ack for: the items stay in the inbox.
+            (Phase::Anonymous, ClientFrame::Ack { .. }) => Action::Ignore,
         }
     }
 
@@ -213,16 +239,57 @@ mod tests {
     }
 
     #[test]
-    fn wrong_version_closes_after_greeting() {
+    fn too_old_a_version_closes_after_greeting() {
         let mut s = Session::new();
         assert_eq!(
-            s.on_frame(hello(PROTOCOL_VERSION + 1)),
+            s.on_frame(hello(OLDEST_PROTOCOL_VERSION - 1)),
             Action::Close {
                 code: ErrorCode::UnsupportedVersion,
                 greet: true
             }
         );
         assert_eq!(s.phase(), &Phase::Closed);
+        assert_eq!(s.version(), PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn the_connection_uses_the_lower_version() {
+        for (client, used) in [
+            (OLDEST_PROTOCOL_VERSION, OLDEST_PROTOCOL_VERSION),
+            (PROTOCOL_VERSION, PROTOCOL_VERSION),
+            (PROTOCOL_VERSION + 1, PROTOCOL_VERSION),
+            (u16::MAX, PROTOCOL_VERSION),
+        ] {
+            let mut s = Session::new();
+            assert_eq!(s.on_frame(hello(client)), Action::Greet, "{client}");
+            assert_eq!(s.version(), used, "{client}");
+        }
+    }
+
+    #[test]
+    fn an_unanswered_ack_acts_only_when_logged_in() {
+        let ack = || ClientFrame::Ack { ids: vec![3, 4] };
+        let mut s = Session::new();
+        assert!(matches!(s.clone().on_frame(ack()), Action::Close { .. }));
+        s.on_frame(hello(PROTOCOL_VERSION));
+        assert_eq!(s.on_frame(ack()), Action::Ignore);
+        s.logged_in(User {
+            id: UserId(1),
+            name: "ann".into(),
+        });
+        assert_eq!(s.on_frame(ack()), Action::Acknowledge { ids: vec![3, 4] });
+        let too_many = ClientFrame::Ack {
+            ids: vec![1; limits::MAX_ACK_IDS + 1],
+        };
+        assert_eq!(
+            s.clone().on_frame(too_many),
+            Action::Close {
+                code: ErrorCode::InvalidArgument,
+                greet: false
+            }
+        );
+        s.close();
+        assert_eq!(s.on_frame(ack()), Action::Ignore);
     }
 
     #[test]

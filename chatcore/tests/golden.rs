@@ -75,6 +75,7 @@ fn client_frame_tag(f: &ClientFrame) -> u8 {
     match f {
         ClientFrame::Hello { .. } => 0,
         ClientFrame::Request { .. } => 1,
+        ClientFrame::Ack { .. } => 2,
     }
 }
 
@@ -218,6 +219,11 @@ fn client_frame_cases() -> Vec<(ClientFrame, &'static [u8])> {
             },
             // variant 1, req_id 300 = varint ac 02, Request::Ping
             &[0x00, 0x00, 0x00, 0x04, 0x01, 0xac, 0x02, 0x00],
+        ),
+        (
+            ClientFrame::Ack { ids: vec![1, 128] },
+            // variant 2, 2 ids: 1, 128 = varint 80 01
+            &[0x00, 0x00, 0x00, 0x05, 0x02, 0x02, 0x01, 0x80, 0x01],
         ),
     ]
 }
@@ -665,7 +671,7 @@ fn event_cases() -> Vec<(Event, &'static [u8])> {
 
 #[test]
 fn client_frame_golden() {
-    check_enum(&client_frame_cases(), client_frame_tag, 2);
+    check_enum(&client_frame_cases(), client_frame_tag, 3);
 }
 
 #[test]
@@ -896,8 +902,8 @@ fn hello_is_variant_zero_with_version_first() {
 }
 
 /// A hello from a future version (a different number, and possibly fields appended
-/// after the name) is still read as a hello, so the server can answer with its own
-/// version and a clear `UnsupportedVersion` instead of `MalformedFrame`.
+/// after the name) is still read as a hello, so the server can answer with the
+/// version the connection will use (its own) instead of `MalformedFrame`.
 #[test]
 fn hello_from_a_future_version_is_readable() {
     let future = 999u16;
@@ -918,13 +924,8 @@ fn hello_from_a_future_version_is_readable() {
         }
     );
     let mut session = Session::new();
-    assert_eq!(
-        session.on_frame(hello),
-        Action::Close {
-            code: ErrorCode::UnsupportedVersion,
-            greet: true
-        }
-    );
+    assert_eq!(session.on_frame(hello), Action::Greet);
+    assert_eq!(session.version(), PROTOCOL_VERSION);
 
     let hello: ServerFrame = decoded(&frame);
     assert_eq!(

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chatcore::friends::{transition, FriendAction, Link, LinkState, NoticeKind, Side};
-use chatcore::protocol::{Body, ClientFrame, ErrorCode, Event, Peer, Request, PROTOCOL_VERSION};
+use chatcore::protocol::{
+    limits, Body, ClientFrame, ErrorCode, Event, Peer, Request, OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
 use chatcore::session::{Action, Phase, Session};
 use chatcore::store::{MemoryStore, Store, User, UserId};
 use proptest::prelude::*;
@@ -14,8 +17,15 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Input {
-    Hello { version: u16 },
-    Request { req_id: u32, request: Request },
+    Hello {
+        version: u16,
+    },
+    Request {
+        req_id: u32,
+        request: Request,
+    },
+    /// An unanswered ack with this many ids.
+    Ack(usize),
     LoggedIn(User),
     LoggedOut,
     Close,
@@ -84,6 +94,7 @@ fn version() -> impl Strategy<Value = u16> {
         3 => Just(PROTOCOL_VERSION),
         1 => any::<u16>(),
         1 => Just(PROTOCOL_VERSION.wrapping_add(1)),
+        1 => Just(OLDEST_PROTOCOL_VERSION),
         1 => Just(0u16),
     ]
 }
@@ -100,6 +111,7 @@ fn input() -> impl Strategy<Value = Input> {
         2 => version().prop_map(|version| Input::Hello { version }),
         8 => (any::<u32>(), any_request())
             .prop_map(|(req_id, request)| Input::Request { req_id, request }),
+        2 => prop_oneof![Just(0), Just(2), Just(limits::MAX_ACK_IDS + 1)].prop_map(Input::Ack),
         2 => user().prop_map(Input::LoggedIn),
         1 => Just(Input::LoggedOut),
         1 => Just(Input::Close),
@@ -150,6 +162,8 @@ fn needs(request: &Request) -> Needs {
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Action(Action),
+    /// `Action::Greet`, and the version the connection then uses.
+    Greeted(u16),
     User(Option<User>),
     Nothing,
 }
@@ -165,18 +179,36 @@ fn model_step(phase: &mut Phase, departed: &mut Option<User>, input: &Input) -> 
     };
     match (phase.clone(), input) {
         // Closed ignores everything.
-        (Closed, Input::Hello { .. } | Input::Request { .. }) => Outcome::Action(Action::Ignore),
+        (Closed, Input::Hello { .. } | Input::Request { .. } | Input::Ack(_)) => {
+            Outcome::Action(Action::Ignore)
+        }
         (Closed, Input::LoggedIn(_)) => Outcome::Nothing,
         (Closed, Input::LoggedOut) => Outcome::User(None),
         (Closed, Input::Close) => Outcome::User(departed.take()),
 
-        // AwaitingHello only accepts a hello of the right version.
-        (AwaitingHello, Input::Hello { version }) if *version == PROTOCOL_VERSION => {
+        // AwaitingHello only accepts a hello of a version not too old; the
+        // connection uses the lower of the two.
+        (AwaitingHello, Input::Hello { version }) if *version >= OLDEST_PROTOCOL_VERSION => {
             *phase = Anonymous;
-            Outcome::Action(Action::Greet)
+            Outcome::Greeted((*version).min(PROTOCOL_VERSION))
         }
         (AwaitingHello, Input::Hello { .. }) => close(phase, ErrorCode::UnsupportedVersion, true),
-        (AwaitingHello, Input::Request { .. }) => close(phase, ErrorCode::ProtocolViolation, false),
+        (AwaitingHello, Input::Request { .. } | Input::Ack(_)) => {
+            close(phase, ErrorCode::ProtocolViolation, false)
+        }
+
+        // An unanswered ack: too many ids close; before login it does nothing.
+        (Anonymous, Input::Ack(n)) if *n > limits::MAX_ACK_IDS => {
+            close(phase, ErrorCode::InvalidArgument, false)
+        }
+        (Authenticated(user), Input::Ack(n)) if *n > limits::MAX_ACK_IDS => {
+            *departed = Some(user);
+            close(phase, ErrorCode::InvalidArgument, false)
+        }
+        (Anonymous, Input::Ack(_)) => Outcome::Action(Action::Ignore),
+        (Authenticated(_), Input::Ack(n)) => {
+            Outcome::Action(Action::Acknowledge { ids: vec![7; *n] })
+        }
 
         // A second hello closes.
         (Anonymous, Input::Hello { .. }) => close(phase, ErrorCode::ProtocolViolation, false),
@@ -234,10 +266,14 @@ fn model_step(phase: &mut Phase, departed: &mut Option<User>, input: &Input) -> 
 
 fn session_step(session: &mut Session, input: &Input) -> Outcome {
     match input {
-        Input::Hello { version } => Outcome::Action(session.on_frame(ClientFrame::Hello {
+        Input::Hello { version } => match session.on_frame(ClientFrame::Hello {
             version: *version,
             client: "proptest".into(),
-        })),
+        }) {
+            Action::Greet => Outcome::Greeted(session.version()),
+            other => Outcome::Action(other),
+        },
+        Input::Ack(n) => Outcome::Action(session.on_frame(ClientFrame::Ack { ids: vec![7; *n] })),
         Input::Request { req_id, request } => {
             Outcome::Action(session.on_frame(ClientFrame::Request {
                 req_id: *req_id,
@@ -322,7 +358,7 @@ fn session_walks_every_phase() {
     assert_eq!(
         outcomes,
         vec![
-            Outcome::Action(Action::Greet),
+            Outcome::Greeted(PROTOCOL_VERSION),
             Outcome::Action(Action::Refuse {
                 req_id: 1,
                 code: ErrorCode::NotAuthenticated

@@ -17,9 +17,7 @@ use super::handlers::Reply;
 use super::Shared;
 use crate::limits::TokenBucket;
 use crate::mailbox::{Control, Mailbox};
-use crate::protocol::{
-    ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame, PROTOCOL_VERSION,
-};
+use crate::protocol::{ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame};
 use crate::router::SessionHandle;
 use crate::session::{Action, Phase, Session};
 use crate::transport::ServerConnection;
@@ -41,8 +39,9 @@ pub(super) struct Pipeline {
     in_flight: FuturesOrdered<InFlight>,
 }
 
-/// A request whose store write is queued; resolves to its answer after the commit.
-pub(super) type InFlight = Pin<Box<dyn Future<Output = (u32, Reply)> + Send>>;
+/// A request whose store write is queued; resolves to its `req_id` (`None`: an
+/// unanswered ack) and answer after the commit.
+pub(super) type InFlight = Pin<Box<dyn Future<Output = (Option<u32>, Reply)> + Send>>;
 
 /// How long a closing connection's queued frames may take to go out.
 const WRITE_GRACE: Duration = Duration::from_secs(5);
@@ -116,7 +115,7 @@ where
                 break;
             }
             Some((req_id, reply)) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => {
-                conn.respond(req_id, reply);
+                conn.answer(req_id, reply);
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= conn.shared.config.idle_timeout {
@@ -142,7 +141,7 @@ where
             frame = stream.next(), if pipeline.in_flight.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
                     last_heard = Instant::now();
-                    if let ClientFrame::Request { req_id, .. } = &frame {
+                    if matches!(frame, ClientFrame::Request { .. } | ClientFrame::Ack { .. }) {
                         if !rate.try_take(last_heard) {
                             strikes += 1;
                             if strikes >= conn.shared.config.max_rate_strikes {
@@ -150,7 +149,10 @@ where
                                 conn.send_event(Event::Closing { code: ErrorCode::RateLimited });
                                 break;
                             }
-                            conn.respond(*req_id, Err(ErrorCode::RateLimited));
+                            // An unanswered ack is dropped: its items stay in the inbox.
+                            if let ClientFrame::Request { req_id, .. } = frame {
+                                conn.respond(req_id, Err(ErrorCode::RateLimited));
+                            }
                             continue;
                         }
                         strikes = 0;
@@ -202,7 +204,7 @@ impl Pipeline {
     /// effects).
     pub async fn drain(&mut self, conn: &Conn) {
         while let Some((req_id, reply)) = self.in_flight.next().await {
-            conn.respond(req_id, reply);
+            conn.answer(req_id, reply);
         }
     }
 
@@ -272,13 +274,17 @@ impl Conn {
                 self.send_event(Event::Closing { code });
                 Flow::Close
             }
+            Action::Acknowledge { ids } => {
+                pipeline.push(self.start_ack(None, ids));
+                Flow::Continue
+            }
             Action::Ignore => Flow::Continue,
         }
     }
 
     fn greet(&self) {
         self.send(ServerFrame::Hello {
-            version: PROTOCOL_VERSION,
+            version: self.session.version(),
             server: self.shared.config.server_name.clone(),
         });
     }
@@ -306,6 +312,14 @@ impl Conn {
 
     pub fn respond(&self, req_id: u32, result: Result<Response, ErrorCode>) {
         self.send(ServerFrame::Response { req_id, result });
+    }
+
+    /// Answers a pipelined request; an unanswered ack's outcome is dropped (a
+    /// storage failure was logged where it happened).
+    fn answer(&self, req_id: Option<u32>, reply: Reply) {
+        if let Some(req_id) = req_id {
+            self.respond(req_id, reply);
+        }
     }
 
     /// Ends the session: leaves the router and, if this was the user's last

@@ -94,7 +94,7 @@ impl Conn {
                 return Flow::Continue;
             }
             Request::Ack { ids } => {
-                let answer = self.start_ack(req_id, ids);
+                let answer = self.start_ack(Some(req_id), ids);
                 pipeline.push(answer);
                 return Flow::Continue;
             }
@@ -434,7 +434,7 @@ impl Conn {
     async fn start_send(&self, req_id: u32, to: Peer, client_msg_id: u64, body: Body) -> InFlight {
         match self.prepare_send(req_id, to, client_msg_id, body).await {
             Ok(answer) => answer,
-            Err(code) => Box::pin(std::future::ready((req_id, Err(code)))),
+            Err(code) => Box::pin(std::future::ready((Some(req_id), Err(code)))),
         }
     }
 
@@ -469,7 +469,7 @@ impl Conn {
                         let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
                         shared.router.push(to.id, &frame);
                     }
-                    (req_id, sent(appended))
+                    (Some(req_id), sent(appended))
                 })
             }
             Peer::Room(name) => {
@@ -489,7 +489,7 @@ impl Conn {
                         Ok(Ok(appended)) => sent(Ok(appended)),
                         Err(e) => sent(Err(e)),
                     };
-                    (req_id, reply)
+                    (Some(req_id), reply)
                 })
             }
         })
@@ -511,7 +511,8 @@ impl Conn {
     }
 
     /// Queues an ack's store write; the receipts go out after the commit.
-    fn start_ack(&self, req_id: u32, ids: Vec<ItemId>) -> InFlight {
+    /// `req_id`: `None` for an unanswered ack.
+    pub(super) fn start_ack(&self, req_id: Option<u32>, ids: Vec<ItemId>) -> InFlight {
         if ids.len() > limits::MAX_ACK_IDS {
             return Box::pin(std::future::ready((
                 req_id,

@@ -18,7 +18,8 @@ use super::{DuplicateLogin, Server, ServerConfig};
 use crate::auth::HashParams;
 use crate::client::{Client, ClientError, Events};
 use crate::protocol::{
-    Body, ClientFrame, ErrorCode, Event, FriendState, Peer, Request, ServerFrame, PROTOCOL_VERSION,
+    limits, Body, ClientFrame, ErrorCode, Event, FriendState, Peer, Request, Response, ServerFrame,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::store::testkit::Fixture;
 use crate::store::Store;
@@ -228,6 +229,7 @@ macro_rules! engine_scenario_tests {
             bad_uploads_leave_nothing_visible,
             room_files_reach_members,
             pipelined_sends_keep_order,
+            acks_in_both_protocol_versions,
         );
     };
 }
@@ -721,11 +723,11 @@ pub async fn protocol_violations_close<S: Store>(fx: &Fixture<S>) {
     );
     assert!(raw.next().await.is_none());
 
-    // A wrong version: the server says its own version, then closes.
+    // Too old a version: the server says its own version, then closes.
     let mut raw = h.connector.connect().await.unwrap();
     raw.send(ClientFrame::Hello {
-        version: PROTOCOL_VERSION + 1,
-        client: "future".into(),
+        version: OLDEST_PROTOCOL_VERSION - 1,
+        client: "ancient".into(),
     })
     .await
     .unwrap();
@@ -1217,5 +1219,101 @@ pub async fn pipelined_sends_keep_order<S: Store>(fx: &Fixture<S>) {
             _ => unreachable!(),
         }
     }
+    h.stop().await;
+}
+
+/// Hellos from a newer client and from a version-1 client each get the version
+/// the connection uses. A version-1 client's `Request::Ack` is answered; an
+/// unanswered ack is not, is ignored before login, and closes the connection when
+/// it has too many ids.
+pub async fn acks_in_both_protocol_versions<S: Store>(fx: &Fixture<S>) {
+    use futures::{SinkExt, StreamExt};
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    let hello = |version| ClientFrame::Hello {
+        version,
+        client: "raw".into(),
+    };
+    let request = |req_id, request| ClientFrame::Request { req_id, request };
+
+    let mut future = h.connector.connect().await.unwrap();
+    future.send(hello(PROTOCOL_VERSION + 1)).await.unwrap();
+    assert!(matches!(
+        future.next().await.unwrap().unwrap(),
+        ServerFrame::Hello { version, .. } if version == PROTOCOL_VERSION
+    ));
+
+    // Version 1: bob's ack is answered, and ann gets the receipt.
+    let mut old = h.connector.connect().await.unwrap();
+    old.send(hello(1)).await.unwrap();
+    assert!(matches!(
+        old.next().await.unwrap().unwrap(),
+        ServerFrame::Hello { version: 1, .. }
+    ));
+    let login = Request::Login {
+        username: "bob".into(),
+        password: password("bob"),
+    };
+    old.send(request(1, login)).await.unwrap();
+    assert!(matches!(
+        old.next().await.unwrap().unwrap(),
+        ServerFrame::Response {
+            req_id: 1,
+            result: Ok(Response::LoggedIn { .. })
+        }
+    ));
+    assert_eq!(
+        old.next().await.unwrap().unwrap(),
+        ServerFrame::Event(Event::CaughtUp)
+    );
+    let sent = ann.client.send_text("bob", "hi").await.unwrap();
+    let message = loop {
+        if let ServerFrame::Event(Event::Message(m)) = old.next().await.unwrap().unwrap() {
+            break m;
+        }
+    };
+    assert_eq!(message.id, sent.id);
+    old.send(request(2, Request::Ack { ids: vec![sent.id] }))
+        .await
+        .unwrap();
+    assert_eq!(
+        old.next().await.unwrap().unwrap(),
+        ServerFrame::Response {
+            req_id: 2,
+            result: Ok(Response::Done)
+        }
+    );
+    let receipt = ann.expect(|e| matches!(e, Event::Delivered { .. })).await;
+    assert!(matches!(receipt, Event::Delivered { ids, .. } if ids == vec![sent.id]));
+
+    // An unanswered ack before login is ignored: the ping's answer comes next.
+    let mut new = h.connector.connect().await.unwrap();
+    new.send(hello(PROTOCOL_VERSION)).await.unwrap();
+    new.next().await.unwrap().unwrap();
+    new.send(ClientFrame::Ack { ids: vec![sent.id] })
+        .await
+        .unwrap();
+    new.send(request(1, Request::Ping)).await.unwrap();
+    assert_eq!(
+        new.next().await.unwrap().unwrap(),
+        ServerFrame::Response {
+            req_id: 1,
+            result: Ok(Response::Pong)
+        }
+    );
+    // Too many ids: nothing to answer, so the connection closes.
+    let ids = vec![sent.id; limits::MAX_ACK_IDS + 1];
+    new.send(ClientFrame::Ack { ids }).await.unwrap();
+    assert_eq!(
+        new.next().await.unwrap().unwrap(),
+        ServerFrame::Event(Event::Closing {
+            code: ErrorCode::InvalidArgument
+        })
+    );
+    assert!(new.next().await.is_none());
     h.stop().await;
 }

@@ -17,8 +17,18 @@ pub use error_code::ErrorCode;
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The newest protocol version this build speaks.
+///
+/// A connection uses the lower of the client's and the server's newest versions,
+/// as long as it is no older than the server's [`OLDEST_PROTOCOL_VERSION`]; the
+/// server's hello names it. Versions:
+///
+/// 1. The first.
+/// 2. [`ClientFrame::Ack`]: acks without an answer.
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest protocol version this build still speaks.
+pub const OLDEST_PROTOCOL_VERSION: u16 = 1;
 
 /// Server-assigned id of a message or of any other item delivered through a user's
 /// inbox. Ids increase in the order the server stored the items.
@@ -32,7 +42,7 @@ pub type Timestamp = u64;
 pub enum ClientFrame {
     /// The first frame of every connection.
     Hello {
-        /// Must equal the server's [`PROTOCOL_VERSION`].
+        /// The newest version the client speaks (its [`PROTOCOL_VERSION`]).
         version: u16,
         /// Free-form client name and version, for logs.
         client: String,
@@ -44,6 +54,16 @@ pub enum ClientFrame {
         /// What the client asks for.
         request: Request,
     },
+    /// Acknowledges inbox items like [`Request::Ack`], but is not answered
+    /// (protocol version 2). It takes its turn among the requests: the answer to a
+    /// later request means it is committed. If it cannot be carried out (not
+    /// logged in, or a storage failure), the items stay in the inbox and are
+    /// delivered again at the next login; more than
+    /// [`limits::MAX_ACK_IDS`] ids close the connection with `InvalidArgument`.
+    Ack {
+        /// Inbox item ids, as in [`Request::Ack`].
+        ids: Vec<ItemId>,
+    },
 }
 
 /// A frame sent by the server.
@@ -51,7 +71,9 @@ pub enum ClientFrame {
 pub enum ServerFrame {
     /// The answer to the client's hello.
     Hello {
-        /// The server's [`PROTOCOL_VERSION`].
+        /// The version this connection uses: the lower of the client's and the
+        /// server's [`PROTOCOL_VERSION`]. If the client's is too old, the
+        /// server's own, followed by `Closing { UnsupportedVersion }`.
         version: u16,
         /// Free-form server name and version.
         server: String,
