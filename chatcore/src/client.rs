@@ -703,10 +703,15 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn queued_requests_leave_in_one_write_in_order() {
+    type Writes = Arc<Mutex<Vec<Vec<ClientFrame>>>>;
+
+    /// A client connected to a server that says hello with `version`; the
+    /// server's sender, and the client's writes.
+    async fn connected(
+        version: u16,
+    ) -> (Client, Events, fmpsc::UnboundedSender<ServerFrame>, Writes) {
         let (server, incoming) = fmpsc::unbounded();
-        let writes = Arc::new(Mutex::new(Vec::new()));
+        let writes = Writes::default();
         let conn = Recording {
             incoming,
             unflushed: Vec::new(),
@@ -714,11 +719,17 @@ mod tests {
         };
         server
             .unbounded_send(ServerFrame::Hello {
-                version: PROTOCOL_VERSION,
+                version,
                 server: "test".into(),
             })
             .unwrap();
-        let (client, _events) = Client::connect(conn).await.unwrap();
+        let (client, events) = Client::connect(conn).await.unwrap();
+        (client, events, server, writes)
+    }
+
+    #[tokio::test]
+    async fn queued_requests_leave_in_one_write_in_order() {
+        let (client, _events, server, writes) = connected(PROTOCOL_VERSION).await;
 
         // Each first poll queues a request; the driver has not run yet.
         let mut pings: Vec<_> = (0..10).map(|_| Box::pin(client.ping())).collect();
@@ -750,6 +761,64 @@ mod tests {
         }
         for ping in pings {
             ping.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn automatic_acks_use_the_frame_the_server_speaks() {
+        for version in [OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION] {
+            let (client, mut events, server, writes) = connected(version).await;
+            assert_eq!(client.protocol_version(), version);
+            let receipt = Event::Delivered {
+                id: 9,
+                ids: vec![1],
+            };
+            server
+                .unbounded_send(ServerFrame::Event(receipt.clone()))
+                .unwrap();
+            assert_eq!(events.next().await, Some(receipt));
+            // The ack goes out once the driver has nothing else to do.
+            let ack = loop {
+                if let Some(write) = writes.lock().unwrap().get(1) {
+                    break write.clone();
+                }
+                tokio::task::yield_now().await;
+            };
+            match ack[..] {
+                [ClientFrame::Request {
+                    request: Request::Ack { ref ids },
+                    ..
+                }] if version == 1 => assert_eq!(ids, &[9]),
+                [ClientFrame::Ack { ref ids }] if version >= 2 => assert_eq!(ids, &[9]),
+                _ => panic!("version {version}: acked with {ack:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_of_an_unknown_version_is_refused() {
+        let (server, incoming) = fmpsc::unbounded();
+        let conn = Recording {
+            incoming,
+            unflushed: Vec::new(),
+            writes: Writes::default(),
+        };
+        let version = PROTOCOL_VERSION + 1;
+        let server_name = "future".to_string();
+        server
+            .unbounded_send(ServerFrame::Hello {
+                version,
+                server: server_name,
+            })
+            .unwrap();
+        match Client::connect(conn).await {
+            Err(ClientError::Transport(TransportError::Codec(CodecError::WrongVersion {
+                got,
+                supported,
+            }))) => {
+                assert_eq!((got, supported), (version, PROTOCOL_VERSION));
+            }
+            other => panic!("connected to a server of version {version}: {other:?}"),
         }
     }
 }
