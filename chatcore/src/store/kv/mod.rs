@@ -180,7 +180,7 @@ impl InboxRecord {
 }
 
 mod domain;
-mod keys;
+pub(super) mod keys;
 mod memkey;
 mod memtable;
 mod os;

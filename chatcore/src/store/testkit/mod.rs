@@ -15,6 +15,7 @@
 //! what was acknowledged survives a close.
 
 pub mod crash;
+pub mod on_disk;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -97,14 +98,30 @@ macro_rules! store_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __testkit_tests {
-    ($module:ident :: $kit:ident; $fixture:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let fixture = $fixture;
-                $crate::$module::$kit::$name(&fixture).await;
-            }
-        )*
+    // One name at a time: the module path repeats once per test.
+    ($($module:ident)::+; $fixture:expr;) => {};
+    ($($module:ident)::+; $fixture:expr; $name:ident $(, $rest:ident)* $(,)?) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let fixture = $fixture;
+            $crate::$($module)::+::$name(&fixture).await;
+        }
+        $crate::__testkit_tests!($($module)::+; $fixture; $($rest),*);
+    };
+}
+
+/// Expands to one `#[tokio::test]` per check of
+/// [`on_disk`](crate::store::testkit::on_disk), given an
+/// [`OnDisk`](crate::store::testkit::on_disk::OnDisk).
+#[macro_export]
+macro_rules! store_open_tests {
+    ($on_disk:expr) => {
+        $crate::__testkit_tests!(store::testkit::on_disk; $on_disk;
+            reopen_after_close_keeps_data,
+            a_second_open_of_an_open_database_is_an_error,
+            another_format_version_is_refused,
+            data_without_a_version_record_is_not_a_database,
+        );
     };
 }
 

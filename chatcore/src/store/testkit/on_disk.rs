@@ -1,0 +1,129 @@
+//! The checks every on-disk backend crate runs on its `open(dir)` (feature
+//! `testkit`): a reopened store holds what it held and refuses writes after
+//! close; a second open of an open database, another format version, and data
+//! without a version record are errors. The
+//! [`store_open_tests!`](crate::store_open_tests) macro expands to one named test
+//! per check:
+//!
+//! ```ignore
+//! chatcore::store_open_tests!(chatcore::store::testkit::on_disk::OnDisk {
+//!     open: |dir| my_backend::open(dir),
+//!     backend: |path| MyBackend::open(path),
+//!     data: |dir| dir.join(my_backend::FILE_NAME),
+//! });
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::protocol::{Body, Event, ItemId};
+use crate::store::kv::keys;
+use crate::store::{
+    Appended, KvBackend, KvStore, NewMessage, Store, StoreError, WriteBatch, FORMAT_VERSION,
+};
+
+/// How a backend crate keeps a store in a directory.
+#[derive(Debug)]
+pub struct OnDisk<B: KvBackend> {
+    /// The crate's `open(dir)`.
+    pub open: fn(&Path) -> Result<KvStore<B>, StoreError>,
+    /// Opens the bare backend on the data `open` keeps at this path.
+    pub backend: fn(&Path) -> Result<B, StoreError>,
+    /// Where in `dir` the backend keeps its data.
+    pub data: fn(&Path) -> PathBuf,
+}
+
+const HASH: &str = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+/// Registers ann and bob and stores `count` messages from ann to bob; returns
+/// their ids. For tests that then damage the files.
+pub async fn ann_writes_to_bob(store: &impl Store, count: u64) -> Vec<ItemId> {
+    let ann = store.create_user("ann", HASH).await.unwrap().unwrap();
+    let bob = store.create_user("bob", HASH).await.unwrap().unwrap();
+    let mut ids = Vec::new();
+    for client_msg_id in 0..count {
+        let msg = NewMessage {
+            from: ann.clone(),
+            to: bob.clone(),
+            client_msg_id,
+            body: Body::Text("hello".into()),
+            ts: 1,
+        };
+        match store.append_direct(msg).await.unwrap() {
+            Appended::New(m) => ids.push(m.id),
+            Appended::Duplicate(r) => panic!("duplicate {r:?}"),
+        }
+    }
+    ids
+}
+
+impl<B: KvBackend> OnDisk<B> {
+    fn open_err(&self, dir: &Path) -> StoreError {
+        match (self.open)(dir) {
+            Ok(_) => panic!("opening {} should fail", dir.display()),
+            Err(e) => e,
+        }
+    }
+
+    /// Writes one record straight into the backend's data in `dir`.
+    fn write_raw(&self, dir: &Path, key: &[u8], value: &[u8]) {
+        let backend = (self.backend)(&(self.data)(dir)).unwrap();
+        let batch = WriteBatch::from([(key.to_vec(), Some(value.to_vec()))]);
+        backend.commit(batch).unwrap();
+    }
+}
+
+/// Data written before a close is there after every reopen (into a directory
+/// `open` creates); writes after the close are refused, not lost silently.
+pub async fn reopen_after_close_keeps_data<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nested").join("data");
+    let ids = {
+        let store = (kit.open)(&dir).unwrap();
+        let ids = ann_writes_to_bob(&store, 1).await;
+        store.close();
+        assert!(matches!(
+            store.create_user("cat", HASH).await,
+            Err(StoreError::Closed)
+        ));
+        ids
+    };
+    assert!((kit.data)(&dir).exists());
+    for _ in 0..2 {
+        let store = (kit.open)(&dir).unwrap();
+        let bob = store.account_by_name("bob").await.unwrap().unwrap().user;
+        let inbox = store.inbox(bob.id, None, 10).await.unwrap();
+        assert!(matches!(&inbox[..], [Event::Message(m)] if m.id == ids[0]));
+        assert_eq!(store.account_by_name("cat").await.unwrap(), None);
+    }
+}
+
+/// A database another store has open is an error that says so.
+pub async fn a_second_open_of_an_open_database_is_an_error<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let _store = (kit.open)(tmp.path()).unwrap();
+    let err = kit.open_err(tmp.path());
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(err.to_string().contains("already open"), "{err}");
+}
+
+/// A database of another format version is refused, naming both versions.
+pub async fn another_format_version_is_refused<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    drop((kit.open)(tmp.path()).unwrap());
+    let newer = (FORMAT_VERSION + 1).to_be_bytes();
+    kit.write_raw(tmp.path(), keys::VERSION, &newer);
+    let err = kit.open_err(tmp.path());
+    assert!(
+        matches!(err, StoreError::VersionMismatch { found, expected }
+            if found == FORMAT_VERSION + 1 && expected == FORMAT_VERSION),
+        "{err:?}"
+    );
+}
+
+/// Data without chatcore's version record is not taken for a database.
+pub async fn data_without_a_version_record_is_not_a_database<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    kit.write_raw(tmp.path(), b"something", b"else");
+    let err = kit.open_err(tmp.path());
+    assert!(matches!(err, StoreError::NotADatabase(_)), "{err:?}");
+}
