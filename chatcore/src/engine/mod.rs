@@ -195,7 +195,7 @@ impl Server {
     /// Accepts connections until `shutdown` is cancelled (or the transport ends),
     /// then tells every connected client `ServerShutdown`, closes them and waits for
     /// their tasks. Every acknowledged write is already durable (see
-    /// [`Store`](crate::store::Store)), so there is nothing else to flush.
+    /// [`Store`]), so there is nothing else to flush.
     pub async fn serve<T: Transport>(
         self,
         mut transport: T,

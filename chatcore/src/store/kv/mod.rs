@@ -57,7 +57,9 @@ use crate::protocol::Event;
 
 /// The format version of the key layout, stored in every database. Opening a
 /// database of an older format upgrades it in place (so older versions of this
-/// crate then refuse it); see [`InboxRecord`] for what changed.
+/// crate then refuse it). Format 2: an inbox item of a 1:1 message points into
+/// the conversation's history instead of holding a copy; format-1 records are
+/// read as they are.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The oldest format this version reads.
@@ -74,7 +76,7 @@ pub type BorrowedWrites<'a> = dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> 
 
 /// An ordered byte-key store that can commit a batch atomically and durably.
 ///
-/// This is all a backend implements to get the whole [`Store`] (via [`KvStore`]).
+/// This is all a backend implements to get the whole [`Store`](super::Store) (via [`KvStore`]).
 /// Methods are synchronous: [`KvStore`] calls them off the async workers.
 pub trait KvBackend: Send + Sync + 'static {
     /// The value under `key`.
@@ -372,7 +374,7 @@ impl WalConfig {
     }
 }
 
-/// The domain-level [`Store`] over a [`KvBackend`], with group commit.
+/// The domain-level [`Store`](super::Store) over a [`KvBackend`], with group commit.
 ///
 /// Reads run on tokio's blocking pool; writes on one dedicated writer thread.
 pub struct KvStore<B: KvBackend> {
