@@ -30,20 +30,13 @@ fn push_notices(shared: &Shared, notices: Vec<Notice>) {
     }
 }
 
-/// The answer to a send.
-fn sent(appended: Result<Appended, StoreError>) -> Reply {
-    Ok(match appended.map_err(internal)? {
-        Appended::New(m) => Response::Sent {
-            id: m.id,
-            seq: m.seq,
-            ts: m.ts,
-        },
-        Appended::Duplicate(r) => Response::Sent {
-            id: r.id,
-            seq: r.seq,
-            ts: r.ts,
-        },
-    })
+/// The answer to a send: where the message is stored.
+fn sent(appended: &Appended) -> Response {
+    let (id, seq, ts) = match appended {
+        Appended::New(m) => (m.id, m.seq, m.ts),
+        Appended::Duplicate(r) => (r.id, r.seq, r.ts),
+    };
+    Response::Sent { id, seq, ts }
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -464,12 +457,19 @@ impl Conn {
                     ts,
                 };
                 Box::pin(async move {
-                    let appended = shared.store.append_direct(msg).await;
-                    if let Ok(Appended::New(message)) = &appended {
-                        let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
-                        shared.router.push(to.id, &frame);
-                    }
-                    (Some(req_id), sent(appended))
+                    let reply = match shared.store.append_direct(msg).await {
+                        Ok(appended) => {
+                            let answer = sent(&appended);
+                            if let Appended::New(message) = appended {
+                                // Moved, not copied, into the delivery.
+                                let frame = Arc::new(ServerFrame::Event(Event::Message(message)));
+                                shared.router.push(to.id, &frame);
+                            }
+                            Ok(answer)
+                        }
+                        Err(e) => Err(internal(e)),
+                    };
+                    (Some(req_id), reply)
                 })
             }
             Peer::Room(name) => {
@@ -486,8 +486,8 @@ impl Conn {
                 Box::pin(async move {
                     let reply = match shared.store.append_room(msg, deliver).await {
                         Ok(Err(code)) => Err(code),
-                        Ok(Ok(appended)) => sent(Ok(appended)),
-                        Err(e) => sent(Err(e)),
+                        Ok(Ok(appended)) => Ok(sent(&appended)),
+                        Err(e) => Err(internal(e)),
                     };
                     (Some(req_id), reply)
                 })
