@@ -12,8 +12,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
-    Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, MemberEntry,
-    Message, Peer, Request, Response, RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION,
+    limits, Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId,
+    MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
 };
 use crate::transport::{ClientConnection, TransportError};
@@ -628,8 +628,8 @@ async fn drive<C: ClientConnection>(
 /// The most requests the driver writes in one go before it reads again.
 const MAX_BURST: usize = 64;
 
-/// Queues one ack for every id in `to_ack` (unflushed); an answer to it will be
-/// dropped.
+/// Queues acks for every id in `to_ack` (unflushed), at most
+/// [`limits::MAX_ACK_IDS`] per frame; answers to them will be dropped.
 async fn feed_acks<S>(
     sink: &mut S,
     pending: &mut HashMap<u32, Option<Pending>>,
@@ -640,19 +640,25 @@ async fn feed_acks<S>(
 where
     S: futures::Sink<ClientFrame, Error = TransportError> + Unpin,
 {
-    let ids = std::mem::take(to_ack);
-    let frame = match acks {
-        AckFrame::Unanswered => ClientFrame::Ack { ids },
-        AckFrame::Answered => {
-            *next_req = next_req.wrapping_add(1);
-            pending.insert(*next_req, None);
-            ClientFrame::Request {
-                req_id: *next_req,
-                request: Request::Ack { ids },
+    let mut ids = std::mem::take(to_ack);
+    while !ids.is_empty() {
+        // A long login backlog can hold more ids than one frame may carry.
+        let rest = ids.split_off(ids.len().min(limits::MAX_ACK_IDS));
+        let frame = match acks {
+            AckFrame::Unanswered => ClientFrame::Ack { ids },
+            AckFrame::Answered => {
+                *next_req = next_req.wrapping_add(1);
+                pending.insert(*next_req, None);
+                ClientFrame::Request {
+                    req_id: *next_req,
+                    request: Request::Ack { ids },
+                }
             }
-        }
-    };
-    sink.feed(frame).await
+        };
+        sink.feed(frame).await?;
+        ids = rest;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -820,5 +826,36 @@ mod tests {
             }
             other => panic!("connected to a server of version {version}: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_long_backlog_is_acked_in_frames_the_server_accepts() {
+        let (_client, mut events, server, writes) = connected(PROTOCOL_VERSION).await;
+        // Queued before the driver runs, so all arrive before it is idle.
+        let count = limits::MAX_ACK_IDS as u64 + 10;
+        for id in 1..=count {
+            let receipt = Event::Delivered { id, ids: vec![] };
+            server.unbounded_send(ServerFrame::Event(receipt)).unwrap();
+        }
+        for _ in 0..count {
+            events.next().await.unwrap();
+        }
+        let acks = loop {
+            let acks: Vec<Vec<ItemId>> = writes.lock().unwrap()[1..]
+                .iter()
+                .flatten()
+                .map(|frame| match frame {
+                    ClientFrame::Ack { ids } => ids.clone(),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect();
+            if acks.iter().map(Vec::len).sum::<usize>() as u64 >= count {
+                break acks;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(acks.len() > 1, "{} acks", acks.len());
+        assert!(acks.iter().all(|ids| ids.len() <= limits::MAX_ACK_IDS));
+        assert_eq!(acks.concat(), (1..=count).collect::<Vec<_>>());
     }
 }
