@@ -3,10 +3,12 @@
 //! [`Client::connect`] exchanges hellos and starts a driver task that matches
 //! responses to requests by `req_id` and forwards events to [`Events`]. Inbox
 //! events (messages, friend notices, receipts) are acknowledged automatically once
-//! forwarded, in batches, and a redelivered id is forwarded only once. Requests
+//! forwarded, in batches (held up to [`ClientConfig::ack_delay`], 5 ms by
+//! default), and a redelivered id is forwarded only once. Requests
 //! may be pipelined: those queued while the driver was busy leave in one write.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
 
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -70,6 +72,10 @@ pub struct ClientConfig {
     pub client_name: String,
     /// Acknowledge inbox events once they are forwarded to [`Events`].
     pub auto_ack: bool,
+    /// How long automatic acks wait for more to go out with them. Zero sends
+    /// them as soon as the driver has nothing else to do. Any request sends
+    /// the waiting ones first.
+    pub ack_delay: std::time::Duration,
 }
 
 impl Default for ClientConfig {
@@ -77,9 +83,14 @@ impl Default for ClientConfig {
         ClientConfig {
             client_name: format!("chatcore-client/{}", env!("CARGO_PKG_VERSION")),
             auto_ack: true,
+            ack_delay: DEFAULT_ACK_DELAY,
         }
     }
 }
+
+/// [`ClientConfig::ack_delay`]'s default: short beside a person's reading, long
+/// enough that a busy chat's acks go out several at a time.
+pub const DEFAULT_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
 
 type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
 
@@ -163,7 +174,11 @@ impl Client {
             1 => AckFrame::Answered,
             _ => AckFrame::Unanswered,
         };
-        tokio::spawn(drive(conn, req_rx, event_tx, config.auto_ack, acks));
+        let auto_ack = config.auto_ack.then_some(AutoAck {
+            frame: acks,
+            delay: config.ack_delay,
+        });
+        tokio::spawn(drive(conn, req_rx, event_tx, auto_ack));
         Ok((
             Client {
                 requests: req_tx,
@@ -519,6 +534,14 @@ impl SeenIds {
 
 /// How the driver acknowledges events itself.
 #[derive(Debug, Clone, Copy)]
+struct AutoAck {
+    frame: AckFrame,
+    /// How long the first waiting ack waits for more.
+    delay: std::time::Duration,
+}
+
+/// Which frame acks go in.
+#[derive(Debug, Clone, Copy)]
 enum AckFrame {
     /// `Request::Ack`, whose answer is dropped (protocol version 1).
     Answered,
@@ -530,9 +553,13 @@ async fn drive<C: ClientConnection>(
     conn: C,
     mut requests: mpsc::UnboundedReceiver<(Request, Pending)>,
     events: mpsc::UnboundedSender<Event>,
-    auto_ack: bool,
-    acks: AckFrame,
+    auto_ack: Option<AutoAck>,
 ) {
+    // Without automatic acks nothing is ever queued, so the frame is moot.
+    let acks = auto_ack.map_or(AckFrame::Unanswered, |a| a.frame);
+    let delay = auto_ack.map_or(std::time::Duration::ZERO, |a| a.delay);
+    // When the waiting acks go out, if they wait for a timer.
+    let mut ack_due: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let (mut sink, mut stream) = conn.split();
     // `None`: an ack the driver sent itself; its answer is dropped.
     let mut pending: HashMap<u32, Option<Pending>> = HashMap::new();
@@ -561,8 +588,11 @@ async fn drive<C: ClientConnection>(
                 Some(Ok(ServerFrame::Event(event))) => {
                     let forward = match event.inbox_id() {
                         Some(id) => {
-                            if auto_ack {
+                            if auto_ack.is_some() {
                                 to_ack.push(id);
+                                if ack_due.is_none() && !delay.is_zero() {
+                                    ack_due = Some(Box::pin(tokio::time::sleep(delay)));
+                                }
                             }
                             seen.insert(id)
                         }
@@ -585,6 +615,7 @@ async fn drive<C: ClientConnection>(
                 Some(first) => {
                     // Acks for events already forwarded go out first, so a request's
                     // answer implies they were processed.
+                    ack_due = None;
                     if !to_ack.is_empty() && feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack, acks).await.is_err() {
                         break;
                     }
@@ -609,8 +640,15 @@ async fn drive<C: ClientConnection>(
                 // Every `Client` clone is gone: close once nothing is outstanding.
                 None => accepting = false,
             },
-            // Runs only when nothing else is ready, so acks batch up.
-            _ = std::future::ready(()), if !to_ack.is_empty() => {
+            // Runs only when nothing else is ready, so acks batch up: at once
+            // without a delay (or with a full frame's worth), else when it is up.
+            _ = async {
+                match ack_due.as_mut() {
+                    Some(due) if to_ack.len() < limits::MAX_ACK_IDS => due.await,
+                    _ => {}
+                }
+            }, if !to_ack.is_empty() => {
+                ack_due = None;
                 if feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack, acks).await.is_err()
                     || sink.flush().await.is_err()
                 {
@@ -716,6 +754,13 @@ mod tests {
     async fn connected(
         version: u16,
     ) -> (Client, Events, fmpsc::UnboundedSender<ServerFrame>, Writes) {
+        connected_with(version, ClientConfig::default()).await
+    }
+
+    async fn connected_with(
+        version: u16,
+        config: ClientConfig,
+    ) -> (Client, Events, fmpsc::UnboundedSender<ServerFrame>, Writes) {
         let (server, incoming) = fmpsc::unbounded();
         let writes = Writes::default();
         let conn = Recording {
@@ -729,7 +774,7 @@ mod tests {
                 server: "test".into(),
             })
             .unwrap();
-        let (client, events) = Client::connect(conn).await.unwrap();
+        let (client, events) = Client::connect_with(conn, config).await.unwrap();
         (client, events, server, writes)
     }
 
@@ -857,5 +902,32 @@ mod tests {
         assert!(acks.len() > 1, "{} acks", acks.len());
         assert!(acks.iter().all(|ids| ids.len() <= limits::MAX_ACK_IDS));
         assert_eq!(acks.concat(), (1..=count).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn acks_wait_for_the_delay_or_go_before_a_request() {
+        let config = ClientConfig {
+            ack_delay: std::time::Duration::from_secs(3600),
+            ..ClientConfig::default()
+        };
+        let (client, mut events, server, writes) = connected_with(PROTOCOL_VERSION, config).await;
+        for id in [4, 5] {
+            let receipt = Event::Delivered { id, ids: vec![] };
+            server.unbounded_send(ServerFrame::Event(receipt)).unwrap();
+            events.next().await.unwrap();
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(writes.lock().unwrap().len(), 1, "only the hello so far");
+
+        let mut ping = Box::pin(client.ping());
+        assert!(futures::poll!(ping.as_mut()).is_pending());
+        tokio::task::yield_now().await;
+        let sent = writes.lock().unwrap()[1].clone();
+        assert!(
+            matches!(&sent[..], [ClientFrame::Ack { ids }, ClientFrame::Request { request: Request::Ping, .. }] if ids == &[4, 5]),
+            "{sent:?}"
+        );
     }
 }
