@@ -170,15 +170,8 @@ impl Client {
         };
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let acks = match version {
-            1 => AckFrame::Answered,
-            _ => AckFrame::Unanswered,
-        };
-        let auto_ack = config.auto_ack.then_some(AutoAck {
-            frame: acks,
-            delay: config.ack_delay,
-        });
-        tokio::spawn(drive(conn, req_rx, event_tx, auto_ack));
+        let auto_ack = config.auto_ack.then_some(config.ack_delay);
+        tokio::spawn(drive(conn, req_rx, event_tx, version, auto_ack));
         Ok((
             Client {
                 requests: req_tx,
@@ -532,39 +525,44 @@ impl SeenIds {
     }
 }
 
-/// How the driver acknowledges events itself.
-#[derive(Debug, Clone, Copy)]
-struct AutoAck {
-    frame: AckFrame,
-    /// How long the first waiting ack waits for more.
-    delay: std::time::Duration,
+/// Requests sent and not yet answered, by `req_id`.
+#[derive(Default)]
+struct Outstanding {
+    last: u32,
+    /// `None`: a request the driver sent itself; its answer is dropped.
+    replies: HashMap<u32, Option<Pending>>,
 }
 
-/// Which frame acks go in.
-#[derive(Debug, Clone, Copy)]
-enum AckFrame {
-    /// `Request::Ack`, whose answer is dropped (protocol version 1).
-    Answered,
-    /// `ClientFrame::Ack`, which is not answered.
-    Unanswered,
+impl Outstanding {
+    /// A `req_id` for a request whose answer goes to `reply`.
+    fn start(&mut self, reply: Option<Pending>) -> u32 {
+        self.last = self.last.wrapping_add(1);
+        self.replies.insert(self.last, reply);
+        self.last
+    }
+
+    /// Hands an answer to whoever waits for it.
+    fn finish(&mut self, req_id: u32, result: Result<Response, ErrorCode>) {
+        if let Some(Some(reply)) = self.replies.remove(&req_id) {
+            let _ = reply.send(result);
+        }
+    }
 }
 
+/// `version`: the connection's protocol version. `auto_ack`: acknowledge
+/// forwarded inbox events, waiting up to this long for more to go with them.
 async fn drive<C: ClientConnection>(
     conn: C,
     mut requests: mpsc::UnboundedReceiver<(Request, Pending)>,
     events: mpsc::UnboundedSender<Event>,
-    auto_ack: Option<AutoAck>,
+    version: u16,
+    auto_ack: Option<std::time::Duration>,
 ) {
-    // Without automatic acks nothing is ever queued, so the frame is moot.
-    let acks = auto_ack.map_or(AckFrame::Unanswered, |a| a.frame);
-    let delay = auto_ack.map_or(std::time::Duration::ZERO, |a| a.delay);
+    let (mut sink, mut stream) = conn.split();
+    let mut outstanding = Outstanding::default();
+    let mut to_ack: Vec<ItemId> = Vec::new();
     // When the waiting acks go out, if they wait for a timer.
     let mut ack_due: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    let (mut sink, mut stream) = conn.split();
-    // `None`: an ack the driver sent itself; its answer is dropped.
-    let mut pending: HashMap<u32, Option<Pending>> = HashMap::new();
-    let mut next_req: u32 = 0;
-    let mut to_ack: Vec<ItemId> = Vec::new();
     let mut seen = SeenIds::default();
     let mut accepting = true;
 
@@ -572,23 +570,18 @@ async fn drive<C: ClientConnection>(
         tokio::select! {
             biased;
             frame = stream.next() => match frame {
-                Some(Ok(ServerFrame::Response { req_id, result })) => {
-                    if let Some(Some(reply)) = pending.remove(&req_id) {
-                        let _ = reply.send(result);
-                    }
-                }
+                Some(Ok(ServerFrame::Response { req_id, result })) => outstanding.finish(req_id, result),
                 Some(Ok(ServerFrame::Event(Event::Ping))) => {
                     // Heartbeat: answer so the server keeps the connection.
-                    next_req = next_req.wrapping_add(1);
-                    pending.insert(next_req, None);
-                    if sink.send(ClientFrame::Request { req_id: next_req, request: Request::Ping }).await.is_err() {
+                    let req_id = outstanding.start(None);
+                    if sink.send(ClientFrame::Request { req_id, request: Request::Ping }).await.is_err() {
                         break;
                     }
                 }
                 Some(Ok(ServerFrame::Event(event))) => {
                     let forward = match event.inbox_id() {
                         Some(id) => {
-                            if auto_ack.is_some() {
+                            if let Some(delay) = auto_ack {
                                 to_ack.push(id);
                                 if ack_due.is_none() && !delay.is_zero() {
                                     ack_due = Some(Box::pin(tokio::time::sleep(delay)));
@@ -616,24 +609,12 @@ async fn drive<C: ClientConnection>(
                     // Acks for events already forwarded go out first, so a request's
                     // answer implies they were processed.
                     ack_due = None;
-                    if !to_ack.is_empty() && feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack, acks).await.is_err() {
-                        break;
-                    }
-                    // Requests queued meanwhile join this one: a burst is one write.
-                    let mut next = Some(first);
-                    let mut fed = 0;
-                    let mut failed = false;
-                    while let Some((request, reply)) = next {
-                        next_req = next_req.wrapping_add(1);
-                        pending.insert(next_req, Some(reply));
-                        if sink.feed(ClientFrame::Request { req_id: next_req, request }).await.is_err() {
-                            failed = true;
-                            break;
-                        }
-                        fed += 1;
-                        next = if fed < MAX_BURST { requests.try_recv().ok() } else { None };
-                    }
-                    if failed || sink.flush().await.is_err() {
+                    let sent = async {
+                        feed_acks(&mut sink, &mut outstanding, &mut to_ack, version).await?;
+                        feed_requests(&mut sink, &mut outstanding, &mut requests, first).await?;
+                        sink.flush().await
+                    };
+                    if sent.await.is_err() {
                         break;
                     }
                 }
@@ -649,14 +630,16 @@ async fn drive<C: ClientConnection>(
                 }
             }, if !to_ack.is_empty() => {
                 ack_due = None;
-                if feed_acks(&mut sink, &mut pending, &mut next_req, &mut to_ack, acks).await.is_err()
-                    || sink.flush().await.is_err()
-                {
+                let sent = async {
+                    feed_acks(&mut sink, &mut outstanding, &mut to_ack, version).await?;
+                    sink.flush().await
+                };
+                if sent.await.is_err() {
                     break;
                 }
             }
         }
-        if !accepting && pending.is_empty() && to_ack.is_empty() {
+        if !accepting && outstanding.replies.is_empty() && to_ack.is_empty() {
             let _ = sink.close().await;
             break;
         }
@@ -666,35 +649,55 @@ async fn drive<C: ClientConnection>(
 /// The most requests the driver writes in one go before it reads again.
 const MAX_BURST: usize = 64;
 
-/// Queues acks for every id in `to_ack` (unflushed), at most
-/// [`limits::MAX_ACK_IDS`] per frame; answers to them will be dropped.
-async fn feed_acks<S>(
+/// Queues `first` and the requests queued behind it, up to [`MAX_BURST`]
+/// (unflushed): a burst is one write.
+async fn feed_requests<S>(
     sink: &mut S,
-    pending: &mut HashMap<u32, Option<Pending>>,
-    next_req: &mut u32,
-    to_ack: &mut Vec<ItemId>,
-    acks: AckFrame,
+    outstanding: &mut Outstanding,
+    requests: &mut mpsc::UnboundedReceiver<(Request, Pending)>,
+    first: (Request, Pending),
 ) -> Result<(), TransportError>
 where
     S: futures::Sink<ClientFrame, Error = TransportError> + Unpin,
 {
-    let mut ids = std::mem::take(to_ack);
-    while !ids.is_empty() {
-        // A long login backlog can hold more ids than one frame may carry.
-        let rest = ids.split_off(ids.len().min(limits::MAX_ACK_IDS));
-        let frame = match acks {
-            AckFrame::Unanswered => ClientFrame::Ack { ids },
-            AckFrame::Answered => {
-                *next_req = next_req.wrapping_add(1);
-                pending.insert(*next_req, None);
-                ClientFrame::Request {
-                    req_id: *next_req,
-                    request: Request::Ack { ids },
-                }
-            }
+    let (mut request, mut reply) = first;
+    for fed in 1..=MAX_BURST {
+        let req_id = outstanding.start(Some(reply));
+        sink.feed(ClientFrame::Request { req_id, request }).await?;
+        if fed == MAX_BURST {
+            break;
+        }
+        match requests.try_recv() {
+            Ok(next) => (request, reply) = next,
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+/// Queues acks for every id in `to_ack` (unflushed), at most
+/// [`limits::MAX_ACK_IDS`] per frame: unanswered ones from protocol version 2,
+/// else requests whose answers will be dropped.
+async fn feed_acks<S>(
+    sink: &mut S,
+    outstanding: &mut Outstanding,
+    to_ack: &mut Vec<ItemId>,
+    version: u16,
+) -> Result<(), TransportError>
+where
+    S: futures::Sink<ClientFrame, Error = TransportError> + Unpin,
+{
+    // A long login backlog can hold more ids than one frame may carry.
+    for ids in std::mem::take(to_ack).chunks(limits::MAX_ACK_IDS) {
+        let ids = ids.to_vec();
+        let frame = if version >= 2 {
+            ClientFrame::Ack { ids }
+        } else {
+            let req_id = outstanding.start(None);
+            let request = Request::Ack { ids };
+            ClientFrame::Request { req_id, request }
         };
         sink.feed(frame).await?;
-        ids = rest;
     }
     Ok(())
 }
@@ -805,6 +808,33 @@ mod tests {
         assert_eq!(ids, (1..=10).collect::<Vec<_>>());
 
         for req_id in ids {
+            let result = Ok(Response::Pong);
+            server
+                .unbounded_send(ServerFrame::Response { req_id, result })
+                .unwrap();
+        }
+        for ping in pings {
+            ping.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_past_the_limit_is_split_and_loses_nothing() {
+        let (client, _events, server, writes) = connected(PROTOCOL_VERSION).await;
+        let count = MAX_BURST + 10;
+        let mut pings: Vec<_> = (0..count).map(|_| Box::pin(client.ping())).collect();
+        for ping in &mut pings {
+            assert!(futures::poll!(ping.as_mut()).is_pending());
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        let sent = writes.lock().unwrap()[1..].to_vec();
+        assert_eq!(
+            sent.iter().map(Vec::len).collect::<Vec<_>>(),
+            [MAX_BURST, 10]
+        );
+        for req_id in 1..=count as u32 {
             let result = Ok(Response::Pong);
             server
                 .unbounded_send(ServerFrame::Response { req_id, result })

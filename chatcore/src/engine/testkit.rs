@@ -113,6 +113,14 @@ impl Harness {
         self.login(name).await
     }
 
+    /// Registers and logs in `a` and `b`, and makes them friends.
+    pub async fn friends(&self, a: &str, b: &str) -> (TestClient, TestClient) {
+        let mut first = self.user(a).await;
+        let mut second = self.user(b).await;
+        self.befriend(&mut first, a, &mut second, b).await;
+        (first, second)
+    }
+
     /// Makes `a` and `b` friends (both online), consuming the notices.
     pub async fn befriend(
         &self,
@@ -238,9 +246,7 @@ macro_rules! engine_scenario_tests {
 /// the ack it is not redelivered; the sender gets the receipt.
 pub async fn offline_message_is_delivered_once<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (mut ann, bob) = h.friends("ann", "bob").await;
     bob.client.logout().await.unwrap();
     drop(bob);
 
@@ -275,9 +281,7 @@ pub async fn offline_message_is_delivered_once<S: Store>(fx: &Fixture<S>) {
 /// sender's next login.
 pub async fn receipt_reaches_offline_sender_at_login<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     bob.client.logout().await.unwrap();
     let sent = ann.client.send_text("bob", "ack me later").await.unwrap();
     ann.client.logout().await.unwrap();
@@ -297,9 +301,7 @@ pub async fn receipt_reaches_offline_sender_at_login<S: Store>(fx: &Fixture<S>) 
 /// A retried send (same `client_msg_id`) is answered the same and arrives once.
 pub async fn retried_send_is_delivered_once<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     let body = Body::Text("exactly once".into());
     let to = Peer::User("bob".into());
     let first = ann.client.send(to.clone(), 7, body.clone()).await.unwrap();
@@ -322,9 +324,7 @@ pub async fn offline_backlog_arrives_in_order<S: Store>(fx: &Fixture<S>) {
     let mut config = test_config();
     config.backlog_page = 16; // several pages
     let h = harness(fx, config);
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     bob.client.logout().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..50 {
@@ -411,9 +411,7 @@ pub async fn crossing_requests_become_friends<S: Store>(fx: &Fixture<S>) {
 /// Removing a friend tells them and stops chat both ways.
 pub async fn remove_friend_stops_chat<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     ann.client.remove_friend("bob").await.unwrap();
     bob.expect(|e| matches!(e, Event::FriendRemoved { user, .. } if user == "ann"))
         .await;
@@ -435,9 +433,7 @@ pub async fn remove_friend_stops_chat<S: Store>(fx: &Fixture<S>) {
 /// A block stops requests and chat from either side; unblock lifts it.
 pub async fn block_stops_requests_and_chat<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     ann.client.block("bob").await.unwrap();
     bob.expect(|e| matches!(e, Event::FriendRemoved { .. }))
         .await;
@@ -610,9 +606,7 @@ pub async fn replace_policy_kicks_old_session<S: Store>(fx: &Fixture<S>) {
     let mut config = test_config();
     config.duplicate_login = DuplicateLogin::ReplaceOld;
     let h = harness(fx, config);
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (mut ann, mut bob) = h.friends("ann", "bob").await;
     let mut bob2 = h.login("bob").await;
     let kicked = bob.next_event().await;
     assert!(matches!(kicked, Event::Kicked { .. }), "{kicked:?}");
@@ -637,9 +631,7 @@ pub async fn replace_policy_kicks_old_session<S: Store>(fx: &Fixture<S>) {
 /// online until the last one leaves.
 pub async fn allow_policy_delivers_to_every_session<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (mut ann, mut bob) = h.friends("ann", "bob").await;
     let mut bob2 = h.login("bob").await;
     let sent = ann.client.send_text("bob", "to both").await.unwrap();
     for b in [&mut bob, &mut bob2] {
@@ -1013,9 +1005,7 @@ fn test_bytes(len: usize) -> Vec<u8> {
 /// downloads byte-identical.
 pub async fn file_to_offline_friend_arrives_intact<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, file_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, bob) = h.friends("ann", "bob").await;
     bob.client.logout().await.unwrap();
     drop(bob);
     let bytes = test_bytes(10_500); // 11 chunks, the last one short
@@ -1059,9 +1049,7 @@ pub async fn file_to_offline_friend_arrives_intact<S: Store>(fx: &Fixture<S>) {
 /// reclaimed.
 pub async fn bad_uploads_leave_nothing_visible<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, file_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     let c = &ann.client;
     let to = || Peer::User("bob".into());
     assert_eq!(
@@ -1202,9 +1190,7 @@ pub async fn room_files_reach_members<S: Store>(fx: &Fixture<S>) {
 /// order, each answered with its own seq.
 pub async fn pipelined_sends_keep_order<S: Store>(fx: &Fixture<S>) {
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (ann, mut bob) = h.friends("ann", "bob").await;
     let texts: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
     // join_all polls in order, so the requests leave in this order.
     let sends = texts.iter().map(|t| ann.client.send_text("bob", t));
@@ -1229,9 +1215,7 @@ pub async fn pipelined_sends_keep_order<S: Store>(fx: &Fixture<S>) {
 pub async fn acks_in_both_protocol_versions<S: Store>(fx: &Fixture<S>) {
     use futures::{SinkExt, StreamExt};
     let h = harness(fx, test_config());
-    let mut ann = h.user("ann").await;
-    let mut bob = h.user("bob").await;
-    h.befriend(&mut ann, "ann", &mut bob, "bob").await;
+    let (mut ann, bob) = h.friends("ann", "bob").await;
     bob.client.logout().await.unwrap();
     drop(bob);
     let hello = |version| ClientFrame::Hello {

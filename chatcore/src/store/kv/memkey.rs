@@ -8,6 +8,7 @@
 //! to 12%.
 
 use std::cmp::Ordering;
+use std::ops::Bound;
 
 /// The longest key kept inline.
 const INLINE: usize = 32;
@@ -33,6 +34,14 @@ impl MemKey {
             len: bytes.len() as u8,
             bytes: inline,
         }
+    }
+
+    /// The bounds of the keys `start <= key < end`, for a map's `range`.
+    pub fn range(start: &[u8], end: &[u8]) -> (Bound<MemKey>, Bound<MemKey>) {
+        (
+            Bound::Included(MemKey::new(start)),
+            Bound::Excluded(MemKey::new(end)),
+        )
     }
 
     /// The key's bytes.

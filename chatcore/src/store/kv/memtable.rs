@@ -7,7 +7,6 @@
 //! chat that keeps up, that is every inbox entry and every delivery receipt.
 
 use std::collections::{btree_map, BTreeMap};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use super::memkey::MemKey;
@@ -62,10 +61,7 @@ impl Memtable {
         if start >= end || limit == 0 {
             return changes;
         }
-        let bounds = (
-            Bound::Included(MemKey::new(start)),
-            Bound::Excluded(MemKey::new(end)),
-        );
+        let bounds = MemKey::range(start, end);
         let active = self
             .active
             .range(bounds.clone())

@@ -43,7 +43,6 @@
 //! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
 
 use std::collections::{btree_map, BTreeMap};
-use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
@@ -331,10 +330,7 @@ impl Txn<'_> {
         if let Some(memtable) = self.memtable {
             merged.extend(memtable.range(start, end, false, usize::MAX));
         }
-        let range = self.group.range((
-            Bound::Included(MemKey::new(start)),
-            Bound::Excluded(MemKey::new(end)),
-        ));
+        let range = self.group.range(MemKey::range(start, end));
         merged.extend(range.map(|(k, w)| (k.as_slice().to_vec(), w.value.clone())));
         Ok(merged
             .into_iter()

@@ -12,9 +12,9 @@
 //! A segment's blocks are allocated when it is created (on Linux, where the file
 //! system can), so an append does not change the file's size and its `fdatasync`
 //! has no size to write: on ext4 (a virtio disk) that took a quarter to a third
-//! off each commit's mean latency and a third off its CPU. The unwritten rest of a segment reads as zeros; a zero
-//! header (no record is empty) marks where the records end, and in a closed segment
-//! everything after it must be zero.
+//! off each commit's mean latency and a third off its CPU. The unwritten rest of
+//! a segment reads as zeros; a zero header (no record is empty) marks where the
+//! records end, and in a closed segment everything after it must be zero.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};

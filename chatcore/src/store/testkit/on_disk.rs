@@ -15,11 +15,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::protocol::{Body, Event, ItemId};
+use super::{new_id, send, user, HASH};
+use crate::protocol::{Event, ItemId};
 use crate::store::kv::keys;
-use crate::store::{
-    Appended, KvBackend, KvStore, NewMessage, Store, StoreError, WriteBatch, FORMAT_VERSION,
-};
+use crate::store::{KvBackend, KvStore, Store, StoreError, WriteBatch, FORMAT_VERSION};
 
 /// How a backend crate keeps a store in a directory.
 #[derive(Debug)]
@@ -32,26 +31,15 @@ pub struct OnDisk<B: KvBackend> {
     pub data: fn(&Path) -> PathBuf,
 }
 
-const HASH: &str = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
-
 /// Registers ann and bob and stores `count` messages from ann to bob; returns
 /// their ids. For tests that then damage the files.
 pub async fn ann_writes_to_bob(store: &impl Store, count: u64) -> Vec<ItemId> {
-    let ann = store.create_user("ann", HASH).await.unwrap().unwrap();
-    let bob = store.create_user("bob", HASH).await.unwrap().unwrap();
+    let (ann, bob) = (user(store, "ann").await, user(store, "bob").await);
     let mut ids = Vec::new();
     for client_msg_id in 0..count {
-        let msg = NewMessage {
-            from: ann.clone(),
-            to: bob.clone(),
-            client_msg_id,
-            body: Body::Text("hello".into()),
-            ts: 1,
-        };
-        match store.append_direct(msg).await.unwrap() {
-            Appended::New(m) => ids.push(m.id),
-            Appended::Duplicate(r) => panic!("duplicate {r:?}"),
-        }
+        ids.push(new_id(
+            &send(store, &ann, &bob, client_msg_id, "hello").await,
+        ));
     }
     ids
 }
