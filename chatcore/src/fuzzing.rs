@@ -2,7 +2,7 @@
 //!
 //! Each `check_*` function takes arbitrary bytes and panics if they expose a bug;
 //! it never panics for merely invalid input. The fuzz targets are one-line calls
-//! of these functions, and `tests/fuzz_corpus.rs` replays every committed corpus
+//! of these functions, and `tests/it/fuzz_corpus.rs` replays every committed corpus
 //! file through them, so CI exercises the corpora on the stable toolchain without
 //! the fuzzer.
 //!

@@ -1,4 +1,4 @@
-//! Test helper for `tests/crash.rs`, not part of the crate's API:
+//! Test helper for `tests/it/crash.rs`, not part of the crate's API:
 //! `sled-crash-writer DIR` runs [`chatcore::store::testkit::crash::run_writer`]
 //! on a store in `DIR` until it is killed.
 

@@ -4,7 +4,7 @@
 //!
 //! Frames are postcard-encoded, and postcard encodes an enum variant by its position.
 //! So every enum here is append-only: new variants go at the end, existing ones are
-//! never reordered or removed, and the golden-byte tests in `tests/golden.rs` fail if
+//! never reordered or removed, and the golden-byte tests in `tests/it/golden.rs` fail if
 //! one is. The first frame each way is a hello carrying [`PROTOCOL_VERSION`];
 //! `ClientFrame::Hello` and `ServerFrame::Hello` stay variant 0 forever, with the
 //! version as their first field, so any version can read the other's hello.

@@ -4,7 +4,7 @@
 //!
 //! A backend crate adds a tiny binary whose `main` calls [`run_writer`] on its
 //! store, and a test that calls [`killed_writer_loses_nothing`] with that binary's
-//! path (`env!("CARGO_BIN_EXE_...")`) and an opener.
+//! path (`env!("CARGO_BIN_EXE_...")`), its environment and an opener.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -61,11 +61,15 @@ pub async fn run_writer<S: Store>(store: S) {
     }
 }
 
-/// Five rounds: run `child` (a binary calling [`run_writer`]) in a fresh temp dir,
-/// SIGKILL it after a random number of printed ids plus a random delay, reopen
+/// Five rounds: run `child` (a binary calling [`run_writer`], with the variables
+/// `env` added to its environment) in a fresh temp dir, SIGKILL it after a random number of printed ids plus a random delay, reopen
 /// with `open`, and check that every printed id is there and the database is
 /// consistent and writable.
-pub fn killed_writer_loses_nothing<S: Store>(child: &str, open: impl Fn(&Path) -> S) {
+pub fn killed_writer_loses_nothing<S: Store>(
+    child: &str,
+    env: &[(&str, &str)],
+    open: impl Fn(&Path) -> S,
+) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rng = rand::thread_rng();
     let started = Instant::now();
@@ -73,7 +77,7 @@ pub fn killed_writer_loses_nothing<S: Store>(child: &str, open: impl Fn(&Path) -
         let tmp = tempfile::tempdir().unwrap();
         let kill_after = rng.gen_range(1..=3000);
         let delay = Duration::from_micros(rng.gen_range(0..50_000));
-        let printed = run_and_kill(child, tmp.path(), kill_after, delay);
+        let printed = run_and_kill(child, env, tmp.path(), kill_after, delay);
         eprintln!(
             "round {round}: killed after {kill_after} ids + {delay:?}; {} printed in all",
             printed.len()
@@ -86,8 +90,15 @@ pub fn killed_writer_loses_nothing<S: Store>(child: &str, open: impl Fn(&Path) -
 
 /// Runs the writer in `dir`, kills it after it printed `kill_after` ids and a further
 /// `delay`, and returns every id it printed (all of which it saw `Ok` for).
-fn run_and_kill(child: &str, dir: &Path, kill_after: usize, delay: Duration) -> Vec<u64> {
+fn run_and_kill(
+    child: &str,
+    env: &[(&str, &str)],
+    dir: &Path,
+    kill_after: usize,
+    delay: Duration,
+) -> Vec<u64> {
     let mut child = Command::new(child)
+        .envs(env.iter().copied())
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

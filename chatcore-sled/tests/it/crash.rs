@@ -4,7 +4,8 @@
 #[test]
 fn killed_writer_loses_nothing_it_acknowledged() {
     chatcore::store::testkit::crash::killed_writer_loses_nothing(
-        env!("CARGO_BIN_EXE_redb-crash-writer"),
-        |dir| chatcore_redb::open(dir).expect("reopen after the kill"),
+        env!("CARGO_BIN_EXE_sled-crash-writer"),
+        &[],
+        |dir| chatcore_sled::open(dir).expect("reopen after the kill"),
     );
 }

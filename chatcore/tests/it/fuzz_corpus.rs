@@ -5,7 +5,7 @@
 //! The hand-written seeds come from `write_seed_corpus` below:
 //!
 //! ```text
-//! cargo test -p chatcore --test fuzz_corpus -- --ignored write_seed_corpus
+//! cargo test -p chatcore --test it fuzz_corpus -- --ignored write_seed_corpus
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -3,16 +3,13 @@
 //! where the CLI cannot misbehave, the chatcore client library over TCP).
 //!
 //! Every wait has a deadline (15 s), so a hang fails the test instead of hanging CI.
-#![forbid(unsafe_code)]
-
-mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::{password, temp_data_dir, JsonClient, Server, TIMEOUT};
 use chatcore::client::Client;
 use chatcore::protocol::{ErrorCode, Peer};
-use common::{password, temp_data_dir, JsonClient, Server, TIMEOUT};
 use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -2,15 +2,12 @@
 //! a temp data dir, driven by real `chat-client --json` processes.
 //!
 //! Every wait has a deadline, so a hang fails the test instead of hanging CI.
-#![forbid(unsafe_code)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
-use common::{has_id, ids, temp_data_dir, wait_exit, JsonClient, Server};
+use crate::common::{has_id, ids, temp_data_dir, wait_exit, JsonClient, Server};
 use serde_json::{json, Value};
 
 #[test]

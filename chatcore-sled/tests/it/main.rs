@@ -1,0 +1,7 @@
+//! chatcore-sled's integration tests, in one binary: one link instead of one per file keeps
+//! `cargo test` fast and its target directory small.
+
+mod conformance;
+mod crash;
+mod engine;
+mod open;

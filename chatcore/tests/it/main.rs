@@ -1,0 +1,12 @@
+//! chatcore's integration tests, in one binary: one link instead of one per file keeps
+//! `cargo test` fast and its target directory small.
+
+mod conformance_memory;
+mod engine_memory;
+mod fuzz_corpus;
+mod golden;
+mod limits;
+mod proptest_codec;
+mod proptest_state;
+mod tcp_bad_input;
+mod tls;

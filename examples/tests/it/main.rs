@@ -1,0 +1,7 @@
+//! The example binaries' end-to-end tests, in one binary: one link instead of one per file keeps
+//! `cargo test` fast and its target directory small.
+
+mod common;
+mod e2e;
+mod e2e_rooms_files;
+mod hostile;
