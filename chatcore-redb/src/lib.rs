@@ -38,7 +38,8 @@
 //! crash of the process or the machine. Many concurrent writes share one append
 //! (group commit). Every 16 MiB of log, a checkpoint writes the changes into redb in
 //! one write transaction with [`Durability::Immediate`] (durable when it returns),
-//! then deletes that segment; the next [`open`] replays whatever a crash left in the
+//! synced in 256 KiB pieces with pauses between them so that the log's own
+//! syncs never wait long behind it, then deletes that segment; the next [`open`] replays whatever a crash left in the
 //! log. A store opened on a bare [`RedbBackend`] with [`KvStore::open`] commits
 //! every group to redb directly instead. A failed commit is rolled back: nothing of
 //! it is visible, then or after a restart.
@@ -49,16 +50,22 @@
 #![warn(missing_docs)]
 
 use std::fmt;
+use std::fs::OpenOptions;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use chatcore::store::{
     BorrowedWrites, Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig, WriteBatch,
 };
+use redb::backends::FileBackend;
 use redb::{
     Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, TableDefinition,
     TableError, TableHandle,
 };
+
+mod file;
+
+use file::PacedFile;
 
 /// A read transaction's view of the table (`None` before the first commit).
 struct RedbSnapshot {
@@ -148,12 +155,22 @@ impl RedbBackend {
         check_is_a_file(&path)?;
         // redb reports most damage as errors but panics on some damaged pages (and
         // has debug assertions); a file we cannot read must be an error, not a panic.
-        let db = catch_unwind(AssertUnwindSafe(|| Database::create(&path)))
-            .map_err(|panic| {
-                let reason = panic_message(&*panic);
-                not_a_database(&path, &format!("redb failed reading it: {reason}"))
-            })?
-            .map_err(|e| open_error(&path, e))?;
+        let db = catch_unwind(AssertUnwindSafe(|| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| DatabaseError::Storage(e.into()))?;
+            let file = FileBackend::new(file)?;
+            Database::builder().create_with_backend(PacedFile::new(file))
+        }))
+        .map_err(|panic| {
+            let reason = panic_message(&*panic);
+            not_a_database(&path, &format!("redb failed reading it: {reason}"))
+        })?
+        .map_err(|e| open_error(&path, e))?;
         let backend = RedbBackend { db, path };
         backend.check_tables()?;
         Ok(backend)

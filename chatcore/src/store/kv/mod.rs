@@ -795,7 +795,7 @@ fn checkpoint<B: KvBackend>(
     drop(forgotten);
     // The backend now records the checkpoint: a segment that outlives a failed
     // delete is skipped at the next open.
-    if let Err(e) = wal::remove(dir, &job.files) {
+    if let Err(e) = wal::remove_gradually(dir, &job.files) {
         tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
     }
     Ok(())
