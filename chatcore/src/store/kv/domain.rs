@@ -127,6 +127,14 @@ fn files_of<B: KvBackend>(
     Ok(files)
 }
 
+/// What an acked id names.
+enum Acked {
+    /// An inbox item: its key and record.
+    Inbox(Vec<u8>, InboxRecord),
+    /// A room message: its room and seq.
+    RoomMessage(RoomId, u64),
+}
+
 impl Txn<'_> {
     fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError> {
         Ok(self.get(&keys::link(owner, other))?.unwrap_or_default())
@@ -185,6 +193,33 @@ impl Txn<'_> {
             unreachable!("built above")
         };
         Ok(Notice { recipient, event })
+    }
+
+    /// What `user` acks with `id`: an item of their inbox or a room message
+    /// (their ids never coincide), looked up first as a room message if
+    /// `room_first`. The ids of one ack are mostly of one kind (a busy room's
+    /// messages, or inbox items), so the caller passes what the id before was: a
+    /// lookup that misses goes down to the backend.
+    fn acked(
+        &self,
+        user: UserId,
+        id: ItemId,
+        room_first: bool,
+    ) -> Result<Option<Acked>, StoreError> {
+        let inbox = || {
+            let key = keys::inbox(user, id);
+            let record = self.get::<InboxRecord>(&key)?;
+            Ok::<_, StoreError>(record.map(|record| Acked::Inbox(key, record)))
+        };
+        let room = || {
+            let found = self.get::<(RoomId, u64)>(&keys::room_msg_index(id))?;
+            Ok::<_, StoreError>(found.map(|(room, seq)| Acked::RoomMessage(room, seq)))
+        };
+        if room_first {
+            room()?.map_or_else(inbox, |found| Ok(Some(found)))
+        } else {
+            inbox()?.map_or_else(room, |found| Ok(Some(found)))
+        }
     }
 
     /// Appends `body` to a conversation unless the sender used `client_msg_id`
@@ -437,27 +472,41 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.write(move |txn| {
             let mut receipts: HashMap<UserId, Vec<ItemId>> = HashMap::new();
             let mut senders = Vec::new(); // first-seen order, for stable output
+                                          // The highest room message acked per room: a batch moves each read
+                                          // position once, however many of the room's messages it acks.
+            let mut read_to: Vec<(RoomId, u64)> = Vec::new();
+            let mut room_first = false;
             for id in ids {
-                let key = keys::inbox(user, id);
-                let Some(record) = txn.get::<InboxRecord>(&key)? else {
-                    // Not in the inbox: maybe a room message, which moves the
-                    // member's read position instead.
-                    let index = keys::room_msg_index(id);
-                    if let Some((room, seq)) = txn.get::<(RoomId, u64)>(&index)? {
-                        let member = keys::member(room, user);
-                        if txn.get_raw(&member)?.is_some() && txn.get_u64(&member)? < seq {
-                            txn.put_u64(member, seq);
+                match txn.acked(user, id, room_first)? {
+                    Some(Acked::Inbox(key, record)) => {
+                        room_first = false;
+                        txn.delete(key);
+                        if let Some(sender) = record.receipt_to() {
+                            let list = receipts.entry(sender).or_default();
+                            if list.is_empty() {
+                                senders.push(sender);
+                            }
+                            list.push(id);
                         }
                     }
-                    continue;
-                };
-                txn.delete(key);
-                if let Some(sender) = record.receipt_to() {
-                    let list = receipts.entry(sender).or_default();
-                    if list.is_empty() {
-                        senders.push(sender);
+                    // A room message moves the member's read position instead.
+                    Some(Acked::RoomMessage(room, seq)) => {
+                        room_first = true;
+                        match read_to.iter_mut().find(|(r, _)| *r == room) {
+                            Some((_, highest)) => *highest = (*highest).max(seq),
+                            None => read_to.push((room, seq)),
+                        }
                     }
-                    list.push(id);
+                    None => {}
+                }
+            }
+            for (room, seq) in read_to {
+                let member = keys::member(room, user);
+                // Only a member has a read position (one who left acks in vain).
+                if let Some(raw) = txn.get_raw(&member)? {
+                    if decode_u64(&member, &raw)? < seq {
+                        txn.put_u64(member, seq);
+                    }
                 }
             }
             let mut notices = Vec::with_capacity(senders.len());

@@ -825,6 +825,18 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
     assert_eq!(read_seq(&store, b.id, &room).await, 3);
     store.ack(b.id, &[ids[0]]).await.unwrap(); // never moves back
     assert_eq!(read_seq(&store, b.id, &room).await, 3);
+    // One batch, room messages out of order among inbox items: the position
+    // moves to the highest, and the items leave the inbox.
+    let direct = [
+        new_id(&send(&store, &a, &b, 8, "dm 1").await),
+        new_id(&send(&store, &a, &b, 9, "dm 2").await),
+    ];
+    store
+        .ack(b.id, &[direct[0], ids[3], ids[1], direct[1]])
+        .await
+        .unwrap();
+    assert_eq!(read_seq(&store, b.id, &room).await, 4);
+    assert!(inbox(&store, b.id).await.is_empty());
     store.ack(c.id, &[ids[4]]).await.unwrap(); // not a member: nothing
     assert!(store.rooms_of(c.id).await.unwrap().is_empty());
     // A new member starts at the newest message.
