@@ -4,13 +4,12 @@
 //! Why: a checkpoint commits tens of MiB of pages at once, and the disk flushes
 //! them as one burst when redb syncs. A write-ahead log `fdatasync` issued during
 //! that burst waits for all of it (a virtio disk's flush is device-wide): measured
-//! 13–18 ms for one chat commit, where it is otherwise well under one. Synced in
+//! 16–22 ms for one chat commit, where it is otherwise well under one. Synced in
 //! pieces of [`SYNC_EVERY`] bytes, with the disk left alone after each piece for
 //! as long as the piece took, a log commit waits for one piece at most. The same
 //! practice as RocksDB's `bytes_per_sync` with a rate limiter, without a rate to
 //! tune: the checkpoint takes at most half of the disk's time, whatever the disk.
 
-use std::fmt::Debug;
 use std::io;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};

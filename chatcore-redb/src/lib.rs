@@ -38,9 +38,9 @@
 //! crash of the process or the machine. Many concurrent writes share one append
 //! (group commit). Every 16 MiB of log, a checkpoint writes the changes into redb in
 //! one write transaction with [`Durability::Immediate`] (durable when it returns),
-//! synced in 256 KiB pieces with pauses between them so that the log's own
-//! syncs never wait long behind it, then deletes that segment; the next [`open`] replays whatever a crash left in the
-//! log. A store opened on a bare [`RedbBackend`] with [`KvStore::open`] commits
+//! synced in 256 KiB pieces with pauses between them so that the log's own syncs
+//! never wait long behind it, then deletes that segment; the next [`open`]
+//! replays whatever a crash left in the log. A store opened on a bare [`RedbBackend`] with [`KvStore::open`] commits
 //! every group to redb directly instead. A failed commit is rolled back: nothing of
 //! it is visible, then or after a restart.
 //!

@@ -471,9 +471,10 @@ impl<B: KvBackend> Store for KvStore<B> {
         let ids = ids.to_vec();
         self.write(move |txn| {
             let mut receipts: HashMap<UserId, Vec<ItemId>> = HashMap::new();
-            let mut senders = Vec::new(); // first-seen order, for stable output
-                                          // The highest room message acked per room: a batch moves each read
-                                          // position once, however many of the room's messages it acks.
+            // First-seen order, for stable output.
+            let mut senders = Vec::new();
+            // The highest room message acked per room: a batch moves each read
+            // position once, however many of the room's messages it acks.
             let mut read_to: Vec<(RoomId, u64)> = Vec::new();
             let mut room_first = false;
             for id in ids {
