@@ -12,7 +12,8 @@
 
 use std::io;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use redb::backends::FileBackend;
@@ -22,19 +23,25 @@ use redb::{BackendError, StorageBackend};
 pub(crate) const SYNC_EVERY: u64 = 256 << 10;
 
 /// A [`StorageBackend`] (redb's [`FileBackend`] in use) that syncs every
-/// [`SYNC_EVERY`] bytes written, then pauses as long as that sync took.
+/// [`SYNC_EVERY`] bytes written, then pauses as long as that sync took; not
+/// while `hurry` is set.
 #[derive(Debug)]
 pub(crate) struct PacedFile<B = FileBackend> {
     inner: B,
     /// Bytes written since the last sync.
     unsynced: AtomicU64,
+    /// Set while checkpoints lag behind the log
+    /// ([`KvBackend::hurry_checkpoints`](chatcore::store::KvBackend::hurry_checkpoints)):
+    /// pacing would let them fall further behind, until writers wait.
+    hurry: Arc<AtomicBool>,
 }
 
 impl<B> PacedFile<B> {
-    pub(crate) fn new(inner: B) -> Self {
+    pub(crate) fn new(inner: B, hurry: Arc<AtomicBool>) -> Self {
         PacedFile {
             inner,
             unsynced: AtomicU64::new(0),
+            hurry,
         }
     }
 }
@@ -43,7 +50,8 @@ impl<B: StorageBackend> StorageBackend for PacedFile<B> {
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         self.inner.write(offset, data)?;
         let len = data.len() as u64;
-        if self.unsynced.fetch_add(len, Ordering::Relaxed) + len >= SYNC_EVERY {
+        let unsynced = self.unsynced.fetch_add(len, Ordering::Relaxed) + len;
+        if unsynced >= SYNC_EVERY && !self.hurry.load(Ordering::Relaxed) {
             let started = Instant::now();
             self.sync_data()?;
             std::thread::sleep(started.elapsed());
@@ -139,9 +147,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_large_write_is_synced_in_pieces_and_reads_back() {
-        let file = PacedFile::new(Recording::default());
+    fn paced(hurry: bool) -> PacedFile<Recording> {
+        PacedFile::new(Recording::default(), Arc::new(AtomicBool::new(hurry)))
+    }
+
+    /// Writes 3 × `SYNC_EVERY` + 10 pages and syncs; returns the bytes each sync
+    /// found written.
+    fn large_commit(file: &PacedFile<Recording>) -> Vec<u64> {
         let page = vec![7u8; 4096];
         let pages = 3 * SYNC_EVERY / 4096 + 10;
         file.set_len(pages * 4096).unwrap();
@@ -149,19 +161,29 @@ mod tests {
             file.write(n * 4096, &page).unwrap();
         }
         file.sync_data().unwrap();
-        assert_eq!(
-            *file.inner.syncs.lock().unwrap(),
-            [SYNC_EVERY, SYNC_EVERY, SYNC_EVERY, 10 * 4096],
-            "a sync after every SYNC_EVERY bytes, then redb's own"
-        );
         let mut back = vec![0u8; 4096];
         file.read((pages - 1) * 4096, &mut back).unwrap();
         assert_eq!(back, page);
+        file.inner.syncs.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_large_write_is_synced_in_pieces_and_reads_back() {
+        assert_eq!(
+            large_commit(&paced(false)),
+            [SYNC_EVERY, SYNC_EVERY, SYNC_EVERY, 10 * 4096],
+            "a sync after every SYNC_EVERY bytes, then redb's own"
+        );
+    }
+
+    #[test]
+    fn in_a_hurry_only_redb_syncs() {
+        assert_eq!(large_commit(&paced(true)), [3 * SYNC_EVERY + 10 * 4096]);
     }
 
     #[test]
     fn a_small_commit_is_synced_once() {
-        let file = PacedFile::new(Recording::default());
+        let file = paced(false);
         file.set_len(8192).unwrap();
         file.write(0, &[1; 8192]).unwrap();
         file.sync_data().unwrap();

@@ -53,6 +53,8 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chatcore::store::{
     BorrowedWrites, Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig, WriteBatch,
@@ -134,6 +136,8 @@ pub fn open(dir: impl AsRef<Path>) -> Result<RedbStore, StoreError> {
 pub struct RedbBackend {
     db: Database,
     path: PathBuf,
+    /// Shared with the file: set, a checkpoint's writes go unpaced.
+    hurry: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for RedbBackend {
@@ -155,6 +159,7 @@ impl RedbBackend {
         check_is_a_file(&path)?;
         // redb reports most damage as errors but panics on some damaged pages (and
         // has debug assertions); a file we cannot read must be an error, not a panic.
+        let hurry = Arc::new(AtomicBool::new(false));
         let db = catch_unwind(AssertUnwindSafe(|| {
             let file = OpenOptions::new()
                 .read(true)
@@ -164,14 +169,14 @@ impl RedbBackend {
                 .open(&path)
                 .map_err(|e| DatabaseError::Storage(e.into()))?;
             let file = FileBackend::new(file)?;
-            Database::builder().create_with_backend(PacedFile::new(file))
+            Database::builder().create_with_backend(PacedFile::new(file, Arc::clone(&hurry)))
         }))
         .map_err(|panic| {
             let reason = panic_message(&*panic);
             not_a_database(&path, &format!("redb failed reading it: {reason}"))
         })?
         .map_err(|e| open_error(&path, e))?;
-        let backend = RedbBackend { db, path };
+        let backend = RedbBackend { db, path, hurry };
         backend.check_tables()?;
         Ok(backend)
     }
@@ -277,6 +282,10 @@ fn check_is_a_file(path: &Path) -> Result<(), StoreError> {
 }
 
 impl KvBackend for RedbBackend {
+    fn hurry_checkpoints(&self, hurry: bool) {
+        self.hurry.store(hurry, Ordering::Relaxed);
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::backend)?;
         let table = match txn.open_table(TABLE) {

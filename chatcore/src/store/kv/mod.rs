@@ -45,6 +45,7 @@
 use std::collections::{btree_map, BTreeMap};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -113,6 +114,12 @@ pub trait KvBackend: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>, StoreError> {
         Ok(Box::new(Live(self)))
     }
+    /// Told `true` while the write-ahead log outgrows the checkpoint being
+    /// written (writers will soon wait for it), and `false` once that checkpoint
+    /// is done. A backend that paces a checkpoint's writes to spare the disk for
+    /// the log's commits should stop pacing meanwhile. Called on the store's
+    /// writer thread when the state changes; the default ignores it.
+    fn hurry_checkpoints(&self, _hurry: bool) {}
 }
 
 /// Reads of a [`KvBackend::snapshot`].
@@ -639,6 +646,11 @@ struct Logged {
     done: mpsc::Receiver<(Result<(), StoreError>, memtable::Frozen)>,
     checkpointer: Option<JoinHandle<()>>,
     running: bool,
+    /// Set while a checkpoint runs slower than the log grows: it then stops
+    /// sparing the disk (here, deleting its segments at once; in the backend,
+    /// through [`KvBackend::hurry_checkpoints`]).
+    hurry: Arc<AtomicBool>,
+    tell_backend: Box<dyn Fn(bool) + Send>,
     /// After a failed append or checkpoint every later write fails: what is on
     /// disk is then unknown, and a restart replays the log.
     failed: Option<StoreError>,
@@ -660,10 +672,16 @@ impl Logged {
     ) -> Result<Self, StoreError> {
         let (checkpoints, jobs) = mpsc::channel::<Checkpoint>();
         let (done_tx, done) = mpsc::channel();
-        let (backend, table, dir) = (
+        let hurry = Arc::new(AtomicBool::new(false));
+        let tell_backend: Box<dyn Fn(bool) + Send> = {
+            let backend = Arc::clone(backend);
+            Box::new(move |hurry| backend.hurry_checkpoints(hurry))
+        };
+        let (backend, table, dir, hurrying) = (
             Arc::clone(backend),
             Arc::clone(&memtable),
             config.dir.clone(),
+            Arc::clone(&hurry),
         );
         let checkpointer = std::thread::Builder::new()
             .name("chatcore-ckpt".into())
@@ -674,7 +692,7 @@ impl Logged {
                 os::lower_priority();
                 for job in jobs {
                     let changes = job.changes.clone();
-                    let result = checkpoint(&*backend, &table, &dir, job);
+                    let result = checkpoint(&*backend, &table, &dir, &hurrying, job);
                     // Freed by the thread that allocated them: the allocator then
                     // reuses that memory for the next period instead of faulting in
                     // fresh pages.
@@ -692,6 +710,8 @@ impl Logged {
             done,
             checkpointer: Some(checkpointer),
             running: false,
+            hurry,
+            tell_backend,
             failed: None,
         })
     }
@@ -728,6 +748,14 @@ impl Logged {
                 return;
             }
             self.start_checkpoint(last_segment, vec![file]);
+        }
+        // The next segment filled before the running checkpoint finished: the
+        // checkpoint is slower than the log, and paced it would fall behind
+        // until writers wait for it.
+        let hurry = self.running && self.log.bytes() >= self.config.checkpoint_bytes;
+        if hurry != self.hurry.load(Ordering::Relaxed) {
+            self.hurry.store(hurry, Ordering::Relaxed);
+            (self.tell_backend)(hurry);
         }
     }
 
@@ -782,6 +810,7 @@ fn checkpoint<B: KvBackend>(
     backend: &B,
     memtable: &RwLock<Memtable>,
     dir: &std::path::Path,
+    hurry: &AtomicBool,
     job: Checkpoint,
 ) -> Result<(), StoreError> {
     let marker = job.last_segment.to_be_bytes();
@@ -795,7 +824,7 @@ fn checkpoint<B: KvBackend>(
     drop(forgotten);
     // The backend now records the checkpoint: a segment that outlives a failed
     // delete is skipped at the next open.
-    if let Err(e) = wal::remove_gradually(dir, &job.files) {
+    if let Err(e) = wal::remove_gradually(dir, &job.files, hurry) {
         tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
     }
     Ok(())
@@ -1138,6 +1167,78 @@ mod tests {
             "one fresh segment"
         );
     }
+    /// A backend whose commits wait while `closed` is set, recording what the
+    /// store tells it about hurrying.
+    #[derive(Clone, Default)]
+    struct Gated {
+        inner: MemoryBackend,
+        closed: Arc<AtomicBool>,
+        told: Arc<Mutex<Vec<bool>>>,
+    }
+
+    impl KvBackend for Gated {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(key)
+        }
+        fn scan(&self, s: &[u8], e: &[u8], rev: bool, n: usize) -> Result<Entries, StoreError> {
+            self.inner.scan(s, e, rev, n)
+        }
+        fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+            while self.closed.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            self.inner.commit(batch)
+        }
+        fn hurry_checkpoints(&self, hurry: bool) {
+            self.told.lock().unwrap().push(hurry);
+        }
+    }
+
+    /// A checkpoint still running when the next segment is full is told to
+    /// hurry, and told to stop once it is done.
+    #[tokio::test]
+    async fn a_checkpoint_slower_than_the_log_is_told_to_hurry() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Gated::default();
+        let config = WalConfig {
+            checkpoint_bytes: 4096,
+            ..WalConfig::new(dir.path())
+        };
+        let store = KvStore::open_with_wal(backend.clone(), config).unwrap();
+        backend.closed.store(true, Ordering::SeqCst);
+        // Dropped before the store, whose close waits for the checkpoint.
+        struct OpenOnDrop(Arc<AtomicBool>);
+        impl Drop for OpenOnDrop {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        let _gate = OpenOnDrop(Arc::clone(&backend.closed));
+        let told = || backend.told.lock().unwrap().clone();
+        let mut users = 0;
+        // The first full segment starts a checkpoint, which waits at the gate
+        // while the next segment fills. Untold, the writer would soon be held
+        // back waiting for the checkpoint.
+        while told().is_empty() {
+            let name = format!("u{users}");
+            let create = store.create_user(&name, "h");
+            tokio::time::timeout(std::time::Duration::from_secs(10), create)
+                .await
+                .expect("held back before being told to hurry")
+                .unwrap();
+            users += 1;
+        }
+        assert_eq!(told(), [true]);
+        backend.closed.store(false, Ordering::SeqCst);
+        while told().len() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            store.create_user(&format!("u{users}"), "h").await.unwrap();
+            users += 1;
+            assert!(users < 1000, "never told the hurry is over");
+        }
+        assert_eq!(told(), [true, false]);
+    }
+
     /// A backend whose commits fail while `broken` is set.
     #[derive(Clone, Default)]
     struct Breakable {

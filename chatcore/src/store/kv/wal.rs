@@ -19,6 +19,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::{os, WriteBatch};
@@ -223,8 +224,13 @@ const DELETE_STEP: u64 = 1 << 20;
 /// mounted with `discard` trims, all of those blocks). In steps, it waits for one
 /// step at most. RocksDB deletes its files in chunks for the same reason. A crash
 /// midway leaves a shortened segment that the backend records as checkpointed, so
-/// the next open skips it unread.
-pub fn remove_gradually(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
+/// the next open skips it unread. While `hurry` is set (checkpoints lag behind the
+/// log) the rest goes at once.
+pub fn remove_gradually(
+    dir: &Path,
+    files: &[PathBuf],
+    hurry: &AtomicBool,
+) -> Result<(), StoreError> {
     for path in files {
         let file = match OpenOptions::new().write(true).open(path) {
             Ok(file) => file,
@@ -236,7 +242,7 @@ pub fn remove_gradually(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError>
             .metadata()
             .map_err(|e| io_error("cannot read", path, e))?
             .len();
-        while len > 0 {
+        while len > 0 && !hurry.load(Ordering::Relaxed) {
             len = len.saturating_sub(DELETE_STEP);
             let started = Instant::now();
             shrink(len).map_err(|e| io_error("cannot shrink", path, e))?;
@@ -493,7 +499,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::create(dir.path(), 3, 2 * DELETE_STEP + 5).unwrap();
         let missing = dir.path().join("chat-wal-00000000000000000002.log");
-        remove_gradually(dir.path(), &[missing, wal.path()]).unwrap();
+        remove_gradually(dir.path(), &[missing, wal.path()], &AtomicBool::new(false)).unwrap();
         assert!(segments(dir.path()).unwrap().is_empty());
     }
 
