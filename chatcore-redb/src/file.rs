@@ -22,26 +22,28 @@ use redb::{BackendError, StorageBackend};
 /// How many bytes written make the backend sync before it writes more.
 pub(crate) const SYNC_EVERY: u64 = 256 << 10;
 
-/// A [`StorageBackend`] (redb's [`FileBackend`] in use) that syncs every
-/// [`SYNC_EVERY`] bytes written, then pauses as long as that sync took; not
-/// while `hurry` is set.
+/// A [`StorageBackend`] (redb's [`FileBackend`] in use) that, while `pace` is
+/// set, syncs every [`SYNC_EVERY`] bytes written, then pauses as long as that
+/// sync took.
 #[derive(Debug)]
 pub(crate) struct PacedFile<B = FileBackend> {
     inner: B,
     /// Bytes written since the last sync.
     unsynced: AtomicU64,
-    /// Set while checkpoints lag behind the log
-    /// ([`KvBackend::hurry_checkpoints`](chatcore::store::KvBackend::hurry_checkpoints)):
-    /// pacing would let them fall further behind, until writers wait.
-    hurry: Arc<AtomicBool>,
+    /// Set while the commits are checkpoints behind a write-ahead log that keeps
+    /// up ([`KvBackend::pace_checkpoints`](chatcore::store::KvBackend::pace_checkpoints)).
+    /// Unset without a log (a commit is then a writer's own) and while
+    /// checkpoints lag behind the log (paced, they would fall further behind,
+    /// until writers wait).
+    pace: Arc<AtomicBool>,
 }
 
 impl<B> PacedFile<B> {
-    pub(crate) fn new(inner: B, hurry: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(inner: B, pace: Arc<AtomicBool>) -> Self {
         PacedFile {
             inner,
             unsynced: AtomicU64::new(0),
-            hurry,
+            pace,
         }
     }
 }
@@ -51,7 +53,7 @@ impl<B: StorageBackend> StorageBackend for PacedFile<B> {
         self.inner.write(offset, data)?;
         let len = data.len() as u64;
         let unsynced = self.unsynced.fetch_add(len, Ordering::Relaxed) + len;
-        if unsynced >= SYNC_EVERY && !self.hurry.load(Ordering::Relaxed) {
+        if unsynced >= SYNC_EVERY && self.pace.load(Ordering::Relaxed) {
             let started = Instant::now();
             self.sync_data()?;
             std::thread::sleep(started.elapsed());
@@ -147,8 +149,8 @@ mod tests {
         }
     }
 
-    fn paced(hurry: bool) -> PacedFile<Recording> {
-        PacedFile::new(Recording::default(), Arc::new(AtomicBool::new(hurry)))
+    fn file(pace: bool) -> PacedFile<Recording> {
+        PacedFile::new(Recording::default(), Arc::new(AtomicBool::new(pace)))
     }
 
     /// Writes 3 × `SYNC_EVERY` + 10 pages and syncs; returns the bytes each sync
@@ -170,20 +172,20 @@ mod tests {
     #[test]
     fn a_large_write_is_synced_in_pieces_and_reads_back() {
         assert_eq!(
-            large_commit(&paced(false)),
+            large_commit(&file(true)),
             [SYNC_EVERY, SYNC_EVERY, SYNC_EVERY, 10 * 4096],
             "a sync after every SYNC_EVERY bytes, then redb's own"
         );
     }
 
     #[test]
-    fn in_a_hurry_only_redb_syncs() {
-        assert_eq!(large_commit(&paced(true)), [3 * SYNC_EVERY + 10 * 4096]);
+    fn unpaced_only_redb_syncs() {
+        assert_eq!(large_commit(&file(false)), [3 * SYNC_EVERY + 10 * 4096]);
     }
 
     #[test]
     fn a_small_commit_is_synced_once() {
-        let file = paced(false);
+        let file = file(true);
         file.set_len(8192).unwrap();
         file.write(0, &[1; 8192]).unwrap();
         file.sync_data().unwrap();

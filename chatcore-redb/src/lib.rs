@@ -136,8 +136,8 @@ pub fn open(dir: impl AsRef<Path>) -> Result<RedbStore, StoreError> {
 pub struct RedbBackend {
     db: Database,
     path: PathBuf,
-    /// Shared with the file: set, a checkpoint's writes go unpaced.
-    hurry: Arc<AtomicBool>,
+    /// Shared with the file: whether commits are paced.
+    pace: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for RedbBackend {
@@ -159,7 +159,7 @@ impl RedbBackend {
         check_is_a_file(&path)?;
         // redb reports most damage as errors but panics on some damaged pages (and
         // has debug assertions); a file we cannot read must be an error, not a panic.
-        let hurry = Arc::new(AtomicBool::new(false));
+        let pace = Arc::new(AtomicBool::new(false));
         let db = catch_unwind(AssertUnwindSafe(|| {
             let file = OpenOptions::new()
                 .read(true)
@@ -169,14 +169,14 @@ impl RedbBackend {
                 .open(&path)
                 .map_err(|e| DatabaseError::Storage(e.into()))?;
             let file = FileBackend::new(file)?;
-            Database::builder().create_with_backend(PacedFile::new(file, Arc::clone(&hurry)))
+            Database::builder().create_with_backend(PacedFile::new(file, Arc::clone(&pace)))
         }))
         .map_err(|panic| {
             let reason = panic_message(&*panic);
             not_a_database(&path, &format!("redb failed reading it: {reason}"))
         })?
         .map_err(|e| open_error(&path, e))?;
-        let backend = RedbBackend { db, path, hurry };
+        let backend = RedbBackend { db, path, pace };
         backend.check_tables()?;
         Ok(backend)
     }
@@ -282,8 +282,8 @@ fn check_is_a_file(path: &Path) -> Result<(), StoreError> {
 }
 
 impl KvBackend for RedbBackend {
-    fn hurry_checkpoints(&self, hurry: bool) {
-        self.hurry.store(hurry, Ordering::Relaxed);
+    fn pace_checkpoints(&self, pace: bool) {
+        self.pace.store(pace, Ordering::Relaxed);
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

@@ -114,12 +114,14 @@ pub trait KvBackend: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>, StoreError> {
         Ok(Box::new(Live(self)))
     }
-    /// Told `true` while the write-ahead log outgrows the checkpoint being
-    /// written (writers will soon wait for it), and `false` once that checkpoint
-    /// is done. A backend that paces a checkpoint's writes to spare the disk for
-    /// the log's commits should stop pacing meanwhile. Called on the store's
-    /// writer thread when the state changes; the default ignores it.
-    fn hurry_checkpoints(&self, _hurry: bool) {}
+    /// Whether to pace the writes of the commits that follow, sparing the disk
+    /// for a write-ahead log's own syncs: told `true` when a log opens in front
+    /// of the backend (its commits are then checkpoints, which nothing waits
+    /// for), `false` while a checkpoint runs slower than the log grows (writers
+    /// would soon wait for it), and `true` again once that one is done. Never
+    /// told without a log, where every commit is a writer's own. The default
+    /// ignores it.
+    fn pace_checkpoints(&self, _pace: bool) {}
 }
 
 /// Reads of a [`KvBackend::snapshot`].
@@ -648,7 +650,7 @@ struct Logged {
     running: bool,
     /// Set while a checkpoint runs slower than the log grows: it then stops
     /// sparing the disk (here, deleting its segments at once; in the backend,
-    /// through [`KvBackend::hurry_checkpoints`]).
+    /// through [`KvBackend::pace_checkpoints`]).
     hurry: Arc<AtomicBool>,
     tell_backend: Box<dyn Fn(bool) + Send>,
     /// After a failed append or checkpoint every later write fails: what is on
@@ -673,9 +675,10 @@ impl Logged {
         let (checkpoints, jobs) = mpsc::channel::<Checkpoint>();
         let (done_tx, done) = mpsc::channel();
         let hurry = Arc::new(AtomicBool::new(false));
+        backend.pace_checkpoints(true);
         let tell_backend: Box<dyn Fn(bool) + Send> = {
             let backend = Arc::clone(backend);
-            Box::new(move |hurry| backend.hurry_checkpoints(hurry))
+            Box::new(move |hurry| backend.pace_checkpoints(!hurry))
         };
         let (backend, table, dir, hurrying) = (
             Arc::clone(backend),
@@ -1168,7 +1171,7 @@ mod tests {
         );
     }
     /// A backend whose commits wait while `closed` is set, recording what the
-    /// store tells it about hurrying.
+    /// store tells it about pacing.
     #[derive(Clone, Default)]
     struct Gated {
         inner: MemoryBackend,
@@ -1189,15 +1192,15 @@ mod tests {
             }
             self.inner.commit(batch)
         }
-        fn hurry_checkpoints(&self, hurry: bool) {
-            self.told.lock().unwrap().push(hurry);
+        fn pace_checkpoints(&self, pace: bool) {
+            self.told.lock().unwrap().push(pace);
         }
     }
 
-    /// A checkpoint still running when the next segment is full is told to
-    /// hurry, and told to stop once it is done.
+    /// Checkpoints are paced from the open on; one still running when the next
+    /// segment is full is told to stop pacing, and told to pace again once done.
     #[tokio::test]
-    async fn a_checkpoint_slower_than_the_log_is_told_to_hurry() {
+    async fn checkpoints_are_paced_unless_slower_than_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let backend = Gated::default();
         let config = WalConfig {
@@ -1219,7 +1222,8 @@ mod tests {
         // The first full segment starts a checkpoint, which waits at the gate
         // while the next segment fills. Untold, the writer would soon be held
         // back waiting for the checkpoint.
-        while told().is_empty() {
+        assert_eq!(told(), [true], "paced from the open");
+        while told().len() < 2 {
             let name = format!("u{users}");
             let create = store.create_user(&name, "h");
             tokio::time::timeout(std::time::Duration::from_secs(10), create)
@@ -1228,15 +1232,15 @@ mod tests {
                 .unwrap();
             users += 1;
         }
-        assert_eq!(told(), [true]);
+        assert_eq!(told(), [true, false]);
         backend.closed.store(false, Ordering::SeqCst);
-        while told().len() < 2 {
+        while told().len() < 3 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             store.create_user(&format!("u{users}"), "h").await.unwrap();
             users += 1;
             assert!(users < 1000, "never told the hurry is over");
         }
-        assert_eq!(told(), [true, false]);
+        assert_eq!(told(), [true, false, true]);
     }
 
     /// A backend whose commits fail while `broken` is set.
