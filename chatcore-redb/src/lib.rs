@@ -40,8 +40,9 @@
 //! one write transaction with [`Durability::Immediate`] (durable when it returns),
 //! synced in 256 KiB pieces with pauses between them so that the log's own syncs
 //! never wait long behind it, then deletes that segment; the next [`open`]
-//! replays whatever a crash left in the log. A store opened on a bare [`RedbBackend`] with [`KvStore::open`] commits
-//! every group to redb directly instead. A failed commit is rolled back: nothing of
+//! replays whatever a crash left in the log. A store opened on a bare
+//! [`RedbBackend`] with [`KvStore::open`] commits every group to redb directly
+//! instead, unpaced. A failed commit is rolled back: nothing of
 //! it is visible, then or after a restart.
 //!
 //! Reads are redb read transactions (snapshots) overlaid with the changes not yet

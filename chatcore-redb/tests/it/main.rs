@@ -1,5 +1,5 @@
-//! chatcore-redb's integration tests, in one binary: one link instead of one per file keeps
-//! `cargo test` fast and its target directory small.
+//! chatcore-redb's integration tests, as modules of one binary: one link instead of one
+//! per file keeps `cargo test` fast and its target directory small.
 
 mod conformance;
 mod crash;

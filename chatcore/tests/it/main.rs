@@ -1,5 +1,5 @@
-//! chatcore's integration tests, in one binary: one link instead of one per file keeps
-//! `cargo test` fast and its target directory small.
+//! chatcore's integration tests, as modules of one binary: one link instead of one
+//! per file keeps `cargo test` fast and its target directory small.
 
 mod conformance_memory;
 mod engine_memory;

@@ -1,5 +1,5 @@
-//! The example binaries' end-to-end tests, in one binary: one link instead of one per file keeps
-//! `cargo test` fast and its target directory small.
+//! The example binaries' end-to-end tests, as modules of one binary: one link instead of one
+//! per file keeps `cargo test` fast and its target directory small.
 
 mod common;
 mod e2e;

@@ -1170,16 +1170,17 @@ mod tests {
             "one fresh segment"
         );
     }
-    /// A backend whose commits wait while `closed` is set, recording what the
-    /// store tells it about pacing.
+    /// A backend whose commits fail while `broken` is set and wait while
+    /// `closed` is, recording what the store tells it about pacing.
     #[derive(Clone, Default)]
-    struct Gated {
+    struct Controlled {
         inner: MemoryBackend,
+        broken: Arc<AtomicBool>,
         closed: Arc<AtomicBool>,
         told: Arc<Mutex<Vec<bool>>>,
     }
 
-    impl KvBackend for Gated {
+    impl KvBackend for Controlled {
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.get(key)
         }
@@ -1189,6 +1190,9 @@ mod tests {
         fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
             while self.closed.load(Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError::backend(std::io::Error::other("disk gone")));
             }
             self.inner.commit(batch)
         }
@@ -1202,7 +1206,7 @@ mod tests {
     #[tokio::test]
     async fn checkpoints_are_paced_unless_slower_than_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = Gated::default();
+        let backend = Controlled::default();
         let config = WalConfig {
             checkpoint_bytes: 4096,
             ..WalConfig::new(dir.path())
@@ -1243,44 +1247,20 @@ mod tests {
         assert_eq!(told(), [true, false, true]);
     }
 
-    /// A backend whose commits fail while `broken` is set.
-    #[derive(Clone, Default)]
-    struct Breakable {
-        inner: MemoryBackend,
-        broken: Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl KvBackend for Breakable {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.get(key)
-        }
-        fn scan(&self, s: &[u8], e: &[u8], rev: bool, n: usize) -> Result<Entries, StoreError> {
-            self.inner.scan(s, e, rev, n)
-        }
-        fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
-            if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(StoreError::backend(std::io::Error::other("disk gone")));
-            }
-            self.inner.commit(batch)
-        }
-    }
-
     /// A checkpoint that fails stops all later writes (what is on disk is then
     /// unknown) but loses nothing acknowledged: reads still see it, and the next
     /// open replays it from the log.
     #[tokio::test]
     async fn a_failed_checkpoint_refuses_writes_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = Breakable::default();
+        let backend = Controlled::default();
         let config = WalConfig {
             checkpoint_bytes: 1,
             ..WalConfig::new(dir.path())
         };
         let store = KvStore::open_with_wal(backend.clone(), config.clone()).unwrap();
         store.create_user("ann", "h").await.unwrap().unwrap();
-        backend
-            .broken
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        backend.broken.store(true, Ordering::SeqCst);
         let mut acknowledged = Vec::new();
         let refused = loop {
             let name = format!("user{}", acknowledged.len());
@@ -1302,9 +1282,7 @@ mod tests {
         }
         drop(store);
 
-        backend
-            .broken
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        backend.broken.store(false, Ordering::SeqCst);
         let store = KvStore::open_with_wal(backend.clone(), config).unwrap();
         for name in acknowledged.iter().chain([&"ann".to_string()]) {
             assert!(

@@ -62,9 +62,9 @@ pub async fn run_writer<S: Store>(store: S) {
 }
 
 /// Five rounds: run `child` (a binary calling [`run_writer`], with the variables
-/// `env` added to its environment) in a fresh temp dir, SIGKILL it after a random number of printed ids plus a random delay, reopen
-/// with `open`, and check that every printed id is there and the database is
-/// consistent and writable.
+/// `env` added to its environment) in a fresh temp dir, SIGKILL it after a random
+/// number of printed ids plus a random delay, reopen with `open`, and check that
+/// every printed id is there and the database is consistent and writable.
 pub fn killed_writer_loses_nothing<S: Store>(
     child: &str,
     env: &[(&str, &str)],
