@@ -35,7 +35,7 @@ section() {
 # single run's line) to both.
 measure() {
     echo "\$ $*" >>"$LOG"
-    "$@" 2>&1 | tee -a "$LOG" | grep -E '^median|^target=.*workload=connections' || true
+    "$@" 2>&1 | tee -a "$LOG" | grep -E '^median|^target=.*workload=(inproc-sessions|connections)' || true
 }
 start() { # start NAME COMMAND...: runs it in the background, PID in $PID
     "${@:2}" >>"$LOG.$1" 2>&1 &
@@ -77,6 +77,11 @@ section "chatcore, in-memory store (nothing on disk): relay"
 start chatcore-memory target/release/chat-server --store memory "${SERVER_FLAGS[@]}"
 measure $LG --workload relay --server-pid $PID --runs $RUNS
 stop $PID
+
+section "chatcore: idle sessions in one process, past the open-file limit (memory transport)"
+for n in 19000 100000; do
+    measure target/release/inproc-sessions --sessions "$n"
+done
 
 section "chatcore: idle sessions (fresh server each, cheap argon2 to provision fast)"
 for n in 5000 10000 "$CONNS"; do
