@@ -31,11 +31,16 @@ trap cleanup EXIT
 section() {
     echo "### $* ($(date +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))" | tee -a "$LOG"
 }
-# Runs a load generator; the per-run lines go to the log, the median line (or a
-# single run's line) to both.
+# Runs a load generator; every line goes to the log, the median line (with one
+# run, the run's line; the single-run workloads' always) to stdout too.
+if [ "$RUNS" = 1 ]; then
+    SHOW='^(run=[0-9]+ )?target='
+else
+    SHOW='^median|^target=.*workload=(inproc-sessions|connections)'
+fi
 measure() {
     echo "\$ $*" >>"$LOG"
-    "$@" 2>&1 | tee -a "$LOG" | grep -E '^median|^target=.*workload=(inproc-sessions|connections)' || true
+    "$@" 2>&1 | tee -a "$LOG" | grep -E "$SHOW" || true
 }
 start() { # start NAME COMMAND...: runs it in the background, PID in $PID
     "${@:2}" >>"$LOG.$1" 2>&1 &
