@@ -652,7 +652,8 @@ struct Logged {
     /// sparing the disk (here, deleting its segments at once; in the backend,
     /// through [`KvBackend::pace_checkpoints`]).
     hurry: Arc<AtomicBool>,
-    tell_backend: Box<dyn Fn(bool) + Send>,
+    /// The backend, told when its checkpoint commits may spare the disk.
+    backend: Arc<dyn KvBackend>,
     /// After a failed append or checkpoint every later write fails: what is on
     /// disk is then unknown, and a restart replays the log.
     failed: Option<StoreError>,
@@ -676,10 +677,7 @@ impl Logged {
         let (done_tx, done) = mpsc::channel();
         let hurry = Arc::new(AtomicBool::new(false));
         backend.pace_checkpoints(true);
-        let tell_backend: Box<dyn Fn(bool) + Send> = {
-            let backend = Arc::clone(backend);
-            Box::new(move |hurry| backend.pace_checkpoints(!hurry))
-        };
+        let paced: Arc<dyn KvBackend> = backend.clone();
         let (backend, table, dir, hurrying) = (
             Arc::clone(backend),
             Arc::clone(&memtable),
@@ -714,7 +712,7 @@ impl Logged {
             checkpointer: Some(checkpointer),
             running: false,
             hurry,
-            tell_backend,
+            backend: paced,
             failed: None,
         })
     }
@@ -758,7 +756,7 @@ impl Logged {
         let hurry = self.running && self.log.bytes() >= self.config.checkpoint_bytes;
         if hurry != self.hurry.load(Ordering::Relaxed) {
             self.hurry.store(hurry, Ordering::Relaxed);
-            (self.tell_backend)(hurry);
+            self.backend.pace_checkpoints(!hurry);
         }
     }
 
