@@ -1,75 +1,44 @@
-//! One connection's task: reads frames, steps the session, carries out its actions.
-//! The only place with `select!`.
+//! One connection's task: reads frames, hands each to the session and its
+//! handlers (`dispatch`), answers pipelined requests as they commit, and keeps
+//! the timers (hello, idle, heartbeat) and the request rate. The only place
+//! with `select!`; `write_loop` drains the session's mailbox into the socket.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 
-use super::files::Upload;
-use super::handlers::Reply;
-use super::Shared;
+use super::conn::{Conn, Flow, WRITE_GRACE};
+use super::pipeline::Pipeline;
+use super::ServerState;
 use crate::limits::TokenBucket;
 use crate::mailbox::{Control, Mailbox};
-use crate::protocol::{ClientFrame, ErrorCode, Event, ItemId, Response, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, Event, ServerFrame};
 use crate::router::SessionHandle;
-use crate::session::{Action, Phase, Session};
+use crate::session::{Phase, Session};
 use crate::transport::ServerConnection;
-
-/// The state a connection's handlers work on.
-pub(super) struct Conn {
-    pub shared: Arc<Shared>,
-    pub session: Session,
-    pub handle: SessionHandle,
-    pub peer: Option<SocketAddr>,
-    /// Uploads this connection started and has not completed.
-    pub uploads: HashMap<ItemId, Upload>,
-}
-
-/// Requests whose store writes are queued, answered in order as they commit.
-/// Kept apart from [`Conn`] because the futures are `Send` but not `Sync`.
-#[derive(Default)]
-pub(super) struct Pipeline {
-    in_flight: FuturesOrdered<InFlight>,
-}
-
-/// A request whose store write is queued; resolves to its `req_id` (`None`: an
-/// unanswered ack) and answer after the commit.
-pub(super) type InFlight = Pin<Box<dyn Future<Output = (Option<u32>, Reply)> + Send>>;
-
-/// How long a closing connection's queued frames may take to go out.
-const WRITE_GRACE: Duration = Duration::from_secs(5);
 
 /// Most pipelined requests per connection; beyond it the connection stops reading.
 const MAX_IN_FLIGHT: usize = 256;
-
-/// Whether the connection goes on after a frame.
-pub(super) enum Flow {
-    Continue,
-    Close,
-}
 
 /// Sets a connection up (its writer task, its session) and returns the task that
 /// serves it. Not an `async fn`: the setup's inputs would stay in every idle
 /// task's state for good.
 pub(super) fn run<C: ServerConnection>(
-    shared: Arc<Shared>,
+    state: Arc<ServerState>,
     conn: C,
     conn_id: u64,
     peer: Option<SocketAddr>,
 ) -> impl Future<Output = ()> + Send {
     let (sink, stream) = conn.split();
-    let mailbox = Arc::new(Mailbox::new(shared.config.outbound_queue));
+    let mailbox = Arc::new(Mailbox::new(state.config.outbound_queue));
     let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox)));
     // Boxed: passed into `serve` by value, it would take room twice in its task.
     let conn = Box::new(Conn {
-        shared,
+        state,
         session: Session::new(),
         handle: SessionHandle { conn_id, mailbox },
         peer,
@@ -85,13 +54,13 @@ where
 {
     let conn_id = conn.handle.conn_id;
     let mailbox = Arc::clone(&conn.handle.mailbox);
-    let shutdown = conn.shared.shutdown.clone();
+    let shutdown = conn.state.shutdown.clone();
     let mut pipeline = Pipeline::default();
     // Boxed and dropped after the hello: idle sessions do not keep a timer.
     let mut hello_deadline = Some(Box::pin(tokio::time::sleep(
-        conn.shared.config.hello_timeout,
+        conn.state.config.hello_timeout,
     )));
-    let config = &conn.shared.config;
+    let config = &conn.state.config;
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
         config.ping_interval,
@@ -114,11 +83,11 @@ where
                 conn.send_event(Event::Closing { code: ErrorCode::Timeout });
                 break;
             }
-            Some((req_id, reply)) = pipeline.in_flight.next(), if !pipeline.in_flight.is_empty() => {
+            (req_id, reply) = pipeline.next() => {
                 conn.answer(req_id, reply);
             }
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= conn.shared.config.idle_timeout {
+                if last_heard.elapsed() >= conn.state.config.idle_timeout {
                     tracing::info!(conn_id, "idle; closing");
                     conn.send_event(Event::Closing { code: ErrorCode::Timeout });
                     break;
@@ -138,13 +107,13 @@ where
                 }
                 break;
             }
-            frame = stream.next(), if pipeline.in_flight.len() < MAX_IN_FLIGHT => match frame {
+            frame = stream.next(), if pipeline.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
                     last_heard = Instant::now();
                     if matches!(frame, ClientFrame::Request { .. } | ClientFrame::Ack { .. }) {
                         if !rate.try_take(last_heard) {
                             strikes += 1;
-                            if strikes >= conn.shared.config.max_rate_strikes {
+                            if strikes >= conn.state.config.max_rate_strikes {
                                 tracing::warn!(conn_id, "request flood; closing");
                                 conn.send_event(Event::Closing { code: ErrorCode::RateLimited });
                                 break;
@@ -199,32 +168,6 @@ where
     }
 }
 
-impl Pipeline {
-    /// Answers every pipelined request (before a request that must see their
-    /// effects).
-    pub async fn drain(&mut self, conn: &Conn) {
-        while let Some((req_id, reply)) = self.in_flight.next().await {
-            conn.answer(req_id, reply);
-        }
-    }
-
-    /// Starts a pipelined request: its store write is queued now, so writes enter
-    /// the store in request order (the [`Store`](crate::store::Store) contract);
-    /// its answer follows when it commits.
-    pub fn push(&mut self, mut request: InFlight) {
-        let waker = futures::task::noop_waker();
-        let mut cx = std::task::Context::from_waker(&waker);
-        // The first poll runs the future up to its first wait, which queues the
-        // write; the ordered set polls it again with a real waker.
-        match request.as_mut().poll(&mut cx) {
-            Poll::Ready(answer) => self
-                .in_flight
-                .push_back(Box::pin(std::future::ready(answer))),
-            Poll::Pending => self.in_flight.push_back(request),
-        }
-    }
-}
-
 /// Tells a connection the server will not serve it, and closes it.
 pub(super) async fn refuse<C: ServerConnection>(mut conn: C, code: ErrorCode) {
     let frame = Arc::new(ServerFrame::Event(Event::Closing { code }));
@@ -248,86 +191,4 @@ where
         }
     }
     let _ = sink.close().await;
-}
-
-impl Conn {
-    pub async fn on_frame(&mut self, frame: ClientFrame, pipeline: &mut Pipeline) -> Flow {
-        match self.session.on_frame(frame) {
-            Action::Greet => {
-                self.greet();
-                Flow::Continue
-            }
-            Action::Dispatch { req_id, request } => self.dispatch(req_id, request, pipeline).await,
-            Action::Refuse { req_id, code } => {
-                self.respond(req_id, Err(code));
-                Flow::Continue
-            }
-            Action::Close { code, greet } => {
-                tracing::info!(
-                    conn_id = self.handle.conn_id,
-                    code = code.as_str(),
-                    "closing"
-                );
-                if greet {
-                    self.greet();
-                }
-                self.send_event(Event::Closing { code });
-                Flow::Close
-            }
-            Action::Acknowledge { ids } => {
-                pipeline.push(self.start_ack(None, ids));
-                Flow::Continue
-            }
-            Action::Ignore => Flow::Continue,
-        }
-    }
-
-    fn greet(&self) {
-        self.send(ServerFrame::Hello {
-            version: self.session.version(),
-            server: self.shared.config.server_name.clone(),
-        });
-    }
-
-    /// Queues a frame for this connection. Never waits: a client that lets its
-    /// queue fill up is not reading and gets closed as a slow reader.
-    pub fn send(&self, frame: ServerFrame) {
-        self.handle.push(Arc::new(frame));
-    }
-
-    pub fn send_event(&self, event: Event) {
-        self.send(ServerFrame::Event(event));
-    }
-
-    /// Queues an event, waiting for room in the queue (for bulk sends from this
-    /// connection's own task, such as the login backlog). A client that does not
-    /// make room within the grace period is closed as a slow reader.
-    pub async fn send_event_waiting(&self, event: Event) {
-        let frame = Arc::new(ServerFrame::Event(event));
-        let sent = tokio::time::timeout(WRITE_GRACE, self.handle.mailbox.push(frame)).await;
-        if sent.is_err() {
-            self.handle.mailbox.stop(Control::SlowReader);
-        }
-    }
-
-    pub fn respond(&self, req_id: u32, result: Result<Response, ErrorCode>) {
-        self.send(ServerFrame::Response { req_id, result });
-    }
-
-    /// Answers a pipelined request; an unanswered ack's outcome is dropped (a
-    /// storage failure was logged where it happened).
-    fn answer(&self, req_id: Option<u32>, reply: Reply) {
-        if let Some(req_id) = req_id {
-            self.respond(req_id, reply);
-        }
-    }
-
-    /// Ends the session: leaves the router and, if this was the user's last
-    /// session, tells their friends they went offline.
-    async fn close(&mut self) {
-        self.abandon_uploads().await;
-        if let Some(user) = self.session.close() {
-            self.went_away(user).await;
-        }
-    }
 }

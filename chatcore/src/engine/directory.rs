@@ -8,10 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::handlers::internal;
 use crate::friends::Link;
-use crate::protocol::ErrorCode;
-use crate::store::{Room, RoomId, Store, User, UserId};
+use crate::store::{Room, RoomId, Store, StoreError, User, UserId};
 
 /// Most entries per cache before it is cleared (a crude bound on memory).
 const MAX_ENTRIES: usize = 1 << 20;
@@ -33,23 +31,22 @@ struct Members {
 }
 
 impl Directory {
-    /// The user named `name` (any case), or `NoSuchUser`.
-    pub async fn user(&self, store: &dyn Store, name: &str) -> Result<User, ErrorCode> {
+    /// The user named `name` (any case), if there is one.
+    pub async fn user(&self, store: &dyn Store, name: &str) -> Result<Option<User>, StoreError> {
         let key = name.to_lowercase();
         if let Some(user) = self.users.read().expect("directory lock").get(&key) {
-            return Ok(user.clone());
+            return Ok(Some(user.clone()));
         }
-        let user = match store.account_by_name(name).await {
-            Ok(Some(account)) => account.user,
-            Ok(None) => return Err(ErrorCode::NoSuchUser),
-            Err(e) => return Err(internal(e)),
+        let Some(account) = store.account_by_name(name).await? else {
+            return Ok(None);
         };
+        let user = account.user;
         let mut users = self.users.write().expect("directory lock");
         if users.len() >= MAX_ENTRIES {
             users.clear();
         }
         users.insert(key, user.clone());
-        Ok(user)
+        Ok(Some(user))
     }
 
     /// `owner`'s link to `other`.
@@ -58,7 +55,7 @@ impl Directory {
         store: &dyn Store,
         owner: UserId,
         other: UserId,
-    ) -> Result<Link, ErrorCode> {
+    ) -> Result<Link, StoreError> {
         if let Some(link) = self
             .links
             .read()
@@ -67,7 +64,7 @@ impl Directory {
         {
             return Ok(link.clone());
         }
-        let link = store.link(owner, other).await.map_err(internal)?;
+        let link = store.link(owner, other).await?;
         let mut links = self.links.write().expect("directory lock");
         if links.len() >= MAX_ENTRIES {
             links.clear();
@@ -82,26 +79,28 @@ impl Directory {
         links.insert((b, a), b_to_a);
     }
 
-    /// The room named `name` (any case), or `NoSuchRoom`.
-    pub async fn room(&self, store: &dyn Store, name: &str) -> Result<Room, ErrorCode> {
+    /// The room named `name` (any case), if there is one.
+    pub async fn room(&self, store: &dyn Store, name: &str) -> Result<Option<Room>, StoreError> {
         let key = name.to_lowercase();
         if let Some(room) = self.rooms.read().expect("directory lock").get(&key) {
-            return Ok(room.clone());
+            return Ok(Some(room.clone()));
         }
-        let room = match store.room_by_name(name).await {
-            Ok(Some(room)) => room,
-            Ok(None) => return Err(ErrorCode::NoSuchRoom),
-            Err(e) => return Err(internal(e)),
+        let Some(room) = store.room_by_name(name).await? else {
+            return Ok(None);
         };
         let mut rooms = self.rooms.write().expect("directory lock");
         if rooms.len() >= MAX_ENTRIES {
             rooms.clear();
         }
-        Ok(rooms.entry(key).or_insert(room).clone())
+        Ok(Some(rooms.entry(key).or_insert(room).clone()))
     }
 
     /// The members of `room`.
-    pub async fn members(&self, store: &dyn Store, room: RoomId) -> Result<Arc<[User]>, ErrorCode> {
+    pub async fn members(
+        &self,
+        store: &dyn Store,
+        room: RoomId,
+    ) -> Result<Arc<[User]>, StoreError> {
         let version = {
             let mut members = self.members.lock().expect("directory lock");
             let entry = members.entry(room).or_default();
@@ -110,7 +109,7 @@ impl Directory {
             }
             entry.version
         };
-        let list: Arc<[User]> = store.room_members(room).await.map_err(internal)?.into();
+        let list: Arc<[User]> = store.room_members(room).await?.into();
         let mut members = self.members.lock().expect("directory lock");
         if members.len() >= MAX_ENTRIES {
             members.clear();

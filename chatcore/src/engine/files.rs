@@ -9,18 +9,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::connection::Conn;
-use super::handlers::{internal, now_ms, Reply};
+use super::conn::{internal, now_ms, Conn, Reply, Upload};
 use crate::protocol::{is_valid_file_name, ErrorCode, Event, FileInfo, ItemId, Peer, Response};
 use crate::store::{FileRecord, FileTarget, NewFile, User};
-
-/// An upload in progress on this connection.
-#[derive(Debug)]
-pub(super) struct Upload {
-    record: FileRecord,
-    hasher: Sha256,
-    received: u64,
-}
 
 fn peer_of(target: &FileTarget) -> Peer {
     match target {
@@ -52,7 +43,7 @@ impl Conn {
         if !is_valid_file_name(&name) {
             return Err(ErrorCode::InvalidFileName);
         }
-        if size > self.shared.config.max_file_size {
+        if size > self.state.config.max_file_size {
             return Err(ErrorCode::FileTooLarge);
         }
         let me = self.me();
@@ -64,7 +55,7 @@ impl Conn {
             }
             Peer::Room(name) => FileTarget::Room(self.joined_room(&me, &name).await?),
         };
-        let chunk_size = self.shared.config.file_chunk_size;
+        let chunk_size = self.state.config.file_chunk_size;
         let offer = NewFile {
             from: me,
             to: target,
@@ -75,7 +66,7 @@ impl Conn {
             ts: now_ms(),
         };
         let record = self
-            .shared
+            .state
             .store
             .create_file(offer)
             .await
@@ -108,7 +99,7 @@ impl Conn {
         }
         upload.hasher.update(&bytes);
         upload.received += expected;
-        self.shared
+        self.state
             .store
             .put_chunk(file, offset / chunk_size, bytes)
             .await
@@ -124,15 +115,11 @@ impl Conn {
         let record = upload.record;
         if upload.received != record.size || digest != record.sha256 {
             tracing::info!(file, name = %record.name, "upload failed verification; deleted");
-            self.shared
-                .store
-                .delete_file(file)
-                .await
-                .map_err(internal)?;
+            self.state.store.delete_file(file).await.map_err(internal)?;
             return Err(ErrorCode::ChecksumMismatch);
         }
         let notice = self
-            .shared
+            .state
             .store
             .complete_file(file, now_ms())
             .await
@@ -159,7 +146,7 @@ impl Conn {
     pub(super) async fn abandon_uploads(&mut self) {
         for (file, upload) in self.uploads.drain() {
             tracing::info!(file, name = %upload.record.name, "upload abandoned; deleted");
-            if let Err(e) = self.shared.store.delete_file(file).await {
+            if let Err(e) = self.state.store.delete_file(file).await {
                 internal(e);
             }
         }
@@ -167,7 +154,7 @@ impl Conn {
 
     pub(super) async fn list_files(&self, peer: Peer) -> Reply {
         let me = self.me();
-        let store = &self.shared.store;
+        let store = &self.state.store;
         let files = match peer {
             Peer::User(name) => {
                 let other = self.resolve(&name).await?;
@@ -189,7 +176,7 @@ impl Conn {
             || match &file.to {
                 FileTarget::User(u) => u.id == me.id,
                 FileTarget::Room(r) => self
-                    .shared
+                    .state
                     .store
                     .is_member(r.id, me.id)
                     .await
@@ -199,7 +186,7 @@ impl Conn {
 
     pub(super) async fn download_chunk(&self, file: ItemId, offset: u64, len: u32) -> Reply {
         let me = self.me();
-        let record = match self.shared.store.file(file).await.map_err(internal)? {
+        let record = match self.state.store.file(file).await.map_err(internal)? {
             Some(r) if r.complete && self.may_read(&me, &r).await? => r,
             _ => return Err(ErrorCode::NoSuchFile),
         };
@@ -211,7 +198,7 @@ impl Conn {
         }
         let chunk_size = u64::from(record.chunk_size);
         let chunk = self
-            .shared
+            .state
             .store
             .chunk(file, offset / chunk_size)
             .await

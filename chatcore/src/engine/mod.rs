@@ -18,10 +18,15 @@
 //! # }
 //! ```
 
+mod accounts;
+mod chat;
+mod conn;
 mod connection;
+mod contacts;
 mod directory;
+mod dispatch;
 mod files;
-mod handlers;
+mod pipeline;
 mod rooms;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -138,8 +143,8 @@ pub enum ServerError {
     Transport(#[from] TransportError),
 }
 
-/// State shared by every connection task.
-struct Shared {
+/// State every connection task shares.
+struct ServerState {
     store: Arc<dyn Store>,
     router: Router,
     directory: directory::Directory,
@@ -154,9 +159,9 @@ struct Shared {
     tasks: TaskTracker,
 }
 
-impl std::fmt::Debug for Shared {
+impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
+        f.debug_struct("ServerState")
             .field("config", &self.config)
             .field("online", &self.router.online_count())
             .finish_non_exhaustive()
@@ -166,7 +171,7 @@ impl std::fmt::Debug for Shared {
 /// A chat server over any [`Store`] and [`Transport`]. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Server {
-    shared: Arc<Shared>,
+    state: Arc<ServerState>,
 }
 
 impl Server {
@@ -177,7 +182,7 @@ impl Server {
         let failed_logins_by_address =
             FailureWindow::new(config.login_failures_per_address, MINUTE);
         Ok(Server {
-            shared: Arc::new(Shared {
+            state: Arc::new(ServerState {
                 store,
                 router: Router::default(),
                 directory: directory::Directory::default(),
@@ -219,23 +224,23 @@ impl Server {
 
     /// Runs one connection in its own task (for transports the caller accepts itself).
     pub fn spawn_connection<C: ServerConnection>(&self, conn: C, peer: Option<SocketAddr>) {
-        if self.shared.tasks.len() >= self.shared.config.max_connections {
+        if self.state.tasks.len() >= self.state.config.max_connections {
             tracing::warn!(?peer, "connection limit reached; refusing");
-            self.shared
+            self.state
                 .tasks
                 .spawn(connection::refuse(conn, ErrorCode::TooManyConnections));
             return;
         }
-        let conn_id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::clone(&self.shared);
-        self.shared
+        let conn_id = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::clone(&self.state);
+        self.state
             .tasks
-            .spawn(connection::run(shared, conn, conn_id, peer));
+            .spawn(connection::run(state, conn, conn_id, peer));
     }
 
     /// Deletes uploads a crash left incomplete (no connection owns them now).
     async fn reclaim_abandoned_uploads(&self) {
-        let store = &self.shared.store;
+        let store = &self.state.store;
         match store.incomplete_files().await {
             Ok(files) => {
                 for file in files {
@@ -251,18 +256,18 @@ impl Server {
 
     /// Closes every connection (each is told `ServerShutdown`) and waits for them.
     pub async fn shutdown(&self) {
-        self.shared.shutdown.cancel();
-        self.shared.tasks.close();
-        self.shared.tasks.wait().await;
+        self.state.shutdown.cancel();
+        self.state.tasks.close();
+        self.state.tasks.wait().await;
     }
 
     /// How many users are online.
     pub fn online_count(&self) -> usize {
-        self.shared.router.online_count()
+        self.state.router.online_count()
     }
 
     /// The store the server runs on.
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.shared.store
+        &self.state.store
     }
 }

@@ -3,8 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::connection::Conn;
-use super::handlers::{internal, Reply};
+use super::conn::{internal, Conn, Reply};
 use crate::protocol::{
     is_valid_name, limits, ErrorCode, Event, MemberEntry, Message, Response, RoomInfo, ServerFrame,
 };
@@ -13,13 +12,18 @@ use crate::store::{Deliver, Room, User};
 impl Conn {
     /// Looks a room up, or `NoSuchRoom`.
     pub(super) async fn room(&self, name: &str) -> Result<Room, ErrorCode> {
-        self.shared.directory.room(&*self.shared.store, name).await
+        self.state
+            .directory
+            .room(&*self.state.store, name)
+            .await
+            .map_err(internal)?
+            .ok_or(ErrorCode::NoSuchRoom)
     }
 
     /// Looks up a room `me` is a member of: `NoSuchRoom` or `NotRoomMember`.
     pub(super) async fn joined_room(&self, me: &User, name: &str) -> Result<Room, ErrorCode> {
         let room = self.room(name).await?;
-        match self.shared.store.is_member(room.id, me.id).await {
+        match self.state.store.is_member(room.id, me.id).await {
             Ok(true) => Ok(room),
             Ok(false) => Err(ErrorCode::NotRoomMember),
             Err(e) => Err(internal(e)),
@@ -29,16 +33,17 @@ impl Conn {
     /// Pushes an event to every online member of `room`.
     pub(super) async fn broadcast(&self, room: &Room, event: Event) {
         let Ok(members) = self
-            .shared
+            .state
             .directory
-            .members(&*self.shared.store, room.id)
+            .members(&*self.state.store, room.id)
             .await
+            .map_err(internal)
         else {
             return;
         };
         let frame = Arc::new(ServerFrame::Event(event));
         for member in members.iter() {
-            self.shared.router.push(member.id, &frame);
+            self.state.router.push(member.id, &frame);
         }
     }
 
@@ -47,7 +52,7 @@ impl Conn {
             return Err(ErrorCode::InvalidRoomName);
         }
         let me = self.me();
-        match self.shared.store.create_room(&me, &name).await {
+        match self.state.store.create_room(&me, &name).await {
             Ok(Some(room)) => {
                 tracing::info!(room = %room.name, owner = %me.name, "room created");
                 Ok(Response::Done)
@@ -64,13 +69,13 @@ impl Conn {
             Ok(room) => room,
             Err(code) => return self.respond(req_id, Err(code)),
         };
-        let joined = match self.shared.store.join_room(room.id, me.id).await {
+        let joined = match self.state.store.join_room(room.id, me.id).await {
             Ok(joined) => joined,
             Err(e) => return self.respond(req_id, Err(internal(e))),
         };
         self.respond(req_id, Ok(Response::Done));
         if joined {
-            self.shared.directory.members_changed(room.id);
+            self.state.directory.members_changed(room.id);
             let notice = Event::RoomJoined {
                 room: room.name.clone(),
                 user: me.name.clone(),
@@ -78,7 +83,7 @@ impl Conn {
             self.broadcast(&room, notice).await;
         }
         let recent = self
-            .shared
+            .state
             .store
             .room_history(room.id, None, limits::ROOM_RECENT_ON_JOIN as usize)
             .await;
@@ -98,7 +103,7 @@ impl Conn {
         let me = self.me();
         let room = self.room(&name).await?;
         if !self
-            .shared
+            .state
             .store
             .leave_room(room.id, me.id)
             .await
@@ -106,14 +111,14 @@ impl Conn {
         {
             return Err(ErrorCode::NotRoomMember);
         }
-        self.shared.directory.members_changed(room.id);
+        self.state.directory.members_changed(room.id);
         let notice = Event::RoomLeft {
             room: room.name.clone(),
             user: me.name.clone(),
         };
         self.broadcast(&room, notice.clone()).await;
         // The leaver's own sessions are no longer members: tell them directly.
-        self.shared
+        self.state
             .router
             .push(me.id, &Arc::new(ServerFrame::Event(notice)));
         Ok(Response::Done)
@@ -126,23 +131,23 @@ impl Conn {
             return Err(ErrorCode::NotRoomOwner);
         }
         let members = self
-            .shared
+            .state
             .store
             .delete_room(room.id)
             .await
             .map_err(internal)?;
-        self.shared.directory.room_deleted(&room);
+        self.state.directory.room_deleted(&room);
         tracing::info!(room = %room.name, "room deleted");
         let frame = Arc::new(ServerFrame::Event(Event::RoomDeleted { room: room.name }));
         for member in members {
-            self.shared.router.push(member, &frame);
+            self.state.router.push(member, &frame);
         }
         Ok(Response::Done)
     }
 
     pub(super) async fn list_rooms(&self) -> Reply {
         let me = self.me();
-        let store = &self.shared.store;
+        let store = &self.state.store;
         let mine: HashSet<_> = store
             .rooms_of(me.id)
             .await
@@ -166,7 +171,7 @@ impl Conn {
     pub(super) async fn members(&self, name: String) -> Reply {
         let room = self.room(&name).await?;
         let members = self
-            .shared
+            .state
             .store
             .room_members(room.id)
             .await
@@ -175,7 +180,7 @@ impl Conn {
             members
                 .into_iter()
                 .map(|u| MemberEntry {
-                    online: self.shared.router.is_online(u.id),
+                    online: self.state.router.is_online(u.id),
                     user: u.name,
                 })
                 .collect(),
@@ -187,22 +192,23 @@ impl Conn {
     /// The store calls it in seq order.
     pub(super) async fn room_delivery(&self, room: &Room) -> Result<Deliver, ErrorCode> {
         let members = self
-            .shared
+            .state
             .directory
-            .members(&*self.shared.store, room.id)
-            .await?;
-        let shared = Arc::clone(&self.shared);
+            .members(&*self.state.store, room.id)
+            .await
+            .map_err(internal)?;
+        let state = Arc::clone(&self.state);
         Ok(Box::new(move |message: &Message| {
             let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
             for member in members.iter() {
-                shared.router.push(member.id, &frame);
+                state.router.push(member.id, &frame);
             }
         }))
     }
 
     /// After the login backlog: where the user's rooms have unread messages.
     pub(super) async fn announce_unread_rooms(&self, me: &User) {
-        let positions = match self.shared.store.rooms_of(me.id).await {
+        let positions = match self.state.store.rooms_of(me.id).await {
             Ok(p) => p,
             Err(e) => {
                 internal(e);

@@ -1,0 +1,164 @@
+//! Account handlers: register, log in (with the login backlog), log out, the
+//! end of a session, and user search.
+
+use super::conn::{internal, Conn, Reply};
+use super::DuplicateLogin;
+use crate::mailbox::Control;
+use crate::protocol::{is_valid_name, limits, ErrorCode, Event, ItemId, Response};
+use crate::store::User;
+
+impl Conn {
+    pub(super) async fn register(&self, username: String, password: String) -> Reply {
+        if !is_valid_name(&username) {
+            return Err(ErrorCode::InvalidUsername);
+        }
+        if !(limits::MIN_PASSWORD_LEN..=limits::MAX_PASSWORD_LEN).contains(&password.len()) {
+            return Err(ErrorCode::InvalidPassword);
+        }
+        let hash = self.state.hasher.hash(password).await.map_err(|e| {
+            tracing::error!(error = %e, "hashing failed");
+            ErrorCode::Internal
+        })?;
+        match self.state.store.create_user(&username, &hash).await {
+            Ok(Some(user)) => {
+                tracing::info!(user = %user.name, "registered");
+                Ok(Response::Done)
+            }
+            Ok(None) => Err(ErrorCode::UsernameTaken),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Checks the credentials and enters the user into the router. Returns the user
+    /// and whether this is their first session.
+    pub(super) async fn login(
+        &mut self,
+        username: String,
+        password: String,
+    ) -> Result<(User, bool), ErrorCode> {
+        // Throttled before the (slow) hash: guessing costs the guesser, not us.
+        let now = std::time::Instant::now();
+        let user_key = username.to_lowercase();
+        let address = self.peer.map(|p| p.ip());
+        let state = &self.state;
+        if !state.failed_logins_by_user.allows(&user_key, now)
+            || address.is_some_and(|a| !state.failed_logins_by_address.allows(&a, now))
+        {
+            tracing::warn!(%username, peer = ?self.peer, "login throttled");
+            return Err(ErrorCode::RateLimited);
+        }
+        // Malformed credentials are just wrong credentials: no hint either way.
+        let well_formed = is_valid_name(&username) && password.len() <= limits::MAX_PASSWORD_LEN;
+        let account = if well_formed {
+            self.state
+                .store
+                .account_by_name(&username)
+                .await
+                .map_err(internal)?
+        } else {
+            None
+        };
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let ok = self
+            .state
+            .hasher
+            .verify(password, hash)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "verifying failed");
+                ErrorCode::Internal
+            })?;
+        let Some(account) = account.filter(|_| ok) else {
+            tracing::info!(%username, peer = ?self.peer, "login failed");
+            self.state.failed_logins_by_user.fail(user_key, now);
+            if let Some(address) = address {
+                self.state.failed_logins_by_address.fail(address, now);
+            }
+            return Err(ErrorCode::InvalidCredentials);
+        };
+        self.state.failed_logins_by_user.clear(&user_key);
+        let user = account.user;
+        let replace = self.state.config.duplicate_login == DuplicateLogin::ReplaceOld;
+        let registered = self
+            .state
+            .router
+            .register(user.id, self.handle.clone(), replace);
+        for old in registered.replaced {
+            old.mailbox
+                .stop(Control::Kick("logged in elsewhere".into()));
+        }
+        self.session.logged_in(user.clone());
+        tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged in");
+        Ok((user, registered.first))
+    }
+
+    /// After the login response: presence, then the inbox backlog, then `CaughtUp`.
+    pub(super) async fn after_login(&self, user: User, first: bool) {
+        if first {
+            self.announce_presence(&user, true).await;
+        }
+        let mut after: Option<ItemId> = None;
+        loop {
+            let page = match self
+                .state
+                .store
+                .inbox(user.id, after, self.state.config.backlog_page)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    // The items stay in the inbox; the next login retries.
+                    internal(e);
+                    break;
+                }
+            };
+            let full = page.len() == self.state.config.backlog_page;
+            for event in page {
+                after = event.inbox_id().or(after);
+                self.send_event_waiting(event).await;
+            }
+            if !full {
+                break;
+            }
+        }
+        self.announce_unread_rooms(&user).await;
+        self.send_event_waiting(Event::CaughtUp).await;
+    }
+
+    pub(super) async fn logout(&mut self) -> Reply {
+        if let Some(user) = self.session.logged_out() {
+            self.went_away(user).await;
+        }
+        Ok(Response::Done)
+    }
+
+    /// Leaves the router; if that was the user's last session, tells their friends.
+    pub(super) async fn went_away(&self, user: User) {
+        tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged out");
+        if self.state.router.unregister(user.id, self.handle.conn_id) {
+            self.announce_presence(&user, false).await;
+        }
+    }
+
+    pub(super) async fn search(&self, query: String, limit: u32) -> Reply {
+        let limit = limit.min(limits::MAX_SEARCH_RESULTS) as usize;
+        if query.len() > limits::MAX_USERNAME_LEN {
+            return Ok(Response::Users(Vec::new()));
+        }
+        let users = self
+            .state
+            .store
+            .search_users(&query, limit)
+            .await
+            .map_err(internal)?;
+        Ok(Response::Users(users))
+    }
+    /// Ends the session: abandons its uploads, leaves the router and, if this
+    /// was the user's last session, tells their friends they went offline.
+    pub(super) async fn close(&mut self) {
+        self.abandon_uploads().await;
+        if let Some(user) = self.session.close() {
+            self.went_away(user).await;
+        }
+    }
+}

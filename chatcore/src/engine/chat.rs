@@ -1,0 +1,162 @@
+//! Chat handlers: 1:1 and room sends (pipelined), acks with their receipts,
+//! and history.
+
+use std::sync::Arc;
+
+use super::conn::{internal, now_ms, push_notices, Conn, Reply};
+use super::pipeline::InFlight;
+use crate::friends::LinkState;
+use crate::protocol::{limits, Body, ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
+use crate::store::{Appended, NewMessage, NewRoomMessage, User};
+
+/// The answer to a send: where the message is stored.
+fn sent(appended: &Appended) -> Response {
+    let (id, seq, ts) = match appended {
+        Appended::New(m) => (m.id, m.seq, m.ts),
+        Appended::Duplicate(r) => (r.id, r.seq, r.ts),
+    };
+    Response::Sent { id, seq, ts }
+}
+
+impl Conn {
+    pub(super) async fn start_send(
+        &self,
+        req_id: u32,
+        to: Peer,
+        client_msg_id: u64,
+        body: Body,
+    ) -> InFlight {
+        match self.prepare_send(req_id, to, client_msg_id, body).await {
+            Ok(answer) => answer,
+            Err(code) => Box::pin(std::future::ready((Some(req_id), Err(code)))),
+        }
+    }
+
+    async fn prepare_send(
+        &self,
+        req_id: u32,
+        to: Peer,
+        client_msg_id: u64,
+        body: Body,
+    ) -> Result<InFlight, ErrorCode> {
+        let Body::Text(text) = &body;
+        if text.is_empty() || text.len() > limits::MAX_TEXT_LEN {
+            return Err(ErrorCode::InvalidMessage);
+        }
+        let me = self.me();
+        let ts = now_ms();
+        let state = Arc::clone(&self.state);
+        Ok(match to {
+            Peer::User(name) => {
+                let to = self.resolve(&name).await?;
+                self.check_may_chat(&me, &to).await?;
+                let msg = NewMessage {
+                    from: me,
+                    to: to.clone(),
+                    client_msg_id,
+                    body,
+                    ts,
+                };
+                Box::pin(async move {
+                    let reply = match state.store.append_direct(msg).await {
+                        Ok(appended) => {
+                            let answer = sent(&appended);
+                            if let Appended::New(message) = appended {
+                                // Moved, not copied, into the delivery.
+                                let frame = Arc::new(ServerFrame::Event(Event::Message(message)));
+                                state.router.push(to.id, &frame);
+                            }
+                            Ok(answer)
+                        }
+                        Err(e) => Err(internal(e)),
+                    };
+                    (Some(req_id), reply)
+                })
+            }
+            Peer::Room(name) => {
+                // Membership is checked by the store, atomically with the write.
+                let room = self.room(&name).await?;
+                let deliver = self.room_delivery(&room).await?;
+                let msg = NewRoomMessage {
+                    from: me,
+                    room,
+                    client_msg_id,
+                    body,
+                    ts,
+                };
+                Box::pin(async move {
+                    let reply = match state.store.append_room(msg, deliver).await {
+                        Ok(Err(code)) => Err(code),
+                        Ok(Ok(appended)) => Ok(sent(&appended)),
+                        Err(e) => Err(internal(e)),
+                    };
+                    (Some(req_id), reply)
+                })
+            }
+        })
+    }
+
+    /// Blocked either way refuses; otherwise friends may chat, and anyone may on an
+    /// open server.
+    pub(super) async fn check_may_chat(&self, me: &User, to: &User) -> Result<(), ErrorCode> {
+        let (store, directory) = (&*self.state.store, &self.state.directory);
+        let mine = directory
+            .link(store, me.id, to.id)
+            .await
+            .map_err(internal)?;
+        let theirs = directory
+            .link(store, to.id, me.id)
+            .await
+            .map_err(internal)?;
+        if mine.blocked || theirs.blocked {
+            return Err(ErrorCode::Blocked);
+        }
+        if mine.state != LinkState::Friends && !self.state.config.open_chat {
+            return Err(ErrorCode::NotFriends);
+        }
+        Ok(())
+    }
+
+    /// Queues an ack's store write; the receipts go out after the commit.
+    /// `req_id`: `None` for an unanswered ack.
+    pub(super) fn start_ack(&self, req_id: Option<u32>, ids: Vec<ItemId>) -> InFlight {
+        if ids.len() > limits::MAX_ACK_IDS {
+            return Box::pin(std::future::ready((
+                req_id,
+                Err(ErrorCode::InvalidArgument),
+            )));
+        }
+        let me = self.me();
+        let state = Arc::clone(&self.state);
+        Box::pin(async move {
+            let reply = match state.store.ack(me.id, &ids).await {
+                Ok(receipts) => {
+                    push_notices(&state, receipts);
+                    Ok(Response::Done)
+                }
+                Err(e) => Err(internal(e)),
+            };
+            (req_id, reply)
+        })
+    }
+
+    pub(super) async fn history(&self, peer: Peer, before_seq: Option<u64>, limit: u32) -> Reply {
+        let limit = limit.min(limits::MAX_HISTORY_PAGE) as usize;
+        let me = self.me();
+        let store = &self.state.store;
+        let page = match peer {
+            Peer::User(name) => {
+                let other = self.resolve(&name).await?;
+                store
+                    .direct_history(me.id, other.id, before_seq, limit)
+                    .await
+            }
+            Peer::Room(name) => {
+                let room = self.joined_room(&me, &name).await?;
+                store.room_history(room.id, before_seq, limit).await
+            }
+        }
+        .map_err(internal)?;
+        Ok(Response::History(page))
+    }
+}

@@ -1,0 +1,112 @@
+//! Contact handlers: friend requests and answers, remove, block, the friend
+//! list, and presence (who is told when someone comes or goes).
+
+use std::sync::Arc;
+
+use super::conn::{internal, Conn, Reply};
+use crate::friends::{FriendAction, LinkState};
+use crate::protocol::{ErrorCode, Event, FriendEntry, Response, ServerFrame};
+use crate::store::{User, UserId};
+
+impl Conn {
+    async fn friends_of(&self, user: UserId) -> Result<Vec<User>, ErrorCode> {
+        let links = self.state.store.links(user).await.map_err(internal)?;
+        Ok(links
+            .into_iter()
+            .filter(|(_, link)| link.state == LinkState::Friends)
+            .map(|(user, _)| user)
+            .collect())
+    }
+
+    pub(super) async fn announce_presence(&self, user: &User, online: bool) {
+        let Ok(friends) = self.friends_of(user.id).await else {
+            return;
+        };
+        let frame = Arc::new(ServerFrame::Event(Event::Presence {
+            user: user.name.clone(),
+            online,
+        }));
+        for friend in friends {
+            self.state.router.push(friend.id, &frame);
+        }
+    }
+
+    pub(super) async fn friend_op(&self, other: &str, action: FriendAction) -> Reply {
+        let me = self.me();
+        let other = self.resolve(other).await?;
+        if other.id == me.id {
+            return Err(ErrorCode::CannotBefriendSelf);
+        }
+        let requesting = matches!(action, FriendAction::Request { .. });
+        let befriending = matches!(
+            action,
+            FriendAction::Request { .. } | FriendAction::Respond { accept: true }
+        );
+        let outcome = self
+            .state
+            .store
+            .friend_op(&me, &other, action, self.state.config.max_pending_requests)
+            .await
+            .map_err(internal)??;
+        let friends = outcome.link.state == LinkState::Friends;
+        self.state
+            .directory
+            .set_links(me.id, other.id, outcome.link, outcome.other_link);
+        self.push_notices(outcome.notices);
+        if friends && befriending {
+            // The two just became friends (an accept or a crossing request): they
+            // learn each other's presence as if one had just logged in.
+            self.tell_presence_of(&other, &me);
+        }
+        Ok(if requesting {
+            Response::FriendRequested { friends }
+        } else {
+            Response::Done
+        })
+    }
+
+    /// Tells `a` and `b` about each other's presence, if online.
+    fn tell_presence_of(&self, a: &User, b: &User) {
+        let router = &self.state.router;
+        for (to, about) in [(a, b), (b, a)] {
+            if router.is_online(about.id) {
+                let frame = Arc::new(ServerFrame::Event(Event::Presence {
+                    user: about.name.clone(),
+                    online: true,
+                }));
+                router.push(to.id, &frame);
+            }
+        }
+    }
+
+    pub(super) async fn list_friends(&self) -> Reply {
+        let me = self.me();
+        let links = self.state.store.links(me.id).await.map_err(internal)?;
+        let entries = links
+            .into_iter()
+            .filter_map(|(user, link)| {
+                let state = link.friend_state()?;
+                let online =
+                    link.state == LinkState::Friends && self.state.router.is_online(user.id);
+                Some(FriendEntry {
+                    user: user.name,
+                    state,
+                    online,
+                })
+            })
+            .collect();
+        Ok(Response::Friends(entries))
+    }
+
+    pub(super) async fn online_friends(&self) -> Reply {
+        let me = self.me();
+        let friends = self.friends_of(me.id).await?;
+        Ok(Response::Users(
+            friends
+                .into_iter()
+                .filter(|f| self.state.router.is_online(f.id))
+                .map(|f| f.name)
+                .collect(),
+        ))
+    }
+}
