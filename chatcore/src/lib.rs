@@ -31,7 +31,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = ServerConfig { hash_params: HashParams::insecure_fast(), ..Default::default() };
+//! let mut config = ServerConfig::default();
+//! config.hash_params = HashParams::insecure_fast();
 //! let server = Server::new(Arc::new(MemoryStore::new()), config)?;
 //! let (listener, connector) = memory::listener();
 //! let shutdown = tokio_util::sync::CancellationToken::new();

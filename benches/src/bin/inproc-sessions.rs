@@ -91,13 +91,12 @@ async fn run(args: Args) -> Res<String> {
         parallelism: 1,
     };
     let hour = Duration::from_secs(3600);
-    let config = ServerConfig {
-        hash_params,
-        max_connections: args.sessions + 16,
-        idle_timeout: hour,
-        ping_interval: hour,
-        ..ServerConfig::default()
-    };
+    let mut config = ServerConfig::default();
+    config.hash_params = hash_params;
+    config.max_connections = args.sessions + 16;
+    // Neither a ping nor an idle timeout within a run.
+    config.idle_timeout = 2 * hour;
+    config.ping_interval = hour;
     let server = Server::new(Arc::clone(&store), config)?;
 
     // Users straight into the store, all with one password hash.

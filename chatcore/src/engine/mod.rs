@@ -20,6 +20,7 @@
 
 mod accounts;
 mod chat;
+mod config;
 mod conn;
 mod connection;
 mod contacts;
@@ -39,97 +40,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{AuthError, HashParams, Hasher};
+use crate::auth::{AuthError, Hasher};
 use crate::limits::FailureWindow;
 use crate::protocol::ErrorCode;
 use crate::router::Router;
 use crate::store::Store;
 use crate::transport::{ServerConnection, Transport, TransportError};
 
+pub use config::{ConfigError, DuplicateLogin, ServerConfig};
+
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// What happens when a user logs in while already logged in elsewhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DuplicateLogin {
-    /// Keep every session; all of them get the user's events.
-    #[default]
-    Allow,
-    /// The new session replaces the old ones, which get `Kicked` and close.
-    ReplaceOld,
-}
-
-/// Server settings. `Default` is a sensible production setup.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Name sent in the server hello.
-    pub server_name: String,
-    /// Duplicate-login policy.
-    pub duplicate_login: DuplicateLogin,
-    /// Allow chat between users who are not friends.
-    pub open_chat: bool,
-    /// Most open outgoing friend requests per user.
-    pub max_pending_requests: usize,
-    /// argon2id cost.
-    pub hash_params: HashParams,
-    /// Most password hashes computed at once (at least one).
-    pub hash_concurrency: usize,
-    /// Frames queued for one session before it counts as a slow reader and is closed.
-    pub outbound_queue: usize,
-    /// Inbox items read per page when pushing the login backlog.
-    pub backlog_page: usize,
-    /// Most connections served at once; one more is told `TooManyConnections`
-    /// and closed.
-    pub max_connections: usize,
-    /// A connection that has not said hello by then is told `Timeout` and closed.
-    pub hello_timeout: std::time::Duration,
-    /// Largest file accepted for transfer, in bytes.
-    pub max_file_size: u64,
-    /// Upload chunk size; keep it well under the transport's maximum frame length.
-    pub file_chunk_size: u32,
-    /// A connection that sends nothing for this long is told `Timeout` and closed.
-    pub idle_timeout: Duration,
-    /// How often the server sends `Event::Ping` (clients answer with a ping).
-    pub ping_interval: Duration,
-    /// Sustained requests per second per connection; more are refused
-    /// `RateLimited`.
-    pub request_rate: f64,
-    /// Requests a connection may send in a burst above the rate.
-    pub request_burst: u32,
-    /// Refusals for rate in a row after which the connection is closed.
-    pub max_rate_strikes: u32,
-    /// Failed logins per user name within a minute before further attempts are
-    /// refused `RateLimited` (without checking the password).
-    pub login_failures_per_user: usize,
-    /// Failed logins per peer address within a minute, likewise.
-    pub login_failures_per_address: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            server_name: format!("chatcore/{}", env!("CARGO_PKG_VERSION")),
-            duplicate_login: DuplicateLogin::Allow,
-            open_chat: false,
-            max_pending_requests: 100,
-            hash_params: HashParams::default(),
-            // Half the cores: a login storm must leave room for chat.
-            hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
-            outbound_queue: 4096,
-            backlog_page: 256,
-            max_connections: 10_000,
-            hello_timeout: std::time::Duration::from_secs(10),
-            max_file_size: crate::protocol::limits::DEFAULT_MAX_FILE_SIZE,
-            file_chunk_size: crate::protocol::limits::FILE_CHUNK,
-            idle_timeout: Duration::from_secs(60),
-            ping_interval: Duration::from_secs(20),
-            request_rate: 50.0,
-            request_burst: 100,
-            max_rate_strikes: 50,
-            login_failures_per_user: 5,
-            login_failures_per_address: 20,
-        }
-    }
-}
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +58,9 @@ pub enum ServerError {
     /// The hashing parameters are invalid.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A setting makes no sense.
+    #[error("invalid server config: {0}")]
+    Config(#[from] ConfigError),
     /// Accepting connections failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -175,8 +98,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server on `store`.
+    /// A server on `store`. Fails on a config that makes no sense
+    /// ([`ServerConfig::validate`]) or on invalid hashing parameters.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Result<Self, ServerError> {
+        config.validate()?;
         let hasher = Hasher::new(config.hash_params, config.hash_concurrency)?;
         let failed_logins_by_user = FailureWindow::new(config.login_failures_per_user, MINUTE);
         let failed_logins_by_address =

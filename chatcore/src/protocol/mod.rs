@@ -548,6 +548,9 @@ pub mod limits {
     pub const MAX_ACK_IDS: usize = 4096;
     /// Bytes per file chunk (well under the default frame limit).
     pub const FILE_CHUNK: u32 = 256 * 1024;
+    /// Room to leave in a frame beside a file chunk for the rest of its request
+    /// (generous: the request's own fields take a few dozen bytes).
+    pub const CHUNK_FRAME_OVERHEAD: usize = 1024;
     /// Default largest file, in bytes.
     pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
     /// Longest file name, in bytes.

@@ -57,12 +57,10 @@ async fn until_closed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_rate_limited_then_closed() {
-    let config = ServerConfig {
-        request_rate: 20.0,
-        request_burst: 10,
-        max_rate_strikes: 30,
-        ..test_config()
-    };
+    let mut config = test_config();
+    config.request_rate = 20.0;
+    config.request_burst = 10;
+    config.max_rate_strikes = 30;
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
     let mut raw = raw_hello(&h, "flood").await;
@@ -134,11 +132,9 @@ async fn password_guessing_is_throttled_per_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_answering_pings_is_closed() {
-    let config = ServerConfig {
-        idle_timeout: Duration::from_millis(400),
-        ping_interval: Duration::from_millis(100),
-        ..test_config()
-    };
+    let mut config = test_config();
+    config.idle_timeout = Duration::from_millis(400);
+    config.ping_interval = Duration::from_millis(100);
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
     let mut raw = raw_hello(&h, "mute").await;
@@ -159,11 +155,9 @@ async fn a_client_that_stops_answering_pings_is_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_never_reads_is_disconnected() {
-    let config = ServerConfig {
-        outbound_queue: 32,
-        open_chat: true,
-        ..test_config()
-    };
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    config.open_chat = true;
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
     // cat logs in over a raw connection and then never reads again.

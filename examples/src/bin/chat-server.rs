@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chatcore::auth::HashParams;
 use chatcore::engine::{DuplicateLogin, Server, ServerConfig};
-use chatcore::protocol::DEFAULT_MAX_FRAME_LEN;
+use chatcore::protocol::{limits, DEFAULT_MAX_FRAME_LEN};
 use chatcore::store::{MemoryStore, Store};
 use chatcore::transport::tcp::TcpTransport;
 use chatcore::transport::tls;
@@ -140,32 +140,32 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 
     let store = open_store(&args)?;
     let secs = Duration::from_secs;
-    let config = ServerConfig {
-        open_chat: args.open_chat,
-        max_connections: args.max_connections,
-        hello_timeout: secs(args.hello_timeout_secs),
-        idle_timeout: secs(args.idle_timeout_secs),
-        ping_interval: secs(args.ping_interval_secs),
-        request_rate: args.request_rate,
-        request_burst: args.request_burst,
-        login_failures_per_user: args.login_failures_per_user,
-        login_failures_per_address: args.login_failures_per_address,
-        outbound_queue: args.outbound_queue,
-        max_file_size: args.max_file_size,
-        // A chunk and its request header must fit in one frame.
-        file_chunk_size: chatcore::protocol::limits::FILE_CHUNK
-            .min(u32::try_from(args.max_frame.saturating_sub(1024)).unwrap_or(u32::MAX))
-            .max(1),
-        duplicate_login: match args.duplicate_login {
-            DuplicateLoginArg::Allow => DuplicateLogin::Allow,
-            DuplicateLoginArg::Replace => DuplicateLogin::ReplaceOld,
-        },
-        hash_params: HashParams {
-            memory_kib: args.argon2_memory_kib,
-            iterations: args.argon2_iterations,
-            ..HashParams::default()
-        },
-        ..ServerConfig::default()
+    let mut config = ServerConfig::default();
+    config.open_chat = args.open_chat;
+    config.max_connections = args.max_connections;
+    config.hello_timeout = secs(args.hello_timeout_secs);
+    config.idle_timeout = secs(args.idle_timeout_secs);
+    config.ping_interval = secs(args.ping_interval_secs);
+    config.request_rate = args.request_rate;
+    config.request_burst = args.request_burst;
+    config.login_failures_per_user = args.login_failures_per_user;
+    config.login_failures_per_address = args.login_failures_per_address;
+    config.outbound_queue = args.outbound_queue;
+    config.max_file_size = args.max_file_size;
+    config.max_frame_len = args.max_frame;
+    // A chunk and the rest of its request must fit in one frame.
+    let chunk_room = args.max_frame.saturating_sub(limits::CHUNK_FRAME_OVERHEAD);
+    config.file_chunk_size = limits::FILE_CHUNK
+        .min(u32::try_from(chunk_room).unwrap_or(u32::MAX))
+        .max(1);
+    config.duplicate_login = match args.duplicate_login {
+        DuplicateLoginArg::Allow => DuplicateLogin::Allow,
+        DuplicateLoginArg::Replace => DuplicateLogin::ReplaceOld,
+    };
+    config.hash_params = HashParams {
+        memory_kib: args.argon2_memory_kib,
+        iterations: args.argon2_iterations,
+        ..HashParams::default()
     };
     let server = Server::new(store, config)?;
     let shutdown = CancellationToken::new();

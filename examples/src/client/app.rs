@@ -606,10 +606,8 @@ mod tests {
     }
 
     fn server() -> (MemoryConnector, CancellationToken) {
-        let config = ServerConfig {
-            hash_params: HashParams::insecure_fast(),
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.hash_params = HashParams::insecure_fast();
         let server = Server::new(Arc::new(MemoryStore::new()), config).unwrap();
         let (listener, connector) = memory::listener();
         let shutdown = CancellationToken::new();

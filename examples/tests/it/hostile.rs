@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chatcore::client::Client;
 use chatcore::engine::testkit::{password, test_config, TestClient};
-use chatcore::engine::{Server, ServerConfig};
+use chatcore::engine::Server;
 use chatcore::protocol::{
     encode_frame, Body, ClientFrame, Event, Peer, Request, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
@@ -67,15 +67,13 @@ fn hello() -> ClientFrame {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        open_chat: true,
-        hello_timeout: Duration::from_millis(500),
-        request_rate: 500.0,
-        request_burst: 500,
-        max_rate_strikes: 20,
-        outbound_queue: 64,
-        ..test_config()
-    };
+    let mut config = test_config();
+    config.open_chat = true;
+    config.hello_timeout = Duration::from_millis(500);
+    config.request_rate = 500.0;
+    config.request_burst = 500;
+    config.max_rate_strikes = 20;
+    config.outbound_queue = 64;
     let store: Arc<dyn Store> = Arc::new(chatcore_redb::open(dir.path()).unwrap());
     let server = Server::new(Arc::clone(&store), config).unwrap();
     let transport = TcpTransport::bind("127.0.0.1:0").await.unwrap();

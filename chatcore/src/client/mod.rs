@@ -1,0 +1,552 @@
+//! An async client over any [`ClientConnection`].
+//!
+//! [`Client::connect`] exchanges hellos and starts a driver task that matches
+//! responses to requests by `req_id` and forwards events to [`Events`]. Inbox
+//! events (messages, friend notices, receipts) are acknowledged automatically once
+//! forwarded, in batches (held up to [`ClientConfig::ack_delay`], 5 ms by
+//! default), and a redelivered id is forwarded only once. Requests
+//! may be pipelined: those queued while the driver was busy leave in one write.
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{
+    Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, MemberEntry,
+    Message, Peer, Request, Response, RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
+use crate::transport::{ClientConnection, TransportError};
+
+mod driver;
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server refused the request.
+    #[error("refused: {0} ({code})", code = .0.as_str())]
+    Refused(ErrorCode),
+    /// The connection is gone.
+    #[error("connection closed")]
+    Closed,
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The server answered something that does not fit the request.
+    #[error("unexpected response: {0}")]
+    Unexpected(String),
+    /// The [`ClientConfig`] makes no sense.
+    #[error("invalid client config: {0}")]
+    Config(#[from] ConfigError),
+}
+
+impl From<CodecError> for ClientError {
+    fn from(e: CodecError) -> Self {
+        ClientError::Transport(e.into())
+    }
+}
+
+impl ClientError {
+    /// The refusal code, if the server refused.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Refused(code) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// What a successful send returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Server id of the message.
+    pub id: ItemId,
+    /// Seq in the conversation.
+    pub seq: u64,
+    /// Server timestamp, ms since the epoch.
+    pub ts: u64,
+}
+
+/// Client settings.
+///
+/// New settings may be added in any release, so the struct cannot be built
+/// with a literal outside this crate: start from the default and change what
+/// you need. [`Client::connect_with`] refuses nonsense with a [`ConfigError`].
+///
+/// ```
+/// use chatcore::client::ClientConfig;
+///
+/// let mut config = ClientConfig::default();
+/// config.ack_delay = std::time::Duration::ZERO;
+/// assert!(config.validate().is_ok());
+///
+/// config.client_name = "line\nbreak".into();
+/// assert!(config.validate().is_err());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Sent in the hello.
+    pub client_name: String,
+    /// Acknowledge inbox events once they are forwarded to [`Events`].
+    pub auto_ack: bool,
+    /// How long automatic acks wait for more to go out with them. Zero sends
+    /// them as soon as the driver has nothing else to do. Any request sends
+    /// the waiting ones first.
+    pub ack_delay: std::time::Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            client_name: format!("chatcore-client/{}", env!("CARGO_PKG_VERSION")),
+            auto_ack: true,
+            ack_delay: DEFAULT_ACK_DELAY,
+        }
+    }
+}
+
+/// [`ClientConfig::ack_delay`]'s default: short beside a person's reading, long
+/// enough that a busy chat's acks go out several at a time.
+pub const DEFAULT_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The longest [`ClientConfig::client_name`], in bytes (it goes into the
+/// server's logs).
+pub const MAX_CLIENT_NAME_LEN: usize = 128;
+
+/// A [`ClientConfig`] setting that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `client_name` is over [`MAX_CLIENT_NAME_LEN`] bytes or holds control
+    /// characters.
+    #[error("client_name must be at most {MAX_CLIENT_NAME_LEN} bytes, without control characters")]
+    BadClientName,
+}
+
+impl ClientConfig {
+    /// Checks the settings: a `client_name` of at most [`MAX_CLIENT_NAME_LEN`]
+    /// bytes without control characters.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_name.len() > MAX_CLIENT_NAME_LEN
+            || self.client_name.chars().any(char::is_control)
+        {
+            return Err(ConfigError::BadClientName);
+        }
+        Ok(())
+    }
+}
+
+type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
+
+/// A connected client. Cheap to clone; all clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    requests: mpsc::UnboundedSender<(Request, Pending)>,
+    server: String,
+    version: u16,
+}
+
+/// The stream of events the server pushes, in arrival order. Ends when the
+/// connection closes.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Events {
+    /// The next event, or `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// An event if one is already waiting.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures::Stream for Events {
+    type Item = Event;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Client {
+    /// Says hello over `conn` with the default config.
+    pub async fn connect<C: ClientConnection>(conn: C) -> Result<(Client, Events), ClientError> {
+        Self::connect_with(conn, ClientConfig::default()).await
+    }
+
+    /// Says hello over `conn`, waits for the server's hello, and starts the driver.
+    /// Fails at once, sending nothing, on a config that makes no sense
+    /// ([`ClientConfig::validate`]).
+    pub async fn connect_with<C: ClientConnection>(
+        mut conn: C,
+        config: ClientConfig,
+    ) -> Result<(Client, Events), ClientError> {
+        config.validate()?;
+        conn.send(ClientFrame::Hello {
+            version: PROTOCOL_VERSION,
+            client: config.client_name.clone(),
+        })
+        .await?;
+        // The server names the version the connection uses: ours or older.
+        let (server, version) = match conn.next().await {
+            Some(Ok(ServerFrame::Hello { version, server }))
+                if (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
+            {
+                (server, version)
+            }
+            Some(Ok(ServerFrame::Hello { version, .. })) => {
+                return Err(CodecError::WrongVersion {
+                    got: version,
+                    supported: PROTOCOL_VERSION,
+                }
+                .into())
+            }
+            Some(Ok(ServerFrame::Event(Event::Closing { code }))) => {
+                return Err(ClientError::Refused(code))
+            }
+            Some(Ok(other)) => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ClientError::Closed),
+        };
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let auto_ack = config.auto_ack.then_some(config.ack_delay);
+        tokio::spawn(driver::drive(conn, req_rx, event_tx, version, auto_ack));
+        Ok((
+            Client {
+                requests: req_tx,
+                server,
+                version,
+            },
+            Events { rx: event_rx },
+        ))
+    }
+
+    /// The server's name from its hello.
+    pub fn server_name(&self) -> &str {
+        &self.server
+    }
+
+    /// The protocol version the connection uses (the server's hello names it):
+    /// [`PROTOCOL_VERSION`], or an older one an older server speaks.
+    pub fn protocol_version(&self) -> u16 {
+        self.version
+    }
+
+    /// Sends any request and waits for its response.
+    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send((request, tx))
+            .map_err(|_| ClientError::Closed)?;
+        match rx.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(ClientError::Refused(code)),
+            Err(_) => Err(ClientError::Closed),
+        }
+    }
+
+    async fn expect_done(&self, request: Request) -> Result<(), ClientError> {
+        match self.request(request).await? {
+            Response::Done => Ok(()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Round trip.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        match self.request(Request::Ping).await? {
+            Response::Pong => Ok(()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Creates an account (does not log in).
+    pub async fn register(&self, username: &str, password: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Register {
+            username: username.into(),
+            password: password.into(),
+        })
+        .await
+    }
+
+    /// Logs in; returns the canonical user name. The backlog follows as events,
+    /// ended by [`Event::CaughtUp`].
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, ClientError> {
+        match self
+            .request(Request::Login {
+                username: username.into(),
+                password: password.into(),
+            })
+            .await?
+        {
+            Response::LoggedIn { user } => Ok(user),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Logs out; the connection stays open.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.expect_done(Request::Logout).await
+    }
+
+    /// User names containing `query`.
+    pub async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<String>, ClientError> {
+        self.users(Request::SearchUsers {
+            query: query.into(),
+            limit,
+        })
+        .await
+    }
+
+    async fn users(&self, request: Request) -> Result<Vec<String>, ClientError> {
+        match self.request(request).await? {
+            Response::Users(users) => Ok(users),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Asks `to` to be friends; `Ok(true)` if that made you friends at once.
+    pub async fn friend_request(&self, to: &str, note: &str) -> Result<bool, ClientError> {
+        match self
+            .request(Request::FriendRequest {
+                to: to.into(),
+                note: note.into(),
+            })
+            .await?
+        {
+            Response::FriendRequested { friends } => Ok(friends),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Accepts or rejects `from`'s request.
+    pub async fn respond_friend(&self, from: &str, accept: bool) -> Result<(), ClientError> {
+        self.expect_done(Request::FriendRespond {
+            from: from.into(),
+            accept,
+        })
+        .await
+    }
+
+    /// Ends a friendship.
+    pub async fn remove_friend(&self, user: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::RemoveFriend { user: user.into() })
+            .await
+    }
+
+    /// Blocks a user.
+    pub async fn block(&self, user: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Block { user: user.into() }).await
+    }
+
+    /// Unblocks a user.
+    pub async fn unblock(&self, user: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Unblock { user: user.into() })
+            .await
+    }
+
+    /// Friends, pending requests and blocks.
+    pub async fn friends(&self) -> Result<Vec<FriendEntry>, ClientError> {
+        match self.request(Request::ListFriends).await? {
+            Response::Friends(list) => Ok(list),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Names of online friends.
+    pub async fn online_friends(&self) -> Result<Vec<String>, ClientError> {
+        self.users(Request::OnlineFriends).await
+    }
+
+    /// Number of users online.
+    pub async fn online_count(&self) -> Result<u64, ClientError> {
+        match self.request(Request::OnlineCount).await? {
+            Response::Count(n) => Ok(n),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a message with an explicit idempotency key (reuse it to retry safely).
+    pub async fn send(
+        &self,
+        to: Peer,
+        client_msg_id: u64,
+        body: Body,
+    ) -> Result<Sent, ClientError> {
+        match self
+            .request(Request::Send {
+                to,
+                client_msg_id,
+                body,
+            })
+            .await?
+        {
+            Response::Sent { id, seq, ts } => Ok(Sent { id, seq, ts }),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a text to a user with a fresh random idempotency key.
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<Sent, ClientError> {
+        self.send(
+            Peer::User(to.into()),
+            rand::random(),
+            Body::Text(text.into()),
+        )
+        .await
+    }
+
+    /// Acknowledges inbox items by id (done automatically unless `auto_ack` is off).
+    pub async fn ack(&self, ids: Vec<ItemId>) -> Result<(), ClientError> {
+        self.expect_done(Request::Ack { ids }).await
+    }
+
+    /// A page of history with `peer`, newest first.
+    pub async fn history(
+        &self,
+        peer: Peer,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, ClientError> {
+        match self
+            .request(Request::History {
+                peer,
+                before_seq,
+                limit,
+            })
+            .await?
+        {
+            Response::History(page) => Ok(page),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+impl Client {
+    /// Creates a room (you become owner and member).
+    pub async fn create_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::CreateRoom { name: name.into() })
+            .await
+    }
+
+    /// Joins a room; its recent messages follow as events.
+    pub async fn join_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::JoinRoom { name: name.into() })
+            .await
+    }
+
+    /// Leaves a room.
+    pub async fn leave_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::LeaveRoom { name: name.into() })
+            .await
+    }
+
+    /// Deletes a room you own.
+    pub async fn delete_room(&self, name: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::DeleteRoom { name: name.into() })
+            .await
+    }
+
+    /// All rooms.
+    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, ClientError> {
+        match self.request(Request::ListRooms).await? {
+            Response::Rooms(rooms) => Ok(rooms),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// A room's members with presence.
+    pub async fn members(&self, room: &str) -> Result<Vec<MemberEntry>, ClientError> {
+        match self.request(Request::Members { room: room.into() }).await? {
+            Response::Members(members) => Ok(members),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a text to a room with a fresh random idempotency key.
+    pub async fn say(&self, room: &str, text: &str) -> Result<Sent, ClientError> {
+        self.send(
+            Peer::Room(room.into()),
+            rand::random(),
+            Body::Text(text.into()),
+        )
+        .await
+    }
+
+    /// Offers a file; returns the file id and the chunk size to upload with.
+    pub async fn offer_file(
+        &self,
+        to: Peer,
+        name: &str,
+        size: u64,
+        sha256: [u8; 32],
+    ) -> Result<(ItemId, u32), ClientError> {
+        let request = Request::OfferFile {
+            to,
+            name: name.into(),
+            size,
+            sha256,
+        };
+        match self.request(request).await? {
+            Response::FileOffered { file, chunk_size } => Ok((file, chunk_size)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Uploads the chunk at `offset` (chunks go in order, each `chunk_size` bytes
+    /// but the last).
+    pub async fn upload_chunk(
+        &self,
+        file: ItemId,
+        offset: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        self.expect_done(Request::UploadChunk {
+            file,
+            offset,
+            bytes,
+        })
+        .await
+    }
+
+    /// Completes an upload; the server verifies it and tells the recipient.
+    pub async fn complete_file(&self, file: ItemId) -> Result<(), ClientError> {
+        self.expect_done(Request::CompleteFile { file }).await
+    }
+
+    /// Files of a conversation or room.
+    pub async fn files(&self, peer: Peer) -> Result<Vec<FileInfo>, ClientError> {
+        match self.request(Request::ListFiles { peer }).await? {
+            Response::Files(files) => Ok(files),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Reads up to `len` bytes of a file at `offset` (empty at the end).
+    pub async fn download_chunk(
+        &self,
+        file: ItemId,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ClientError> {
+        match self
+            .request(Request::DownloadChunk { file, offset, len })
+            .await?
+        {
+            Response::Chunk(bytes) => Ok(bytes),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

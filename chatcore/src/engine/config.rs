@@ -1,0 +1,274 @@
+//! The server's settings, and the check that refuses nonsense among them.
+
+use std::time::Duration;
+
+use crate::auth::HashParams;
+use crate::protocol::{limits, DEFAULT_MAX_FRAME_LEN};
+
+/// What happens when a user logs in while already logged in elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicateLogin {
+    /// Keep every session; all of them get the user's events.
+    #[default]
+    Allow,
+    /// The new session replaces the old ones, which get `Kicked` and close.
+    ReplaceOld,
+}
+
+/// Server settings. `Default` is a sensible production setup.
+///
+/// New settings may be added in any release, so the struct cannot be built
+/// with a literal outside this crate: start from the default and change what
+/// you need. [`Server::new`](super::Server::new) refuses nonsense with a
+/// [`ConfigError`] (see [`validate`](Self::validate)).
+///
+/// ```
+/// use chatcore::engine::ServerConfig;
+///
+/// let mut config = ServerConfig::default();
+/// config.open_chat = true;
+/// config.request_rate = 20.0;
+/// assert!(config.validate().is_ok());
+///
+/// config.outbound_queue = 0;
+/// assert!(config.validate().is_err());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Name sent in the server hello.
+    pub server_name: String,
+    /// Duplicate-login policy.
+    pub duplicate_login: DuplicateLogin,
+    /// Allow chat between users who are not friends.
+    pub open_chat: bool,
+    /// Most open outgoing friend requests per user.
+    pub max_pending_requests: usize,
+    /// argon2id cost.
+    pub hash_params: HashParams,
+    /// Most password hashes computed at once (at least one).
+    pub hash_concurrency: usize,
+    /// Frames queued for one session before it counts as a slow reader and is closed.
+    pub outbound_queue: usize,
+    /// Inbox items read per page when pushing the login backlog.
+    pub backlog_page: usize,
+    /// Most connections served at once; one more is told `TooManyConnections`
+    /// and closed.
+    pub max_connections: usize,
+    /// A connection that has not said hello by then is told `Timeout` and closed.
+    pub hello_timeout: Duration,
+    /// Largest file accepted for transfer, in bytes.
+    pub max_file_size: u64,
+    /// Upload chunk size. A chunk's request must fit in a frame: at most
+    /// [`max_frame_len`](Self::max_frame_len) less
+    /// [`CHUNK_FRAME_OVERHEAD`](crate::protocol::limits::CHUNK_FRAME_OVERHEAD).
+    pub file_chunk_size: u32,
+    /// The largest frame the server's transports carry (what they were built
+    /// with; [`DEFAULT_MAX_FRAME_LEN`] by default), which file chunks must fit.
+    pub max_frame_len: usize,
+    /// A connection that sends nothing for this long is told `Timeout` and closed.
+    pub idle_timeout: Duration,
+    /// How often the server sends `Event::Ping` (clients answer with a ping).
+    pub ping_interval: Duration,
+    /// Sustained requests per second per connection; more are refused
+    /// `RateLimited`.
+    pub request_rate: f64,
+    /// Requests a connection may send in a burst above the rate.
+    pub request_burst: u32,
+    /// Refusals for rate in a row after which the connection is closed.
+    pub max_rate_strikes: u32,
+    /// Failed logins per user name within a minute before further attempts are
+    /// refused `RateLimited` (without checking the password).
+    pub login_failures_per_user: usize,
+    /// Failed logins per peer address within a minute, likewise.
+    pub login_failures_per_address: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            server_name: format!("chatcore/{}", env!("CARGO_PKG_VERSION")),
+            duplicate_login: DuplicateLogin::Allow,
+            open_chat: false,
+            max_pending_requests: 100,
+            hash_params: HashParams::default(),
+            // Half the cores: a login storm must leave room for chat.
+            hash_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).max(1)),
+            outbound_queue: 4096,
+            backlog_page: 256,
+            max_connections: 10_000,
+            hello_timeout: Duration::from_secs(10),
+            max_file_size: limits::DEFAULT_MAX_FILE_SIZE,
+            file_chunk_size: limits::FILE_CHUNK,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
+            request_rate: 50.0,
+            request_burst: 100,
+            max_rate_strikes: 50,
+            login_failures_per_user: 5,
+            login_failures_per_address: 20,
+        }
+    }
+}
+
+/// A [`ServerConfig`] setting that makes no sense; [`Server::new`](super::Server::new)
+/// refuses it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A count, size or duration that must be positive is zero.
+    #[error("{field} must not be zero")]
+    Zero {
+        /// The setting.
+        field: &'static str,
+    },
+    /// A rate that must be a positive, finite number is not.
+    #[error("{field} must be a positive number, not {value}")]
+    NotPositive {
+        /// The setting.
+        field: &'static str,
+        /// What it was set to.
+        value: f64,
+    },
+    /// The server would ping less often than it times out idle clients, so a
+    /// client that only answers pings would be closed.
+    #[error(
+        "ping_interval ({ping_interval:?}) must be shorter than idle_timeout ({idle_timeout:?})"
+    )]
+    PingNotBeforeIdle {
+        /// The heartbeat interval.
+        ping_interval: Duration,
+        /// The idle timeout.
+        idle_timeout: Duration,
+    },
+    /// An upload chunk's request would not fit in a frame.
+    #[error("file_chunk_size ({chunk}) plus {overhead} bytes of request must fit in max_frame_len ({max_frame_len})", overhead = limits::CHUNK_FRAME_OVERHEAD)]
+    ChunkOverFrame {
+        /// The chunk size.
+        chunk: u32,
+        /// The frame limit.
+        max_frame_len: usize,
+    },
+}
+
+impl ServerConfig {
+    /// Checks that the settings make sense together: every queue, page, cap,
+    /// timeout and rate positive, pings before the idle timeout, and a file
+    /// chunk's request within the frame limit.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let counts = [
+            ("max_pending_requests", self.max_pending_requests),
+            ("hash_concurrency", self.hash_concurrency),
+            ("outbound_queue", self.outbound_queue),
+            ("backlog_page", self.backlog_page),
+            ("max_connections", self.max_connections),
+            ("file_chunk_size", self.file_chunk_size as usize),
+            ("request_burst", self.request_burst as usize),
+            ("max_rate_strikes", self.max_rate_strikes as usize),
+            ("login_failures_per_user", self.login_failures_per_user),
+            (
+                "login_failures_per_address",
+                self.login_failures_per_address,
+            ),
+        ];
+        let durations = [
+            ("hello_timeout", self.hello_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("ping_interval", self.ping_interval),
+        ];
+        let zero = counts
+            .iter()
+            .find(|(_, n)| *n == 0)
+            .map(|(field, _)| field)
+            .or_else(|| durations.iter().find(|(_, d)| d.is_zero()).map(|(f, _)| f));
+        if let Some(&field) = zero {
+            return Err(ConfigError::Zero { field });
+        }
+        if !(self.request_rate.is_finite() && self.request_rate > 0.0) {
+            return Err(ConfigError::NotPositive {
+                field: "request_rate",
+                value: self.request_rate,
+            });
+        }
+        if self.ping_interval >= self.idle_timeout {
+            return Err(ConfigError::PingNotBeforeIdle {
+                ping_interval: self.ping_interval,
+                idle_timeout: self.idle_timeout,
+            });
+        }
+        let chunk_frame =
+            (self.file_chunk_size as usize).saturating_add(limits::CHUNK_FRAME_OVERHEAD);
+        if chunk_frame > self.max_frame_len {
+            return Err(ConfigError::ChunkOverFrame {
+                chunk: self.file_chunk_size,
+                max_frame_len: self.max_frame_len,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_valid() {
+        ServerConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_what_is_wrong() {
+        let refused = |change: &dyn Fn(&mut ServerConfig)| {
+            let mut config = ServerConfig::default();
+            change(&mut config);
+            config.validate().unwrap_err()
+        };
+        assert_eq!(
+            refused(&|c| c.outbound_queue = 0),
+            ConfigError::Zero {
+                field: "outbound_queue"
+            }
+        );
+        assert_eq!(
+            refused(&|c| c.idle_timeout = Duration::ZERO),
+            ConfigError::Zero {
+                field: "idle_timeout"
+            }
+        );
+        assert!(matches!(
+            refused(&|c| c.request_rate = -1.0),
+            ConfigError::NotPositive {
+                field: "request_rate",
+                ..
+            }
+        ));
+        assert!(matches!(
+            refused(&|c| c.request_rate = f64::NAN),
+            ConfigError::NotPositive {
+                field: "request_rate",
+                ..
+            }
+        ));
+        assert!(matches!(
+            refused(&|c| c.ping_interval = c.idle_timeout),
+            ConfigError::PingNotBeforeIdle { .. }
+        ));
+        assert!(matches!(
+            refused(&|c| c.file_chunk_size = c.max_frame_len as u32),
+            ConfigError::ChunkOverFrame { .. }
+        ));
+        let message = refused(&|c| c.max_frame_len = 4096).to_string();
+        assert!(message.contains("file_chunk_size"), "{message}");
+    }
+
+    #[test]
+    fn a_chunk_that_fits_a_small_frame_is_fine() {
+        let mut config = ServerConfig::default();
+        config.max_frame_len = 4096;
+        config.file_chunk_size = (4096 - limits::CHUNK_FRAME_OVERHEAD) as u32;
+        config.validate().unwrap();
+    }
+}
