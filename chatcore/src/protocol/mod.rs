@@ -11,9 +11,11 @@
 
 mod codec;
 mod error_code;
+mod redact;
 
 pub use codec::{decode_frame, encode_frame, CodecError, FrameCodec, DEFAULT_MAX_FRAME_LEN};
 pub use error_code::ErrorCode;
+pub(crate) use redact::Redacted;
 
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +126,7 @@ pub struct Message {
 }
 
 /// A request a client may send inside [`ClientFrame::Request`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Liveness check; answered `Ok(Response::Pong)`.
     Ping,

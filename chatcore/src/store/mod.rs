@@ -143,13 +143,23 @@ pub struct FileRecord {
     pub ts: Timestamp,
 }
 
-/// A user with the stored password hash (PHC string).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A user with the stored password hash (PHC string). Its `Debug` leaves the
+/// hash out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The user.
     pub user: User,
     /// argon2id PHC string.
     pub password_hash: String,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("user", &self.user)
+            .field("password_hash", &crate::protocol::Redacted)
+            .finish()
+    }
 }
 
 /// A message to be stored by [`Store::append_direct`].
