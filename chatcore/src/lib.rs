@@ -4,19 +4,35 @@
 //! chat with durable, acknowledged delivery, behind a [`Store`](store::Store) and a
 //! [`Transport`](transport::Transport) you choose.
 //!
-//! ## Layout
+//! ## The stable API
+//!
+//! These modules are what chatcore supports; semver covers them (while the
+//! version is 0.y, a breaking change raises y):
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`engine`] | the server: [`Server`](engine::Server), [`ServerConfig`](engine::ServerConfig) |
+//! | [`client`] | an async client: [`Client`](client::Client), [`Events`](client::Events) |
+//! | [`store`] | the [`Store`](store::Store) contract, the key-value implementation every bundled backend uses, the memory store |
+//! | [`transport`] | connection traits, TCP (and TLS), and the in-memory transport |
 //! | [`protocol`] | wire types, error codes, the frame codec |
-//! | [`session`] | the per-connection state machine (sans-IO) |
-//! | [`engine`] | the server: one task per connection, request handlers |
-//! | [`friends`] | the friend workflow as a pure transition function |
-//! | [`store`] | the `Store` trait, the key-value implementation, the memory store |
-//! | [`transport`] | connection traits and the in-memory transport |
-//! | [`client`] | an async client |
 //! | [`auth`] | argon2id hashing off the async workers |
-//! | [`limits`] | token bucket and failed-login window (sans-IO) |
+//!
+//! The wire format has its own, stricter promise: enums only gain variants at
+//! the end, and a client of any version can read any server's hello (see
+//! [`protocol`]).
+//!
+//! Not covered by semver:
+//!
+//! - `store::testkit` and `engine::testkit` (feature `testkit`): the
+//!   conformance suite and engine scenarios a backend runs in its own tests.
+//!   They follow the engine and may change in any release.
+//! - `session`, `friends` and `limits`: the sans-IO pieces inside the engine
+//!   (the connection state machine, the friend workflow's transition function,
+//!   token buckets). They are public, and hidden from these docs, only so that
+//!   property tests and the fuzz harness (the `chatcore-testkit` crate) can
+//!   drive them directly. The friend types the [`Store`](store::Store) contract
+//!   uses are re-exported from [`store`].
 //!
 //! ## Example: a server and two clients in one process
 //!
@@ -70,13 +86,16 @@
 pub mod auth;
 pub mod client;
 pub mod engine;
+#[doc(hidden)]
 pub mod friends;
 #[cfg(feature = "testkit")]
 pub mod fuzzing;
+#[doc(hidden)]
 pub mod limits;
 mod mailbox;
 pub mod protocol;
 mod router;
+#[doc(hidden)]
 pub mod session;
 pub mod store;
 pub mod transport;

@@ -1,5 +1,5 @@
-//! The server engine: runs one task per connection, each driving a
-//! [`Session`](crate::session::Session) against the [`Store`] and the router.
+//! The server engine: runs one task per connection, each driving the sans-IO
+//! session state machine against the [`Store`] and the router.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -163,7 +163,10 @@ mod tests {
         };
         let shown = format!("{account:?}");
         assert!(!shown.contains("argon2id"), "{shown}");
-        assert!(shown.contains("ann") && shown.contains("<redacted>"), "{shown}");
+        assert!(
+            shown.contains("ann") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 
     #[test]

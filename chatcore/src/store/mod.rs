@@ -30,7 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::friends::{FriendAction, Link};
+pub use crate::friends::{FriendAction, Link, LinkState};
 use crate::protocol::{Body, ErrorCode, Event, ItemId, Message, Timestamp};
 
 /// A user's numeric id, assigned by the store at registration. Never reused.
