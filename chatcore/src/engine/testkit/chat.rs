@@ -1,0 +1,184 @@
+//! 1:1 chat: offline delivery, receipts, retries, backlog order, search and
+//! history, open chat, pipelined sends.
+
+use super::{harness, password, test_config};
+use crate::protocol::{Body, Event, Peer};
+use crate::store::testkit::Fixture;
+use crate::store::Store;
+
+/// A 1:1 message to an offline friend arrives at their next login, once; after
+/// the ack it is not redelivered; the sender gets the receipt.
+pub async fn offline_message_is_delivered_once<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (mut ann, bob) = h.friends("ann", "bob").await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+
+    let sent = ann
+        .client
+        .send_text("bob", "while you were out 🌙")
+        .await
+        .unwrap();
+    let mut bob = h.login_raw("bob").await;
+    let first = bob.next_event().await;
+    let Event::Message(m) = first else {
+        panic!("expected the message first, got {first:?}")
+    };
+    assert_eq!((m.id, m.from.as_str()), (sent.id, "ann"));
+    assert_eq!(m.body, Body::Text("while you were out 🌙".into()));
+    assert_eq!(m.to, Peer::User("bob".into()));
+    assert_eq!((m.seq, m.ts), (sent.seq, sent.ts));
+    assert_eq!(bob.next_event().await, Event::CaughtUp);
+    bob.sync().await; // the auto-ack is processed
+
+    let delivered = ann.expect(|e| matches!(e, Event::Delivered { .. })).await;
+    assert!(matches!(delivered, Event::Delivered { ids, .. } if ids == vec![sent.id]));
+
+    drop(bob);
+    let mut bob = h.login_raw("bob").await;
+    assert_eq!(bob.next_event().await, Event::CaughtUp);
+    bob.assert_quiet().await;
+    h.stop().await;
+}
+
+/// The recipient acks while the sender is offline: the receipt waits for the
+/// sender's next login.
+pub async fn receipt_reaches_offline_sender_at_login<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    bob.client.logout().await.unwrap();
+    let sent = ann.client.send_text("bob", "ack me later").await.unwrap();
+    ann.client.logout().await.unwrap();
+    drop(ann);
+    // bob reads (and acks) while ann is offline.
+    bob.client.login("bob", &password("bob")).await.unwrap();
+    bob.expect(|e| matches!(e, Event::Message(m) if m.id == sent.id))
+        .await;
+    bob.sync().await;
+    let mut ann = h.login_raw("ann").await;
+    let receipt = ann.expect(|e| matches!(e, Event::Delivered { .. })).await;
+    assert!(matches!(receipt, Event::Delivered { ids, .. } if ids == vec![sent.id]));
+    ann.expect(|e| *e == Event::CaughtUp).await;
+    h.stop().await;
+}
+
+/// A retried send (same `client_msg_id`) is answered the same and arrives once.
+pub async fn retried_send_is_delivered_once<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    let body = Body::Text("exactly once".into());
+    let to = Peer::User("bob".into());
+    let first = ann.client.send(to.clone(), 7, body.clone()).await.unwrap();
+    let again = ann.client.send(to.clone(), 7, body).await.unwrap();
+    assert_eq!(first, again);
+    bob.expect(|e| matches!(e, Event::Message(m) if m.id == first.id))
+        .await;
+    bob.assert_quiet().await;
+    let history = bob
+        .client
+        .history(Peer::User("ann".into()), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    h.stop().await;
+}
+
+/// Many offline messages arrive in order, then `CaughtUp`.
+pub async fn offline_backlog_arrives_in_order<S: Store>(fx: &Fixture<S>) {
+    let mut config = test_config();
+    config.backlog_page = 16; // several pages
+    let h = harness(fx, config);
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    bob.client.logout().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        ids.push(
+            ann.client
+                .send_text("bob", &format!("m{i}"))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    bob.client.login("bob", &password("bob")).await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        match bob.next_event().await {
+            Event::Message(m) => got.push(m.id),
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, ids);
+    h.stop().await;
+}
+
+/// An open server lets strangers chat.
+pub async fn open_chat_allows_strangers<S: Store>(fx: &Fixture<S>) {
+    let mut config = test_config();
+    config.open_chat = true;
+    let h = harness(fx, config);
+    let ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    let sent = ann.client.send_text("bob", "hello stranger").await.unwrap();
+    bob.expect(|e| matches!(e, Event::Message(m) if m.id == sent.id))
+        .await;
+    h.stop().await;
+}
+
+/// Search by substring; history pages backwards by seq.
+pub async fn search_and_history<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let mut anna = h.user("anna").await;
+    h.register("joanne").await;
+    h.register("zed").await;
+    let found = ann.client.search_users("ANN", 10).await.unwrap();
+    assert_eq!(found, vec!["ann", "anna", "joanne"]);
+    assert_eq!(ann.client.search_users("ann", 1).await.unwrap().len(), 1);
+    h.befriend(&mut ann, "ann", &mut anna, "anna").await;
+    for i in 1..=5 {
+        ann.client
+            .send_text("anna", &format!("m{i}"))
+            .await
+            .unwrap();
+    }
+    let page = anna
+        .client
+        .history(Peer::User("ann".into()), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 4]);
+    let older = anna
+        .client
+        .history(Peer::User("ann".into()), Some(4), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        older.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+    h.stop().await;
+}
+
+/// Many sends in flight on one connection are stored and delivered in request
+/// order, each answered with its own seq.
+pub async fn pipelined_sends_keep_order<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    let texts: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    // join_all polls in order, so the requests leave in this order.
+    let sends = texts.iter().map(|t| ann.client.send_text("bob", t));
+    let answers = futures::future::join_all(sends).await;
+    let seqs: Vec<u64> = answers.into_iter().map(|a| a.unwrap().seq).collect();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    for (i, text) in texts.iter().enumerate() {
+        match bob.expect(|e| matches!(e, Event::Message(_))).await {
+            Event::Message(m) => {
+                assert_eq!((m.seq, &m.body), (i as u64 + 1, &Body::Text(text.clone())));
+            }
+            _ => unreachable!(),
+        }
+    }
+    h.stop().await;
+}

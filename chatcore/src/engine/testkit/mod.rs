@@ -1,0 +1,279 @@
+//! End-to-end engine scenarios over the in-memory transport (feature `testkit`).
+//!
+//! Every scenario takes a store [`Fixture`], so each backend runs the very same
+//! scenarios with one macro call:
+//!
+//! ```ignore
+//! chatcore::engine_scenario_tests!(Fixture::in_temp_dir(|dir| MyStore::open(dir).unwrap()));
+//! ```
+//!
+//! [`Harness`] and [`TestClient`] are public so applications can write their own.
+//!
+//! The scenarios, by area: `chat` (1:1 delivery, receipts, history, pipelining),
+//! `contacts` (friend requests, block, presence, duplicate logins), `rooms`,
+//! `files`, and `protocol` (error codes, protocol violations, both ack forms).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Server, ServerConfig};
+use crate::auth::HashParams;
+use crate::client::{Client, ClientError, Events};
+use crate::protocol::{ErrorCode, Event};
+use crate::store::testkit::Fixture;
+use crate::store::Store;
+use crate::transport::memory::{self, MemoryConnector};
+
+mod chat;
+mod contacts;
+mod files;
+mod protocol;
+mod rooms;
+
+pub use chat::*;
+pub use contacts::*;
+pub use files::*;
+pub use protocol::*;
+pub use rooms::*;
+
+/// How long a test waits for an expected event before failing (a hang guard, not
+/// a speed assertion).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`TestClient::assert_quiet`] listens.
+const QUIET: Duration = Duration::from_millis(150);
+
+/// A server on the in-memory transport.
+#[derive(Debug)]
+pub struct Harness {
+    server: Server,
+    connector: MemoryConnector,
+    shutdown: CancellationToken,
+}
+
+/// A connected client with its event stream.
+#[derive(Debug)]
+pub struct TestClient {
+    /// The client.
+    pub client: Client,
+    /// Its events.
+    pub events: Events,
+}
+
+/// Test config: light (still real) argon2 parameters, and request rate limits
+/// out of the way of scenarios that pipeline hundreds of requests.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        hash_params: HashParams::insecure_fast(),
+        request_rate: 100_000.0,
+        request_burst: 100_000,
+        ..ServerConfig::default()
+    }
+}
+
+impl Harness {
+    /// Starts a server on `store`.
+    pub fn start(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        let server = Server::new(store, config).expect("valid config");
+        let (listener, connector) = memory::listener();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server.clone().serve(listener, shutdown.clone()));
+        Harness {
+            server,
+            connector,
+            shutdown,
+        }
+    }
+
+    /// The server.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Opens raw connections to the server.
+    pub fn connector(&self) -> &MemoryConnector {
+        &self.connector
+    }
+
+    /// A new connection, hello done.
+    pub async fn connect(&self) -> TestClient {
+        let conn = self.connector.connect().await.expect("connect");
+        let (client, events) = Client::connect(conn).await.expect("hello");
+        TestClient { client, events }
+    }
+
+    /// Registers `name` (password `name-password`) on a new connection.
+    pub async fn register(&self, name: &str) {
+        let c = self.connect().await;
+        c.client
+            .register(name, &password(name))
+            .await
+            .expect("register");
+    }
+
+    /// A new connection logged in as `name` (registered before), past `CaughtUp`.
+    pub async fn login(&self, name: &str) -> TestClient {
+        let mut c = self.connect().await;
+        c.client.login(name, &password(name)).await.expect("login");
+        c.expect(|e| matches!(e, Event::CaughtUp)).await;
+        c
+    }
+
+    /// Registers and logs in.
+    pub async fn user(&self, name: &str) -> TestClient {
+        self.register(name).await;
+        self.login(name).await
+    }
+
+    /// Registers and logs in `a` and `b`, and makes them friends.
+    pub async fn friends(&self, a: &str, b: &str) -> (TestClient, TestClient) {
+        let mut first = self.user(a).await;
+        let mut second = self.user(b).await;
+        self.befriend(&mut first, a, &mut second, b).await;
+        (first, second)
+    }
+
+    /// Makes `a` and `b` friends (both online), consuming the notices.
+    pub async fn befriend(
+        &self,
+        a: &mut TestClient,
+        a_name: &str,
+        b: &mut TestClient,
+        b_name: &str,
+    ) {
+        a.client
+            .friend_request(b_name, "hi")
+            .await
+            .expect("request");
+        b.expect(|e| matches!(e, Event::FriendRequested { from, .. } if from == a_name))
+            .await;
+        b.client.respond_friend(a_name, true).await.expect("accept");
+        a.expect(|e| matches!(e, Event::FriendAdded { user, .. } if user == b_name))
+            .await;
+        b.expect(|e| matches!(e, Event::FriendAdded { user, .. } if user == a_name))
+            .await;
+        // New friends who are both online see each other's presence.
+        let online = |user: &str| Event::Presence {
+            user: user.into(),
+            online: true,
+        };
+        a.expect(|e| *e == online(b_name)).await;
+        b.expect(|e| *e == online(a_name)).await;
+        // Let the automatic acks land, so no notice is redelivered at a later login.
+        a.sync().await;
+        b.sync().await;
+    }
+
+    /// Stops the server.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.server.shutdown().await;
+    }
+
+    /// Logs `name` in on a new connection without consuming any event.
+    pub async fn login_raw(&self, name: &str) -> TestClient {
+        let c = self.connect().await;
+        c.client.login(name, &password(name)).await.expect("login");
+        c
+    }
+}
+
+/// The password the harness gives `name`.
+pub fn password(name: &str) -> String {
+    format!("{name}-password")
+}
+
+impl TestClient {
+    /// The next event; panics if none comes within the timeout.
+    pub async fn next_event(&mut self) -> Event {
+        match tokio::time::timeout(EVENT_TIMEOUT, self.events.next()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => panic!("connection closed while waiting for an event"),
+            Err(_) => panic!("no event within {EVENT_TIMEOUT:?}"),
+        }
+    }
+
+    /// Skips events until one matches; returns it.
+    pub async fn expect(&mut self, matches: impl Fn(&Event) -> bool) -> Event {
+        loop {
+            let event = self.next_event().await;
+            if matches(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// Asserts that no event arrives for a short while.
+    pub async fn assert_quiet(&mut self) {
+        if let Ok(Some(event)) = tokio::time::timeout(QUIET, self.events.next()).await {
+            panic!("expected no event, got {event:?}");
+        }
+    }
+
+    /// A round trip: every frame this client sent before (acks included) has
+    /// been processed when it returns. (The client sends the acks of events it
+    /// forwarded before any later request.)
+    pub async fn sync(&self) {
+        self.client.ping().await.expect("ping");
+    }
+
+    /// Asserts that nothing arrives for a while except events matching `allowed`.
+    pub async fn assert_quiet_except(&mut self, allowed: impl Fn(&Event) -> bool) {
+        let deadline = tokio::time::Instant::now() + QUIET;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.next()).await {
+            assert!(allowed(&event), "unexpected event {event:?}");
+        }
+    }
+
+    /// Asserts quiet, ignoring presence changes.
+    pub async fn assert_quiet_except_presence(&mut self) {
+        self.assert_quiet_except(|e| {
+            matches!(e, Event::Presence { .. } | Event::FriendAdded { .. })
+        })
+        .await;
+    }
+}
+
+fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
+    match result {
+        Err(ClientError::Refused(code)) => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn harness<S: Store>(fx: &Fixture<S>, config: ServerConfig) -> Harness {
+    Harness::start(Arc::new(fx.open()), config)
+}
+
+/// Expands to one `#[tokio::test]` per engine scenario, each on a fresh fixture.
+#[macro_export]
+macro_rules! engine_scenario_tests {
+    ($fixture:expr) => {
+        $crate::__testkit_tests!(engine::testkit; $fixture;
+            offline_message_is_delivered_once,
+            receipt_reaches_offline_sender_at_login,
+            retried_send_is_delivered_once,
+            offline_backlog_arrives_in_order,
+            friend_request_to_offline_user,
+            crossing_requests_become_friends,
+            remove_friend_stops_chat,
+            block_stops_requests_and_chat,
+            presence_reaches_friends_not_strangers,
+            error_codes_are_documented_ones,
+            replace_policy_kicks_old_session,
+            allow_policy_delivers_to_every_session,
+            open_chat_allows_strangers,
+            search_and_history,
+            protocol_violations_close,
+            room_members_see_one_order,
+            offline_member_catches_up_by_history,
+            room_refusals_and_delete,
+            file_to_offline_friend_arrives_intact,
+            bad_uploads_leave_nothing_visible,
+            room_files_reach_members,
+            pipelined_sends_keep_order,
+            acks_in_both_protocol_versions,
+        );
+    };
+}

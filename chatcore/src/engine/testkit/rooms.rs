@@ -1,0 +1,183 @@
+//! Rooms: one order for every member, catching up by history, refusals and
+//! delete.
+
+use super::{harness, refused, test_config, TestClient};
+use crate::protocol::{ErrorCode, Event, Peer};
+use crate::store::testkit::Fixture;
+use crate::store::Store;
+
+async fn expect_room_message(c: &mut TestClient) -> crate::protocol::Message {
+    match c
+        .expect(|e| matches!(e, Event::Message(m) if matches!(m.to, Peer::Room(_))))
+        .await
+    {
+        Event::Message(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+/// Three members sending at once all see the room in the same (seq) order, with
+/// join and leave notices.
+pub async fn room_members_see_one_order<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    let mut cat = h.user("cat").await;
+    ann.client.create_room("lobby").await.unwrap();
+    bob.client.join_room("lobby").await.unwrap();
+    ann.expect(|e| {
+        *e == Event::RoomJoined {
+            room: "lobby".into(),
+            user: "bob".into(),
+        }
+    })
+    .await;
+    cat.client.join_room("lobby").await.unwrap();
+    for c in [&mut ann, &mut bob] {
+        c.expect(|e| {
+            *e == Event::RoomJoined {
+                room: "lobby".into(),
+                user: "cat".into(),
+            }
+        })
+        .await;
+    }
+    let senders: Vec<_> = [&ann, &bob, &cat]
+        .iter()
+        .map(|c| {
+            let client = c.client.clone();
+            tokio::spawn(async move {
+                for i in 0..5 {
+                    client.say("lobby", &format!("m{i} 🎉")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let mut orders = Vec::new();
+    for c in [&mut ann, &mut bob, &mut cat] {
+        let mut seqs = Vec::new();
+        for _ in 0..15 {
+            seqs.push(expect_room_message(c).await.seq);
+        }
+        orders.push(seqs);
+    }
+    assert_eq!(orders[0], (1..=15).collect::<Vec<_>>());
+    assert_eq!(orders[0], orders[1]);
+    assert_eq!(orders[1], orders[2]);
+
+    cat.client.leave_room("lobby").await.unwrap();
+    for c in [&mut ann, &mut bob, &mut cat] {
+        c.expect(|e| {
+            *e == Event::RoomLeft {
+                room: "lobby".into(),
+                user: "cat".into(),
+            }
+        })
+        .await;
+    }
+    let members = ann.client.members("lobby").await.unwrap();
+    let names: Vec<_> = members
+        .iter()
+        .map(|m| (m.user.as_str(), m.online))
+        .collect();
+    assert_eq!(names, vec![("ann", true), ("bob", true)]);
+    let rooms = cat.client.rooms().await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(
+        (rooms[0].owner.as_str(), rooms[0].members, rooms[0].joined),
+        ("ann", 2, false)
+    );
+    h.stop().await;
+}
+
+/// A member who was offline learns what they missed at login and reads it in
+/// history; a new member gets the recent messages on join.
+pub async fn offline_member_catches_up_by_history<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let mut ann = h.user("ann").await;
+    let bob = h.user("bob").await;
+    ann.client.create_room("lobby").await.unwrap();
+    bob.client.join_room("lobby").await.unwrap();
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    let mut ids = Vec::new();
+    for i in 1..=25 {
+        ids.push(ann.client.say("lobby", &format!("m{i}")).await.unwrap().id);
+        expect_room_message(&mut ann).await;
+    }
+    let mut bob = h.login_raw("bob").await;
+    let unread = bob.expect(|e| matches!(e, Event::RoomUnread { .. })).await;
+    assert_eq!(
+        unread,
+        Event::RoomUnread {
+            room: "lobby".into(),
+            read_seq: 0,
+            last_seq: 25
+        }
+    );
+    bob.expect(|e| *e == Event::CaughtUp).await;
+    let page = bob
+        .client
+        .history(Peer::Room("lobby".into()), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().rev().map(|m| m.id).collect::<Vec<_>>(), ids);
+    assert_eq!(page[0].from, "ann");
+
+    // A newcomer is shown the last 20, oldest first.
+    let mut cat = h.user("cat").await;
+    cat.client.join_room("lobby").await.unwrap();
+    let mut recent = Vec::new();
+    for _ in 0..crate::protocol::limits::ROOM_RECENT_ON_JOIN {
+        recent.push(expect_room_message(&mut cat).await.seq);
+    }
+    assert_eq!(recent, (6..=25).collect::<Vec<_>>());
+    h.stop().await;
+}
+
+/// Room refusals carry their codes; the owner's delete tells the members.
+pub async fn room_refusals_and_delete<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let ann = h.user("ann").await;
+    let mut bob = h.user("bob").await;
+    let c = &bob.client;
+    assert_eq!(refused(c.join_room("nowhere").await), ErrorCode::NoSuchRoom);
+    assert_eq!(
+        refused(c.create_room("../x").await),
+        ErrorCode::InvalidRoomName
+    );
+    ann.client.create_room("lobby").await.unwrap();
+    assert_eq!(refused(c.create_room("LOBBY").await), ErrorCode::RoomExists);
+    assert_eq!(
+        refused(c.say("lobby", "hi").await),
+        ErrorCode::NotRoomMember
+    );
+    assert_eq!(
+        refused(c.history(Peer::Room("lobby".into()), None, 5).await),
+        ErrorCode::NotRoomMember
+    );
+    assert_eq!(
+        refused(c.leave_room("lobby").await),
+        ErrorCode::NotRoomMember
+    );
+    c.join_room("lobby").await.unwrap();
+    assert_eq!(
+        refused(c.delete_room("lobby").await),
+        ErrorCode::NotRoomOwner
+    );
+    ann.client.delete_room("lobby").await.unwrap();
+    bob.expect(|e| {
+        *e == Event::RoomDeleted {
+            room: "lobby".into(),
+        }
+    })
+    .await;
+    assert_eq!(
+        refused(bob.client.say("lobby", "hi").await),
+        ErrorCode::NoSuchRoom
+    );
+    h.stop().await;
+}
