@@ -230,8 +230,10 @@ async fn a_long_backlog_is_acked_in_frames_the_server_accepts() {
 
 #[tokio::test]
 async fn acks_wait_for_the_delay_or_go_before_a_request() {
-    let mut config = ClientConfig::default();
-    config.ack_delay = std::time::Duration::from_secs(3600);
+    let config = ClientConfig {
+        ack_delay: std::time::Duration::from_secs(3600),
+        ..ClientConfig::default()
+    };
     let (client, mut events, server, writes) = connected_with(PROTOCOL_VERSION, config).await;
     for id in [4, 5] {
         let receipt = Event::Delivered { id, ids: vec![] };
@@ -262,8 +264,10 @@ async fn a_config_that_makes_no_sense_is_refused_before_anything_is_sent() {
         unflushed: Vec::new(),
         writes: writes.clone(),
     };
-    let mut config = ClientConfig::default();
-    config.client_name = "x".repeat(MAX_CLIENT_NAME_LEN + 1);
+    let config = ClientConfig {
+        client_name: "x".repeat(MAX_CLIENT_NAME_LEN + 1),
+        ..ClientConfig::default()
+    };
     let refused = Client::connect_with(conn, config).await.unwrap_err();
     assert!(
         matches!(refused, ClientError::Config(ConfigError::BadClientName)),

@@ -266,9 +266,11 @@ mod tests {
 
     #[test]
     fn a_chunk_that_fits_a_small_frame_is_fine() {
-        let mut config = ServerConfig::default();
-        config.max_frame_len = 4096;
-        config.file_chunk_size = (4096 - limits::CHUNK_FRAME_OVERHEAD) as u32;
+        let config = ServerConfig {
+            max_frame_len: 4096,
+            file_chunk_size: (4096 - limits::CHUNK_FRAME_OVERHEAD) as u32,
+            ..ServerConfig::default()
+        };
         config.validate().unwrap();
     }
 }
