@@ -19,7 +19,7 @@ use crate::router::SessionHandle;
 use crate::session::Session;
 use crate::store::{FileRecord, Notice, StoreError, User};
 
-/// The state a connection's handlers work on.
+/// The state a connection's handlers work on (the I/O loop in `io_loop` owns it).
 pub(super) struct Conn {
     pub state: Arc<ServerState>,
     pub session: Session,

@@ -22,11 +22,11 @@ mod accounts;
 mod chat;
 mod config;
 mod conn;
-mod connection;
 mod contacts;
 mod directory;
 mod dispatch;
 mod files;
+mod io_loop;
 mod pipeline;
 mod rooms;
 #[cfg(feature = "testkit")]
@@ -153,14 +153,14 @@ impl Server {
             tracing::warn!(?peer, "connection limit reached; refusing");
             self.state
                 .tasks
-                .spawn(connection::refuse(conn, ErrorCode::TooManyConnections));
+                .spawn(io_loop::refuse(conn, ErrorCode::TooManyConnections));
             return;
         }
         let conn_id = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&self.state);
         self.state
             .tasks
-            .spawn(connection::run(state, conn, conn_id, peer));
+            .spawn(io_loop::run(state, conn, conn_id, peer));
     }
 
     /// Deletes uploads a crash left incomplete (no connection owns them now).
