@@ -70,8 +70,6 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod friends;
-#[cfg(feature = "testkit")]
-pub mod fuzzing;
 pub mod limits;
 mod mailbox;
 pub mod protocol;

@@ -3,7 +3,6 @@
 
 mod conformance_memory;
 mod engine_memory;
-mod fuzz_corpus;
 mod golden;
 mod limits;
 mod proptest_codec;
