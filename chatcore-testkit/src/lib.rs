@@ -1,7 +1,8 @@
 //! # chatcore-testkit
 //!
 //! Test-only code for [`chatcore`]: the fuzz harness behind the cargo-fuzz
-//! targets in `fuzz/`. Not published and not covered by semver: it follows chatcore's
+//! targets in `fuzz/`, and the reference model of the session rules
+//! ([`model`]). Not published and not covered by semver: it follows chatcore's
 //! internals (`session`, `engine::testkit`, the key-value store) wherever they
 //! go.
 //!
@@ -21,7 +22,7 @@
 //! - [`check_session_bytes`]: the bytes are a [`Script`]: a flags byte choosing
 //!   the server config, then postcard-encoded [`Step`]s (decoding stops at the
 //!   first step that does not decode). The steps go (a) to a bare `Session`,
-//!   checked against a small reference model of the phase rules, with `logged_in`,
+//!   checked against the [`model`] of the session rules, with `logged_in`,
 //!   `logged_out` and `close` interleaved; and (b) to a whole server on the
 //!   in-memory transport and a `MemoryStore`, through a raw connection, in lock
 //!   step: each request's answer is awaited and checked against a mirror
@@ -42,13 +43,15 @@
 //! |---|---|
 //! | [`frames`] | the frame decoder checks ([`check_frame_bytes`]) |
 //! | [`script`] | session scripts: [`Step`], [`Ask`], [`Target`], [`Script`], their encoding and dictionaries |
-//! | `session` | check (a): a bare `Session` against a reference model of the phase rules |
+//! | [`model`] | the reference model of the session rules, shared with the session proptest |
+//! | `session` | check (a): a bare `Session` against the model |
 //! | `engine` | check (b): the server, its store template, the honest clients, the checks after the script |
 //! | `raw` | check (b): the raw connection that plays the script and checks every answer |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod frames;
+pub mod model;
 pub mod script;
 
 mod engine;

@@ -1,14 +1,13 @@
-//! Check (a) of a session script: the steps through a bare `Session`, checked
-//! against a small reference model of the phase rules, with `logged_in`,
-//! `logged_out` and `close` interleaved.
+//! Check (a) of a session script: the steps through a bare `Session` and the
+//! [`SessionModel`] side by side, with `logged_in`, `logged_out` and `close`
+//! interleaved; after every call both must agree.
 
 use chatcore::engine::testkit::password;
-use chatcore::protocol::{
-    limits, ClientFrame, ErrorCode, Request, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
-};
-use chatcore::session::{Action, Phase, Session};
+use chatcore::protocol::{ClientFrame, Request, PROTOCOL_VERSION};
+use chatcore::session::{Phase, Session};
 use chatcore::store::{User, UserId};
 
+use crate::model::SessionModel;
 use crate::script::{hello, login, user_name, Ask, Step, MAX_PIPELINED};
 
 /// A request of the bare session check (no connection state behind it).
@@ -28,76 +27,25 @@ fn bare_request(ask: &Ask) -> Request {
     }
 }
 
-// ---- (a) the bare session against a reference model ----
-
-/// The phase rules, restated: what a frame in a phase should give.
-fn model(phase: &Phase, frame: &ClientFrame) -> (Action, Phase) {
-    let close = |code, greet| (Action::Close { code, greet }, Phase::Closed);
-    match (phase, frame) {
-        (Phase::Closed, _) => (Action::Ignore, Phase::Closed),
-        (Phase::AwaitingHello, ClientFrame::Hello { version, .. }) => {
-            if *version >= OLDEST_PROTOCOL_VERSION {
-                (Action::Greet, Phase::Anonymous)
-            } else {
-                close(ErrorCode::UnsupportedVersion, true)
-            }
-        }
-        (Phase::AwaitingHello, ClientFrame::Request { .. } | ClientFrame::Ack { .. }) => {
-            close(ErrorCode::ProtocolViolation, false)
-        }
-        (_, ClientFrame::Hello { .. }) => close(ErrorCode::ProtocolViolation, false),
-        (phase, ClientFrame::Request { req_id, request }) => {
-            let authenticated = matches!(phase, Phase::Authenticated(_));
-            let refuse = |code| Action::Refuse {
-                req_id: *req_id,
-                code,
-            };
-            let action = match request {
-                Request::Ping => None,
-                Request::Register { .. } | Request::Login { .. } if authenticated => {
-                    Some(refuse(ErrorCode::AlreadyAuthenticated))
-                }
-                Request::Register { .. } | Request::Login { .. } => None,
-                _ if !authenticated => Some(refuse(ErrorCode::NotAuthenticated)),
-                _ => None,
-            }
-            .unwrap_or_else(|| Action::Dispatch {
-                req_id: *req_id,
-                request: request.clone(),
-            });
-            (action, phase.clone())
-        }
-        (_, ClientFrame::Ack { ids }) if ids.len() > limits::MAX_ACK_IDS => {
-            close(ErrorCode::InvalidArgument, false)
-        }
-        (Phase::Anonymous, ClientFrame::Ack { .. }) => (Action::Ignore, Phase::Anonymous),
-        (phase, ClientFrame::Ack { ids }) => {
-            (Action::Acknowledge { ids: ids.clone() }, phase.clone())
-        }
-    }
+/// The session's state is the model's, after `what`.
+fn agree(session: &Session, model: &SessionModel, what: &dyn std::fmt::Debug) {
+    assert_eq!(session.phase(), model.phase(), "phase after {what:?}");
+    assert_eq!(session.user(), model.user(), "user after {what:?}");
+    assert_eq!(session.version(), model.version(), "version after {what:?}");
 }
 
-/// Feeds one frame; a session that closes itself while logged in leaves its
-/// user in `departed`.
-fn feed_bare(session: &mut Session, departed: &mut Option<User>, frame: ClientFrame) {
+/// Feeds one frame to both.
+fn feed(session: &mut Session, model: &mut SessionModel, frame: ClientFrame) {
     let before = session.phase().clone();
-    let (expected, expected_phase) = model(&before, &frame);
-    if let (Phase::Authenticated(user), Action::Close { .. }) = (&before, &expected) {
-        *departed = Some(user.clone());
-    }
+    let expected = model.on_frame(&frame);
     let action = session.on_frame(frame.clone());
     assert_eq!(action, expected, "{frame:?} in {before:?}");
-    assert_eq!(session.phase(), &expected_phase, "{frame:?} in {before:?}");
-    let user = session.user().cloned();
-    match &expected_phase {
-        Phase::Authenticated(u) => assert_eq!(user.as_ref(), Some(u)),
-        _ => assert_eq!(user, None),
-    }
+    agree(session, model, &frame);
 }
 
 pub(crate) fn check_bare_session(steps: &[Step]) {
     let mut session = Session::new();
-    let mut departed = None;
+    let mut model = SessionModel::new();
     let mut req_id = 0u32;
     let mut request = |ask: &Ask| {
         req_id = req_id.wrapping_add(1);
@@ -108,61 +56,46 @@ pub(crate) fn check_bare_session(steps: &[Step]) {
     };
     for step in steps {
         match step {
-            Step::Hello => feed_bare(&mut session, &mut departed, hello(PROTOCOL_VERSION)),
-            Step::Frame(frame) => feed_bare(&mut session, &mut departed, frame.clone()),
-            Step::Ask(ask) => feed_bare(&mut session, &mut departed, request(ask)),
+            Step::Hello => feed(&mut session, &mut model, hello(PROTOCOL_VERSION)),
+            Step::Frame(frame) => feed(&mut session, &mut model, frame.clone()),
+            Step::Ask(ask) => feed(&mut session, &mut model, request(ask)),
             Step::Pipelined(asks) => {
                 for ask in asks.iter().take(MAX_PIPELINED) {
-                    feed_bare(&mut session, &mut departed, request(ask));
+                    feed(&mut session, &mut model, request(ask));
                 }
             }
             Step::Reconnect { hello: say_hello } => {
                 session = Session::new();
-                departed = None;
+                model = SessionModel::new();
                 assert_eq!(session.phase(), &Phase::AwaitingHello);
                 if *say_hello {
-                    feed_bare(&mut session, &mut departed, hello(PROTOCOL_VERSION));
+                    feed(&mut session, &mut model, hello(PROTOCOL_VERSION));
                 }
             }
             Step::Close => {
+                // A session that closed itself while logged in still names the
+                // user (once), so the driver can take them offline.
                 let before = session.phase().clone();
-                let who = session.close();
+                assert_eq!(session.close(), model.close(), "close() in {before:?}");
                 assert_eq!(session.phase(), &Phase::Closed);
-                match before {
-                    Phase::Authenticated(user) => assert_eq!(who, Some(user)),
-                    // A session that closed itself while logged in still names
-                    // the user (once), so the driver can take them offline.
-                    Phase::Closed => assert_eq!(who, departed.take(), "close() after a violation"),
-                    _ => assert_eq!(who, None),
-                }
             }
             Step::LoggedIn(i) => {
-                let before = session.phase().clone();
                 let user = User {
                     id: UserId(u64::from(*i)),
                     name: user_name(*i).into(),
                 };
                 session.logged_in(user.clone());
-                let expected = match before {
-                    Phase::Anonymous => Phase::Authenticated(user),
-                    other => other,
-                };
-                assert_eq!(session.phase(), &expected, "logged_in");
+                model.logged_in(user);
             }
             Step::LoggedOut => {
                 let before = session.phase().clone();
-                let who = session.logged_out();
-                match before {
-                    Phase::Authenticated(user) => {
-                        assert_eq!(who, Some(user));
-                        assert_eq!(session.phase(), &Phase::Anonymous);
-                    }
-                    other => {
-                        assert_eq!(who, None);
-                        assert_eq!(session.phase(), &other);
-                    }
-                }
+                assert_eq!(
+                    session.logged_out(),
+                    model.logged_out(),
+                    "logged_out() in {before:?}"
+                );
             }
         }
+        agree(&session, &model, step);
     }
 }

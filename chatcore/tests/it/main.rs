@@ -6,6 +6,6 @@ mod engine_memory;
 mod golden;
 mod limits;
 mod proptest_codec;
-mod proptest_state;
+mod proptest_friends;
 mod tcp_bad_input;
 mod tls;
