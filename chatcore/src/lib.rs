@@ -83,19 +83,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The stable API (see the crate docs).
 pub mod auth;
 pub mod client;
 pub mod engine;
-#[doc(hidden)]
-pub mod friends;
-#[cfg(feature = "testkit")]
-pub mod fuzzing;
-#[doc(hidden)]
-pub mod limits;
-mod mailbox;
 pub mod protocol;
-mod router;
-#[doc(hidden)]
-pub mod session;
 pub mod store;
 pub mod transport;
+
+// Public only for property tests and the fuzz harness; not covered by semver.
+#[doc(hidden)]
+pub mod friends;
+#[doc(hidden)]
+pub mod limits;
+#[doc(hidden)]
+pub mod session;
+
+mod mailbox;
+mod router;

@@ -3,10 +3,9 @@
 
 mod conformance_memory;
 mod engine_memory;
-mod fuzz_corpus;
 mod golden;
 mod limits;
 mod proptest_codec;
-mod proptest_state;
+mod proptest_friends;
 mod tcp_bad_input;
 mod tls;
