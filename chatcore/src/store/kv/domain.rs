@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Conv};
-use super::{decode, decode_u64, InboxRecord, KvBackend, KvStore, Txn, UserRecord, View};
+use super::records::{decode, decode_u64, InboxRecord, UserRecord};
+use super::{KvBackend, KvStore, Txn, View};
 use crate::friends::{transition, FriendAction, Link, NoticeKind, Side};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Peer, Timestamp};
 use crate::store::{
