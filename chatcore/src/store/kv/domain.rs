@@ -7,10 +7,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Conv};
-use super::records::{decode, decode_u64, InboxRecord, UserRecord};
+use super::records::{
+    decode, decode_u64, room_from, user_from, InboxRecord, Reader, RoomRecord, UserRecord,
+};
 use super::{KvBackend, KvStore, Txn, View};
 use crate::friends::{transition, FriendAction, Link, NoticeKind, Side};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Peer, Timestamp};
@@ -19,58 +20,6 @@ use crate::store::{
     NewRoomMessage, Notice, Room, RoomId, RoomPosition, SendReceipt, Store, StoreError, User,
     UserId,
 };
-
-/// Stored form of a room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct RoomRecord {
-    name: String,
-    owner: UserId,
-}
-
-fn room_from(id: RoomId, record: RoomRecord) -> Room {
-    Room {
-        id,
-        name: record.name,
-        owner: record.owner,
-    }
-}
-
-fn user_from(id: UserId, record: UserRecord) -> User {
-    User {
-        id,
-        name: record.name,
-    }
-}
-
-/// Typed reads of the committed state, for [`KvStore::read`] closures.
-trait Reader {
-    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.raw(key)?.map(|v| decode(key, &v)).transpose()
-    }
-    fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
-        Ok(match self.raw(key)? {
-            Some(v) => decode_u64(key, &v)?,
-            None => 0,
-        })
-    }
-    fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .record::<UserRecord>(&keys::user(id))?
-            .map(|r| user_from(id, r)))
-    }
-    fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
-        Ok(self
-            .record::<RoomRecord>(&keys::room(id))?
-            .map(|r| room_from(id, r)))
-    }
-}
-
-impl<B: KvBackend> Reader for View<'_, B> {
-    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(key)
-    }
-}
 
 fn scan_decode<B: KvBackend, T: DeserializeOwned>(
     backend: &View<'_, B>,
@@ -138,7 +87,7 @@ enum Acked {
 
 impl Txn<'_> {
     fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError> {
-        Ok(self.get(&keys::link(owner, other))?.unwrap_or_default())
+        Ok(self.record(&keys::link(owner, other))?.unwrap_or_default())
     }
 
     fn set_link(
@@ -157,7 +106,7 @@ impl Txn<'_> {
         let delta = new.is_outgoing() as i64 - old.is_outgoing() as i64;
         if delta != 0 {
             let pkey = keys::pending(owner);
-            let count = self.get_u64(&pkey)?;
+            let count = self.counter(&pkey)?;
             self.put_u64(pkey, count.saturating_add_signed(delta));
         }
         Ok(())
@@ -209,11 +158,11 @@ impl Txn<'_> {
     ) -> Result<Option<Acked>, StoreError> {
         let inbox = || {
             let key = keys::inbox(user, id);
-            let record = self.get::<InboxRecord>(&key)?;
+            let record = self.record::<InboxRecord>(&key)?;
             Ok::<_, StoreError>(record.map(|record| Acked::Inbox(key, record)))
         };
         let room = || {
-            let found = self.get::<(RoomId, u64)>(&keys::room_msg_index(id))?;
+            let found = self.record::<(RoomId, u64)>(&keys::room_msg_index(id))?;
             Ok::<_, StoreError>(found.map(|(room, seq)| Acked::RoomMessage(room, seq)))
         };
         if room_first {
@@ -235,11 +184,11 @@ impl Txn<'_> {
         ts: Timestamp,
     ) -> Result<Appended, StoreError> {
         let idem_key = keys::idempotency(from.id, client_msg_id);
-        if let Some(receipt) = self.get::<SendReceipt>(&idem_key)? {
+        if let Some(receipt) = self.record::<SendReceipt>(&idem_key)? {
             return Ok(Appended::Duplicate(receipt));
         }
         let seq_key = keys::last_seq(conv);
-        let seq = self.get_u64(&seq_key)? + 1;
+        let seq = self.counter(&seq_key)? + 1;
         self.put_u64(seq_key, seq);
         let id = self.next_id()?;
         let message = Message {
@@ -290,7 +239,7 @@ impl<B: KvBackend> Store for KvStore<B> {
         let password_hash = password_hash.to_owned();
         self.write(move |txn| {
             let name_key = keys::name(&name.to_lowercase());
-            if txn.get_raw(&name_key)?.is_some() {
+            if txn.raw(&name_key)?.is_some() {
                 return Ok(None);
             }
             let id = UserId(txn.next_id()?);
@@ -367,7 +316,7 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.write(move |txn| {
             let a_old = txn.link(actor.id, other.id)?;
             let o_old = txn.link(other.id, actor.id)?;
-            let pending = txn.get_u64(&keys::pending(actor.id))? as usize;
+            let pending = txn.counter(&keys::pending(actor.id))? as usize;
             let t = match transition(&a_old, &o_old, &action, pending, max_pending) {
                 Ok(t) => t,
                 Err(code) => return Ok(Err(code)),
@@ -505,7 +454,7 @@ impl<B: KvBackend> Store for KvStore<B> {
             for (room, seq) in read_to {
                 let member = keys::member(room, user);
                 // Only a member has a read position (one who left acks in vain).
-                if let Some(raw) = txn.get_raw(&member)? {
+                if let Some(raw) = txn.raw(&member)? {
                     if decode_u64(&member, &raw)? < seq {
                         txn.put_u64(member, seq);
                     }
@@ -536,7 +485,7 @@ impl<B: KvBackend> Store for KvStore<B> {
         let (owner, name) = (owner.id, name.to_owned());
         self.write(move |txn| {
             let name_key = keys::room_name(&name.to_lowercase());
-            if txn.get_raw(&name_key)?.is_some() {
+            if txn.raw(&name_key)?.is_some() {
                 return Ok(None);
             }
             let id = RoomId(txn.next_id()?);
@@ -582,10 +531,10 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn join_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         self.write(move |txn| {
             let member = keys::member(room, user);
-            if txn.get_raw(&member)?.is_some() || txn.get_raw(&keys::room(room))?.is_none() {
+            if txn.raw(&member)?.is_some() || txn.raw(&keys::room(room))?.is_none() {
                 return Ok(false);
             }
-            let last = txn.get_u64(&keys::last_seq(Conv::Room(room)))?;
+            let last = txn.counter(&keys::last_seq(Conv::Room(room)))?;
             txn.put_u64(member, last);
             txn.put(keys::membership(user, room), &());
             Ok(true)
@@ -596,7 +545,7 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn leave_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         self.write(move |txn| {
             let member = keys::member(room, user);
-            if txn.get_raw(&member)?.is_none() {
+            if txn.raw(&member)?.is_none() {
                 return Ok(false);
             }
             txn.delete(member);
@@ -608,7 +557,7 @@ impl<B: KvBackend> Store for KvStore<B> {
 
     async fn delete_room(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
         self.write(move |txn| {
-            let Some(record) = txn.get::<RoomRecord>(&keys::room(room))? else {
+            let Some(record) = txn.record::<RoomRecord>(&keys::room(room))? else {
                 return Ok(Vec::new());
             };
             let conv = Conv::Room(room);
@@ -627,7 +576,7 @@ impl<B: KvBackend> Store for KvStore<B> {
                 txn.delete(key);
             }
             for key in txn.delete_range(keys::conv_files(conv))? {
-                if let Some(file) = txn.get::<FileRecord>(&keys::file(keys::last_u64(&key)))? {
+                if let Some(file) = txn.record::<FileRecord>(&keys::file(keys::last_u64(&key)))? {
                     txn.delete_file_record(&file);
                 }
             }
@@ -683,10 +632,10 @@ impl<B: KvBackend> Store for KvStore<B> {
     ) -> Result<Result<Appended, ErrorCode>, StoreError> {
         let write = move |txn: &mut Txn<'_>| {
             let room = msg.room.id;
-            if txn.get_raw(&keys::room(room))?.is_none() {
+            if txn.raw(&keys::room(room))?.is_none() {
                 return Ok(Err(ErrorCode::NoSuchRoom));
             }
-            if txn.get_raw(&keys::member(room, msg.from.id))?.is_none() {
+            if txn.raw(&keys::member(room, msg.from.id))?.is_none() {
                 return Ok(Err(ErrorCode::NotRoomMember));
             }
             let to = Peer::Room(msg.room.name.clone());
@@ -739,7 +688,7 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn put_chunk(&self, file: ItemId, index: u64, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.write(move |txn| {
             let key = keys::file(file);
-            let Some(mut record) = txn.get::<FileRecord>(&key)? else {
+            let Some(mut record) = txn.record::<FileRecord>(&key)? else {
                 return Err(StoreError::Corrupt {
                     key: format!("{key:?}"),
                     reason: "chunk for a missing file".into(),
@@ -760,7 +709,7 @@ impl<B: KvBackend> Store for KvStore<B> {
     ) -> Result<Option<Notice>, StoreError> {
         self.write(move |txn| {
             let key = keys::file(file);
-            let Some(mut record) = txn.get::<FileRecord>(&key)? else {
+            let Some(mut record) = txn.record::<FileRecord>(&key)? else {
                 return Ok(None);
             };
             record.complete = true;
@@ -787,7 +736,7 @@ impl<B: KvBackend> Store for KvStore<B> {
 
     async fn delete_file(&self, file: ItemId) -> Result<(), StoreError> {
         self.write(move |txn| {
-            if let Some(record) = txn.get::<FileRecord>(&keys::file(file))? {
+            if let Some(record) = txn.record::<FileRecord>(&keys::file(file))? {
                 txn.delete_file_record(&record);
             }
             Ok(())

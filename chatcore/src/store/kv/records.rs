@@ -3,8 +3,9 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use super::keys;
 use crate::protocol::Event;
-use crate::store::{StoreError, UserId};
+use crate::store::{Room, RoomId, StoreError, User, UserId};
 
 /// The format version of the key layout, stored in every database. Opening a
 /// database of an older format upgrades it in place (so older versions of this
@@ -23,6 +24,28 @@ pub struct UserRecord {
     pub name: String,
     /// argon2id PHC string.
     pub password_hash: String,
+}
+
+/// Stored form of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RoomRecord {
+    pub(super) name: String,
+    pub(super) owner: UserId,
+}
+
+pub(super) fn room_from(id: RoomId, record: RoomRecord) -> Room {
+    Room {
+        id,
+        name: record.name,
+        owner: record.owner,
+    }
+}
+
+pub(super) fn user_from(id: UserId, record: UserRecord) -> User {
+    User {
+        id,
+        name: record.name,
+    }
 }
 
 /// Stored form of an inbox item.
@@ -93,4 +116,35 @@ pub(super) fn decode_u64(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
         reason: "expected 8 bytes".into(),
     })?;
     Ok(u64::from_be_bytes(arr))
+}
+
+/// Typed reads over raw ones: of the committed state for a read (a
+/// [`View`](super::view::View)), or of what a write job sees (a
+/// [`Txn`](super::writer::Txn)).
+pub(super) trait Reader {
+    /// The bytes stored under `key`.
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The record stored under `key`.
+    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.raw(key)?.map(|v| decode(key, &v)).transpose()
+    }
+    /// The counter under `key`; 0 if there is none.
+    fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(match self.raw(key)? {
+            Some(v) => decode_u64(key, &v)?,
+            None => 0,
+        })
+    }
+    /// The user `id`.
+    fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .record::<UserRecord>(&keys::user(id))?
+            .map(|r| user_from(id, r)))
+    }
+    /// The room `id`.
+    fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        Ok(self
+            .record::<RoomRecord>(&keys::room(id))?
+            .map(|r| room_from(id, r)))
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::RwLock;
 
 use super::memkey::MemKey;
 use super::memtable::Memtable;
+use super::records::Reader;
 use super::{Entries, KvBackend};
 use crate::store::StoreError;
 
@@ -16,8 +17,8 @@ pub(super) struct View<'a, B> {
     pub(super) memtable: Option<&'a RwLock<Memtable>>,
 }
 
-impl<B: KvBackend> View<'_, B> {
-    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+impl<B: KvBackend> Reader for View<'_, B> {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         // A key the memtable does not hold is as new in the backend as it was when
         // the memtable was read: a checkpoint only drops changes it has written.
         if let Some(memtable) = self.memtable {
@@ -28,7 +29,11 @@ impl<B: KvBackend> View<'_, B> {
         }
         self.backend.get(key)
     }
+}
 
+impl<B: KvBackend> View<'_, B> {
+    /// Up to `limit` entries with `start <= key < end`, ascending (or descending
+    /// if `reverse`).
     pub(super) fn scan(
         &self,
         start: &[u8],
@@ -45,24 +50,34 @@ impl<B: KvBackend> View<'_, B> {
             .range(start, end, reverse, limit);
         // Each change can hide or replace at most one backend entry.
         let fetch = limit.saturating_add(changes.len());
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
-            .backend
-            .scan(start, end, reverse, fetch)?
+        let committed = self.backend.scan(start, end, reverse, fetch)?;
+        Ok(overlay(committed, changes, reverse, limit))
+    }
+}
+
+/// `committed` entries (a backend's, in scan order) with `changes` applied over
+/// them in order (a later change to a key wins; `None` deletes): up to `limit`
+/// entries, ascending, or descending if `reverse`. The one merge of reads and
+/// writes: for a read's view and for a write job's transaction alike.
+pub(super) fn overlay(
+    committed: Entries,
+    changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    reverse: bool,
+    limit: usize,
+) -> Entries {
+    let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+        committed.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    merged.extend(changes);
+    let present = |(k, v): (Vec<u8>, Option<Vec<u8>>)| v.map(|v| (k, v));
+    if reverse {
+        merged
             .into_iter()
-            .map(|(k, v)| (k, Some(v)))
-            .collect();
-        merged.extend(changes);
-        let present = |(k, v): (Vec<u8>, Option<Vec<u8>>)| v.map(|v| (k, v));
-        Ok(if reverse {
-            merged
-                .into_iter()
-                .rev()
-                .filter_map(present)
-                .take(limit)
-                .collect()
-        } else {
-            merged.into_iter().filter_map(present).take(limit).collect()
-        })
+            .rev()
+            .filter_map(present)
+            .take(limit)
+            .collect()
+    } else {
+        merged.into_iter().filter_map(present).take(limit).collect()
     }
 }
 
@@ -120,7 +135,7 @@ mod tests {
                 proptest::prop_assert_eq!(got, want, "scan {}..{} reverse={} limit={}", a, b, reverse, limit);
             }
             for key in 0u8..12 {
-                proptest::prop_assert_eq!(view.get(&[key]).unwrap(), model.get(&vec![key]).cloned());
+                proptest::prop_assert_eq!(view.raw(&[key]).unwrap(), model.get(&vec![key]).cloned());
             }
         }
     }

@@ -7,11 +7,12 @@ use std::collections::{btree_map, BTreeMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, RwLock};
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
 
 use super::memkey::MemKey;
 use super::memtable::Memtable;
-use super::records::{decode, decode_u64, encode};
+use super::records::{decode_u64, encode, Reader};
+use super::view::overlay;
 use super::wal_writer::WalWriter;
 use super::{keys, Entries, KvBackend, KvSnapshot};
 use crate::store::StoreError;
@@ -49,8 +50,8 @@ pub(super) struct Txn<'a> {
     next_id: &'a mut u64,
 }
 
-impl Txn<'_> {
-    pub(super) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+impl Reader for Txn<'_> {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let mem_key = MemKey::new(key);
         if let Some(write) = self.group.get(&mem_key) {
             return Ok(write.value.clone());
@@ -60,15 +61,9 @@ impl Txn<'_> {
         }
         self.snapshot.get(key)
     }
-    pub(super) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.get_raw(key)?.map(|v| decode(key, &v)).transpose()
-    }
-    pub(super) fn get_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
-        Ok(match self.get_raw(key)? {
-            Some(v) => decode_u64(key, &v)?,
-            None => 0,
-        })
-    }
+}
+
+impl Txn<'_> {
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
         match self.group.entry(MemKey::from(key)) {
             btree_map::Entry::Occupied(mut entry) => {
@@ -116,21 +111,14 @@ impl Txn<'_> {
     }
     /// Every entry with `start <= key < end`, overlays applied, ascending.
     pub(super) fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
-            .snapshot
-            .scan(start, end)?
-            .into_iter()
-            .map(|(k, v)| (k, Some(v)))
-            .collect();
-        if let Some(memtable) = self.memtable {
-            merged.extend(memtable.range(start, end, false, usize::MAX));
-        }
-        let range = self.group.range(MemKey::range(start, end));
-        merged.extend(range.map(|(k, w)| (k.as_slice().to_vec(), w.value.clone())));
-        Ok(merged
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect())
+        let committed = self.snapshot.scan(start, end)?;
+        let logged = self
+            .memtable
+            .map(|m| m.range(start, end, false, usize::MAX));
+        let grouped = self.group.range(MemKey::range(start, end));
+        let grouped = grouped.map(|(k, w)| (k.as_slice().to_vec(), w.value.clone()));
+        let changes = logged.into_iter().flatten().chain(grouped);
+        Ok(overlay(committed, changes, false, usize::MAX))
     }
 }
 
@@ -306,7 +294,7 @@ mod tests {
         txn.put_u64(b"count".to_vec(), 3);
         txn.put_u64(b"other".to_vec(), 9);
         assert_eq!(
-            txn.get_u64(b"count").unwrap(),
+            txn.counter(b"count").unwrap(),
             3,
             "a job sees its own writes"
         );
