@@ -24,6 +24,12 @@
 //! replays every segment newer than the recorded number; a torn last record (the
 //! one a crash interrupted, never acknowledged) is dropped.
 //!
+//! A checkpoint spares the disk for the log's own syncs (a checkpointed segment
+//! is shrunk step by step before it is deleted, module `wal`) unless it runs
+//! slower than the log grows. [`WalConfig::checkpoint_lag`] says which, so that
+//! a backend can spare the disk too while checkpoints keep up (`chatcore_redb`
+//! paces its commits then, an option of its own).
+//!
 //! # Key layout
 //!
 //! All integers are big-endian so that ranges scan in numeric order.
@@ -82,7 +88,7 @@ use wal_writer::WalWriter;
 use writer::{write_loop, Job, Txn};
 
 pub use records::FORMAT_VERSION;
-pub use wal_writer::WalConfig;
+pub use wal_writer::{CheckpointLag, WalConfig};
 
 /// Key-value pairs as a scan returns them.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -133,14 +139,6 @@ pub trait KvBackend: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>, StoreError> {
         Ok(Box::new(Live(self)))
     }
-    /// Whether to pace the writes of the commits that follow, sparing the disk
-    /// for a write-ahead log's own syncs: told `true` when a log opens in front
-    /// of the backend (its commits are then checkpoints, which nothing waits
-    /// for), `false` while a checkpoint runs slower than the log grows (writers
-    /// would soon wait for it), and `true` again once that one is done. Never
-    /// told without a log, where every commit is a writer's own. The default
-    /// ignores it.
-    fn pace_checkpoints(&self, _pace: bool) {}
 }
 
 /// Reads of a [`KvBackend::snapshot`].

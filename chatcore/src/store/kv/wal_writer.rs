@@ -2,7 +2,7 @@
 //! go when there is a log, and the checkpoints that move them into the backend.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 
@@ -21,6 +21,10 @@ pub struct WalConfig {
     /// means fewer, bigger backend commits and more memory (the changes since the
     /// last checkpoint are also held in memory) and a longer replay after a crash.
     pub checkpoint_bytes: u64,
+    /// Whether the log's checkpoints keep up with it, kept up to date by the
+    /// store opened with this config, for a backend that tunes its commits to
+    /// that (give it a clone before the open). A clone of the config shares it.
+    pub checkpoint_lag: CheckpointLag,
 }
 
 impl WalConfig {
@@ -32,7 +36,59 @@ impl WalConfig {
         WalConfig {
             dir: dir.into(),
             checkpoint_bytes: Self::DEFAULT_CHECKPOINT_BYTES,
+            checkpoint_lag: CheckpointLag::new(),
         }
+    }
+}
+
+/// Whether a write-ahead log's checkpoints keep up with the log: set while a
+/// checkpoint runs slower than the write-ahead log grows.
+///
+/// A cloneable handle, carried by a [`WalConfig`]; every clone sees one state.
+/// The store opened with that config keeps it: from when the log is open (after
+/// the open has replayed what it held) until the store closes, it
+/// [`keeps_up`](Self::keeps_up) or [`is_lagging`](Self::is_lagging); before and
+/// after, it does neither. The backend's commits are then checkpoints that no
+/// writer waits for, and a backend may spare the disk for the log's own syncs
+/// while they keep up (as `chatcore_redb` can). Once the next segment fills
+/// before the running checkpoint is done, the checkpoint lags: spared, it would
+/// fall further behind until writers wait for it.
+#[derive(Clone, Default)]
+pub struct CheckpointLag(Arc<AtomicU8>);
+
+// The states of a `CheckpointLag`.
+const NO_LOG: u8 = 0;
+const KEEPING_UP: u8 = 1;
+const LAGGING: u8 = 2;
+
+impl CheckpointLag {
+    /// A handle on no log yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a log is open with this handle and its checkpoints keep up with it.
+    pub fn keeps_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == KEEPING_UP
+    }
+
+    /// Whether a checkpoint runs slower than the log grows.
+    pub fn is_lagging(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == LAGGING
+    }
+
+    /// Sets the state; only the [`WalWriter`] does.
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for CheckpointLag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointLag")
+            .field("keeps_up", &self.keeps_up())
+            .field("is_lagging", &self.is_lagging())
+            .finish()
     }
 }
 
@@ -47,12 +103,6 @@ pub(super) struct WalWriter {
     done: mpsc::Receiver<(Result<(), StoreError>, memtable::Frozen)>,
     checkpointer: Option<JoinHandle<()>>,
     running: bool,
-    /// Set while a checkpoint runs slower than the log grows: it then stops
-    /// sparing the disk (here, deleting its segments at once; in the backend,
-    /// through [`KvBackend::pace_checkpoints`]).
-    hurry: Arc<AtomicBool>,
-    /// The backend, told when its checkpoint commits may spare the disk.
-    backend: Arc<dyn KvBackend>,
     /// After a failed append or checkpoint every later write fails: what is on
     /// disk is then unknown, and a restart replays the log.
     failed: Option<StoreError>,
@@ -74,14 +124,12 @@ impl WalWriter {
     ) -> Result<Self, StoreError> {
         let (checkpoints, jobs) = mpsc::channel::<Checkpoint>();
         let (done_tx, done) = mpsc::channel();
-        let hurry = Arc::new(AtomicBool::new(false));
-        backend.pace_checkpoints(true);
-        let paced: Arc<dyn KvBackend> = backend.clone();
-        let (backend, table, dir, hurrying) = (
+        config.checkpoint_lag.set(KEEPING_UP);
+        let (backend, table, dir, lag) = (
             Arc::clone(backend),
             Arc::clone(&memtable),
             config.dir.clone(),
-            Arc::clone(&hurry),
+            config.checkpoint_lag.clone(),
         );
         let checkpointer = std::thread::Builder::new()
             .name("chatcore-ckpt".into())
@@ -92,7 +140,7 @@ impl WalWriter {
                 os::lower_priority();
                 for job in jobs {
                     let changes = job.changes.clone();
-                    let result = checkpoint(&*backend, &table, &dir, &hurrying, job);
+                    let result = checkpoint(&*backend, &table, &dir, &lag, job);
                     // Freed by the thread that allocated them: the allocator then
                     // reuses that memory for the next period instead of faulting in
                     // fresh pages.
@@ -110,8 +158,6 @@ impl WalWriter {
             done,
             checkpointer: Some(checkpointer),
             running: false,
-            hurry,
-            backend: paced,
             failed: None,
         })
     }
@@ -150,12 +196,12 @@ impl WalWriter {
             self.start_checkpoint(last_segment, vec![file]);
         }
         // The next segment filled before the running checkpoint finished: the
-        // checkpoint is slower than the log, and paced it would fall behind
-        // until writers wait for it.
-        let hurry = self.running && self.log.bytes() >= self.config.checkpoint_bytes;
-        if hurry != self.hurry.load(Ordering::Relaxed) {
-            self.hurry.store(hurry, Ordering::Relaxed);
-            self.backend.pace_checkpoints(!hurry);
+        // checkpoint is slower than the log, and sparing the disk it would fall
+        // behind until writers wait for it.
+        let lagging = self.running && self.log.bytes() >= self.config.checkpoint_bytes;
+        let lag = &self.config.checkpoint_lag;
+        if lagging != lag.is_lagging() {
+            lag.set(if lagging { LAGGING } else { KEEPING_UP });
         }
     }
 
@@ -201,6 +247,7 @@ impl WalWriter {
         if let Some(handle) = self.checkpointer.take() {
             let _ = handle.join();
         }
+        self.config.checkpoint_lag.set(NO_LOG);
     }
 }
 
@@ -210,7 +257,7 @@ fn checkpoint<B: KvBackend>(
     backend: &B,
     memtable: &RwLock<Memtable>,
     dir: &Path,
-    hurry: &AtomicBool,
+    lag: &CheckpointLag,
     job: Checkpoint,
 ) -> Result<(), StoreError> {
     let marker = job.last_segment.to_be_bytes();
@@ -224,7 +271,7 @@ fn checkpoint<B: KvBackend>(
     drop(forgotten);
     // The backend now records the checkpoint: a segment that outlives a failed
     // delete is skipped at the next open.
-    if let Err(e) = wal::remove_gradually(dir, &job.files, hurry) {
+    if let Err(e) = wal::remove_gradually(dir, &job.files, lag) {
         tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
     }
     Ok(())
@@ -232,7 +279,7 @@ fn checkpoint<B: KvBackend>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
 
     use super::*;
     use crate::store::kv::{keys, Entries, KvStore, WriteBatch};
@@ -326,13 +373,12 @@ mod tests {
         );
     }
     /// A backend whose commits fail while `broken` is set and wait while
-    /// `closed` is, recording what the store tells it about pacing.
+    /// `closed` is.
     #[derive(Clone, Default)]
     struct Controlled {
         inner: MemoryBackend,
         broken: Arc<AtomicBool>,
         closed: Arc<AtomicBool>,
-        told: Arc<Mutex<Vec<bool>>>,
     }
 
     impl KvBackend for Controlled {
@@ -351,13 +397,11 @@ mod tests {
             }
             self.inner.commit(batch)
         }
-        fn pace_checkpoints(&self, pace: bool) {
-            self.told.lock().unwrap().push(pace);
-        }
     }
 
-    /// Checkpoints are paced from the open on; one still running when the next
-    /// segment is full is told to stop pacing, and told to pace again once done.
+    /// Checkpoints keep up (and may be paced) from the open on; one still
+    /// running when the next segment is full lags (and must not be), and keeps
+    /// up again once done. Without an open log, neither.
     #[tokio::test]
     async fn checkpoints_are_paced_unless_slower_than_the_log() {
         let dir = tempfile::tempdir().unwrap();
@@ -366,6 +410,9 @@ mod tests {
             checkpoint_bytes: 4096,
             ..WalConfig::new(dir.path())
         };
+        let lag = config.checkpoint_lag.clone();
+        let state = || (lag.keeps_up(), lag.is_lagging());
+        assert_eq!(state(), (false, false), "no log before the open");
         let store = KvStore::open_with_wal(backend.clone(), config).unwrap();
         backend.closed.store(true, Ordering::SeqCst);
         // Dropped before the store, whose close waits for the checkpoint.
@@ -376,30 +423,31 @@ mod tests {
             }
         }
         let _gate = OpenOnDrop(Arc::clone(&backend.closed));
-        let told = || backend.told.lock().unwrap().clone();
         let mut users = 0;
         // The first full segment starts a checkpoint, which waits at the gate
-        // while the next segment fills. Untold, the writer would soon be held
-        // back waiting for the checkpoint.
-        assert_eq!(told(), [true], "paced from the open");
-        while told().len() < 2 {
+        // while the next segment fills. Unless it lags, the writer would soon be
+        // held back waiting for the checkpoint.
+        assert_eq!(state(), (true, false), "keeps up from the open");
+        while !lag.is_lagging() {
             let name = format!("u{users}");
             let create = store.create_user(&name, "h");
             tokio::time::timeout(std::time::Duration::from_secs(10), create)
                 .await
-                .expect("held back before being told to hurry")
+                .expect("held back before the checkpoint lagged")
                 .unwrap();
             users += 1;
         }
-        assert_eq!(told(), [true, false]);
+        assert_eq!(state(), (false, true));
         backend.closed.store(false, Ordering::SeqCst);
-        while told().len() < 3 {
+        while lag.is_lagging() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             store.create_user(&format!("u{users}"), "h").await.unwrap();
             users += 1;
-            assert!(users < 1000, "never told the hurry is over");
+            assert!(users < 1000, "still lagging after the checkpoint finished");
         }
-        assert_eq!(told(), [true, false, true]);
+        assert_eq!(state(), (true, false));
+        drop(store);
+        assert_eq!(state(), (false, false), "no log after the close");
     }
 
     /// A checkpoint that fails stops all later writes (what is on disk is then
