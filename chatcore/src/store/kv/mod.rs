@@ -60,7 +60,8 @@
 //! - `wal`: the log's segment files and records;
 //! - `memtable` (with `memkey`): the logged changes not yet in the backend;
 //! - `view`: the committed state as a read sees it (`View`);
-//! - `domain`: the [`Store`] methods as transactions and reads;
+//! - `domain`: the [`Store`] methods as transactions and reads, by area (users,
+//!   friends, chat, rooms, files);
 //! - `os`: what the log needs of the operating system beyond `std`.
 
 mod domain;

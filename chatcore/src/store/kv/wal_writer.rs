@@ -41,18 +41,18 @@ impl WalConfig {
     }
 }
 
-/// Whether a write-ahead log's checkpoints keep up with the log: set while a
+/// Whether a write-ahead log's checkpoints keep up with it: set while a
 /// checkpoint runs slower than the write-ahead log grows.
 ///
-/// A cloneable handle, carried by a [`WalConfig`]; every clone sees one state.
-/// The store opened with that config keeps it: from when the log is open (after
-/// the open has replayed what it held) until the store closes, it
-/// [`keeps_up`](Self::keeps_up) or [`is_lagging`](Self::is_lagging); before and
-/// after, it does neither. The backend's commits are then checkpoints that no
-/// writer waits for, and a backend may spare the disk for the log's own syncs
-/// while they keep up (as `chatcore_redb` can). Once the next segment fills
-/// before the running checkpoint is done, the checkpoint lags: spared, it would
-/// fall further behind until writers wait for it.
+/// A cloneable handle that a [`WalConfig`] carries; all clones share one state,
+/// which the store opened with that config keeps. While the log is open (from
+/// the end of the open's replay until the store closes) its checkpoints either
+/// [keep up](Self::keeps_up) or [lag](Self::is_lagging): they lag once the next
+/// segment fills before the running checkpoint is done. Before and after, neither.
+///
+/// For a backend that spares the disk for the log's own syncs while its commits
+/// are checkpoints that keep up (no writer waits for those; a lagging one, spared,
+/// would fall further behind until writers wait for it), as `chatcore_redb` can.
 #[derive(Clone, Default)]
 pub struct CheckpointLag(Arc<AtomicU8>);
 
