@@ -1,5 +1,6 @@
-//! The file under redb: redb's own [`FileBackend`], except that a commit's pages
-//! reach the disk in bounded pieces, with pauses between them.
+//! The file under redb: redb's own [`FileBackend`], except that while a
+//! write-ahead log's checkpoints keep up with it, a commit's pages reach the disk
+//! in bounded pieces, with pauses between them.
 //!
 //! Why: a checkpoint commits tens of MiB of pages at once, and the disk flushes
 //! them as one burst when redb syncs. A write-ahead log `fdatasync` issued during
@@ -12,34 +13,35 @@
 
 use std::io;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use chatcore::store::CheckpointLag;
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
 /// How many bytes written make the backend sync before it writes more.
 pub(crate) const SYNC_EVERY: u64 = 256 << 10;
 
-/// A [`StorageBackend`] (redb's [`FileBackend`] in use) that, while `pace` is
-/// set, syncs every [`SYNC_EVERY`] bytes written, then pauses as long as that
-/// sync took.
+/// A [`StorageBackend`] (redb's [`FileBackend`] in use) that, while the
+/// checkpoints of the log `pace` belongs to keep up with it, syncs every
+/// [`SYNC_EVERY`] bytes written, then pauses as long as that sync took.
 #[derive(Debug)]
 pub(crate) struct PacedFile<B = FileBackend> {
     inner: B,
     /// Bytes written since the last sync.
     unsynced: AtomicU64,
-    /// Set while the commits are checkpoints behind a write-ahead log that keeps
-    /// up ([`KvBackend::pace_checkpoints`](chatcore::store::KvBackend::pace_checkpoints)).
-    /// Unset without a log (a commit is then a writer's own) and while
-    /// checkpoints lag behind the log (paced, they would fall further behind,
-    /// until writers wait).
-    pace: Arc<AtomicBool>,
+    /// The commits are paced while this says the write-ahead log in front
+    /// keeps up ([`CheckpointLag::keeps_up`]): the commits are then its
+    /// checkpoints, which nothing waits for. Unpaced without it or without an
+    /// open log (a commit is then a writer's own), and while checkpoints lag
+    /// behind the log (paced, they would fall further behind, until writers
+    /// wait).
+    pace: Option<CheckpointLag>,
 }
 
 impl<B> PacedFile<B> {
-    pub(crate) fn new(inner: B, pace: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(inner: B, pace: Option<CheckpointLag>) -> Self {
         PacedFile {
             inner,
             unsynced: AtomicU64::new(0),
@@ -53,7 +55,7 @@ impl<B: StorageBackend> StorageBackend for PacedFile<B> {
         self.inner.write(offset, data)?;
         let len = data.len() as u64;
         let unsynced = self.unsynced.fetch_add(len, Ordering::Relaxed) + len;
-        if unsynced >= SYNC_EVERY && self.pace.load(Ordering::Relaxed) {
+        if unsynced >= SYNC_EVERY && self.pace.as_ref().is_some_and(CheckpointLag::keeps_up) {
             let started = Instant::now();
             self.sync_data()?;
             std::thread::sleep(started.elapsed());
@@ -115,6 +117,7 @@ impl<B: StorageBackend> StorageBackend for PacedFile<B> {
 mod tests {
     use std::sync::Mutex;
 
+    use chatcore::store::{KvStore, MemoryBackend, WalConfig};
     use redb::backends::InMemoryBackend;
 
     use super::*;
@@ -149,8 +152,29 @@ mod tests {
         }
     }
 
-    fn file(pace: bool) -> PacedFile<Recording> {
-        PacedFile::new(Recording::default(), Arc::new(AtomicBool::new(pace)))
+    /// A write-ahead log open in front of a store, whose checkpoints keep up,
+    /// while this lives.
+    struct OpenLog {
+        lag: CheckpointLag,
+        _store: KvStore<MemoryBackend>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn open_log() -> OpenLog {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WalConfig::new(dir.path());
+        let lag = config.checkpoint_lag.clone();
+        let store = KvStore::open_with_wal(MemoryBackend::new(), config).unwrap();
+        assert!(lag.keeps_up());
+        OpenLog {
+            lag,
+            _store: store,
+            _dir: dir,
+        }
+    }
+
+    fn file(pace: Option<CheckpointLag>) -> PacedFile<Recording> {
+        PacedFile::new(Recording::default(), pace)
     }
 
     /// Writes 3 × `SYNC_EVERY` + 10 pages and syncs; returns the bytes each sync
@@ -171,8 +195,9 @@ mod tests {
 
     #[test]
     fn a_large_write_is_synced_in_pieces_and_reads_back() {
+        let log = open_log();
         assert_eq!(
-            large_commit(&file(true)),
+            large_commit(&file(Some(log.lag.clone()))),
             [SYNC_EVERY, SYNC_EVERY, SYNC_EVERY, 10 * 4096],
             "a sync after every SYNC_EVERY bytes, then redb's own"
         );
@@ -180,12 +205,16 @@ mod tests {
 
     #[test]
     fn unpaced_only_redb_syncs() {
-        assert_eq!(large_commit(&file(false)), [3 * SYNC_EVERY + 10 * 4096]);
+        // No handle, or a handle on no open log.
+        for pace in [None, Some(CheckpointLag::new())] {
+            assert_eq!(large_commit(&file(pace)), [3 * SYNC_EVERY + 10 * 4096]);
+        }
     }
 
     #[test]
     fn a_small_commit_is_synced_once() {
-        let file = file(true);
+        let log = open_log();
+        let file = file(Some(log.lag.clone()));
         file.set_len(8192).unwrap();
         file.write(0, &[1; 8192]).unwrap();
         file.sync_data().unwrap();

@@ -24,7 +24,8 @@
 //! - [`RedbBackend`]: one redb table (`&[u8] -> &[u8]`) implementing
 //!   [`KvBackend`]. All domain logic, the key layout, the format version, group
 //!   commit and the write-ahead log live in [`KvStore`], shared with every bundled
-//!   backend.
+//!   backend. [`RedbBackend::open_with`] takes [`RedbOptions`]: whether to pace
+//!   the commits behind a write-ahead log.
 //! - [`RedbStore`] = `KvStore<RedbBackend>`, the [`Store`](chatcore::store::Store).
 //! - [`open`]: a store in a directory: the redb file [`FILE_NAME`] and the
 //!   write-ahead log segments (`chat-wal-N.log`) beside it.
@@ -38,12 +39,15 @@
 //! crash of the process or the machine. Many concurrent writes share one append
 //! (group commit). Every 16 MiB of log, a checkpoint writes the changes into redb in
 //! one write transaction with [`Durability::Immediate`] (durable when it returns),
-//! synced in 256 KiB pieces with pauses between them so that the log's own syncs
-//! never wait long behind it, then deletes that segment; the next [`open`]
-//! replays whatever a crash left in the log. A store opened on a bare
-//! [`RedbBackend`] with [`KvStore::open`] commits every group to redb directly
-//! instead, unpaced. A failed commit is rolled back: nothing of
-//! it is visible, then or after a restart.
+//! then deletes that segment; the next [`open`] replays whatever a crash left in
+//! the log. While checkpoints keep up with the log, redb syncs a checkpoint in
+//! 256 KiB pieces with pauses between them, so that the log's own syncs never wait
+//! long behind it ([`RedbOptions::pace_checkpoints`], which [`open`] sets to the
+//! log's [`CheckpointLag`]); once one runs slower than the log grows, it goes
+//! unpaced until done. A store opened on a bare [`RedbBackend`] with
+//! [`KvStore::open`] commits every group to redb directly instead, unpaced. A
+//! failed commit is rolled back: nothing of it is visible, then or after a
+//! restart.
 //!
 //! Reads are redb read transactions (snapshots) overlaid with the changes not yet
 //! checkpointed, and run on tokio's blocking pool.
@@ -54,11 +58,10 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use chatcore::store::{
-    BorrowedWrites, Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig, WriteBatch,
+    BorrowedWrites, CheckpointLag, Entries, KvBackend, KvSnapshot, KvStore, StoreError, WalConfig,
+    WriteBatch,
 };
 use redb::backends::FileBackend;
 use redb::{
@@ -129,16 +132,43 @@ pub fn open(dir: impl AsRef<Path>) -> Result<RedbStore, StoreError> {
             ),
         ))
     })?;
-    let backend = RedbBackend::open(dir.join(FILE_NAME))?;
-    KvStore::open_with_wal(backend, WalConfig::new(dir))
+    let wal = WalConfig::new(dir);
+    let options = RedbOptions::default().pace_checkpoints_of(&wal);
+    let backend = RedbBackend::open_with(dir.join(FILE_NAME), options)?;
+    KvStore::open_with_wal(backend, wal)
+}
+
+/// How [`RedbBackend::open_with`] opens a database. The default is what
+/// [`RedbBackend::open`] does.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RedbOptions {
+    /// Paces commits while a write-ahead log's checkpoints keep up with it
+    /// ([`CheckpointLag::keeps_up`]): a commit is then synced every 256 KiB it
+    /// writes, and the disk left alone after each sync as long as the sync took,
+    /// so that a log `fdatasync` issued meanwhile waits for one piece at most
+    /// rather than the whole checkpoint. Give it the [`WalConfig::checkpoint_lag`]
+    /// of the log the backend will sit behind
+    /// ([`pace_checkpoints_of`](Self::pace_checkpoints_of)). Never paced with
+    /// `None` (the default), before and after that log is open, and while its
+    /// checkpoints lag: then every commit is a writer's own, or one that writers
+    /// would soon wait for.
+    pub pace_checkpoints: Option<CheckpointLag>,
+}
+
+impl RedbOptions {
+    /// Paces the checkpoints of the write-ahead log `wal` configures, as [`open`]
+    /// does: then open the store with [`KvStore::open_with_wal`] and that `wal`.
+    pub fn pace_checkpoints_of(mut self, wal: &WalConfig) -> Self {
+        self.pace_checkpoints = Some(wal.checkpoint_lag.clone());
+        self
+    }
 }
 
 /// A [`KvBackend`] on one table of a redb database.
 pub struct RedbBackend {
     db: Database,
     path: PathBuf,
-    /// Shared with the file: whether commits are paced.
-    pace: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for RedbBackend {
@@ -150,17 +180,22 @@ impl fmt::Debug for RedbBackend {
 }
 
 impl RedbBackend {
-    /// Opens the redb database file at `path`, creating it if it does not exist.
+    /// Opens the redb database file at `path`, creating it if it does not exist,
+    /// with the default [`RedbOptions`] (commits are never paced).
     ///
     /// Checks that the file is a redb database holding no tables but chatcore's
     /// (else [`StoreError::NotADatabase`]); the format version is checked by
     /// [`KvStore::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, RedbOptions::default())
+    }
+
+    /// Like [`open`](Self::open), with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         check_is_a_file(&path)?;
         // redb reports most damage as errors but panics on some damaged pages (and
         // has debug assertions); a file we cannot read must be an error, not a panic.
-        let pace = Arc::new(AtomicBool::new(false));
         let db = catch_unwind(AssertUnwindSafe(|| {
             let file = OpenOptions::new()
                 .read(true)
@@ -170,14 +205,14 @@ impl RedbBackend {
                 .open(&path)
                 .map_err(|e| DatabaseError::Storage(e.into()))?;
             let file = FileBackend::new(file)?;
-            Database::builder().create_with_backend(PacedFile::new(file, Arc::clone(&pace)))
+            Database::builder().create_with_backend(PacedFile::new(file, options.pace_checkpoints))
         }))
         .map_err(|panic| {
             let reason = panic_message(&*panic);
             not_a_database(&path, &format!("redb failed reading it: {reason}"))
         })?
         .map_err(|e| open_error(&path, e))?;
-        let backend = RedbBackend { db, path, pace };
+        let backend = RedbBackend { db, path };
         backend.check_tables()?;
         Ok(backend)
     }
@@ -283,10 +318,6 @@ fn check_is_a_file(path: &Path) -> Result<(), StoreError> {
 }
 
 impl KvBackend for RedbBackend {
-    fn pace_checkpoints(&self, pace: bool) {
-        self.pace.store(pace, Ordering::Relaxed);
-    }
-
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::backend)?;
         let table = match txn.open_table(TABLE) {

@@ -4,7 +4,7 @@
 //! the environment, the write-ahead log checkpoints every `N` bytes.
 
 use chatcore::store::{KvStore, WalConfig};
-use chatcore_redb::{RedbBackend, FILE_NAME};
+use chatcore_redb::{RedbBackend, RedbOptions, FILE_NAME};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -16,11 +16,12 @@ async fn main() {
     let store = match std::env::var("CHATCORE_CHECKPOINT_BYTES") {
         Ok(bytes) => {
             std::fs::create_dir_all(&dir).expect("create the directory");
-            let backend = RedbBackend::open(dir.join(FILE_NAME)).expect("open redb");
             let config = WalConfig {
                 checkpoint_bytes: bytes.parse().expect("a byte count"),
                 ..WalConfig::new(&dir)
             };
+            let options = RedbOptions::default().pace_checkpoints_of(&config);
+            let backend = RedbBackend::open_with(dir.join(FILE_NAME), options).expect("open redb");
             KvStore::open_with_wal(backend, config)
         }
         Err(_) => chatcore_redb::open(&dir),

@@ -21,7 +21,8 @@ mod memory;
 pub mod testkit;
 
 pub use kv::{
-    BorrowedWrites, Entries, KvBackend, KvSnapshot, KvStore, WalConfig, WriteBatch, FORMAT_VERSION,
+    BorrowedWrites, CheckpointLag, Entries, KvBackend, KvSnapshot, KvStore, WalConfig, WriteBatch,
+    FORMAT_VERSION,
 };
 pub use memory::{MemoryBackend, MemoryStore};
 

@@ -10,7 +10,8 @@ use std::collections::{btree_map, BTreeMap};
 use std::sync::Arc;
 
 use super::memkey::MemKey;
-use super::{Group, Write, WriteBatch};
+use super::writer::{Group, Write};
+use super::WriteBatch;
 
 /// A change not yet in the backend.
 struct Entry {

@@ -19,10 +19,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::{os, WriteBatch};
+use super::{os, CheckpointLag, WriteBatch};
 use crate::store::StoreError;
 
 /// A write as the log takes it: key, and value or `None` for a delete.
@@ -224,12 +223,12 @@ const DELETE_STEP: u64 = 1 << 20;
 /// mounted with `discard` trims, all of those blocks). In steps, it waits for one
 /// step at most. RocksDB deletes its files in chunks for the same reason. A crash
 /// midway leaves a shortened segment that the backend records as checkpointed, so
-/// the next open skips it unread. While `hurry` is set (checkpoints lag behind the
-/// log) the rest goes at once.
+/// the next open skips it unread. While checkpoints lag behind the log (`lag`)
+/// the rest goes at once.
 pub fn remove_gradually(
     dir: &Path,
     files: &[PathBuf],
-    hurry: &AtomicBool,
+    lag: &CheckpointLag,
 ) -> Result<(), StoreError> {
     for path in files {
         let file = match OpenOptions::new().write(true).open(path) {
@@ -242,7 +241,7 @@ pub fn remove_gradually(
             .metadata()
             .map_err(|e| io_error("cannot read", path, e))?
             .len();
-        while len > 0 && !hurry.load(Ordering::Relaxed) {
+        while len > 0 && !lag.is_lagging() {
             len = len.saturating_sub(DELETE_STEP);
             let started = Instant::now();
             shrink(len).map_err(|e| io_error("cannot shrink", path, e))?;
@@ -499,7 +498,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::create(dir.path(), 3, 2 * DELETE_STEP + 5).unwrap();
         let missing = dir.path().join("chat-wal-00000000000000000002.log");
-        remove_gradually(dir.path(), &[missing, wal.path()], &AtomicBool::new(false)).unwrap();
+        remove_gradually(dir.path(), &[missing, wal.path()], &CheckpointLag::new()).unwrap();
         assert!(segments(dir.path()).unwrap().is_empty());
     }
 

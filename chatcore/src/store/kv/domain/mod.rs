@@ -1,0 +1,237 @@
+//! The domain operations of [`Store`] as key-value transactions.
+//!
+//! Each method is one job of the group commit (writes) or one read on the blocking
+//! pool; see [`keys`] for the layout. The [`Store`] implementation here only
+//! chooses which, and the files named for each area hold the operations:
+//! `users` (accounts and search), `friends` (links and friend requests), `chat`
+//! (1:1 messages, the inbox, acks and history), `rooms` and `files`.
+
+mod chat;
+mod files;
+mod friends;
+mod rooms;
+mod users;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+
+use super::keys::{self, Conv};
+use super::records::{decode, Reader};
+use super::{KvBackend, KvStore, View};
+use crate::friends::{FriendAction, Link};
+use crate::protocol::{ErrorCode, Event, ItemId, Message, Timestamp};
+use crate::store::{
+    Account, Appended, Deliver, FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage,
+    Notice, Room, RoomId, RoomPosition, Store, StoreError, User, UserId,
+};
+
+/// Up to `limit` records with `start <= key < end`, decoded, with their keys.
+fn scan_decode<B: KvBackend, T: DeserializeOwned>(
+    backend: &View<'_, B>,
+    (start, end): (Vec<u8>, Vec<u8>),
+    reverse: bool,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    backend
+        .scan(&start, &end, reverse, limit)?
+        .into_iter()
+        .map(|(k, v)| {
+            let value = decode(&k, &v)?;
+            Ok((k, value))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl<B: KvBackend> Store for KvStore<B> {
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let name = name.to_owned();
+        let password_hash = password_hash.to_owned();
+        self.write(move |txn| users::create_user(txn, name, password_hash))
+            .await
+    }
+
+    async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let name_key = keys::name(&name.to_lowercase());
+        self.read(move |b| users::account_by_name(b, &name_key))
+            .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read(move |b| b.user(id)).await
+    }
+
+    async fn search_users(&self, query: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let query = query.to_lowercase();
+        self.read(move |b| users::search_users(b, &query, limit))
+            .await
+    }
+
+    async fn friend_op(
+        &self,
+        actor: &User,
+        other: &User,
+        action: FriendAction,
+        max_pending: usize,
+    ) -> Result<Result<FriendOutcome, ErrorCode>, StoreError> {
+        if actor.id == other.id {
+            return Ok(Err(ErrorCode::CannotBefriendSelf));
+        }
+        let (actor, other) = (actor.clone(), other.clone());
+        self.write(move |txn| friends::friend_op(txn, &actor, &other, action, max_pending))
+            .await
+    }
+
+    async fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError> {
+        self.read(move |b| Ok(b.record(&keys::link(owner, other))?.unwrap_or_default()))
+            .await
+    }
+
+    async fn links(&self, owner: UserId) -> Result<Vec<(User, Link)>, StoreError> {
+        self.read(move |b| friends::links(b, owner)).await
+    }
+
+    async fn append_direct(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        self.write(move |txn| chat::append_direct(txn, msg)).await
+    }
+
+    async fn inbox(
+        &self,
+        user: UserId,
+        after: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.read(move |b| chat::inbox(b, user, after, limit)).await
+    }
+
+    async fn ack(&self, user: UserId, ids: &[ItemId]) -> Result<Vec<Notice>, StoreError> {
+        let ids = ids.to_vec();
+        self.write(move |txn| chat::ack(txn, user, ids)).await
+    }
+
+    async fn direct_history(
+        &self,
+        a: UserId,
+        b: UserId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.read(move |backend| chat::history_page(backend, Conv::direct(a, b), before_seq, limit))
+            .await
+    }
+
+    async fn create_room(&self, owner: &User, name: &str) -> Result<Option<Room>, StoreError> {
+        let (owner, name) = (owner.id, name.to_owned());
+        self.write(move |txn| rooms::create_room(txn, owner, name))
+            .await
+    }
+
+    async fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError> {
+        let name_key = keys::room_name(&name.to_lowercase());
+        self.read(move |b| rooms::room_by_name(b, &name_key)).await
+    }
+
+    async fn rooms(&self) -> Result<Vec<(Room, u32)>, StoreError> {
+        self.read(rooms::rooms).await
+    }
+
+    async fn join_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.write(move |txn| rooms::join_room(txn, room, user))
+            .await
+    }
+
+    async fn leave_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.write(move |txn| rooms::leave_room(txn, room, user))
+            .await
+    }
+
+    async fn delete_room(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
+        self.write(move |txn| rooms::delete_room(txn, room)).await
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.read(move |b| Ok(b.raw(&keys::member(room, user))?.is_some()))
+            .await
+    }
+
+    async fn room_members(&self, room: RoomId) -> Result<Vec<User>, StoreError> {
+        self.read(move |b| rooms::room_members(b, room)).await
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomPosition>, StoreError> {
+        self.read(move |b| rooms::rooms_of(b, user)).await
+    }
+
+    async fn append_room(
+        &self,
+        msg: NewRoomMessage,
+        deliver: Deliver,
+    ) -> Result<Result<Appended, ErrorCode>, StoreError> {
+        // The writer thread runs completions in commit order, which is seq order.
+        let committed = move |appended: &Result<Appended, ErrorCode>| {
+            if let Ok(Appended::New(message)) = appended {
+                deliver(message);
+            }
+        };
+        self.write_then(move |txn| rooms::append_room(txn, msg), committed)
+            .await
+    }
+
+    async fn room_history(
+        &self,
+        room: RoomId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.read(move |b| chat::history_page(b, Conv::Room(room), before_seq, limit))
+            .await
+    }
+
+    async fn create_file(&self, offer: NewFile) -> Result<FileRecord, StoreError> {
+        self.write(move |txn| files::create_file(txn, offer)).await
+    }
+
+    async fn put_chunk(&self, file: ItemId, index: u64, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.write(move |txn| files::put_chunk(txn, file, index, bytes))
+            .await
+    }
+
+    async fn complete_file(
+        &self,
+        file: ItemId,
+        ts: Timestamp,
+    ) -> Result<Option<Notice>, StoreError> {
+        self.write(move |txn| files::complete_file(txn, file, ts))
+            .await
+    }
+
+    async fn delete_file(&self, file: ItemId) -> Result<(), StoreError> {
+        self.write(move |txn| files::delete_file(txn, file)).await
+    }
+
+    async fn file(&self, file: ItemId) -> Result<Option<FileRecord>, StoreError> {
+        self.read(move |b| b.record(&keys::file(file))).await
+    }
+
+    async fn incomplete_files(&self) -> Result<Vec<ItemId>, StoreError> {
+        self.read(files::incomplete_files).await
+    }
+
+    async fn direct_files(&self, a: UserId, b: UserId) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(move |backend| files::files_of(backend, Conv::direct(a, b)))
+            .await
+    }
+
+    async fn room_files(&self, room: RoomId) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(move |b| files::files_of(b, Conv::Room(room)))
+            .await
+    }
+
+    async fn chunk(&self, file: ItemId, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |b| b.raw(&keys::chunk(file, index))).await
+    }
+}

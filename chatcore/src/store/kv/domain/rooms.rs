@@ -1,0 +1,193 @@
+//! Rooms: creation and deletion, membership and read positions, and room
+//! messages (written once, never copied into inboxes).
+
+use super::scan_decode;
+use crate::protocol::{ErrorCode, Message, Peer};
+use crate::store::kv::keys::{self, Conv};
+use crate::store::kv::records::{decode, decode_u64, room_from, Reader, RoomRecord};
+use crate::store::kv::{KvBackend, Txn, View};
+use crate::store::{
+    Appended, FileRecord, NewRoomMessage, Room, RoomId, RoomPosition, StoreError, User, UserId,
+};
+
+impl Txn<'_> {
+    /// Deletes every key with `start <= key < end`; returns them.
+    fn delete_range(
+        &mut self,
+        (start, end): (Vec<u8>, Vec<u8>),
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let keys: Vec<Vec<u8>> = self
+            .scan(&start, &end)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for key in &keys {
+            self.delete(key.clone());
+        }
+        Ok(keys)
+    }
+}
+
+/// Creates the room `name` with its owner as the first member, unless a room
+/// has that name already, whatever its case.
+pub(super) fn create_room(
+    txn: &mut Txn<'_>,
+    owner: UserId,
+    name: String,
+) -> Result<Option<Room>, StoreError> {
+    let name_key = keys::room_name(&name.to_lowercase());
+    if txn.raw(&name_key)?.is_some() {
+        return Ok(None);
+    }
+    let id = RoomId(txn.next_id()?);
+    txn.put_u64(name_key, id.0);
+    let record = RoomRecord {
+        name: name.clone(),
+        owner,
+    };
+    txn.put(keys::room(id), &record);
+    txn.put_u64(keys::member(id, owner), 0);
+    txn.put(keys::membership(owner, id), &());
+    Ok(Some(room_from(id, record)))
+}
+
+/// The room whose lowercase name is under `name_key`.
+pub(super) fn room_by_name<B: KvBackend>(
+    b: &View<'_, B>,
+    name_key: &[u8],
+) -> Result<Option<Room>, StoreError> {
+    match b.raw(name_key)? {
+        Some(raw) => b.room(RoomId(decode_u64(name_key, &raw)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every room, with its member count.
+pub(super) fn rooms<B: KvBackend>(b: &View<'_, B>) -> Result<Vec<(Room, u32)>, StoreError> {
+    let (start, end) = keys::ROOMS;
+    let mut rooms = Vec::new();
+    for (key, record) in
+        scan_decode::<B, RoomRecord>(b, (start.into(), end.into()), false, usize::MAX)?
+    {
+        let id = RoomId(keys::last_u64(&key));
+        let (start, end) = keys::members_of(id);
+        let members = b.scan(&start, &end, false, usize::MAX)?.len() as u32;
+        rooms.push((room_from(id, record), members));
+    }
+    Ok(rooms)
+}
+
+/// Makes `user` a member of `room`, read up to its newest message.
+pub(super) fn join_room(txn: &mut Txn<'_>, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+    let member = keys::member(room, user);
+    if txn.raw(&member)?.is_some() || txn.raw(&keys::room(room))?.is_none() {
+        return Ok(false);
+    }
+    let last = txn.counter(&keys::last_seq(Conv::Room(room)))?;
+    txn.put_u64(member, last);
+    txn.put(keys::membership(user, room), &());
+    Ok(true)
+}
+
+/// Ends `user`'s membership of `room`.
+pub(super) fn leave_room(
+    txn: &mut Txn<'_>,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let member = keys::member(room, user);
+    if txn.raw(&member)?.is_none() {
+        return Ok(false);
+    }
+    txn.delete(member);
+    txn.delete(keys::membership(user, room));
+    Ok(true)
+}
+
+/// Deletes `room` with its memberships, messages and files; returns who were
+/// its members.
+pub(super) fn delete_room(txn: &mut Txn<'_>, room: RoomId) -> Result<Vec<UserId>, StoreError> {
+    let Some(record) = txn.record::<RoomRecord>(&keys::room(room))? else {
+        return Ok(Vec::new());
+    };
+    let conv = Conv::Room(room);
+    let members: Vec<UserId> = txn
+        .delete_range(keys::members_of(room))?
+        .iter()
+        .map(|k| UserId(keys::last_u64(k)))
+        .collect();
+    for member in &members {
+        txn.delete(keys::membership(*member, room));
+    }
+    let messages = txn.scan(&keys::msg(conv, 0), &keys::msg(conv, u64::MAX))?;
+    for (key, raw) in messages {
+        let message: Message = decode(&key, &raw)?;
+        txn.delete(keys::room_msg_index(message.id));
+        txn.delete(key);
+    }
+    for key in txn.delete_range(keys::conv_files(conv))? {
+        if let Some(file) = txn.record::<FileRecord>(&keys::file(keys::last_u64(&key)))? {
+            txn.delete_file_record(&file);
+        }
+    }
+    txn.delete(keys::last_seq(conv));
+    txn.delete(keys::room_name(&record.name.to_lowercase()));
+    txn.delete(keys::room(room));
+    Ok(members)
+}
+
+/// The members of `room`.
+pub(super) fn room_members<B: KvBackend>(
+    b: &View<'_, B>,
+    room: RoomId,
+) -> Result<Vec<User>, StoreError> {
+    let (start, end) = keys::members_of(room);
+    let mut users = Vec::new();
+    for (key, _) in b.scan(&start, &end, false, usize::MAX)? {
+        if let Some(user) = b.user(UserId(keys::last_u64(&key)))? {
+            users.push(user);
+        }
+    }
+    Ok(users)
+}
+
+/// The rooms `user` is a member of, with how far they have read each.
+pub(super) fn rooms_of<B: KvBackend>(
+    b: &View<'_, B>,
+    user: UserId,
+) -> Result<Vec<RoomPosition>, StoreError> {
+    let (start, end) = keys::memberships_of(user);
+    let mut out = Vec::new();
+    for (key, _) in b.scan(&start, &end, false, usize::MAX)? {
+        let id = RoomId(keys::last_u64(&key));
+        let Some(room) = b.room(id)? else { continue };
+        out.push(RoomPosition {
+            read_seq: b.counter(&keys::member(id, user))?,
+            last_seq: b.counter(&keys::last_seq(Conv::Room(id)))?,
+            room,
+        });
+    }
+    Ok(out)
+}
+
+/// Appends a message to a room its sender is a member of, with an index from
+/// its id to its place (for acks).
+pub(super) fn append_room(
+    txn: &mut Txn<'_>,
+    msg: NewRoomMessage,
+) -> Result<Result<Appended, ErrorCode>, StoreError> {
+    let room = msg.room.id;
+    if txn.raw(&keys::room(room))?.is_none() {
+        return Ok(Err(ErrorCode::NoSuchRoom));
+    }
+    if txn.raw(&keys::member(room, msg.from.id))?.is_none() {
+        return Ok(Err(ErrorCode::NotRoomMember));
+    }
+    let to = Peer::Room(msg.room.name.clone());
+    let conv = Conv::Room(room);
+    let appended = txn.append(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
+    if let Appended::New(message) = &appended {
+        txn.put(keys::room_msg_index(message.id), &(room, message.seq));
+    }
+    Ok(Ok(appended))
+}

@@ -1,0 +1,150 @@
+//! The stored forms of the records and their encoding: postcard, each record in
+//! an allocation of exactly its size; counters as big-endian `u64`s.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::keys;
+use crate::protocol::Event;
+use crate::store::{Room, RoomId, StoreError, User, UserId};
+
+/// The format version of the key layout, stored in every database. Opening a
+/// database of an older format upgrades it in place (so older versions of this
+/// crate then refuse it). Format 2: an inbox item of a 1:1 message points into
+/// the conversation's history instead of holding a copy; format-1 records are
+/// read as they are.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this version reads.
+pub(super) const OLDEST_FORMAT: u32 = 1;
+
+/// Stored form of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Name as registered.
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Stored form of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RoomRecord {
+    pub(super) name: String,
+    pub(super) owner: UserId,
+}
+
+pub(super) fn room_from(id: RoomId, record: RoomRecord) -> Room {
+    Room {
+        id,
+        name: record.name,
+        owner: record.owner,
+    }
+}
+
+pub(super) fn user_from(id: UserId, record: UserRecord) -> User {
+    User {
+        id,
+        name: record.name,
+    }
+}
+
+/// Stored form of an inbox item.
+///
+/// Format 1 stored the struct `{ sender: Option<UserId>, event: Event }`. postcard
+/// writes an `Option` as variant 0 or 1 of an enum, so [`Event`](Self::Event) and
+/// [`FromUser`](Self::FromUser) are encoded exactly as that struct was: records of
+/// format 1 read as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InboxRecord {
+    /// An event stored whole, from no one in particular (friend notices, receipts,
+    /// shared files).
+    Event(Event),
+    /// An event stored whole that a user sent; format 1 stored messages so.
+    FromUser(UserId, Event),
+    /// A 1:1 message from `sender` to the inbox's owner, stored once: in their
+    /// conversation's history, at `seq`. The sender gets a `Delivered` receipt on
+    /// ack.
+    Message {
+        /// Who sent it.
+        sender: UserId,
+        /// Where it is in the conversation.
+        seq: u64,
+    },
+}
+
+impl InboxRecord {
+    /// Whom an ack of this item sends a `Delivered` receipt.
+    pub(super) fn receipt_to(&self) -> Option<UserId> {
+        match self {
+            InboxRecord::Message { sender, .. } => Some(*sender),
+            InboxRecord::FromUser(sender, Event::Message(_)) => Some(*sender),
+            _ => None,
+        }
+    }
+}
+
+/// A record's stored bytes, in an allocation of exactly their size.
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    thread_local! {
+        // Serializing straight into a new vector regrows it several times a record.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        let filled = postcard::to_extend(value, std::mem::take(scratch));
+        *scratch = filled.expect("records always serialize");
+        let bytes = scratch.to_vec();
+        if scratch.capacity() > 64 << 10 {
+            *scratch = Vec::new(); // a rare big record (a file chunk's metadata)
+        }
+        bytes
+    })
+}
+
+/// The record stored as `bytes` under `key`.
+pub(super) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("{key:?}"),
+        reason: e.to_string(),
+    })
+}
+
+/// The counter stored as `bytes` under `key`.
+pub(super) fn decode_u64(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        key: format!("{key:?}"),
+        reason: "expected 8 bytes".into(),
+    })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// Typed reads over raw ones: of the committed state for a read (a
+/// [`View`](super::view::View)), or of what a write job sees (a
+/// [`Txn`](super::writer::Txn)).
+pub(super) trait Reader {
+    /// The bytes stored under `key`.
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The record stored under `key`.
+    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.raw(key)?.map(|v| decode(key, &v)).transpose()
+    }
+    /// The counter under `key`; 0 if there is none.
+    fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(match self.raw(key)? {
+            Some(v) => decode_u64(key, &v)?,
+            None => 0,
+        })
+    }
+    /// The user `id`.
+    fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .record::<UserRecord>(&keys::user(id))?
+            .map(|r| user_from(id, r)))
+    }
+    /// The room `id`.
+    fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        Ok(self
+            .record::<RoomRecord>(&keys::room(id))?
+            .map(|r| room_from(id, r)))
+    }
+}

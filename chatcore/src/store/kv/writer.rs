@@ -1,0 +1,326 @@
+//! The writer thread and its group commit: every write is a job run against the
+//! writes of the jobs before it in the same group ([`Txn`]), and each group is
+//! committed at once, to the backend or, with a write-ahead log, to the log
+//! ([`WalWriter`]).
+
+use std::collections::{btree_map, BTreeMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, RwLock};
+
+use serde::Serialize;
+
+use super::memkey::MemKey;
+use super::memtable::Memtable;
+use super::records::{decode_u64, encode, Reader};
+use super::view::overlay;
+use super::wal_writer::WalWriter;
+use super::{keys, Entries, KvBackend, KvSnapshot};
+use crate::store::StoreError;
+
+/// One key's write in a group commit.
+pub(super) struct Write {
+    /// The new value, or `None` to delete.
+    pub(super) value: Option<Vec<u8>>,
+    /// The key holds an id allocated in this group, so the backend cannot hold it.
+    pub(super) fresh: bool,
+}
+
+/// A group commit's writes.
+pub(super) type Group = BTreeMap<MemKey, Write>;
+
+impl Write {
+    pub(super) fn borrowed<'a>(
+        (key, write): (&'a MemKey, &'a Write),
+    ) -> (&'a [u8], Option<&'a [u8]>) {
+        (key.as_slice(), write.value.as_deref())
+    }
+}
+
+/// A write transaction as a job sees it: reads see the committed state overlaid with
+/// the writes of earlier jobs of the same group and its own. A job writes straight
+/// into the group and notes what each write replaced, to undo it if the job fails.
+pub(super) struct Txn<'a> {
+    snapshot: &'a dyn KvSnapshot,
+    /// Logged changes not yet in the backend (with a write-ahead log).
+    memtable: Option<&'a Memtable>,
+    group: &'a mut Group,
+    /// For each of this job's writes, the key and the group's entry before it.
+    undo: &'a mut Vec<(MemKey, Option<Write>)>,
+    /// The id counter, kept by the writer and stored once per group.
+    next_id: &'a mut u64,
+}
+
+impl Reader for Txn<'_> {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let mem_key = MemKey::new(key);
+        if let Some(write) = self.group.get(&mem_key) {
+            return Ok(write.value.clone());
+        }
+        if let Some(v) = self.memtable.and_then(|m| m.get(&mem_key)) {
+            return Ok(v);
+        }
+        self.snapshot.get(key)
+    }
+}
+
+impl Txn<'_> {
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
+        match self.group.entry(MemKey::from(key)) {
+            btree_map::Entry::Occupied(mut entry) => {
+                // A key created earlier in the group stays new whatever follows.
+                let fresh = fresh || entry.get().fresh;
+                let old = std::mem::replace(entry.get_mut(), Write { value, fresh });
+                self.undo.push((entry.key().clone(), Some(old)));
+            }
+            btree_map::Entry::Vacant(entry) => {
+                self.undo.push((entry.key().clone(), None));
+                entry.insert(Write { value, fresh });
+            }
+        }
+    }
+    /// Takes back every write of this job.
+    pub(super) fn rollback(&mut self) {
+        for (key, old) in self.undo.drain(..).rev() {
+            match old {
+                Some(write) => self.group.insert(key, write),
+                None => self.group.remove(&key),
+            };
+        }
+    }
+    pub(super) fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        self.write(key, Some(encode(value)), false);
+    }
+    pub(super) fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.write(key, Some(value), false);
+    }
+    /// Like [`put`](Self::put) for a key that holds an id this job allocated, so
+    /// nothing can be stored under it yet.
+    pub(super) fn put_created<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        self.write(key, Some(encode(value)), true);
+    }
+    pub(super) fn put_u64(&mut self, key: Vec<u8>, value: u64) {
+        self.write(key, Some(value.to_be_bytes().to_vec()), false);
+    }
+    pub(super) fn delete(&mut self, key: Vec<u8>) {
+        self.write(key, None, false);
+    }
+    pub(super) fn next_id(&mut self) -> Result<u64, StoreError> {
+        let id = *self.next_id;
+        *self.next_id += 1;
+        Ok(id)
+    }
+    /// Every entry with `start <= key < end`, overlays applied, ascending.
+    pub(super) fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
+        let committed = self.snapshot.scan(start, end)?;
+        let logged = self
+            .memtable
+            .map(|m| m.range(start, end, false, usize::MAX));
+        let grouped = self.group.range(MemKey::range(start, end));
+        let grouped = grouped.map(|(k, w)| (k.as_slice().to_vec(), w.value.clone()));
+        let changes = logged.into_iter().flatten().chain(grouped);
+        Ok(overlay(committed, changes, false, usize::MAX))
+    }
+}
+
+/// Answers a job's caller once its group is committed (or failed).
+pub(super) type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// A write: runs in the group, returns how to answer its caller.
+pub(super) type Job = Box<dyn FnOnce(&mut Txn<'_>) -> Completion + Send>;
+
+/// Most jobs folded into one commit; bounds the latency one commit adds.
+const MAX_GROUP: usize = 4096;
+
+/// Some engines panic on a damaged page: that fails the commit, not the thread
+/// (and every later caller).
+pub(super) fn commit_caught(
+    commit: impl FnOnce() -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    std::panic::catch_unwind(AssertUnwindSafe(commit)).unwrap_or_else(|_| {
+        Err(StoreError::backend(std::io::Error::other(
+            "commit panicked",
+        )))
+    })
+}
+
+/// The writer thread: takes the jobs queued while it was committing as one group,
+/// commits the group (to the log if there is one), then answers each job.
+pub(super) fn write_loop<B: KvBackend>(
+    backend: &B,
+    memtable: Option<&RwLock<Memtable>>,
+    mut log: Option<WalWriter>,
+    jobs: mpsc::Receiver<Job>,
+) {
+    let mut next_id = match backend.get(keys::NEXT_ID).and_then(|v| match v {
+        Some(raw) => decode_u64(keys::NEXT_ID, &raw),
+        None => Ok(1),
+    }) {
+        Ok(id) => id.max(1),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the id counter; the store refuses writes");
+            return;
+        }
+    };
+    // Kept across groups: growing fresh ones every group faults in fresh pages.
+    let (mut completions, mut undo) = (Vec::new(), Vec::new());
+    while let Ok(first) = jobs.recv() {
+        let mut group = Group::new();
+        // The memtable is read before the snapshot is taken: a checkpoint that
+        // finishes in between is then in the snapshot.
+        let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
+        let snapshot = match backend.snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                // Fail this group's callers; try afresh with the next.
+                drop(first);
+                tracing::error!(error = %e, "store snapshot failed");
+                continue;
+            }
+        };
+        let first_id = next_id;
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            let mut txn = Txn {
+                snapshot: &*snapshot,
+                memtable: unchecked.as_deref(),
+                group: &mut group,
+                undo: &mut undo,
+                next_id: &mut next_id,
+            };
+            // A panicking job must not take the writer (and every later caller) down.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
+                Ok(completion) => completions.push(completion),
+                Err(_) => {
+                    txn.rollback();
+                    tracing::error!("store job panicked; its writes were dropped");
+                }
+            }
+            undo.clear();
+            if completions.len() < MAX_GROUP {
+                next = jobs.try_recv().ok();
+            }
+        }
+        // The read view must not outlive the group (it may pin old pages).
+        drop(snapshot);
+        drop(unchecked);
+        if next_id != first_id {
+            let value = Some(next_id.to_be_bytes().to_vec());
+            group.insert(
+                MemKey::new(keys::NEXT_ID),
+                Write {
+                    value,
+                    fresh: false,
+                },
+            );
+        }
+        let outcome = if group.is_empty() {
+            Ok(())
+        } else {
+            match &mut log {
+                None => commit_caught(|| {
+                    let batch = group.into_iter().map(|(k, w)| (k.into_vec(), w.value));
+                    backend.commit(batch.collect())
+                }),
+                Some(log) => log.commit(group),
+            }
+        };
+        for completion in completions.drain(..) {
+            completion(outcome.as_ref().err());
+        }
+        if let Some(log) = &mut log {
+            log.maintain();
+        }
+    }
+    if let Some(log) = log {
+        log.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{KvStore, MemoryBackend, Store};
+
+    /// A job that fails after it has written leaves nothing behind, and the jobs
+    /// grouped with it still commit.
+    #[tokio::test]
+    async fn a_failed_job_leaves_no_writes() {
+        let backend = MemoryBackend::new();
+        let store = KvStore::open(backend.clone()).unwrap();
+        let failing = store.write(|txn| {
+            txn.put_u64(b"zfailed".to_vec(), 1);
+            Err::<(), _>(StoreError::Closed)
+        });
+        let fine = store.write(|txn| {
+            txn.put_u64(b"zfine".to_vec(), 2);
+            Ok(())
+        });
+        let (failing, fine) = tokio::join!(failing, fine);
+        assert!(matches!(failing, Err(StoreError::Closed)));
+        fine.unwrap();
+        assert_eq!(backend.get(b"zfailed").unwrap(), None);
+        assert_eq!(
+            backend.get(b"zfine").unwrap(),
+            Some(2u64.to_be_bytes().to_vec())
+        );
+        // The store goes on working.
+        assert!(store.create_user("ann", "h").await.unwrap().is_some());
+    }
+
+    /// A rollback restores the group as the earlier jobs left it: their values,
+    /// their new keys' freshness, and no trace of the keys the failed job added.
+    #[test]
+    fn a_rollback_restores_what_earlier_jobs_wrote() {
+        let backend = MemoryBackend::new();
+        let snapshot = backend.snapshot().unwrap();
+        let (mut group, mut undo, mut next_id) = (Group::new(), Vec::new(), 1);
+        let mut txn = Txn {
+            snapshot: &*snapshot,
+            memtable: None,
+            group: &mut group,
+            undo: &mut undo,
+            next_id: &mut next_id,
+        };
+        txn.put_created(b"inbox".to_vec(), &1u8);
+        txn.put_u64(b"count".to_vec(), 1);
+        txn.undo.clear(); // the first job succeeded
+        let before: Vec<_> = txn
+            .group
+            .iter()
+            .map(|(k, w)| (k.clone(), w.value.clone(), w.fresh))
+            .collect();
+
+        txn.delete(b"inbox".to_vec());
+        txn.put_u64(b"count".to_vec(), 2);
+        txn.put_u64(b"count".to_vec(), 3);
+        txn.put_u64(b"other".to_vec(), 9);
+        assert_eq!(
+            txn.counter(b"count").unwrap(),
+            3,
+            "a job sees its own writes"
+        );
+        assert!(
+            txn.group[&MemKey::new(b"inbox")].fresh,
+            "deleting a new key keeps it new"
+        );
+        txn.rollback();
+        let after: Vec<_> = txn
+            .group
+            .iter()
+            .map(|(k, w)| (k.clone(), w.value.clone(), w.fresh))
+            .collect();
+        assert_eq!(after, before);
+        assert!(txn.undo.is_empty());
+    }
+
+    /// Ids survive a reopen even though the writer keeps the counter in memory.
+    #[tokio::test]
+    async fn ids_continue_after_reopen() {
+        let backend = MemoryBackend::new();
+        let first = KvStore::open(backend.clone()).unwrap();
+        let ann = first.create_user("ann", "h").await.unwrap().unwrap();
+        drop(first);
+        let second = KvStore::open(backend).unwrap();
+        let bob = second.create_user("bob", "h").await.unwrap().unwrap();
+        assert!(bob.id > ann.id);
+    }
+}

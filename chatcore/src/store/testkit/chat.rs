@@ -1,0 +1,172 @@
+//! Chat: 1:1 messages and their seqs, the inbox and its cursor, acks and their
+//! receipts, history, and idempotent sends.
+
+use super::{inbox, new_id, send, text, user, Fixture};
+use crate::protocol::{Event, Peer};
+use crate::store::{Appended, Store};
+
+/// Each conversation numbers its messages from 1; the inbox lists them in order.
+pub async fn messages_get_seqs_and_inbox_order<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let m1 = send(&store, &a, &b, 1, "one").await;
+    let m2 = send(&store, &b, &a, 1, "two 👋").await;
+    let m3 = send(&store, &c, &b, 1, "three").await;
+    let m4 = send(&store, &a, &b, 2, "four").await;
+    let seqs: Vec<u64> = [&m1, &m2, &m3, &m4]
+        .iter()
+        .map(|m| match m {
+            Appended::New(m) => m.seq,
+            Appended::Duplicate(_) => panic!("duplicate"),
+        })
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 1, 3]);
+    let b_inbox = inbox(&store, b.id).await;
+    let ids: Vec<u64> = b_inbox.iter().filter_map(Event::inbox_id).collect();
+    assert_eq!(ids, vec![new_id(&m1), new_id(&m3), new_id(&m4)]);
+    match &b_inbox[0] {
+        Event::Message(m) => {
+            assert_eq!(m.from, "ann");
+            assert_eq!(m.to, Peer::User("bob".into()));
+            assert_eq!(m.body, text("one"));
+        }
+        other => panic!("expected a message, got {other:?}"),
+    }
+    assert!(
+        matches!(&inbox(&store, a.id).await[..], [Event::Message(m)] if m.body == text("two 👋"))
+    );
+}
+
+/// The same `(sender, client_msg_id)` is stored once and answered the same.
+pub async fn retried_send_is_stored_once<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let first = send(&store, &a, &b, 42, "once").await;
+    let Appended::New(m) = &first else {
+        panic!("new")
+    };
+    let again = send(&store, &a, &b, 42, "once").await;
+    assert!(
+        matches!(again, Appended::Duplicate(r) if r.id == m.id && r.seq == m.seq && r.ts == m.ts)
+    );
+    assert_eq!(inbox(&store, b.id).await.len(), 1);
+    assert_eq!(
+        store
+            .direct_history(a.id, b.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Another sender may use the same client id.
+    let c = user(&store, "cat").await;
+    assert!(matches!(
+        send(&store, &c, &b, 42, "mine").await,
+        Appended::New(_)
+    ));
+}
+
+/// Ack removes items; acked messages produce one `Delivered` per sender; acking
+/// again, unknown ids, and acking receipts produce nothing more.
+pub async fn ack_removes_and_writes_one_receipt_per_sender<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let x1 = new_id(&send(&store, &a, &c, 1, "x1").await);
+    let y1 = new_id(&send(&store, &b, &c, 1, "y1").await);
+    let x2 = new_id(&send(&store, &a, &c, 2, "x2").await);
+    let receipts = store.ack(c.id, &[x1, y1, x2, 999_999]).await.unwrap();
+    assert!(inbox(&store, c.id).await.is_empty());
+    assert_eq!(receipts.len(), 2);
+    let to_a = receipts
+        .iter()
+        .find(|n| n.recipient == a.id)
+        .expect("receipt for a");
+    assert!(matches!(&to_a.event, Event::Delivered { ids, .. } if *ids == vec![x1, x2]));
+    let to_b = receipts
+        .iter()
+        .find(|n| n.recipient == b.id)
+        .expect("receipt for b");
+    assert!(matches!(&to_b.event, Event::Delivered { ids, .. } if *ids == vec![y1]));
+    assert_eq!(inbox(&store, a.id).await, vec![to_a.event.clone()]);
+    assert!(store.ack(c.id, &[x1, y1]).await.unwrap().is_empty());
+    let receipt_id = to_a.event.inbox_id().unwrap();
+    assert!(store.ack(a.id, &[receipt_id]).await.unwrap().is_empty());
+    assert!(inbox(&store, a.id).await.is_empty());
+    // History is not touched by acks.
+    assert_eq!(
+        store
+            .direct_history(a.id, c.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// The inbox pages by id cursor.
+pub async fn inbox_pages_after_a_cursor<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(new_id(&send(&store, &a, &b, i, "m").await));
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.inbox(b.id, after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        after = page.last().and_then(Event::inbox_id);
+        seen.extend(page.iter().filter_map(Event::inbox_id));
+    }
+    assert_eq!(seen, ids);
+    // Another user's inbox is separate.
+    assert!(inbox(&store, a.id).await.is_empty());
+}
+
+/// History is newest first and pages with `before_seq`; conversations are separate.
+pub async fn history_pages_backwards<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    for i in 1..=5 {
+        let (from, to) = if i % 2 == 0 { (&b, &a) } else { (&a, &b) };
+        send(&store, from, to, i, &format!("m{i}")).await;
+    }
+    send(&store, &a, &c, 100, "other conversation").await;
+    let page = store.direct_history(b.id, a.id, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 4]);
+    let page = store.direct_history(a.id, b.id, Some(4), 10).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+    assert_eq!(page[2].body, text("m1"));
+    assert!(store
+        .direct_history(a.id, b.id, Some(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .direct_history(c.id, a.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,101 @@
+//! Files: uploads, completion, listing, deletion, and a reopen.
+
+use super::{inbox, user, Fixture};
+use crate::protocol::Event;
+use crate::store::{FileTarget, NewFile, Store, User};
+
+fn offer(from: &User, to: FileTarget, name: &str, size: u64, chunk_size: u32, ts: u64) -> NewFile {
+    NewFile {
+        from: from.clone(),
+        to,
+        name: name.into(),
+        size,
+        sha256: [7; 32],
+        chunk_size,
+        ts,
+    }
+}
+
+/// A file is invisible until completed; completing one to a user writes a
+/// `FileShared` inbox item; deleting removes record and chunks.
+pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let to = FileTarget::User(b.clone());
+    let f = store
+        .create_file(offer(&a, to, "notes.txt", 5, 3, 10))
+        .await
+        .unwrap();
+    assert!(!f.complete);
+    store.put_chunk(f.id, 0, b"abc".to_vec()).await.unwrap();
+    store.put_chunk(f.id, 1, b"de".to_vec()).await.unwrap();
+    assert!(store.direct_files(a.id, b.id).await.unwrap().is_empty());
+    assert_eq!(store.incomplete_files().await.unwrap(), vec![f.id]);
+    let notice = store
+        .complete_file(f.id, 20)
+        .await
+        .unwrap()
+        .expect("notice for bob");
+    assert_eq!(notice.recipient, b.id);
+    assert!(
+        matches!(&notice.event, Event::FileShared { id, name, size: 5, .. } if *id == f.id && name == "notes.txt")
+    );
+    assert_eq!(inbox(&store, b.id).await, vec![notice.event.clone()]);
+    let listed = store.direct_files(b.id, a.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].received, listed[0].complete, listed[0].ts),
+        (5, true, 20)
+    );
+    assert!(store.incomplete_files().await.unwrap().is_empty());
+    assert_eq!(store.chunk(f.id, 1).await.unwrap(), Some(b"de".to_vec()));
+
+    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let g = store
+        .create_file(offer(
+            &a,
+            FileTarget::Room(room.clone()),
+            "pic.png",
+            1,
+            3,
+            30,
+        ))
+        .await
+        .unwrap();
+    store.put_chunk(g.id, 0, b"z".to_vec()).await.unwrap();
+    assert_eq!(store.complete_file(g.id, 31).await.unwrap(), None);
+    assert_eq!(store.room_files(room.id).await.unwrap()[0].id, g.id);
+
+    store.delete_file(f.id).await.unwrap();
+    assert_eq!(store.file(f.id).await.unwrap(), None);
+    assert_eq!(store.chunk(f.id, 0).await.unwrap(), None);
+    assert!(store.direct_files(a.id, b.id).await.unwrap().is_empty());
+    // Deleting the room deletes its files.
+    store.delete_room(room.id).await.unwrap();
+    assert_eq!(store.file(g.id).await.unwrap(), None);
+}
+
+/// Completed files, their chunks, and incomplete uploads survive a reopen.
+pub async fn files_survive_reopen<S: Store>(fx: &Fixture<S>) {
+    let (a, b, done, pending) = {
+        let store = fx.open();
+        let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+        let to = FileTarget::User(b.clone());
+        let done = store
+            .create_file(offer(&a, to.clone(), "a.bin", 2, 2, 1))
+            .await
+            .unwrap();
+        store.put_chunk(done.id, 0, vec![1, 2]).await.unwrap();
+        store.complete_file(done.id, 2).await.unwrap();
+        let pending = store
+            .create_file(offer(&a, to, "b.bin", 4, 2, 3))
+            .await
+            .unwrap();
+        store.put_chunk(pending.id, 0, vec![3, 4]).await.unwrap();
+        (a, b, done.id, pending.id)
+    };
+    let store = fx.open();
+    assert_eq!(store.direct_files(a.id, b.id).await.unwrap()[0].id, done);
+    assert_eq!(store.chunk(done, 0).await.unwrap(), Some(vec![1, 2]));
+    assert_eq!(store.incomplete_files().await.unwrap(), vec![pending]);
+}

@@ -1,0 +1,195 @@
+//! Rooms: their lifecycle, membership and read positions, room messages, and
+//! delivery in seq order.
+
+use std::sync::Arc;
+
+use super::{inbox, new_id, send, text, user, Fixture};
+use crate::protocol::{ErrorCode, Peer};
+use crate::store::{Appended, Deliver, NewRoomMessage, Room, Store, User, UserId};
+
+fn no_delivery() -> Deliver {
+    Box::new(|_| {})
+}
+
+async fn say(
+    store: &impl Store,
+    from: &User,
+    room: &Room,
+    client_msg_id: u64,
+    body: &str,
+) -> Appended {
+    let msg = NewRoomMessage {
+        from: from.clone(),
+        room: room.clone(),
+        client_msg_id,
+        body: text(body),
+        ts: 1_700_000_000_000 + client_msg_id,
+    };
+    store
+        .append_room(msg, no_delivery())
+        .await
+        .expect("append_room")
+        .expect("a member of an existing room")
+}
+
+async fn read_seq(store: &impl Store, user: UserId, room: &Room) -> u64 {
+    let positions = store.rooms_of(user).await.unwrap();
+    positions
+        .iter()
+        .find(|p| p.room.id == room.id)
+        .expect("member")
+        .read_seq
+}
+
+/// Create (owner joins; names unique without case), join, leave, list, delete.
+pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let room = store
+        .create_room(&a, "Lobby")
+        .await
+        .unwrap()
+        .expect("new room");
+    assert_eq!((room.name.as_str(), room.owner), ("Lobby", a.id));
+    assert_eq!(store.create_room(&b, "LOBBY").await.unwrap(), None);
+    assert_eq!(
+        store.room_by_name("lobby").await.unwrap(),
+        Some(room.clone())
+    );
+    assert!(store.is_member(room.id, a.id).await.unwrap());
+    assert!(!store.is_member(room.id, b.id).await.unwrap());
+    assert!(store.join_room(room.id, b.id).await.unwrap());
+    assert!(!store.join_room(room.id, b.id).await.unwrap());
+    assert_eq!(
+        store.room_members(room.id).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    let other = store.create_room(&b, "den").await.unwrap().unwrap();
+    assert_eq!(
+        store.rooms().await.unwrap(),
+        vec![(room.clone(), 2), (other.clone(), 1)]
+    );
+    let mine: Vec<_> = store
+        .rooms_of(b.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.room)
+        .collect();
+    assert_eq!(mine, vec![room.clone(), other.clone()]);
+    assert!(store.leave_room(room.id, b.id).await.unwrap());
+    assert!(!store.leave_room(room.id, b.id).await.unwrap());
+    assert_eq!(store.room_members(room.id).await.unwrap(), vec![a.clone()]);
+
+    say(&store, &a, &room, 1, "soon gone").await;
+    let members = store.delete_room(room.id).await.unwrap();
+    assert_eq!(members, vec![a.id]);
+    assert_eq!(store.room_by_name("lobby").await.unwrap(), None);
+    assert!(store.rooms_of(a.id).await.unwrap().is_empty());
+    assert!(store
+        .room_history(room.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.rooms().await.unwrap(), vec![(other, 1)]);
+    // The name is free again.
+    assert!(store.create_room(&b, "lobby").await.unwrap().is_some());
+}
+
+/// Room messages: seqs per room, one write (no inbox copies), idempotency, history
+/// paging, and read positions moved by members' acks only.
+pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    store.join_room(room.id, b.id).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 1..=5 {
+        ids.push(new_id(&say(&store, &a, &room, i, &format!("r{i}")).await));
+    }
+    assert!(
+        matches!(say(&store, &a, &room, 3, "r3").await, Appended::Duplicate(r) if r.id == ids[2])
+    );
+    assert!(
+        inbox(&store, b.id).await.is_empty(),
+        "room messages are not copied into inboxes"
+    );
+    let outsider = NewRoomMessage {
+        from: c.clone(),
+        room: room.clone(),
+        client_msg_id: 1,
+        body: text("let me in"),
+        ts: 1,
+    };
+    let refused = store.append_room(outsider, no_delivery()).await.unwrap();
+    assert_eq!(refused, Err(ErrorCode::NotRoomMember));
+    let page = store.room_history(room.id, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 4]);
+    assert_eq!(page[0].to, Peer::Room("lobby".into()));
+    let older = store.room_history(room.id, Some(4), 10).await.unwrap();
+    assert_eq!(
+        older.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+
+    let position = store.rooms_of(b.id).await.unwrap().remove(0);
+    assert_eq!((position.read_seq, position.last_seq), (0, 5));
+    store.ack(b.id, &[ids[2]]).await.unwrap();
+    assert_eq!(read_seq(&store, b.id, &room).await, 3);
+    store.ack(b.id, &[ids[0]]).await.unwrap(); // never moves back
+    assert_eq!(read_seq(&store, b.id, &room).await, 3);
+    // One batch, room messages out of order among inbox items: the position
+    // moves to the highest, and the items leave the inbox.
+    let direct = [
+        new_id(&send(&store, &a, &b, 8, "dm 1").await),
+        new_id(&send(&store, &a, &b, 9, "dm 2").await),
+    ];
+    store
+        .ack(b.id, &[direct[0], ids[3], ids[1], direct[1]])
+        .await
+        .unwrap();
+    assert_eq!(read_seq(&store, b.id, &room).await, 4);
+    assert!(inbox(&store, b.id).await.is_empty());
+    store.ack(c.id, &[ids[4]]).await.unwrap(); // not a member: nothing
+    assert!(store.rooms_of(c.id).await.unwrap().is_empty());
+    // A new member starts at the newest message.
+    store.join_room(room.id, c.id).await.unwrap();
+    assert_eq!(read_seq(&store, c.id, &room).await, 5);
+}
+
+/// Concurrent sends to one room are delivered (the `deliver` hook) in seq order.
+pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
+    let store = Arc::new(fx.open());
+    let a = user(&*store, "ann").await;
+    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let (store, a, room, delivered) = (
+                Arc::clone(&store),
+                a.clone(),
+                room.clone(),
+                Arc::clone(&delivered),
+            );
+            tokio::spawn(async move {
+                let msg = NewRoomMessage {
+                    from: a,
+                    room,
+                    client_msg_id: i,
+                    body: text("x"),
+                    ts: 1,
+                };
+                let deliver: Deliver = Box::new(move |m| delivered.lock().unwrap().push(m.seq));
+                store.append_room(msg, deliver).await.unwrap().unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*delivered.lock().unwrap(), (1..=64).collect::<Vec<_>>());
+}
