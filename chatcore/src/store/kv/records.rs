@@ -17,13 +17,22 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format this version reads.
 pub(super) const OLDEST_FORMAT: u32 = 1;
 
-/// Stored form of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Stored form of a user. Its `Debug` leaves the hash out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Name as registered.
     pub name: String,
     /// argon2id PHC string.
     pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("name", &self.name)
+            .field("password_hash", &crate::protocol::Redacted)
+            .finish()
+    }
 }
 
 /// Stored form of a room.
@@ -146,5 +155,24 @@ pub(super) trait Reader {
         Ok(self
             .record::<RoomRecord>(&keys::room(id))?
             .map(|r| room_from(id, r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UserRecord;
+
+    #[test]
+    fn a_stored_password_hash_never_reaches_debug_output() {
+        let record = UserRecord {
+            name: "ann".into(),
+            password_hash: "$argon2id$v=19$secret".into(),
+        };
+        let shown = format!("{record:?}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+        assert!(
+            shown.contains("ann") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }
