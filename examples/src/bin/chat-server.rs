@@ -120,12 +120,23 @@ fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>>
 /// threads, each keeping its stack and allocator caches for seconds after.
 const BLOCKING_THREADS: usize = 16;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(BLOCKING_THREADS)
-        .build()?
-        .block_on(serve())
+fn main() -> std::process::ExitCode {
+    let run = || -> Result<(), Box<dyn std::error::Error>> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .max_blocking_threads(BLOCKING_THREADS)
+            .build()?
+            .block_on(serve())
+    };
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // What went wrong in words (a bad flag combination, a store that
+            // will not open), not as a Debug dump.
+            eprintln!("chat-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {

@@ -336,6 +336,25 @@ fn client_without_a_server_exits_1() {
 }
 
 #[test]
+fn server_flags_that_make_no_sense_are_refused_in_words() {
+    let (_tmp, data) = temp_data_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--ping-interval-secs", "60", "--idle-timeout-secs", "60"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chat-server");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("chat-server: invalid server config: ping_interval"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn tls_with_a_certificate_generated_at_test_time() {
     let (tmp, data) = temp_data_dir();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
