@@ -28,15 +28,32 @@ impl TokenBucket {
 
     /// Takes a token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {
             false
         }
+    }
+
+    /// Takes `n` tokens whether or not there are that many, and says how long
+    /// the caller must wait before going on: zero while tokens last, else until
+    /// the debt is paid off. For work that must be slowed, never refused.
+    pub fn take_waiting(&mut self, n: u32, now: Instant) -> Duration {
+        self.refill(now);
+        self.tokens -= f64::from(n);
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
     }
 }
 
@@ -113,6 +130,19 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn take_waiting_never_refuses_and_charges_the_debt_as_time() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(100.0, 10, t0);
+        assert_eq!(bucket.take_waiting(10, t0), Duration::ZERO, "the burst");
+        // 50 more than there are: half a second at 100/s.
+        let wait = bucket.take_waiting(50, t0);
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
+        // Once that time has passed, the debt is paid and one more costs 10 ms.
+        let wait = bucket.take_waiting(1, t0 + Duration::from_millis(500));
+        assert!((wait.as_secs_f64() - 0.01).abs() < 1e-9, "{wait:?}");
+    }
 
     #[test]
     fn bucket_allows_burst_then_rate() {

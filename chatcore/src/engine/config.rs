@@ -75,6 +75,14 @@ pub struct ServerConfig {
     pub request_rate: f64,
     /// Requests a connection may send in a burst above the rate.
     pub request_burst: u32,
+    /// Sustained acknowledged ids per second per connection (in `Ack` frames
+    /// and `Request::Ack`, which the request rate does not count; a frame
+    /// counts at least one). Acks are never refused: past this rate the
+    /// connection reads its next frame later. A client owes one id per pushed
+    /// event, so this bounds only a client acking what it was never sent.
+    pub ack_rate: f64,
+    /// Ids a connection may acknowledge in a burst above the ack rate.
+    pub ack_burst: u32,
     /// Refusals for rate in a row after which the connection is closed.
     pub max_rate_strikes: u32,
     /// Failed logins per user name within a minute before further attempts are
@@ -106,6 +114,8 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(20),
             request_rate: 50.0,
             request_burst: 100,
+            ack_rate: 10_000.0,
+            ack_burst: 10_000,
             max_rate_strikes: 50,
             login_failures_per_user: 5,
             login_failures_per_address: 20,
@@ -166,6 +176,7 @@ impl ServerConfig {
             ("max_connections", self.max_connections),
             ("file_chunk_size", self.file_chunk_size as usize),
             ("request_burst", self.request_burst as usize),
+            ("ack_burst", self.ack_burst as usize),
             ("max_rate_strikes", self.max_rate_strikes as usize),
             ("login_failures_per_user", self.login_failures_per_user),
             (
@@ -186,11 +197,13 @@ impl ServerConfig {
         if let Some(&field) = zero {
             return Err(ConfigError::Zero { field });
         }
-        if !(self.request_rate.is_finite() && self.request_rate > 0.0) {
-            return Err(ConfigError::NotPositive {
-                field: "request_rate",
-                value: self.request_rate,
-            });
+        for (field, value) in [
+            ("request_rate", self.request_rate),
+            ("ack_rate", self.ack_rate),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ConfigError::NotPositive { field, value });
+            }
         }
         if self.ping_interval >= self.idle_timeout {
             return Err(ConfigError::PingNotBeforeIdle {

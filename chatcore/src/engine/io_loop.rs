@@ -1,6 +1,6 @@
 //! One connection's task: reads frames, hands each to the session and its
 //! handlers (`dispatch`), answers pipelined requests as they commit, and keeps
-//! the timers (hello, idle, heartbeat) and the request rate. The only place
+//! the timers (hello, idle, heartbeat) and the request and ack rates. The only place
 //! with `select!`; `write_loop` drains the session's mailbox into the socket.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use super::pipeline::Pipeline;
 use super::ServerState;
 use crate::limits::TokenBucket;
 use crate::mailbox::{Control, Mailbox};
-use crate::protocol::{ClientFrame, ErrorCode, Event, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame};
 use crate::router::SessionHandle;
 use crate::session::{Phase, Session};
 use crate::transport::ServerConnection;
@@ -68,6 +68,7 @@ where
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let mut rate = TokenBucket::new(config.request_rate, config.request_burst, last_heard);
+    let mut ack_rate = TokenBucket::new(config.ack_rate, config.ack_burst, last_heard);
     let mut strikes = 0;
     let mut slow_reader = false;
 
@@ -110,7 +111,15 @@ where
             frame = stream.next(), if pipeline.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
                     last_heard = Instant::now();
-                    if matches!(frame, ClientFrame::Request { .. } | ClientFrame::Ack { .. }) {
+                    if let Some(ids) = acked_ids(&frame) {
+                        // A client owes an ack for what it was sent, so acks are
+                        // never refused; past their own rate (in ids, what the
+                        // store works through) they are slowed.
+                        let wait = ack_rate.take_waiting(ids.max(1), last_heard);
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                    } else if matches!(frame, ClientFrame::Request { .. }) {
                         if !rate.try_take(last_heard) {
                             strikes += 1;
                             if strikes >= conn.state.config.max_rate_strikes {
@@ -118,7 +127,6 @@ where
                                 conn.send_event(Event::Closing { code: ErrorCode::RateLimited });
                                 break;
                             }
-                            // An unanswered ack is dropped: its items stay in the inbox.
                             if let ClientFrame::Request { req_id, .. } = frame {
                                 conn.respond(req_id, Err(ErrorCode::RateLimited));
                             }
@@ -165,6 +173,19 @@ where
     };
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
+    }
+}
+
+/// How many ids `frame` acknowledges, if it is an ack (in either protocol
+/// version's form).
+fn acked_ids(frame: &ClientFrame) -> Option<u32> {
+    match frame {
+        ClientFrame::Ack { ids }
+        | ClientFrame::Request {
+            request: Request::Ack { ids },
+            ..
+        } => Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+        _ => None,
     }
 }
 

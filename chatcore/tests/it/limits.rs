@@ -204,3 +204,63 @@ async fn a_reader_that_never_reads_is_disconnected() {
     assert_eq!(got, sent);
     h.stop().await;
 }
+
+/// At the default limits, a user receiving a few hundred messages a second
+/// from many friends keeps up: the acks their client owes for them are never
+/// refused (the request rate does not count them), their own requests still
+/// go through, and a new login brings nothing already received back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_receiver_keeps_up_at_the_default_limits() {
+    const SENDERS: usize = 8;
+    const EACH: usize = 90;
+    let mut config = ServerConfig::default();
+    config.hash_params = chatcore::auth::HashParams::insecure_fast();
+    let h = start(config);
+    let mut bob = h.user("bob").await;
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        let name = format!("sender{i}");
+        let mut sender = h.user(&name).await;
+        h.befriend(&mut sender, &name, &mut bob, "bob").await;
+        senders.push(sender);
+    }
+    // Each sender well within its own request rate (30/s against 50/s), the
+    // senders out of step: bob receives a message every ~4 ms for three
+    // seconds, more often than his client's acks wait for company (5 ms).
+    let period = Duration::from_millis(33);
+    let sending = senders.into_iter().enumerate().map(|(i, sender)| {
+        tokio::spawn(async move {
+            tokio::time::sleep(period * i as u32 / SENDERS as u32).await;
+            let mut tick = tokio::time::interval(period);
+            for n in 0..EACH {
+                tick.tick().await;
+                let text = format!("{i}/{n}");
+                sender.client.send_text("bob", &text).await.expect("sent");
+            }
+            sender
+        })
+    });
+    let senders = futures::future::join_all(sending).await;
+    let mut received = std::collections::HashSet::new();
+    while received.len() < SENDERS * EACH {
+        match bob.next_event().await {
+            Event::Message(m) => assert!(received.insert(m.id), "{m:?} twice"),
+            Event::Closing { code } => panic!("bob closed: {code:?}"),
+            _ => {}
+        }
+    }
+    // Bob's own requests still pass, after every ack he owes.
+    bob.sync().await;
+    drop(bob);
+    drop(senders);
+
+    let mut again = h.login_raw("bob").await;
+    loop {
+        match again.next_event().await {
+            Event::CaughtUp => break,
+            Event::Message(m) => panic!("redelivered after it was received: {m:?}"),
+            _ => {}
+        }
+    }
+    h.stop().await;
+}

@@ -81,6 +81,13 @@ struct Args {
     /// Requests a connection may burst above the rate.
     #[arg(long, default_value_t = 100)]
     request_burst: u32,
+    /// Sustained acknowledged ids per second per connection (acks are not
+    /// requests: never refused, only slowed past this).
+    #[arg(long, default_value_t = 10_000.0)]
+    ack_rate: f64,
+    /// Acknowledged ids a connection may burst above the ack rate.
+    #[arg(long, default_value_t = 10_000)]
+    ack_burst: u32,
     /// Failed logins per user per minute before attempts are refused.
     #[arg(long, default_value_t = 5)]
     login_failures_per_user: usize,
@@ -159,6 +166,8 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.ping_interval = secs(args.ping_interval_secs);
     config.request_rate = args.request_rate;
     config.request_burst = args.request_burst;
+    config.ack_rate = args.ack_rate;
+    config.ack_burst = args.ack_burst;
     config.login_failures_per_user = args.login_failures_per_user;
     config.login_failures_per_address = args.login_failures_per_address;
     config.outbound_queue = args.outbound_queue;
