@@ -58,15 +58,21 @@ impl TokenBucket {
 }
 
 /// Counts failures per key over a sliding window; refuses a key at `max` of them.
+///
+/// Keys whose failures have all expired are swept once per window, so memory
+/// holds only the keys that failed within the last window.
 #[derive(Debug)]
 pub struct FailureWindow<K> {
     max: usize,
     window: Duration,
-    failures: Mutex<HashMap<K, VecDeque<Instant>>>,
+    inner: Mutex<Failures<K>>,
 }
 
-/// Keys tracked before stale ones are swept (bounds memory under a spray attack).
-const SWEEP_AT: usize = 100_000;
+#[derive(Debug)]
+struct Failures<K> {
+    by_key: HashMap<K, VecDeque<Instant>>,
+    last_sweep: Option<Instant>,
+}
 
 impl<K: Eq + Hash + Clone> FailureWindow<K> {
     /// At most `max` failures per key within `window`.
@@ -74,14 +80,17 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
         FailureWindow {
             max,
             window,
-            failures: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Failures {
+                by_key: HashMap::new(),
+                last_sweep: None,
+            }),
         }
     }
 
     /// Whether `key` may try now (fewer than `max` failures in the window).
     pub fn allows(&self, key: &K, now: Instant) -> bool {
-        let mut map = self.failures.lock().expect("failure window lock");
-        match map.get_mut(key) {
+        let mut inner = self.inner.lock().expect("failure window lock");
+        match inner.by_key.get_mut(key) {
             Some(times) => {
                 self.expire(times, now);
                 times.len() < self.max
@@ -92,15 +101,20 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
 
     /// Records a failure of `key`.
     pub fn fail(&self, key: K, now: Instant) {
-        let mut map = self.failures.lock().expect("failure window lock");
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, times| {
+        let mut inner = self.inner.lock().expect("failure window lock");
+        let due = inner
+            .last_sweep
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.window);
+        if due {
+            let window = self.window;
+            inner.by_key.retain(|_, times| {
                 times
                     .back()
-                    .is_some_and(|t| now.saturating_duration_since(*t) < self.window)
+                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
             });
+            inner.last_sweep = Some(now);
         }
-        let times = map.entry(key).or_default();
+        let times = inner.by_key.entry(key).or_default();
         self.expire(times, now);
         times.push_back(now);
         // Only the newest `max` matter.
@@ -111,10 +125,16 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
 
     /// Forgets `key`'s failures (after a success).
     pub fn clear(&self, key: &K) {
-        self.failures
+        self.inner
             .lock()
             .expect("failure window lock")
+            .by_key
             .remove(key);
+    }
+
+    /// How many keys are tracked (for tests of the sweep).
+    pub fn tracked(&self) -> usize {
+        self.inner.lock().expect("failure window lock").by_key.len()
     }
 
     fn expire(&self, times: &mut VecDeque<Instant>, now: Instant) {
@@ -130,6 +150,23 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_whose_failures_expired_are_swept_once_per_window() {
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        let window = FailureWindow::new(5, minute);
+        for n in 0..100 {
+            window.fail(format!("spray{n}"), t0);
+        }
+        assert_eq!(window.tracked(), 100);
+        // Within the window nothing is swept; after it, the next failure sweeps.
+        window.fail("fresh".to_string(), t0 + minute / 2);
+        assert_eq!(window.tracked(), 101);
+        window.fail("later".to_string(), t0 + minute * 2);
+        assert_eq!(window.tracked(), 1, "only the newest failure's key is left");
+        assert!(window.allows(&"spray0".to_string(), t0 + minute * 2));
+    }
 
     #[test]
     fn take_waiting_never_refuses_and_charges_the_debt_as_time() {

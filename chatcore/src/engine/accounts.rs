@@ -38,45 +38,49 @@ impl Conn {
     ) -> Result<(User, bool), ErrorCode> {
         // Throttled before the (slow) hash: guessing costs the guesser, not us.
         let now = std::time::Instant::now();
-        let user_key = username.to_lowercase();
         let address = self.peer.map(|p| p.ip());
         let state = &self.state;
+        if address.is_some_and(|a| !state.failed_logins_by_address.allows(&a, now)) {
+            tracing::warn!(peer = ?self.peer, "login throttled for the address");
+            return Err(ErrorCode::RateLimited);
+        }
+        // Malformed credentials are just wrong credentials, refused before they
+        // become a key or a log line (a name can be most of a frame).
+        if !is_valid_name(&username) || password.len() > limits::MAX_PASSWORD_LEN {
+            tracing::info!(peer = ?self.peer, "login with malformed credentials");
+            if let Some(address) = address {
+                state.failed_logins_by_address.fail(address, now);
+            }
+            return Err(ErrorCode::InvalidCredentials);
+        }
+        let name_key = username.to_lowercase();
+        let user_key = (name_key.clone(), address);
         if !state.failed_logins_by_user.allows(&user_key, now)
-            || address.is_some_and(|a| !state.failed_logins_by_address.allows(&a, now))
+            || !state.failed_logins_by_name.allows(&name_key, now)
         {
             tracing::warn!(%username, peer = ?self.peer, "login throttled");
             return Err(ErrorCode::RateLimited);
         }
-        // Malformed credentials are just wrong credentials: no hint either way.
-        let well_formed = is_valid_name(&username) && password.len() <= limits::MAX_PASSWORD_LEN;
-        let account = if well_formed {
-            self.state
-                .store
-                .account_by_name(&username)
-                .await
-                .map_err(internal)?
-        } else {
-            None
-        };
-        let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let ok = self
-            .state
-            .hasher
-            .verify(password, hash)
+        let account = state
+            .store
+            .account_by_name(&username)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "verifying failed");
-                ErrorCode::Internal
-            })?;
+            .map_err(internal)?;
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let ok = state.hasher.verify(password, hash).await.map_err(|e| {
+            tracing::error!(error = %e, "verifying failed");
+            ErrorCode::Internal
+        })?;
         let Some(account) = account.filter(|_| ok) else {
             tracing::info!(%username, peer = ?self.peer, "login failed");
-            self.state.failed_logins_by_user.fail(user_key, now);
+            state.failed_logins_by_user.fail(user_key, now);
+            state.failed_logins_by_name.fail(name_key, now);
             if let Some(address) = address {
-                self.state.failed_logins_by_address.fail(address, now);
+                state.failed_logins_by_address.fail(address, now);
             }
             return Err(ErrorCode::InvalidCredentials);
         };
-        self.state.failed_logins_by_user.clear(&user_key);
+        state.failed_logins_by_user.clear(&user_key);
         let user = account.user;
         let replace = self.state.config.duplicate_login == DuplicateLogin::ReplaceOld;
         let registered = self

@@ -85,10 +85,17 @@ pub struct ServerConfig {
     pub ack_burst: u32,
     /// Refusals for rate in a row after which the connection is closed.
     pub max_rate_strikes: u32,
-    /// Failed logins per user name within a minute before further attempts are
-    /// refused `RateLimited` (without checking the password).
+    /// Failed logins for one user name from one peer address within a minute
+    /// before further attempts from there are refused `RateLimited` (without
+    /// checking the password). Keyed by address too, so that a guesser
+    /// elsewhere cannot lock the owner out.
     pub login_failures_per_user: usize,
-    /// Failed logins per peer address within a minute, likewise.
+    /// Failed logins for one user name from all addresses together within a
+    /// minute, likewise: the gentler bound on guessing spread over many
+    /// addresses.
+    pub login_failures_per_user_all_addresses: usize,
+    /// Failed logins per peer address within a minute (any names, malformed
+    /// ones included), likewise.
     pub login_failures_per_address: usize,
 }
 
@@ -118,6 +125,7 @@ impl Default for ServerConfig {
             ack_burst: 10_000,
             max_rate_strikes: 50,
             login_failures_per_user: 5,
+            login_failures_per_user_all_addresses: 100,
             login_failures_per_address: 20,
         }
     }
@@ -179,6 +187,10 @@ impl ServerConfig {
             ("ack_burst", self.ack_burst as usize),
             ("max_rate_strikes", self.max_rate_strikes as usize),
             ("login_failures_per_user", self.login_failures_per_user),
+            (
+                "login_failures_per_user_all_addresses",
+                self.login_failures_per_user_all_addresses,
+            ),
             (
                 "login_failures_per_address",
                 self.login_failures_per_address,

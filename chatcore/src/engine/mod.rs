@@ -74,8 +74,10 @@ struct ServerState {
     config: ServerConfig,
     hasher: Hasher,
     next_conn: AtomicU64,
-    /// Recent failed logins by (lowercase) user name.
-    failed_logins_by_user: FailureWindow<String>,
+    /// Recent failed logins by (lowercase) user name and peer address.
+    failed_logins_by_user: FailureWindow<(String, Option<IpAddr>)>,
+    /// Recent failed logins by (lowercase) user name, from any address.
+    failed_logins_by_name: FailureWindow<String>,
     /// Recent failed logins by peer address.
     failed_logins_by_address: FailureWindow<IpAddr>,
     shutdown: CancellationToken,
@@ -104,6 +106,8 @@ impl Server {
         config.validate()?;
         let hasher = Hasher::new(config.hash_params, config.hash_concurrency)?;
         let failed_logins_by_user = FailureWindow::new(config.login_failures_per_user, MINUTE);
+        let failed_logins_by_name =
+            FailureWindow::new(config.login_failures_per_user_all_addresses, MINUTE);
         let failed_logins_by_address =
             FailureWindow::new(config.login_failures_per_address, MINUTE);
         Ok(Server {
@@ -115,6 +119,7 @@ impl Server {
                 hasher,
                 next_conn: AtomicU64::new(1),
                 failed_logins_by_user,
+                failed_logins_by_name,
                 failed_logins_by_address,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),

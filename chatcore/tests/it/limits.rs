@@ -264,3 +264,82 @@ async fn a_busy_receiver_keeps_up_at_the_default_limits() {
     }
     h.stop().await;
 }
+
+/// A client whose connection the server sees coming from `ip`.
+async fn connect_from(h: &Harness, ip: [u8; 4]) -> TestClient {
+    let (server_end, client_end) = chatcore::transport::memory::pair();
+    let peer = std::net::SocketAddr::from((ip, 40_000));
+    h.server().spawn_connection(server_end, Some(peer));
+    let (client, events) = chatcore::client::Client::connect(client_end).await.unwrap();
+    TestClient { client, events }
+}
+
+async fn login_code(c: &TestClient, name: &str, password: &str) -> Option<ErrorCode> {
+    c.client
+        .login(name, password)
+        .await
+        .err()
+        .and_then(|e| e.code())
+}
+
+/// Guessing bob's password from one address throttles that address for bob,
+/// not bob himself logging in from elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_elsewhere_cannot_lock_the_owner_out() {
+    let h = start(test_config());
+    h.register("bob").await;
+    let guesser = connect_from(&h, [203, 0, 113, 9]).await;
+    for i in 0..5 {
+        let code = login_code(&guesser, "bob", &format!("guess-{i}")).await;
+        assert_eq!(code, Some(ErrorCode::InvalidCredentials));
+    }
+    let code = login_code(&guesser, "bob", "guess-5").await;
+    assert_eq!(code, Some(ErrorCode::RateLimited));
+    let owner = connect_from(&h, [198, 51, 100, 7]).await;
+    assert_eq!(login_code(&owner, "bob", &password("bob")).await, None);
+    h.stop().await;
+}
+
+/// Guesses spread over many addresses meet the all-addresses bound; malformed
+/// names count against their address only, and are refused as wrong
+/// credentials however long they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spread_guessing_and_malformed_names_are_bounded() {
+    let mut config = test_config();
+    config.login_failures_per_user_all_addresses = 6;
+    config.login_failures_per_address = 8;
+    let h = start(config);
+    h.register("bob").await;
+    for (i, ip) in [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]]
+        .into_iter()
+        .enumerate()
+    {
+        let guesser = connect_from(&h, ip).await;
+        for n in 0..2 {
+            let code = login_code(&guesser, "bob", &format!("guess-{i}-{n}")).await;
+            assert_eq!(code, Some(ErrorCode::InvalidCredentials));
+        }
+    }
+    let fourth = connect_from(&h, [203, 0, 113, 4]).await;
+    assert_eq!(
+        login_code(&fourth, "bob", &password("bob")).await,
+        Some(ErrorCode::RateLimited),
+        "six failures from anywhere hold bob's name for the minute"
+    );
+
+    let sprayer = connect_from(&h, [192, 0, 2, 1]).await;
+    let long_name = "x".repeat(100_000);
+    for _ in 0..8 {
+        let code = login_code(&sprayer, &long_name, "a password").await;
+        assert_eq!(code, Some(ErrorCode::InvalidCredentials));
+    }
+    assert_eq!(
+        login_code(&sprayer, "cat", "a password").await,
+        Some(ErrorCode::RateLimited),
+        "the address used its failures"
+    );
+    h.register("cat").await;
+    let elsewhere = connect_from(&h, [192, 0, 2, 2]).await;
+    assert_eq!(login_code(&elsewhere, "cat", &password("cat")).await, None);
+    h.stop().await;
+}

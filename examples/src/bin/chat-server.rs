@@ -88,9 +88,14 @@ struct Args {
     /// Acknowledged ids a connection may burst above the ack rate.
     #[arg(long, default_value_t = 10_000)]
     ack_burst: u32,
-    /// Failed logins per user per minute before attempts are refused.
+    /// Failed logins per user and client address per minute before attempts
+    /// from that address are refused.
     #[arg(long, default_value_t = 5)]
     login_failures_per_user: usize,
+    /// Failed logins per user from all addresses together per minute before
+    /// attempts are refused.
+    #[arg(long, default_value_t = 100)]
+    login_failures_per_user_all_addresses: usize,
     /// Failed logins per client address per minute before attempts are refused.
     #[arg(long, default_value_t = 20)]
     login_failures_per_address: usize,
@@ -169,6 +174,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.ack_rate = args.ack_rate;
     config.ack_burst = args.ack_burst;
     config.login_failures_per_user = args.login_failures_per_user;
+    config.login_failures_per_user_all_addresses = args.login_failures_per_user_all_addresses;
     config.login_failures_per_address = args.login_failures_per_address;
     config.outbound_queue = args.outbound_queue;
     config.max_file_size = args.max_file_size;
