@@ -130,6 +130,12 @@ impl Mailbox {
         self.stopped.notify_one();
     }
 
+    /// Whether a control waits to be taken: work the session's own task does
+    /// between frames (a login backlog) checks it to stop early.
+    pub fn is_stopped(&self) -> bool {
+        self.state().control.is_some()
+    }
+
     /// Waits for a control. For the session's task.
     pub async fn stopped(&self) -> Control {
         loop {
@@ -189,8 +195,10 @@ mod tests {
     #[tokio::test]
     async fn the_first_control_wins_and_none_is_lost() {
         let mailbox = Mailbox::new(1);
+        assert!(!mailbox.is_stopped());
         mailbox.stop(Control::SlowReader);
         mailbox.stop(Control::Kick("later".into()));
+        assert!(mailbox.is_stopped());
         assert_eq!(mailbox.stopped().await, Control::SlowReader);
     }
 }

@@ -119,7 +119,9 @@ impl Conn {
             let full = page.len() == self.state.config.backlog_page;
             for event in page {
                 after = event.inbox_id().or(after);
-                self.send_event_waiting(event).await;
+                if !self.send_event_waiting(event).await {
+                    return; // the session is going away; what is left stays in the inbox
+                }
             }
             if !full {
                 break;

@@ -86,12 +86,26 @@ impl Conn {
 
     /// Queues an event, waiting for room in the queue (for bulk sends from this
     /// connection's own task, such as the login backlog). A client that does not
-    /// make room within the grace period is closed as a slow reader.
-    pub async fn send_event_waiting(&self, event: Event) {
+    /// make room within the grace period is closed as a slow reader. Returns
+    /// whether the bulk send should go on: `false` once the session is told to
+    /// stop (slow reader, kick) or the server shuts down, so that the rest of a
+    /// backlog does not wait its turn for a client that is going away.
+    pub async fn send_event_waiting(&self, event: Event) -> bool {
+        let mailbox = &self.handle.mailbox;
+        if mailbox.is_stopped() || self.state.shutdown.is_cancelled() {
+            return false;
+        }
         let frame = Arc::new(ServerFrame::Event(event));
-        let sent = tokio::time::timeout(WRITE_GRACE, self.handle.mailbox.push(frame)).await;
-        if sent.is_err() {
-            self.handle.mailbox.stop(Control::SlowReader);
+        tokio::select! {
+            pushed = tokio::time::timeout(WRITE_GRACE, mailbox.push(frame)) => match pushed {
+                Ok(Ok(())) => true,
+                Ok(Err(_closed)) => false,
+                Err(_elapsed) => {
+                    mailbox.stop(Control::SlowReader);
+                    false
+                }
+            },
+            _ = self.state.shutdown.cancelled() => false,
         }
     }
 

@@ -90,7 +90,9 @@ impl Conn {
         match recent {
             Ok(recent) => {
                 for message in recent.into_iter().rev() {
-                    self.send_event_waiting(Event::Message(message)).await;
+                    if !self.send_event_waiting(Event::Message(message)).await {
+                        break; // the session is going away
+                    }
                 }
             }
             Err(e) => {
@@ -221,7 +223,9 @@ impl Conn {
                 read_seq: p.read_seq,
                 last_seq: p.last_seq,
             };
-            self.send_event_waiting(unread).await;
+            if !self.send_event_waiting(unread).await {
+                return;
+            }
         }
     }
 }

@@ -343,3 +343,63 @@ async fn spread_guessing_and_malformed_names_are_bounded() {
     assert_eq!(login_code(&elsewhere, "cat", &password("cat")).await, None);
     h.stop().await;
 }
+
+/// A login backlog to a client that never reads stops at the first
+/// slow-reader verdict (not one grace period per remaining item); the server
+/// goes on serving others and shuts down promptly, and the rest of the
+/// backlog waits in the inbox for the next login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_to_a_reader_that_never_reads_stops_at_once() {
+    // More than the memory transport's buffer (256) and the queue hold.
+    const BACKLOG: usize = 600;
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    let h = start(config);
+    let (ann, bob) = friends(&h).await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    for n in 0..BACKLOG {
+        ann.client.send_text("bob", &format!("{n}")).await.unwrap();
+    }
+    let mut raw = raw_hello(&h, "never reads").await;
+    let login = Request::Login {
+        username: "bob".into(),
+        password: password("bob"),
+    };
+    raw.send(ClientFrame::Request {
+        req_id: 1,
+        request: login,
+    })
+    .await
+    .unwrap();
+    // One grace period (5 s) for the verdict, then the session is gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen_online = false;
+    loop {
+        let online = h.server().online_count();
+        seen_online |= online == 2;
+        if seen_online && online == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backlog went on waiting for a reader that never reads"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(raw);
+    let mut bob = h.login_raw("bob").await;
+    let mut got = 0;
+    loop {
+        match bob.next_event().await {
+            Event::Message(_) => got += 1,
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, BACKLOG, "nothing was lost");
+    drop(ann);
+    tokio::time::timeout(Duration::from_secs(10), h.stop())
+        .await
+        .expect("a prompt shutdown");
+}
