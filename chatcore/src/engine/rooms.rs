@@ -170,8 +170,10 @@ impl Conn {
         Ok(Response::Rooms(rooms))
     }
 
+    /// Who is in a room, and who of them is online: for its members only
+    /// (presence is otherwise for friends).
     pub(super) async fn members(&self, name: String) -> Reply {
-        let room = self.room(&name).await?;
+        let room = self.joined_room(&self.me(), &name).await?;
         let members = self
             .state
             .store

@@ -235,7 +235,7 @@ pub enum Request {
     },
     /// All rooms.
     ListRooms,
-    /// A room's members, with presence.
+    /// A room's members, with presence; for members only (else `NotRoomMember`).
     Members {
         /// The room.
         room: String,

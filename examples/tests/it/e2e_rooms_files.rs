@@ -205,6 +205,7 @@ fn three_users_in_a_room_see_one_order_and_offline_members_catch_up() {
     cat.err("say lobby still here?", "not_room_member");
     cat.err("history #lobby", "not_room_member");
     cat.err("room leave lobby", "not_room_member");
+    cat.err("members lobby", "not_room_member");
     let members = dan.ok("members lobby");
     assert_eq!(members["members"].as_array().map(Vec::len), Some(3));
 

@@ -163,7 +163,10 @@ pub async fn room_refusals_and_delete<S: Store>(fx: &Fixture<S>) {
         refused(c.leave_room("lobby").await),
         ErrorCode::NotRoomMember
     );
+    // Who is in a room, and who of them is online, is for its members.
+    assert_eq!(refused(c.members("lobby").await), ErrorCode::NotRoomMember);
     c.join_room("lobby").await.unwrap();
+    assert_eq!(c.members("lobby").await.unwrap().len(), 2);
     assert_eq!(
         refused(c.delete_room("lobby").await),
         ErrorCode::NotRoomOwner
