@@ -132,8 +132,9 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
             .remove(key);
     }
 
-    /// How many keys are tracked (for tests of the sweep).
-    pub fn tracked(&self) -> usize {
+    /// How many keys are tracked.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.inner.lock().expect("failure window lock").by_key.len()
     }
 

@@ -82,11 +82,8 @@ impl Conn {
         };
         state.failed_logins_by_user.clear(&user_key);
         let user = account.user;
-        let replace = self.state.config.duplicate_login == DuplicateLogin::ReplaceOld;
-        let registered = self
-            .state
-            .router
-            .register(user.id, self.handle.clone(), replace);
+        let replace = state.config.duplicate_login == DuplicateLogin::ReplaceOld;
+        let registered = state.router.register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
             old.mailbox
                 .stop(Control::Kick("logged in elsewhere".into()));
