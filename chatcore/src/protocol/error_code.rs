@@ -104,6 +104,22 @@ error_codes! {
     ShuttingDown = "shutting_down", "server is shutting down";
     /// Something failed inside the server (storage); nothing was changed.
     Internal = "internal", "internal server error";
+    /// The owner already has as many rooms as the server allows.
+    TooManyRooms = "too_many_rooms", "you own as many rooms as allowed";
+    /// The user's stored files (count or bytes) would exceed their quota.
+    QuotaExceeded = "quota_exceeded", "your file storage quota is used up";
+    /// This connection already has as many uploads open as allowed.
+    TooManyUploads = "too_many_uploads", "too many uploads in progress";
+    /// The server's disk is below its free-space watermark: large writes are refused.
+    StorageFull = "storage_full", "the server is low on disk space";
+    /// The store cannot take writes right now; retry later.
+    Unavailable = "unavailable", "the server's storage is unavailable";
+    /// A `client_msg_id` already used for a different message (another target or body).
+    ClientMsgIdReused = "client_msg_id_reused", "that client message id was used for a different message";
+    /// Too many friend requests to that user lately.
+    TooManyRequestsToUser = "too_many_requests_to_user", "too many friend requests to that user lately";
+    /// Too many accounts registered from this address lately.
+    RegistrationThrottled = "registration_throttled", "too many registrations from this address; try later";
 }
 
 impl std::fmt::Display for ErrorCode {

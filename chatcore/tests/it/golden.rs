@@ -801,6 +801,14 @@ const ERROR_CODE_NAMES: &[&str] = &[
     "timeout",
     "shutting_down",
     "internal",
+    "too_many_rooms",
+    "quota_exceeded",
+    "too_many_uploads",
+    "storage_full",
+    "unavailable",
+    "client_msg_id_reused",
+    "too_many_requests_to_user",
+    "registration_throttled",
 ];
 
 #[test]
@@ -827,6 +835,8 @@ fn error_codes_encode_as_their_position() {
         (ErrorCode::TooManyPendingRequests, 17),
         (ErrorCode::RateLimited, 30),
         (ErrorCode::Internal, 34),
+        (ErrorCode::TooManyRooms, 35),
+        (ErrorCode::RegistrationThrottled, 42),
     ];
     for (code, position) in pinned {
         assert_golden(&code, &[0x00, 0x00, 0x00, 0x01, position]);
