@@ -72,8 +72,9 @@ async fn send<S: Store>(store: &S, client_ids: &AtomicU64, from: &User, to: &Use
         client_msg_id: client_ids.fetch_add(1, Ordering::Relaxed),
         body: Body::Text("a typical short chat message, about sixty bytes long".into()),
         ts: 1_700_000_000_000,
+        friends_only: false,
     };
-    store.append_direct(msg).await.unwrap();
+    store.append_direct(msg).await.unwrap().unwrap();
 }
 
 fn runtime() -> Runtime {

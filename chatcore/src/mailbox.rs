@@ -25,7 +25,7 @@ pub(crate) enum Control {
 /// Why a frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum PushError {
-    /// The queue holds its capacity: the client does not read.
+    /// The queue holds its capacity in frames or bytes: the client does not read.
     Full,
     /// The writer is gone.
     Closed,
@@ -36,6 +36,8 @@ pub(crate) enum PushError {
 pub(crate) struct Mailbox {
     state: Mutex<State>,
     capacity: usize,
+    /// Most encoded bytes queued (a single larger frame still goes alone).
+    capacity_bytes: usize,
     /// Frames were queued, or the mailbox closed: for the writer.
     readable: Notify,
     /// The writer took frames: for a sender waiting for room.
@@ -47,17 +49,22 @@ pub(crate) struct Mailbox {
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Arc<ServerFrame>>,
+    /// The encoded size of `frames`.
+    bytes: usize,
     closed: bool,
     /// The first control sent (any control ends the session).
     control: Option<Control>,
 }
 
 impl Mailbox {
-    /// An empty mailbox that queues at most `capacity` frames.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty mailbox that queues at most `capacity` frames and
+    /// `capacity_bytes` encoded bytes. The writer holds what it took besides, so
+    /// a session that does not read pins at most twice that.
+    pub fn new(capacity: usize, capacity_bytes: usize) -> Self {
         Mailbox {
             state: Mutex::default(),
             capacity: capacity.max(1),
+            capacity_bytes,
             readable: Notify::new(),
             writable: Notify::new(),
             stopped: Notify::new(),
@@ -75,9 +82,14 @@ impl Mailbox {
             if state.closed {
                 return Err(PushError::Closed);
             }
-            if state.frames.len() >= self.capacity {
+            // Postcard's sizing pass walks the frame without copying its bytes.
+            let len = postcard::experimental::serialized_size(&*frame).unwrap_or(usize::MAX);
+            let over_bytes =
+                !state.frames.is_empty() && state.bytes.saturating_add(len) > self.capacity_bytes;
+            if state.frames.len() >= self.capacity || over_bytes {
                 return Err(PushError::Full);
             }
+            state.bytes = state.bytes.saturating_add(len);
             state.frames.push_back(frame);
         }
         // Stores a permit if the writer is not waiting right now: nothing is lost.
@@ -105,6 +117,7 @@ impl Mailbox {
                 let mut state = self.state();
                 if !state.frames.is_empty() {
                     let frames = std::mem::take(&mut state.frames);
+                    state.bytes = 0;
                     drop(state);
                     self.writable.notify_one();
                     return Some(frames);
@@ -158,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_arrive_in_order_until_closed_and_a_full_queue_refuses() {
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::new(2, usize::MAX);
         let (a, b) = (frame(), frame());
         mailbox.try_push(Arc::clone(&a)).unwrap();
         mailbox.try_push(Arc::clone(&b)).unwrap();
@@ -178,8 +191,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_byte_bound_refuses_what_the_frame_bound_would_take() {
+        let big = || {
+            Arc::new(ServerFrame::Event(Event::Kicked {
+                reason: "x".repeat(1000),
+            }))
+        };
+        let mailbox = Mailbox::new(100, 2500);
+        mailbox.try_push(big()).unwrap();
+        mailbox.try_push(big()).unwrap();
+        assert_eq!(mailbox.try_push(big()), Err(PushError::Full));
+        assert_eq!(mailbox.take_all().await.map(|f| f.len()), Some(2));
+        // Taken frames no longer count; one frame over the bound alone still goes.
+        let huge = Arc::new(ServerFrame::Event(Event::Kicked {
+            reason: "x".repeat(10_000),
+        }));
+        mailbox.try_push(huge).unwrap();
+        assert_eq!(mailbox.try_push(big()), Err(PushError::Full));
+    }
+
+    #[tokio::test]
     async fn a_waiting_sender_gets_room_when_the_writer_takes_frames() {
-        let mailbox = Arc::new(Mailbox::new(1));
+        let mailbox = Arc::new(Mailbox::new(1, usize::MAX));
         mailbox.try_push(frame()).unwrap();
         let sender = tokio::spawn({
             let mailbox = Arc::clone(&mailbox);
@@ -194,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_control_wins_and_none_is_lost() {
-        let mailbox = Mailbox::new(1);
+        let mailbox = Mailbox::new(1, usize::MAX);
         assert!(!mailbox.is_stopped());
         mailbox.stop(Control::SlowReader);
         mailbox.stop(Control::Kick("later".into()));

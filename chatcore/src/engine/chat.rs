@@ -56,10 +56,12 @@ impl Conn {
                     client_msg_id,
                     body,
                     ts,
+                    friends_only: !self.state.config.open_chat,
                 };
                 Box::pin(async move {
                     let reply = match state.store.append_direct(msg).await {
-                        Ok(appended) => {
+                        Ok(Err(code)) => Err(code),
+                        Ok(Ok(appended)) => {
                             let answer = sent(&appended);
                             if let Appended::New(message) = appended {
                                 // Moved, not copied, into the delivery.
@@ -97,7 +99,8 @@ impl Conn {
     }
 
     /// Blocked either way refuses; otherwise friends may chat, and anyone may on an
-    /// open server.
+    /// open server. From the caches, to refuse early: the store checks again
+    /// inside the send's transaction.
     pub(super) async fn check_may_chat(&self, me: &User, to: &User) -> Result<(), ErrorCode> {
         let (store, directory) = (&*self.state.store, &self.state.directory);
         let mine = directory

@@ -97,6 +97,14 @@ pub struct ServerConfig {
     /// Failed logins per peer address within a minute (any names, malformed
     /// ones included), likewise.
     pub login_failures_per_address: usize,
+    /// How long a send's idempotency record is kept: a retry with the same
+    /// `client_msg_id` within it is answered with the first send's receipt;
+    /// after it, records are swept and a retry is stored as a new message.
+    pub send_record_retention: Duration,
+    /// Bytes of encoded frames queued for one connection beyond which its
+    /// reader is slow (as with [`outbound_queue`](Self::outbound_queue) frames):
+    /// what a client that stops reading can pin in server memory.
+    pub outbound_queue_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +135,8 @@ impl Default for ServerConfig {
             login_failures_per_user: 5,
             login_failures_per_user_all_addresses: 100,
             login_failures_per_address: 20,
+            send_record_retention: Duration::from_secs(7 * 24 * 3600),
+            outbound_queue_bytes: 8 << 20,
         }
     }
 }
@@ -180,6 +190,7 @@ impl ServerConfig {
             ("max_pending_requests", self.max_pending_requests),
             ("hash_concurrency", self.hash_concurrency),
             ("outbound_queue", self.outbound_queue),
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
             ("backlog_page", self.backlog_page),
             ("max_connections", self.max_connections),
             ("file_chunk_size", self.file_chunk_size as usize),
@@ -200,6 +211,7 @@ impl ServerConfig {
             ("hello_timeout", self.hello_timeout),
             ("idle_timeout", self.idle_timeout),
             ("ping_interval", self.ping_interval),
+            ("send_record_retention", self.send_record_retention),
         ];
         let zero = counts
             .iter()

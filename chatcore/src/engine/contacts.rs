@@ -49,9 +49,7 @@ impl Conn {
             .await
             .map_err(internal)??;
         let friends = outcome.link.state == LinkState::Friends;
-        self.state
-            .directory
-            .set_links(me.id, other.id, outcome.link, outcome.other_link);
+        self.state.directory.links_changed(me.id, other.id);
         self.push_notices(outcome.notices);
         if friends && befriending {
             // The two just became friends (an accept or a crossing request): they

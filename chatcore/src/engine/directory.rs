@@ -1,12 +1,18 @@
 //! In-memory caches of what the chat hot path reads: user by name, the links
-//! between two users, rooms by name and room members. Names never change and users are never deleted, so the user
-//! cache never goes stale. Links change only through the engine's own friend
-//! operations, which write the committed result through to the cache; a fill after
-//! a miss never overwrites an entry, so a fill racing with an operation cannot
-//! leave the older value behind.
+//! between two users, rooms by name and room members.
+//!
+//! The store is the truth and these are accelerators: the store checks
+//! permissions again inside every write's transaction, so a stale entry can delay
+//! a refusal to the store but never grant what the store refuses. Names never
+//! change and users are never deleted, so the user cache never goes stale. Links,
+//! rooms and members change only through the engine's own operations, which
+//! invalidate the entry after their commit; a fill installs what it read only if
+//! no invalidation happened since it began, so a fill racing with a change can
+//! never leave the older value behind.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 
 use crate::friends::Link;
 use crate::store::{Room, RoomId, Store, StoreError, User, UserId};
@@ -14,39 +20,108 @@ use crate::store::{Room, RoomId, Store, StoreError, User, UserId};
 /// Most entries per cache before it is cleared (a crude bound on memory).
 const MAX_ENTRIES: usize = 1 << 20;
 
-#[derive(Debug, Default)]
-pub(crate) struct Directory {
-    users: RwLock<HashMap<String, User>>,
-    links: RwLock<HashMap<(UserId, UserId), Link>>,
-    rooms: RwLock<HashMap<String, Room>>,
-    members: Mutex<HashMap<RoomId, Members>>,
+/// A cache whose fills lose to invalidations: `generation` counts every
+/// invalidation, and a fill that began in an older generation is not installed.
+/// (One counter for the whole cache: an unrelated change only costs a racing fill
+/// its install, and clearing the map cannot reset a key's guard.)
+#[derive(Debug)]
+struct Cache<K, V> {
+    inner: Mutex<Entries<K, V>>,
 }
 
-/// A room's cached member list. `version` counts membership changes, so a fill
-/// that read the store before a change cannot install the older list after it.
-#[derive(Debug, Default)]
-struct Members {
-    version: u64,
-    list: Option<Arc<[User]>>,
+#[derive(Debug)]
+struct Entries<K, V> {
+    generation: u64,
+    map: HashMap<K, V>,
+}
+
+impl<K: Hash + Eq, V: Clone> Cache<K, V> {
+    fn new() -> Self {
+        Self {
+            inner: Mutex::new(Entries {
+                generation: 0,
+                map: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The cached value, or the generation a fill must begin in.
+    fn get(&self, key: &K) -> Result<V, u64> {
+        let inner = self.inner.lock().expect("directory lock");
+        inner.map.get(key).cloned().ok_or(inner.generation)
+    }
+
+    /// Installs a value read from the store since `generation` began, unless
+    /// something was invalidated meanwhile.
+    fn fill(&self, key: K, value: V, generation: u64) {
+        let mut inner = self.inner.lock().expect("directory lock");
+        if inner.generation != generation {
+            return;
+        }
+        if inner.map.len() >= MAX_ENTRIES {
+            inner.map.clear();
+        }
+        inner.map.insert(key, value);
+    }
+
+    /// Forgets `keys` after a committed change.
+    fn invalidate(&self, keys: impl IntoIterator<Item = K>) {
+        let mut inner = self.inner.lock().expect("directory lock");
+        inner.generation += 1;
+        for key in keys {
+            inner.map.remove(&key);
+        }
+    }
+
+    /// A cached value, or one read by `load` and filled in.
+    async fn get_or_load<F>(&self, key: K, load: F) -> Result<V, StoreError>
+    where
+        F: std::future::Future<Output = Result<V, StoreError>>,
+    {
+        match self.get(&key) {
+            Ok(value) => Ok(value),
+            Err(generation) => {
+                let value = load.await?;
+                self.fill(key, value.clone(), generation);
+                Ok(value)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Directory {
+    users: Cache<String, User>,
+    links: Cache<(UserId, UserId), Link>,
+    rooms: Cache<String, Room>,
+    members: Cache<RoomId, Arc<[User]>>,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self {
+            users: Cache::new(),
+            links: Cache::new(),
+            rooms: Cache::new(),
+            members: Cache::new(),
+        }
+    }
 }
 
 impl Directory {
     /// The user named `name` (any case), if there is one.
     pub async fn user(&self, store: &dyn Store, name: &str) -> Result<Option<User>, StoreError> {
         let key = name.to_lowercase();
-        if let Some(user) = self.users.read().expect("directory lock").get(&key) {
-            return Ok(Some(user.clone()));
-        }
+        // A miss is not cached: the name may be registered any moment.
+        let generation = match self.users.get(&key) {
+            Ok(user) => return Ok(Some(user)),
+            Err(generation) => generation,
+        };
         let Some(account) = store.account_by_name(name).await? else {
             return Ok(None);
         };
-        let user = account.user;
-        let mut users = self.users.write().expect("directory lock");
-        if users.len() >= MAX_ENTRIES {
-            users.clear();
-        }
-        users.insert(key, user.clone());
-        Ok(Some(user))
+        self.users.fill(key, account.user.clone(), generation);
+        Ok(Some(account.user))
     }
 
     /// `owner`'s link to `other`.
@@ -56,43 +131,28 @@ impl Directory {
         owner: UserId,
         other: UserId,
     ) -> Result<Link, StoreError> {
-        if let Some(link) = self
-            .links
-            .read()
-            .expect("directory lock")
-            .get(&(owner, other))
-        {
-            return Ok(link.clone());
-        }
-        let link = store.link(owner, other).await?;
-        let mut links = self.links.write().expect("directory lock");
-        if links.len() >= MAX_ENTRIES {
-            links.clear();
-        }
-        Ok(links.entry((owner, other)).or_insert(link).clone())
+        self.links
+            .get_or_load((owner, other), store.link(owner, other))
+            .await
     }
 
-    /// Records committed links (after a friend operation).
-    pub fn set_links(&self, a: UserId, b: UserId, a_to_b: Link, b_to_a: Link) {
-        let mut links = self.links.write().expect("directory lock");
-        links.insert((a, b), a_to_b);
-        links.insert((b, a), b_to_a);
+    /// Forgets the links between `a` and `b` after a committed friend operation.
+    pub fn links_changed(&self, a: UserId, b: UserId) {
+        self.links.invalidate([(a, b), (b, a)]);
     }
 
     /// The room named `name` (any case), if there is one.
     pub async fn room(&self, store: &dyn Store, name: &str) -> Result<Option<Room>, StoreError> {
         let key = name.to_lowercase();
-        if let Some(room) = self.rooms.read().expect("directory lock").get(&key) {
-            return Ok(Some(room.clone()));
-        }
+        let generation = match self.rooms.get(&key) {
+            Ok(room) => return Ok(Some(room)),
+            Err(generation) => generation,
+        };
         let Some(room) = store.room_by_name(name).await? else {
             return Ok(None);
         };
-        let mut rooms = self.rooms.write().expect("directory lock");
-        if rooms.len() >= MAX_ENTRIES {
-            rooms.clear();
-        }
-        Ok(Some(rooms.entry(key).or_insert(room).clone()))
+        self.rooms.fill(key, room.clone(), generation);
+        Ok(Some(room))
     }
 
     /// The members of `room`.
@@ -101,40 +161,53 @@ impl Directory {
         store: &dyn Store,
         room: RoomId,
     ) -> Result<Arc<[User]>, StoreError> {
-        let version = {
-            let mut members = self.members.lock().expect("directory lock");
-            let entry = members.entry(room).or_default();
-            if let Some(list) = &entry.list {
-                return Ok(Arc::clone(list));
-            }
-            entry.version
-        };
-        let list: Arc<[User]> = store.room_members(room).await?.into();
-        let mut members = self.members.lock().expect("directory lock");
-        if members.len() >= MAX_ENTRIES {
-            members.clear();
-        }
-        let entry = members.entry(room).or_default();
-        if entry.version == version {
-            entry.list = Some(Arc::clone(&list));
-        }
-        Ok(list)
+        self.members
+            .get_or_load(room, async { Ok(store.room_members(room).await?.into()) })
+            .await
     }
 
     /// Forgets `room`'s members after a committed join or leave.
     pub fn members_changed(&self, room: RoomId) {
-        let mut members = self.members.lock().expect("directory lock");
-        let entry = members.entry(room).or_default();
-        entry.version += 1;
-        entry.list = None;
+        self.members.invalidate([room]);
     }
 
-    /// Forgets a deleted room.
-    pub fn room_deleted(&self, room: &Room) {
-        self.rooms
-            .write()
-            .expect("directory lock")
-            .remove(&room.name.to_lowercase());
-        self.members_changed(room.id);
+    /// Forgets whatever is cached under a room name after a committed create or
+    /// delete.
+    pub fn room_changed(&self, name: &str, id: Option<RoomId>) {
+        self.rooms.invalidate([name.to_lowercase()]);
+        if let Some(id) = id {
+            self.members_changed(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_that_began_before_an_invalidation_is_not_installed() {
+        let cache: Cache<u8, &str> = Cache::new();
+        let generation = cache.get(&1).unwrap_err();
+        // A change commits and invalidates while the fill's store read is in
+        // flight with the older value.
+        cache.invalidate([1]);
+        cache.fill(1, "before the change", generation);
+        let generation = cache.get(&1).expect_err("the stale value was installed");
+        cache.fill(1, "after the change", generation);
+        assert_eq!(cache.get(&1), Ok("after the change"));
+    }
+
+    #[test]
+    fn clearing_a_full_map_does_not_reset_the_guard() {
+        let cache: Cache<u64, u64> = Cache::new();
+        let stale = cache.get(&0).unwrap_err();
+        cache.invalidate([0]);
+        let generation = cache.get(&0).unwrap_err();
+        for key in 0..MAX_ENTRIES as u64 + 1 {
+            cache.fill(key, key, generation);
+        }
+        cache.fill(0, 99, stale);
+        assert_ne!(cache.get(&0), Ok(99));
     }
 }

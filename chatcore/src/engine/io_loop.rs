@@ -34,7 +34,10 @@ pub(super) fn run<C: ServerConnection>(
     peer: Option<SocketAddr>,
 ) -> impl Future<Output = ()> + Send {
     let (sink, stream) = conn.split();
-    let mailbox = Arc::new(Mailbox::new(state.config.outbound_queue));
+    let mailbox = Arc::new(Mailbox::new(
+        state.config.outbound_queue,
+        state.config.outbound_queue_bytes,
+    ));
     let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox)));
     // Boxed: passed into `serve` by value, it would take room twice in its task.
     let conn = Box::new(Conn {

@@ -54,6 +54,8 @@ impl Conn {
         let me = self.me();
         match self.state.store.create_room(&me, &name).await {
             Ok(Some(room)) => {
+                // A deleted room of that name may still be cached.
+                self.state.directory.room_changed(&room.name, None);
                 tracing::info!(room = %room.name, owner = %me.name, "room created");
                 Ok(Response::Done)
             }
@@ -70,7 +72,9 @@ impl Conn {
             Err(code) => return self.respond(req_id, Err(code)),
         };
         let joined = match self.state.store.join_room(room.id, me.id).await {
-            Ok(joined) => joined,
+            Ok(Ok(joined)) => joined,
+            // Deleted since the lookup.
+            Ok(Err(code)) => return self.respond(req_id, Err(code)),
             Err(e) => return self.respond(req_id, Err(internal(e))),
         };
         self.respond(req_id, Ok(Response::Done));
@@ -138,7 +142,7 @@ impl Conn {
             .delete_room(room.id)
             .await
             .map_err(internal)?;
-        self.state.directory.room_deleted(&room);
+        self.state.directory.room_changed(&room.name, Some(room.id));
         tracing::info!(room = %room.name, "room deleted");
         let frame = Arc::new(ServerFrame::Event(Event::RoomDeleted { room: room.name }));
         for member in members {

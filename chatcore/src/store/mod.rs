@@ -80,7 +80,7 @@ pub struct NewRoomMessage {
     pub from: User,
     /// The room.
     pub room: Room,
-    /// The sender's idempotency key.
+    /// The sender's idempotency key, unique per conversation.
     pub client_msg_id: u64,
     /// Content.
     pub body: Body,
@@ -170,12 +170,14 @@ pub struct NewMessage {
     pub from: User,
     /// Recipient.
     pub to: User,
-    /// The sender's idempotency key.
+    /// The sender's idempotency key, unique per conversation.
     pub client_msg_id: u64,
     /// Content.
     pub body: Body,
     /// Server time.
     pub ts: Timestamp,
+    /// Only friends may send (a closed server); blocks refuse either way.
+    pub friends_only: bool,
 }
 
 /// The stored identity of a sent message: what the sender is answered.
@@ -300,8 +302,22 @@ pub trait Store: Send + Sync + 'static {
     async fn links(&self, owner: UserId) -> Result<Vec<(User, Link)>, StoreError>;
 
     /// Stores a 1:1 message: history, recipient inbox and idempotency record in one
-    /// atomic write, unless `(from, client_msg_id)` was stored before.
-    async fn append_direct(&self, msg: NewMessage) -> Result<Appended, StoreError>;
+    /// atomic write. Checked in the same transaction, in this order: a retry
+    /// (`client_msg_id` used by `from` in this conversation before) is answered
+    /// [`Appended::Duplicate`] if the body is the same and refused
+    /// [`ErrorCode::ClientMsgIdReused`] if not; a block either way refuses
+    /// [`ErrorCode::Blocked`]; with [`NewMessage::friends_only`], a sender who is
+    /// not the recipient's friend is refused [`ErrorCode::NotFriends`].
+    async fn append_direct(
+        &self,
+        msg: NewMessage,
+    ) -> Result<Result<Appended, ErrorCode>, StoreError>;
+
+    /// Deletes up to `max` idempotency records (see [`append_direct`](Self::append_direct))
+    /// of sends made before `before`; returns how many went. A retry after its
+    /// record expired is stored as a new message.
+    async fn expire_send_records(&self, before: Timestamp, max: usize)
+        -> Result<usize, StoreError>;
 
     /// Up to `limit` inbox events of `user` with ids above `after`, oldest first.
     async fn inbox(
@@ -337,8 +353,13 @@ pub trait Store: Send + Sync + 'static {
     async fn rooms(&self) -> Result<Vec<(Room, u32)>, StoreError>;
 
     /// Adds `user` to `room`, read position at the room's newest message; `false`
-    /// if already a member (nothing changes).
-    async fn join_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+    /// if already a member (nothing changes); refused [`ErrorCode::NoSuchRoom`] if
+    /// there is no such room.
+    async fn join_room(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Result<bool, ErrorCode>, StoreError>;
 
     /// Removes `user` from `room`; `false` if not a member.
     async fn leave_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;

@@ -1,8 +1,11 @@
 //! 1:1 chat: offline delivery, receipts, retries, backlog order, search and
 //! history, open chat, pipelined sends.
 
-use super::{harness, password, test_config};
-use crate::protocol::{Body, Event, Peer};
+use std::time::Duration;
+
+use super::{harness, password, refused, test_config};
+use crate::friends::FriendAction;
+use crate::protocol::{Body, ErrorCode, Event, Peer};
 use crate::store::testkit::Fixture;
 use crate::store::Store;
 
@@ -179,6 +182,92 @@ pub async fn pipelined_sends_keep_order<S: Store>(fx: &Fixture<S>) {
             }
             _ => unreachable!(),
         }
+    }
+    h.stop().await;
+}
+
+/// A block committed behind the engine's back (its caches still say friends)
+/// refuses the very next message: the store checks the send in its transaction.
+pub async fn the_store_refuses_a_send_the_caches_would_allow<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    ann.client.send_text("bob", "cached").await.unwrap();
+    bob.expect(|e| matches!(e, Event::Message(_))).await;
+    let store = h.server().store();
+    let user = |name: &'static str| async move {
+        store.account_by_name(name).await.unwrap().unwrap().user
+    };
+    let (ann_user, bob_user) = (user("ann").await, user("bob").await);
+    store
+        .friend_op(&bob_user, &ann_user, FriendAction::Block, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        refused(ann.client.send_text("bob", "after the block").await),
+        ErrorCode::Blocked
+    );
+    bob.assert_quiet_except(|e| matches!(e, Event::FriendRemoved { .. }))
+        .await;
+    h.stop().await;
+}
+
+/// A client may number each conversation's messages on its own; an id reused
+/// for another body in one conversation is refused; records expire after the
+/// configured retention, and a retry after that is a new message.
+pub async fn client_msg_ids_are_scoped_and_expire<S: Store>(fx: &Fixture<S>) {
+    let mut config = test_config();
+    config.send_record_retention = Duration::from_millis(200);
+    let h = harness(fx, config);
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    let (_, mut cat) = {
+        let mut ann_again = h.login("ann").await;
+        let mut cat = h.user("cat").await;
+        h.befriend(&mut ann_again, "ann", &mut cat, "cat").await;
+        (ann_again, cat)
+    };
+    let text = |t: &str| Body::Text(t.into());
+    let to_bob = ann
+        .client
+        .send(Peer::User("bob".into()), 1, text("hi bob"))
+        .await
+        .unwrap();
+    let to_cat = ann
+        .client
+        .send(Peer::User("cat".into()), 1, text("hi cat"))
+        .await
+        .unwrap();
+    assert_ne!(to_bob.id, to_cat.id);
+    bob.expect(|e| matches!(e, Event::Message(m) if m.id == to_bob.id))
+        .await;
+    cat.expect(|e| matches!(e, Event::Message(m) if m.id == to_cat.id))
+        .await;
+    assert_eq!(
+        refused(
+            ann.client
+                .send(Peer::User("bob".into()), 1, text("not hi"))
+                .await
+        ),
+        ErrorCode::ClientMsgIdReused
+    );
+    // Within a bounded wait the sweep expires the record.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = ann
+            .client
+            .send(Peer::User("bob".into()), 1, text("hi bob"))
+            .await
+            .unwrap();
+        if again.id != to_bob.id {
+            bob.expect(|e| matches!(e, Event::Message(m) if m.id == again.id))
+                .await;
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the record never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     h.stop().await;
 }

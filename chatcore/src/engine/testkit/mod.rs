@@ -274,6 +274,9 @@ macro_rules! engine_scenario_tests {
             room_files_reach_members,
             pipelined_sends_keep_order,
             acks_in_both_protocol_versions,
+            the_store_refuses_a_send_the_caches_would_allow,
+            client_msg_ids_are_scoped_and_expire,
+            joining_a_deleted_room_is_no_such_room,
         );
     };
 }

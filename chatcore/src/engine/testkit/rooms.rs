@@ -184,3 +184,33 @@ pub async fn room_refusals_and_delete<S: Store>(fx: &Fixture<S>) {
     );
     h.stop().await;
 }
+
+/// A room deleted behind the engine's back (its cache still has it): joining
+/// answers `NoSuchRoom`, and a new room of that name is found at once.
+pub async fn joining_a_deleted_room_is_no_such_room<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let ann = h.user("ann").await;
+    let bob = h.user("bob").await;
+    ann.client.create_room("den").await.unwrap();
+    bob.client.join_room("den").await.unwrap();
+    let store = h.server().store();
+    let room = store.room_by_name("den").await.unwrap().unwrap();
+    store.delete_room(room.id).await.unwrap();
+    let cat = h.user("cat").await;
+    assert_eq!(
+        refused(cat.client.join_room("den").await),
+        ErrorCode::NoSuchRoom
+    );
+    // Through the engine, a delete and a new room under the name take effect at once.
+    ann.client.create_room("den").await.unwrap();
+    cat.client.join_room("den").await.unwrap();
+    ann.client.delete_room("den").await.unwrap();
+    assert_eq!(
+        refused(bob.client.join_room("den").await),
+        ErrorCode::NoSuchRoom
+    );
+    bob.client.create_room("den").await.unwrap();
+    cat.client.join_room("den").await.unwrap();
+    cat.client.say("den", "found").await.unwrap();
+    h.stop().await;
+}

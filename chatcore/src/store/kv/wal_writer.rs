@@ -312,8 +312,9 @@ mod tests {
                 client_msg_id: n,
                 body: Body::Text(format!("hi {n}")),
                 ts: 1,
+                friends_only: false,
             };
-            let Appended::New(m) = store.append_direct(msg).await.unwrap() else {
+            let Ok(Appended::New(m)) = store.append_direct(msg).await.unwrap() else {
                 panic!("a new message")
             };
             ids.push(m.id);

@@ -1,9 +1,10 @@
 //! Chat: 1:1 messages and their seqs, the inbox and its cursor, acks and their
 //! receipts, history, and idempotent sends.
 
-use super::{inbox, new_id, send, text, user, Fixture};
-use crate::protocol::{Event, Peer};
-use crate::store::{Appended, Store};
+use super::{befriend, inbox, new_id, send, text, try_send, user, Fixture, MAX_PENDING};
+use crate::friends::FriendAction;
+use crate::protocol::{ErrorCode, Event, Peer};
+use crate::store::{Appended, NewMessage, Store};
 
 /// Each conversation numbers its messages from 1; the inbox lists them in order.
 pub async fn messages_get_seqs_and_inbox_order<S: Store>(fx: &Fixture<S>) {
@@ -68,6 +69,113 @@ pub async fn retried_send_is_stored_once<S: Store>(fx: &Fixture<S>) {
         send(&store, &c, &b, 42, "mine").await,
         Appended::New(_)
     ));
+}
+
+/// A `client_msg_id` names a send within its conversation: the same id in
+/// another conversation is another message, and the same id with another body
+/// in the same conversation is refused, never answered with the first receipt.
+pub async fn client_msg_ids_are_per_conversation_and_a_reuse_is_refused<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let to_bob = new_id(&send(&store, &a, &b, 7, "for bob").await);
+    let to_cat = new_id(&send(&store, &a, &c, 7, "for cat").await);
+    assert_ne!(to_bob, to_cat);
+    assert_eq!(inbox(&store, c.id).await.len(), 1, "cat got her message");
+    assert_eq!(
+        try_send(&store, &a, &b, 7, "something else").await,
+        Err(ErrorCode::ClientMsgIdReused)
+    );
+    assert_eq!(inbox(&store, b.id).await.len(), 1, "nothing more for bob");
+    assert!(matches!(
+        try_send(&store, &a, &b, 7, "for bob").await,
+        Ok(Appended::Duplicate(r)) if r.id == to_bob
+    ));
+}
+
+/// Idempotency records are kept until they expire; a retry after that is a new
+/// message, and records of later sends stay.
+pub async fn send_records_expire<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    // Sent at 1_700_000_000_000 + id ms.
+    let old = new_id(&send(&store, &a, &b, 1, "old").await);
+    let recent = new_id(&send(&store, &a, &b, 50, "recent").await);
+    assert_eq!(
+        store
+            .expire_send_records(1_700_000_000_001, 100)
+            .await
+            .unwrap(),
+        0,
+        "nothing is older than its own ms"
+    );
+    assert_eq!(
+        store
+            .expire_send_records(1_700_000_000_010, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    drop(store);
+    let store = fx.open();
+    let again = new_id(&send(&store, &a, &b, 1, "old").await);
+    assert_ne!(again, old, "an expired record no longer deduplicates");
+    assert!(matches!(
+        send(&store, &a, &b, 50, "recent").await,
+        Appended::Duplicate(r) if r.id == recent
+    ));
+}
+
+/// The send itself checks blocks (either way) and, when asked, friendship: the
+/// store refuses what the engine's caches might still allow.
+pub async fn blocks_and_friendship_are_checked_by_the_send<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let closed = |from: &crate::store::User, to: &crate::store::User, id: u64| NewMessage {
+        from: from.clone(),
+        to: to.clone(),
+        client_msg_id: id,
+        body: text("hi"),
+        ts: 1,
+        friends_only: true,
+    };
+    assert_eq!(
+        store.append_direct(closed(&a, &b, 1)).await.unwrap(),
+        Err(ErrorCode::NotFriends)
+    );
+    befriend(&store, &a, &b).await;
+    assert!(matches!(
+        store.append_direct(closed(&a, &b, 2)).await.unwrap(),
+        Ok(Appended::New(_))
+    ));
+    store
+        .friend_op(&b, &a, FriendAction::Block, MAX_PENDING)
+        .await
+        .unwrap()
+        .unwrap();
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        assert_eq!(
+            try_send(&store, from, to, 3, "blocked").await,
+            Err(ErrorCode::Blocked),
+            "{} to {}",
+            from.name,
+            to.name
+        );
+    }
+    // A retry of what was stored before the block is still answered as stored.
+    assert!(matches!(
+        store.append_direct(closed(&a, &b, 2)).await.unwrap(),
+        Ok(Appended::Duplicate(_))
+    ));
+    let messages = inbox(&store, b.id)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, Event::Message(_)))
+        .count();
+    assert_eq!(messages, 1, "only the message sent before the block");
 }
 
 /// Ack removes items; acked messages produce one `Delivered` per sender; acking

@@ -46,8 +46,14 @@ pub async fn run_writer<S: Store>(store: S) {
                         client_msg_id: n * WRITERS + writer,
                         body: Body::Text(format!("message {n} of writer {writer}")),
                         ts: 1_700_000_000_000,
+                        friends_only: false,
                     };
-                    match store.append_direct(msg).await.expect("append_direct") {
+                    match store
+                        .append_direct(msg)
+                        .await
+                        .expect("append_direct")
+                        .expect("refused")
+                    {
                         // stdout is line-buffered: the line is out when println returns.
                         Appended::New(m) => println!("{}", m.id),
                         Appended::Duplicate(r) => panic!("unexpected duplicate {r:?}"),
@@ -178,8 +184,9 @@ async fn check<S: Store>(store: S, printed: &[u64]) {
             client_msg_id: u64::MAX,
             body: Body::Text("after the crash".into()),
             ts: 1,
+            friends_only: false,
         })
         .await
         .unwrap();
-    assert!(matches!(next, Appended::New(m) if m.seq == history.len() as u64 + 1));
+    assert!(matches!(next, Ok(Appended::New(m)) if m.seq == history.len() as u64 + 1));
 }

@@ -32,8 +32,10 @@ use std::path::Path;
 
 pub use accounts::{search_finds_substrings_in_name_order, users_are_unique_without_case};
 pub use chat::{
-    ack_removes_and_writes_one_receipt_per_sender, history_pages_backwards,
+    ack_removes_and_writes_one_receipt_per_sender, blocks_and_friendship_are_checked_by_the_send,
+    client_msg_ids_are_per_conversation_and_a_reuse_is_refused, history_pages_backwards,
     inbox_pages_after_a_cursor, messages_get_seqs_and_inbox_order, retried_send_is_stored_once,
+    send_records_expire,
 };
 pub use durability::{concurrent_writers_all_land, reopen_keeps_everything_acked};
 pub use files::{files_become_visible_only_when_complete, files_survive_reopen};
@@ -45,7 +47,7 @@ pub use rooms::{room_delivery_is_in_seq_order, room_messages_cursor_and_history,
 
 use super::{Appended, NewMessage, Store, User, UserId};
 use crate::friends::FriendAction;
-use crate::protocol::{Body, Event};
+use crate::protocol::{Body, ErrorCode, Event};
 
 /// A place a backend keeps its data, and how to open a store on it.
 pub struct Fixture<S> {
@@ -102,6 +104,9 @@ macro_rules! store_conformance_tests {
             refusals_change_nothing,
             messages_get_seqs_and_inbox_order,
             retried_send_is_stored_once,
+            client_msg_ids_are_per_conversation_and_a_reuse_is_refused,
+            send_records_expire,
+            blocks_and_friendship_are_checked_by_the_send,
             ack_removes_and_writes_one_receipt_per_sender,
             inbox_pages_after_a_cursor,
             history_pages_backwards,
@@ -176,13 +181,15 @@ fn text(s: &str) -> Body {
     Body::Text(s.into())
 }
 
-async fn send(
+/// A 1:1 send on an open server (blocks still refuse), sent at
+/// `1_700_000_000_000 + client_msg_id` ms.
+async fn try_send(
     store: &impl Store,
     from: &User,
     to: &User,
     client_msg_id: u64,
     body: &str,
-) -> Appended {
+) -> Result<Appended, ErrorCode> {
     store
         .append_direct(NewMessage {
             from: from.clone(),
@@ -190,9 +197,22 @@ async fn send(
             client_msg_id,
             body: text(body),
             ts: 1_700_000_000_000 + client_msg_id,
+            friends_only: false,
         })
         .await
         .expect("append_direct")
+}
+
+async fn send(
+    store: &impl Store,
+    from: &User,
+    to: &User,
+    client_msg_id: u64,
+    body: &str,
+) -> Appended {
+    try_send(store, from, to, client_msg_id, body)
+        .await
+        .expect("the send is refused")
 }
 
 fn new_id(appended: &Appended) -> u64 {

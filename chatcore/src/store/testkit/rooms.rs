@@ -58,8 +58,8 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
     );
     assert!(store.is_member(room.id, a.id).await.unwrap());
     assert!(!store.is_member(room.id, b.id).await.unwrap());
-    assert!(store.join_room(room.id, b.id).await.unwrap());
-    assert!(!store.join_room(room.id, b.id).await.unwrap());
+    assert_eq!(store.join_room(room.id, b.id).await.unwrap(), Ok(true));
+    assert_eq!(store.join_room(room.id, b.id).await.unwrap(), Ok(false));
     assert_eq!(
         store.room_members(room.id).await.unwrap(),
         vec![a.clone(), b.clone()]
@@ -92,6 +92,11 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
         .unwrap()
         .is_empty());
     assert_eq!(store.rooms().await.unwrap(), vec![(other, 1)]);
+    assert_eq!(
+        store.join_room(room.id, b.id).await.unwrap(),
+        Err(ErrorCode::NoSuchRoom),
+        "joining a deleted room"
+    );
     // The name is free again.
     assert!(store.create_room(&b, "lobby").await.unwrap().is_some());
 }
@@ -106,7 +111,7 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
         user(&store, "cat").await,
     );
     let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
-    store.join_room(room.id, b.id).await.unwrap();
+    store.join_room(room.id, b.id).await.unwrap().unwrap();
     let mut ids = Vec::new();
     for i in 1..=5 {
         ids.push(new_id(&say(&store, &a, &room, i, &format!("r{i}")).await));
@@ -157,7 +162,7 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
     store.ack(c.id, &[ids[4]]).await.unwrap(); // not a member: nothing
     assert!(store.rooms_of(c.id).await.unwrap().is_empty());
     // A new member starts at the newest message.
-    store.join_room(room.id, c.id).await.unwrap();
+    store.join_room(room.id, c.id).await.unwrap().unwrap();
     assert_eq!(read_seq(&store, c.id, &room).await, 5);
 }
 

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use super::scan_decode;
-use crate::protocol::{Body, Event, ItemId, Message, Peer, Timestamp};
+use crate::friends::LinkState;
+use crate::protocol::{Body, ErrorCode, Event, ItemId, Message, Peer, Timestamp};
 use crate::store::kv::keys::{self, Conv};
 use crate::store::kv::records::{decode_u64, InboxRecord, Reader};
 use crate::store::kv::{KvBackend, Txn, View};
@@ -79,9 +80,32 @@ impl Txn<'_> {
         }
     }
 
-    /// Appends `body` to a conversation unless the sender used `client_msg_id`
-    /// before: returns the new message (id, seq assigned), or the first receipt.
-    pub(super) fn append(
+    /// The answer to a send that `from` made before with `client_msg_id` in
+    /// `conv`, if any: its receipt when the body is the same (a retry), a refusal
+    /// when it is not (the id was reused for another message).
+    pub(super) fn earlier_send(
+        &self,
+        conv: Conv,
+        from: UserId,
+        client_msg_id: u64,
+        body: &Body,
+    ) -> Result<Option<Result<Appended, ErrorCode>>, StoreError> {
+        let Some(receipt) =
+            self.record::<SendReceipt>(&keys::idempotency(from, conv, client_msg_id))?
+        else {
+            return Ok(None);
+        };
+        let stored = self.record::<Message>(&keys::msg(conv, receipt.seq))?;
+        Ok(Some(match stored {
+            Some(message) if message.body != *body => Err(ErrorCode::ClientMsgIdReused),
+            _ => Ok(Appended::Duplicate(receipt)),
+        }))
+    }
+
+    /// Appends a new message to a conversation (id and seq assigned), with its
+    /// idempotency record and that record's expiry entry. The caller checked
+    /// [`earlier_send`](Self::earlier_send) first.
+    pub(super) fn append_new(
         &mut self,
         conv: Conv,
         from: &User,
@@ -89,11 +113,7 @@ impl Txn<'_> {
         client_msg_id: u64,
         body: Body,
         ts: Timestamp,
-    ) -> Result<Appended, StoreError> {
-        let idem_key = keys::idempotency(from.id, client_msg_id);
-        if let Some(receipt) = self.record::<SendReceipt>(&idem_key)? {
-            return Ok(Appended::Duplicate(receipt));
-        }
+    ) -> Result<Message, StoreError> {
         let seq_key = keys::last_seq(conv);
         let seq = self.counter(&seq_key)? + 1;
         self.put_u64(seq_key, seq);
@@ -107,8 +127,10 @@ impl Txn<'_> {
             ts,
         };
         self.put_created(keys::msg(conv, seq), &message);
+        let idem_key = keys::idempotency(from.id, conv, client_msg_id);
+        self.put_created(keys::idempotency_expiry(ts, &idem_key), &());
         self.put_created(idem_key, &SendReceipt { id, seq, ts });
-        Ok(Appended::New(message))
+        Ok(message)
     }
 }
 
@@ -129,21 +151,68 @@ pub(super) fn history_page<B: KvBackend>(
         .collect())
 }
 
-/// Appends a 1:1 message to its conversation and, if new, to the recipient's
-/// inbox.
-pub(super) fn append_direct(txn: &mut Txn<'_>, msg: NewMessage) -> Result<Appended, StoreError> {
+/// Appends a 1:1 message to its conversation and the recipient's inbox, unless
+/// it is a retry, or a block (either way) or a missing friendship refuses it:
+/// checked here, in the write's transaction, so a block takes effect for the
+/// very next message whatever the engine's caches hold.
+pub(super) fn append_direct(
+    txn: &mut Txn<'_>,
+    msg: NewMessage,
+) -> Result<Result<Appended, ErrorCode>, StoreError> {
     let conv = Conv::direct(msg.from.id, msg.to.id);
-    let to = Peer::User(msg.to.name.clone());
-    let appended = txn.append(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
-    if let Appended::New(message) = &appended {
-        // The inbox points into the history rather than holding a copy.
-        let record = InboxRecord::Message {
-            sender: msg.from.id,
-            seq: message.seq,
-        };
-        txn.put_created(keys::inbox(msg.to.id, message.id), &record);
+    if let Some(answer) = txn.earlier_send(conv, msg.from.id, msg.client_msg_id, &msg.body)? {
+        return Ok(answer);
     }
-    Ok(appended)
+    let mine = txn.link(msg.from.id, msg.to.id)?;
+    if mine.blocked || txn.link(msg.to.id, msg.from.id)?.blocked {
+        return Ok(Err(ErrorCode::Blocked));
+    }
+    if msg.friends_only && mine.state != LinkState::Friends {
+        return Ok(Err(ErrorCode::NotFriends));
+    }
+    let to = Peer::User(msg.to.name.clone());
+    let message = txn.append_new(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
+    // The inbox points into the history rather than holding a copy.
+    let record = InboxRecord::Message {
+        sender: msg.from.id,
+        seq: message.seq,
+    };
+    txn.put_created(keys::inbox(msg.to.id, message.id), &record);
+    Ok(Ok(Appended::New(message)))
+}
+
+/// Deletes up to `max` idempotency records written before `before_ts` (and any
+/// left from before they were scoped per conversation); returns how many went.
+pub(super) fn expire_send_records<B: KvBackend>(
+    b: &View<'_, B>,
+    before_ts: Timestamp,
+    max: usize,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let (start, end) = keys::LEGACY_IDEMPOTENCY;
+    let mut doomed: Vec<Vec<u8>> = b
+        .scan(start, end, false, max)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let (start, end) = keys::idempotency_expired(before_ts);
+    let left = max - doomed.len();
+    doomed.extend(
+        b.scan(&start, &end, false, left)?
+            .into_iter()
+            .map(|(k, _)| k),
+    );
+    Ok(doomed)
+}
+
+/// Deletes what [`expire_send_records`] found: legacy records, and expiry
+/// entries with the records they name.
+pub(super) fn delete_send_records(txn: &mut Txn<'_>, doomed: Vec<Vec<u8>>) {
+    for key in doomed {
+        if key.first() == Some(&b'T') {
+            txn.delete(keys::expiring_record(&key).to_vec());
+        }
+        txn.delete(key);
+    }
 }
 
 /// Up to `limit` items of `user`'s inbox after the item `after`, in id order.

@@ -10,7 +10,7 @@ use crate::store::kv::{KvBackend, Txn, View};
 use crate::store::{FriendOutcome, StoreError, User, UserId};
 
 impl Txn<'_> {
-    fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError> {
+    pub(super) fn link(&self, owner: UserId, other: UserId) -> Result<Link, StoreError> {
         Ok(self.record(&keys::link(owner, other))?.unwrap_or_default())
     }
 

@@ -95,8 +95,30 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.read(move |b| friends::links(b, owner)).await
     }
 
-    async fn append_direct(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+    async fn append_direct(
+        &self,
+        msg: NewMessage,
+    ) -> Result<Result<Appended, ErrorCode>, StoreError> {
         self.write(move |txn| chat::append_direct(txn, msg)).await
+    }
+
+    async fn expire_send_records(
+        &self,
+        before: Timestamp,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        let doomed = self
+            .read(move |b| chat::expire_send_records(b, before, max))
+            .await?;
+        let count = doomed.len();
+        if count > 0 {
+            self.write(move |txn| {
+                chat::delete_send_records(txn, doomed);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(count)
     }
 
     async fn inbox(
@@ -139,7 +161,11 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.read(rooms::rooms).await
     }
 
-    async fn join_room(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+    async fn join_room(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Result<bool, ErrorCode>, StoreError> {
         self.write(move |txn| rooms::join_room(txn, room, user))
             .await
     }

@@ -78,15 +78,22 @@ pub(super) fn rooms<B: KvBackend>(b: &View<'_, B>) -> Result<Vec<(Room, u32)>, S
 }
 
 /// Makes `user` a member of `room`, read up to its newest message.
-pub(super) fn join_room(txn: &mut Txn<'_>, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+pub(super) fn join_room(
+    txn: &mut Txn<'_>,
+    room: RoomId,
+    user: UserId,
+) -> Result<Result<bool, ErrorCode>, StoreError> {
+    if txn.raw(&keys::room(room))?.is_none() {
+        return Ok(Err(ErrorCode::NoSuchRoom));
+    }
     let member = keys::member(room, user);
-    if txn.raw(&member)?.is_some() || txn.raw(&keys::room(room))?.is_none() {
-        return Ok(false);
+    if txn.raw(&member)?.is_some() {
+        return Ok(Ok(false));
     }
     let last = txn.counter(&keys::last_seq(Conv::Room(room)))?;
     txn.put_u64(member, last);
     txn.put(keys::membership(user, room), &());
-    Ok(true)
+    Ok(Ok(true))
 }
 
 /// Ends `user`'s membership of `room`.
@@ -177,6 +184,11 @@ pub(super) fn append_room(
     msg: NewRoomMessage,
 ) -> Result<Result<Appended, ErrorCode>, StoreError> {
     let room = msg.room.id;
+    let conv = Conv::Room(room);
+    // A retry is answered as the first send was, even after leaving.
+    if let Some(answer) = txn.earlier_send(conv, msg.from.id, msg.client_msg_id, &msg.body)? {
+        return Ok(answer);
+    }
     if txn.raw(&keys::room(room))?.is_none() {
         return Ok(Err(ErrorCode::NoSuchRoom));
     }
@@ -184,10 +196,7 @@ pub(super) fn append_room(
         return Ok(Err(ErrorCode::NotRoomMember));
     }
     let to = Peer::Room(msg.room.name.clone());
-    let conv = Conv::Room(room);
-    let appended = txn.append(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
-    if let Appended::New(message) = &appended {
-        txn.put(keys::room_msg_index(message.id), &(room, message.seq));
-    }
-    Ok(Ok(appended))
+    let message = txn.append_new(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
+    txn.put(keys::room_msg_index(message.id), &(room, message.seq));
+    Ok(Ok(Appended::New(message)))
 }
