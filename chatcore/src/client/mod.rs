@@ -375,7 +375,9 @@ impl Client {
         }
     }
 
-    /// Sends a message with an explicit idempotency key (reuse it to retry safely).
+    /// Sends a message with an explicit idempotency key, unique within the
+    /// conversation: reuse it, with the same body, to retry safely (see
+    /// [`Request::Send`] for the scope and retention).
     pub async fn send(
         &self,
         to: Peer,

@@ -193,8 +193,12 @@ pub enum Request {
     Send {
         /// Recipient user or room.
         to: Peer,
-        /// Client-chosen id: a retry with the same id is answered with the first
-        /// answer and stores nothing twice.
+        /// Client-chosen id, unique within the conversation (this sender and
+        /// `to`): a retry with the same id and body is answered with the first
+        /// answer and stores nothing twice; the same id with another body is
+        /// refused `ClientMsgIdReused`. The server remembers ids for its
+        /// retention period (`ServerConfig::send_record_retention`, 7 days by
+        /// default); a retry after that is stored as a new message.
         client_msg_id: u64,
         /// The content.
         body: Body,

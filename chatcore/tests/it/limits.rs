@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chatcore::engine::testkit::{password, test_config, Harness, TestClient};
 use chatcore::engine::ServerConfig;
-use chatcore::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame, PROTOCOL_VERSION};
+use chatcore::protocol::{
+    limits, ClientFrame, ErrorCode, Event, Request, ServerFrame, PROTOCOL_VERSION,
+};
 use chatcore::store::MemoryStore;
 use chatcore::transport::memory::MemoryClientConnection;
 use futures::{SinkExt, StreamExt};
@@ -402,4 +404,63 @@ async fn a_backlog_to_a_reader_that_never_reads_stops_at_once() {
     tokio::time::timeout(Duration::from_secs(10), h.stop())
         .await
         .expect("a prompt shutdown");
+}
+
+/// The outbound queue is bounded in bytes as well as frames: a client that
+/// stops reading while large messages arrive is closed once they fill the byte
+/// bound, far below the frame bound, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
+    // Fewer than the transport's buffer (256) plus the frame bound (4096).
+    const SENT: usize = 400;
+    let mut config = test_config();
+    config.outbound_queue_bytes = 256 * 1024;
+    let h = start(config);
+    let (ann, bob) = friends(&h).await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    let mut raw = raw_hello(&h, "stops reading").await;
+    let login = Request::Login {
+        username: "bob".into(),
+        password: password("bob"),
+    };
+    raw.send(ClientFrame::Request {
+        req_id: 1,
+        request: login,
+    })
+    .await
+    .unwrap();
+    let online = |n: usize| {
+        let server = h.server().clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while server.online_count() != n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "online count never became {n}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    online(2).await;
+    let big = "x".repeat(limits::MAX_TEXT_LEN);
+    for _ in 0..SENT {
+        ann.client.send_text("bob", &big).await.unwrap();
+    }
+    // Closed as a slow reader although far fewer frames than the frame bound
+    // are queued.
+    online(1).await;
+    drop(raw);
+    let mut bob = h.login_raw("bob").await;
+    let mut got = 0;
+    loop {
+        match bob.next_event().await {
+            Event::Message(_) => got += 1,
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, SENT, "nothing was lost");
+    h.stop().await;
 }

@@ -102,6 +102,14 @@ struct Args {
     /// Frames queued for one client before it is closed as a slow reader.
     #[arg(long, default_value_t = 4096)]
     outbound_queue: usize,
+    /// Encoded bytes queued for one client before it is closed as a slow
+    /// reader (default 8 MiB).
+    #[arg(long, default_value_t = 8 << 20)]
+    outbound_queue_bytes: usize,
+    /// Hours a send's idempotency record is kept: a retry within it is
+    /// answered with the first send's receipt (default 7 days).
+    #[arg(long, default_value_t = 168)]
+    send_record_retention_hours: u64,
     /// Largest file accepted for transfer, in bytes (default 50 MiB).
     #[arg(long, default_value_t = chatcore::protocol::limits::DEFAULT_MAX_FILE_SIZE)]
     max_file_size: u64,
@@ -177,6 +185,8 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.login_failures_per_user_all_addresses = args.login_failures_per_user_all_addresses;
     config.login_failures_per_address = args.login_failures_per_address;
     config.outbound_queue = args.outbound_queue;
+    config.outbound_queue_bytes = args.outbound_queue_bytes;
+    config.send_record_retention = secs(args.send_record_retention_hours.saturating_mul(3600));
     config.max_file_size = args.max_file_size;
     config.max_frame_len = args.max_frame;
     // A chunk and the rest of its request must fit in one frame.
