@@ -4,7 +4,7 @@
 use super::conn::{internal, Conn, Reply};
 use super::DuplicateLogin;
 use crate::mailbox::Control;
-use crate::protocol::{is_valid_name, limits, ErrorCode, Event, ItemId, Response};
+use crate::protocol::{is_valid_name, limits, ErrorCode, Response};
 use crate::store::User;
 
 impl Conn {
@@ -94,40 +94,6 @@ impl Conn {
     }
 
     /// After the login response: presence, then the inbox backlog, then `CaughtUp`.
-    pub(super) async fn after_login(&self, user: User, first: bool) {
-        if first {
-            self.announce_presence(&user, true).await;
-        }
-        let mut after: Option<ItemId> = None;
-        loop {
-            let page = match self
-                .state
-                .store
-                .inbox(user.id, after, self.state.config.backlog_page)
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    // The items stay in the inbox; the next login retries.
-                    internal(e);
-                    break;
-                }
-            };
-            let full = page.len() == self.state.config.backlog_page;
-            for event in page {
-                after = event.inbox_id().or(after);
-                if !self.send_event_waiting(event).await {
-                    return; // the session is going away; what is left stays in the inbox
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        self.announce_unread_rooms(&user).await;
-        self.send_event_waiting(Event::CaughtUp).await;
-    }
-
     pub(super) async fn logout(&mut self) -> Reply {
         if let Some(user) = self.session.logged_out() {
             self.went_away(user).await;

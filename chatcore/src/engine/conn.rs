@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::Sha256;
 
 use super::ServerState;
-use crate::mailbox::Control;
 use crate::protocol::{ErrorCode, Event, ItemId, Response, ServerFrame};
 use crate::router::SessionHandle;
 use crate::session::Session;
@@ -46,6 +45,8 @@ pub(super) type Reply = Result<Response, ErrorCode>;
 pub(super) enum Flow {
     Continue,
     Close,
+    /// Goes on, sending a login's backlog beside reading frames.
+    Backlog(super::backlog::Backlog),
 }
 
 /// How long a closing connection's queued frames may take to go out, and how
@@ -84,29 +85,9 @@ impl Conn {
         self.send(ServerFrame::Event(event));
     }
 
-    /// Queues an event, waiting for room in the queue (for bulk sends from this
-    /// connection's own task, such as the login backlog). A client that does not
-    /// make room within the grace period is closed as a slow reader. Returns
-    /// whether the bulk send should go on: `false` once the session is told to
-    /// stop (slow reader, kick) or the server shuts down, so that the rest of a
-    /// backlog does not wait its turn for a client that is going away.
+    /// Queues an event, waiting for room (see [`push_waiting`](super::backlog::push_waiting)).
     pub async fn send_event_waiting(&self, event: Event) -> bool {
-        let mailbox = &self.handle.mailbox;
-        if mailbox.is_stopped() || self.state.shutdown.is_cancelled() {
-            return false;
-        }
-        let frame = Arc::new(ServerFrame::Event(event));
-        tokio::select! {
-            pushed = tokio::time::timeout(WRITE_GRACE, mailbox.push(frame)) => match pushed {
-                Ok(Ok(())) => true,
-                Ok(Err(_closed)) => false,
-                Err(_elapsed) => {
-                    mailbox.stop(Control::SlowReader);
-                    false
-                }
-            },
-            _ = self.state.shutdown.cancelled() => false,
-        }
+        super::backlog::push_waiting(&self.state, &self.handle.mailbox, event).await
     }
 
     pub fn respond(&self, req_id: u32, result: Reply) {

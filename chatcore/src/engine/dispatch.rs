@@ -2,6 +2,9 @@
 //! do, and requests go to the handler for their area (accounts, contacts,
 //! chat, rooms, files).
 
+use std::sync::Arc;
+
+use super::backlog::login_backlog;
 use super::conn::{Conn, Flow};
 use super::pipeline::Pipeline;
 use crate::friends::FriendAction;
@@ -63,8 +66,11 @@ impl Conn {
                             user: user.name.clone(),
                         }),
                     );
-                    self.after_login(user, first).await;
-                    Flow::Continue
+                    if first {
+                        self.announce_presence(&user, true).await;
+                    }
+                    let mailbox = Arc::clone(&self.handle.mailbox);
+                    Flow::Backlog(login_backlog(Arc::clone(&self.state), mailbox, user))
                 }
                 Err(code) => {
                     self.respond(req_id, Err(code));

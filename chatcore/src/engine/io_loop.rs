@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 
+use super::backlog::Backlog;
 use super::conn::{Conn, Flow, WRITE_GRACE};
 use super::pipeline::Pipeline;
 use super::ServerState;
@@ -74,6 +75,7 @@ where
     let mut ack_rate = TokenBucket::new(config.ack_rate, config.ack_burst, last_heard);
     let mut strikes = 0;
     let mut slow_reader = false;
+    let mut backlog: Option<Backlog> = None;
 
     loop {
         tokio::select! {
@@ -89,6 +91,14 @@ where
             }
             (req_id, reply) = pipeline.next() => {
                 conn.answer(req_id, reply);
+            }
+            sent = async { backlog.as_mut().expect("checked").await }, if backlog.is_some() => {
+                backlog = None;
+                if let Err(code) = sent {
+                    // Not caught up: the client must log in again for the rest.
+                    conn.send_event(Event::Closing { code });
+                    break;
+                }
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= conn.state.config.idle_timeout {
@@ -139,8 +149,13 @@ where
                     }
                     // Boxed: an idle connection's task stays small, and only a
                     // connection at work holds a handler's state.
-                    if let Flow::Close = Box::pin(conn.on_frame(frame, &mut pipeline)).await {
-                        break;
+                    match Box::pin(conn.on_frame(frame, &mut pipeline)).await {
+                        Flow::Continue => {}
+                        Flow::Close => break,
+                        Flow::Backlog(started) => backlog = Some(started),
+                    }
+                    if conn.session.user().is_none() {
+                        backlog = None; // logged out: the rest waits for the next login
                     }
                     if *conn.session.phase() != Phase::AwaitingHello {
                         hello_deadline = None;

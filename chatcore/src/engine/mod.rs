@@ -19,6 +19,7 @@
 //! ```
 
 mod accounts;
+mod backlog;
 mod chat;
 mod config;
 mod conn;

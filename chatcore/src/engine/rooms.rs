@@ -213,25 +213,4 @@ impl Conn {
             }
         }))
     }
-
-    /// After the login backlog: where the user's rooms have unread messages.
-    pub(super) async fn announce_unread_rooms(&self, me: &User) {
-        let positions = match self.state.store.rooms_of(me.id).await {
-            Ok(p) => p,
-            Err(e) => {
-                internal(e);
-                return;
-            }
-        };
-        for p in positions.into_iter().filter(|p| p.last_seq > p.read_seq) {
-            let unread = Event::RoomUnread {
-                room: p.room.name,
-                read_seq: p.read_seq,
-                last_seq: p.last_seq,
-            };
-            if !self.send_event_waiting(unread).await {
-                return;
-            }
-        }
-    }
 }

@@ -464,3 +464,85 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
     assert_eq!(got, SENT, "nothing was lost");
     h.stop().await;
 }
+
+/// Acks (and other requests) sent while a login backlog is going out are read
+/// and answered at once, not after the whole backlog: the answer to an ack sent
+/// mid-backlog arrives before `CaughtUp`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_during_a_login_backlog_are_read_at_once() {
+    // More than the transport's buffer (256) and the queue hold together.
+    const BACKLOG: usize = 600;
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    let h = start(config);
+    let (ann, bob) = friends(&h).await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    for n in 0..BACKLOG {
+        ann.client.send_text("bob", &format!("{n}")).await.unwrap();
+    }
+    let mut raw = raw_hello(&h, "acks as it reads").await;
+    let login = Request::Login {
+        username: "bob".into(),
+        password: password("bob"),
+    };
+    raw.send(ClientFrame::Request {
+        req_id: 1,
+        request: login,
+    })
+    .await
+    .unwrap();
+    let mut received = Vec::new();
+    let mut ack_answered_at = None;
+    loop {
+        let frame = tokio::time::timeout(LIMIT, raw.next())
+            .await
+            .expect("the backlog goes on")
+            .expect("open")
+            .unwrap();
+        match frame {
+            ServerFrame::Event(Event::Message(m)) => {
+                received.push(m.id);
+                if received.len() == 100 {
+                    let ack = Request::Ack {
+                        ids: received.clone(),
+                    };
+                    raw.send(ClientFrame::Request {
+                        req_id: 2,
+                        request: ack,
+                    })
+                    .await
+                    .unwrap();
+                }
+            }
+            ServerFrame::Response { req_id: 2, result } => {
+                assert_eq!(result, Ok(chatcore::protocol::Response::Done));
+                ack_answered_at = Some(received.len());
+            }
+            ServerFrame::Event(Event::CaughtUp) => break,
+            _ => {}
+        }
+    }
+    let answered_at = ack_answered_at.expect("the ack was answered before CaughtUp");
+    assert!(answered_at < BACKLOG, "answered only after the backlog");
+    assert_eq!(received.len(), BACKLOG, "the whole backlog, once");
+    drop(raw);
+    // The acked hundred are gone; the rest comes again.
+    let mut bob = h.login_raw("bob").await;
+    let mut again = 0;
+    loop {
+        match bob.next_event().await {
+            Event::Message(m) => {
+                assert!(
+                    !received[..100].contains(&m.id),
+                    "an acked message came back"
+                );
+                again += 1;
+            }
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(again, BACKLOG - 100);
+    h.stop().await;
+}
