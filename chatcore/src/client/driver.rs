@@ -25,6 +25,10 @@ struct SeenIds {
 impl SeenIds {
     const CAPACITY: usize = 65_536;
 
+    fn contains(&self, id: ItemId) -> bool {
+        self.set.contains(&id)
+    }
+
     /// True if `id` is new.
     fn insert(&mut self, id: ItemId) -> bool {
         if !self.set.insert(id) {
@@ -94,20 +98,23 @@ pub(super) async fn drive<C: ClientConnection>(
                     }
                 }
                 Some(Ok(ServerFrame::Event(event))) => {
-                    let forward = match event.inbox_id() {
+                    match event.inbox_id() {
+                        None => {
+                            let _ = events.send(event);
+                        }
+                        // Only what the application was handed is acked (now,
+                        // or when it was first forwarded on this connection):
+                        // an event no one can receive stays on the server.
                         Some(id) => {
-                            if let Some(delay) = auto_ack {
+                            let received = seen.contains(id)
+                                || (events.send(event).is_ok() && seen.insert(id));
+                            if let (true, Some(delay)) = (received, auto_ack) {
                                 to_ack.push(id);
                                 if ack_due.is_none() && !delay.is_zero() {
                                     ack_due = Some(Box::pin(tokio::time::sleep(delay)));
                                 }
                             }
-                            seen.insert(id)
                         }
-                        None => true,
-                    };
-                    if forward {
-                        let _ = events.send(event);
                     }
                 }
                 Some(Ok(ServerFrame::Hello { .. })) => {

@@ -88,7 +88,14 @@ pub struct Sent {
 pub struct ClientConfig {
     /// Sent in the hello.
     pub client_name: String,
-    /// Acknowledge inbox events once they are forwarded to [`Events`].
+    /// Acknowledge inbox events once they are handed to [`Events`] (an event
+    /// that cannot be handed over, because `Events` was dropped, is never
+    /// acked). The server deletes an acked item and tells its sender it was
+    /// delivered, so an application that must not lose a message between
+    /// receiving and processing it (a crash before it is stored or shown)
+    /// turns this off and acks each item itself with [`Client::ack`] once it
+    /// is done with it: the explicit-ack mode. Unacked items come again at
+    /// the next login.
     pub auto_ack: bool,
     /// How long automatic acks wait for more to go out with them. Zero sends
     /// them as soon as the driver has nothing else to do. Any request sends

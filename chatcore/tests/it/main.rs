@@ -1,6 +1,7 @@
 //! chatcore's integration tests, as modules of one binary: one link instead of one
 //! per file keeps `cargo test` fast and its target directory small.
 
+mod client_acks;
 mod conformance_memory;
 mod engine_memory;
 mod golden;
