@@ -97,13 +97,17 @@ impl Conn {
         if offset != upload.received || bytes.len() as u64 != expected || expected == 0 {
             return Err(ErrorCode::BadChunk);
         }
-        upload.hasher.update(&bytes);
-        upload.received += expected;
+        // The upload moves on only once the chunk is stored: after a store
+        // failure the client retries the same chunk.
+        let mut hasher = upload.hasher.clone();
+        hasher.update(&bytes);
         self.state
             .store
             .put_chunk(file, offset / chunk_size, bytes)
             .await
             .map_err(internal)?;
+        upload.hasher = hasher;
+        upload.received += expected;
         Ok(Response::Done)
     }
 

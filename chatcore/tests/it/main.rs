@@ -8,5 +8,6 @@ mod golden;
 mod limits;
 mod proptest_codec;
 mod proptest_friends;
+mod store_faults;
 mod tcp_bad_input;
 mod tls;

@@ -106,7 +106,16 @@ pub async fn bad_uploads_leave_nothing_visible<S: Store>(fx: &Fixture<S>) {
         refused(c.offer_file(to(), "big.bin", 100_001, [0; 32]).await),
         ErrorCode::FileTooLarge
     );
-    for name in ["../etc/passwd", "a/b", "..", "", "c:evil", "nul\0"] {
+    let spoofing = [
+        "photo\u{202E}gpj.exe", // right-to-left override: shows "photoexe.jpg"
+        "a\u{2066}b\u{2069}",   // isolates
+        "zero\u{200B}width",
+        "line\u{2028}break",
+    ];
+    for name in ["../etc/passwd", "a/b", "..", "", "c:evil", "nul\0"]
+        .into_iter()
+        .chain(spoofing)
+    {
         assert_eq!(
             refused(c.offer_file(to(), name, 1, [0; 32]).await),
             ErrorCode::InvalidFileName,
