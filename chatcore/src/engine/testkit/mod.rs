@@ -61,15 +61,38 @@ pub struct TestClient {
     pub events: Events,
 }
 
-/// Test config: light (still real) argon2 parameters, and request rate limits
-/// out of the way of scenarios that pipeline hundreds of requests.
+/// Which limits [`test_config`] gives a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// Request rates out of the way of scenarios that pipeline hundreds of
+    /// requests.
+    Fast,
+    /// Every limit at its [`ServerConfig::default`].
+    Default,
+}
+
+tokio::task_local! {
+    static LIMITS: Limits;
+}
+
+/// Runs `scenario` with [`test_config`] giving `limits` (outside such a scope it
+/// gives [`Limits::Fast`]).
+pub async fn with_limits<F: std::future::Future>(limits: Limits, scenario: F) -> F::Output {
+    LIMITS.scope(limits, scenario).await
+}
+
+/// Test config: light (still real) argon2 parameters, and the limits of the
+/// scenario's [`with_limits`] scope: fast by default.
 pub fn test_config() -> ServerConfig {
-    ServerConfig {
+    let mut config = ServerConfig {
         hash_params: HashParams::insecure_fast(),
-        request_rate: 100_000.0,
-        request_burst: 100_000,
         ..ServerConfig::default()
+    };
+    if LIMITS.try_with(|limits| *limits).unwrap_or(Limits::Fast) == Limits::Fast {
+        config.request_rate = 100_000.0;
+        config.request_burst = 100_000;
     }
+    config
 }
 
 impl Harness {
@@ -246,11 +269,26 @@ fn harness<S: Store>(fx: &Fixture<S>, config: ServerConfig) -> Harness {
     Harness::start(Arc::new(fx.open()), config)
 }
 
-/// Expands to one `#[tokio::test]` per engine scenario, each on a fresh fixture.
+/// Expands to one `#[tokio::test]` per engine scenario, each on a fresh fixture,
+/// and a module `at_default_limits` that runs every scenario again with every
+/// limit at its [`ServerConfig::default`] (see [`with_limits`]).
 #[macro_export]
 macro_rules! engine_scenario_tests {
     ($fixture:expr) => {
-        $crate::__testkit_tests!(engine::testkit; $fixture;
+        $crate::__engine_scenarios!($crate::__testkit_tests; $fixture);
+        mod at_default_limits {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__engine_scenarios!($crate::__engine_tests_at_default_limits; $fixture);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_scenarios {
+    ($tests:path; $fixture:expr) => {
+        $tests!(engine::testkit; $fixture;
             offline_message_is_delivered_once,
             receipt_reaches_offline_sender_at_login,
             retried_send_is_delivered_once,
@@ -278,5 +316,23 @@ macro_rules! engine_scenario_tests {
             client_msg_ids_are_scoped_and_expire,
             joining_a_deleted_room_is_no_such_room,
         );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __engine_tests_at_default_limits {
+    ($($module:ident)::+; $fixture:expr;) => {};
+    ($($module:ident)::+; $fixture:expr; $name:ident $(, $rest:ident)* $(,)?) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let fixture = $fixture;
+            $crate::engine::testkit::with_limits(
+                $crate::engine::testkit::Limits::Default,
+                $crate::$($module)::+::$name(&fixture),
+            )
+            .await;
+        }
+        $crate::__engine_tests_at_default_limits!($($module)::+; $fixture; $($rest),*);
     };
 }
