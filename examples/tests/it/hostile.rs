@@ -1,7 +1,9 @@
 //! Hostile clients over real TCP against a redb store, while 20 honest clients
 //! chat: garbage, huge length prefixes, silent connections, a request flood, a
-//! password guesser and a reader that never reads. Afterwards every honest message
-//! was delivered exactly once and the reopened database holds exactly them.
+//! password guesser, 1 MiB user names, a reader that never reads, and a flooded
+//! inbox whose owner's sessions never read it. Afterwards every honest message
+//! was delivered exactly once, the flooded user gets the whole flood once at an
+//! honest login, and the reopened database holds exactly the honest messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +13,8 @@ use chatcore::client::Client;
 use chatcore::engine::testkit::{password, test_config, TestClient};
 use chatcore::engine::Server;
 use chatcore::protocol::{
-    encode_frame, Body, ClientFrame, Event, Peer, Request, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
+    encode_frame, Body, ClientFrame, ErrorCode, Event, Peer, Request, DEFAULT_MAX_FRAME_LEN,
+    PROTOCOL_VERSION,
 };
 use chatcore::store::Store;
 use chatcore::transport::tcp::{self, TcpTransport};
@@ -21,6 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 const HONEST: usize = 20;
 const MESSAGES: usize = 30;
+/// Messages of 16 KiB waiting for the flooded user.
+const FLOOD: usize = 800; // 12.8 MiB: more than the socket buffers hold
+/// Sessions of the flooded user that log in and never read.
+const NON_READERS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn name(i: usize) -> String {
@@ -33,13 +40,18 @@ fn partner(i: usize) -> usize {
 }
 
 async fn login(addr: std::net::SocketAddr, user: &str) -> TestClient {
+    let mut c = login_raw(addr, user).await;
+    c.expect(|e| *e == Event::CaughtUp).await;
+    c
+}
+
+/// Logged in, before any event is read.
+async fn login_raw(addr: std::net::SocketAddr, user: &str) -> TestClient {
     let (client, events) = Client::connect(tcp::connect(addr).await.unwrap())
         .await
         .unwrap();
     client.login(user, &password(user)).await.unwrap();
-    let mut c = TestClient { client, events };
-    c.expect(|e| *e == Event::CaughtUp).await;
-    c
+    TestClient { client, events }
 }
 
 /// Sends raw bytes and waits until the server closes the connection.
@@ -88,7 +100,7 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
     for i in 0..HONEST {
         setup.register(&name(i), &password(&name(i))).await.unwrap();
     }
-    for user in ["victim", "slowpoke", "spammer", "flooder"] {
+    for user in ["victim", "slowpoke", "spammer", "flooder", "inundated"] {
         setup.register(user, &password(user)).await.unwrap();
     }
     let mut honest = Vec::new();
@@ -140,8 +152,7 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
                 .login("victim", &format!("guess{i}"))
                 .await
                 .unwrap_err();
-            throttled +=
-                usize::from(err.code() == Some(chatcore::protocol::ErrorCode::RateLimited));
+            throttled += usize::from(err.code() == Some(ErrorCode::RateLimited));
         }
         assert_eq!(throttled, 15);
     });
@@ -169,6 +180,64 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
         let mut drained = Vec::new();
         let cut_off = tokio::time::timeout(LIMIT, slow.read_to_end(&mut drained)).await;
         assert!(cut_off.is_ok(), "the slow reader was disconnected");
+    });
+
+    attacks.spawn(async move {
+        // User names of 1 MiB: refused as wrong credentials (or as malformed
+        // at registration) before they become a key or a log line.
+        let (hostile, _events) = Client::connect(tcp::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        let huge = "n".repeat(1_000_000);
+        for _ in 0..3 {
+            let err = hostile.login(&huge, "password").await.unwrap_err();
+            assert_eq!(err.code(), Some(ErrorCode::InvalidCredentials));
+        }
+        let err = hostile.register(&huge, "password").await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidUsername));
+    });
+    let flooded = tokio::spawn(async move {
+        // A flooded inbox, then several sessions of its owner that never read:
+        // each is cut off within a grace period and pins a bounded queue.
+        let flooder = login(addr, "flooder").await;
+        let big = "f".repeat(16 * 1024 - 8); // with its number, 16 KiB at most
+        let mut sent = Vec::new();
+        for n in 0..FLOOD {
+            let text = format!("{n}:{big}");
+            sent.push(
+                flooder
+                    .client
+                    .send_text("inundated", &text)
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..NON_READERS {
+            readers.spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                let log_in = ClientFrame::Request {
+                    req_id: 1,
+                    request: Request::Login {
+                        username: "inundated".into(),
+                        password: password("inundated"),
+                    },
+                };
+                let mut bytes = frame(&hello());
+                bytes.extend(frame(&log_in));
+                s.write_all(&bytes).await.unwrap();
+                // Never reads until the server has given up on it.
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                let mut drained = Vec::new();
+                let cut_off = tokio::time::timeout(LIMIT, s.read_to_end(&mut drained)).await;
+                assert!(cut_off.is_ok(), "a non-reading session was disconnected");
+            });
+        }
+        while let Some(done) = readers.join_next().await {
+            done.unwrap();
+        }
+        sent
     });
 
     // Meanwhile the honest pairs chat.
@@ -208,6 +277,19 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
     while let Some(attack) = attacks.join_next().await {
         attack.unwrap();
     }
+    // The flooded user, reading at last, gets the whole flood once.
+    let flood = flooded.await.unwrap();
+    let mut inundated = login_raw(addr, "inundated").await;
+    let mut got = Vec::new();
+    loop {
+        match inundated.next_event().await {
+            Event::Message(m) => got.push(m.id),
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, flood, "the flood, in order, once");
+    inundated.sync().await;
     for c in &honest {
         c.sync().await;
     }
