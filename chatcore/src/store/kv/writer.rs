@@ -9,6 +9,7 @@ use std::sync::{mpsc, RwLock};
 
 use serde::Serialize;
 
+use super::failure::{FailOnPanic, Failure};
 use super::memkey::MemKey;
 use super::memtable::Memtable;
 use super::records::{decode_u64, encode, Reader};
@@ -144,19 +145,26 @@ pub(super) fn commit_caught(
 
 /// The writer thread: takes the jobs queued while it was committing as one group,
 /// commits the group (to the log if there is one), then answers each job.
+///
+/// A commit that fails fails the store (`failure`): after a failed `fsync` what
+/// is on disk is unknown, so every later write is refused until a reopen. So
+/// does a panic in a completion (a room's fan-out, say) or anywhere else on this
+/// thread: the store then says so rather than leave its callers hanging.
 pub(super) fn write_loop<B: KvBackend>(
     backend: &B,
     memtable: Option<&RwLock<Memtable>>,
     mut log: Option<WalWriter>,
     jobs: mpsc::Receiver<Job>,
+    failure: &Failure,
 ) {
+    let _unwinding = FailOnPanic(failure);
     let mut next_id = match backend.get(keys::NEXT_ID).and_then(|v| match v {
         Some(raw) => decode_u64(keys::NEXT_ID, &raw),
         None => Ok(1),
     }) {
         Ok(id) => id.max(1),
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the id counter; the store refuses writes");
+            failure.fail(e);
             return;
         }
     };
@@ -214,6 +222,8 @@ pub(super) fn write_loop<B: KvBackend>(
         }
         let outcome = if group.is_empty() {
             Ok(())
+        } else if let Some(failed) = failure.get() {
+            Err(failed)
         } else {
             match &mut log {
                 None => commit_caught(|| {
@@ -222,9 +232,15 @@ pub(super) fn write_loop<B: KvBackend>(
                 }),
                 Some(log) => log.commit(group),
             }
+            .map_err(|e| failure.fail(e))
         };
         for completion in completions.drain(..) {
-            completion(outcome.as_ref().err());
+            let answer = AssertUnwindSafe(|| completion(outcome.as_ref().err()));
+            if std::panic::catch_unwind(answer).is_err() {
+                failure.fail(StoreError::backend(std::io::Error::other(
+                    "a write's completion (its caller's answer or a room's fan-out) panicked",
+                )));
+            }
         }
         if let Some(log) = &mut log {
             log.maintain();
