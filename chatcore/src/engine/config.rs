@@ -97,6 +97,14 @@ pub struct ServerConfig {
     /// Failed logins per peer address within a minute (any names, malformed
     /// ones included), likewise.
     pub login_failures_per_address: usize,
+    /// Free disk space, in bytes, below which uploads (file offers and chunks)
+    /// are refused `StorageFull` while messages go on, so that one user's
+    /// uploads cannot fill the disk under the store's log (which would fail
+    /// the store, and stop the server). The store's
+    /// [`free_space`](crate::store::Store::free_space) is probed once a
+    /// second while the server runs; a store that does not know its free space
+    /// is never refused. 0 disables the check. Default 256 MiB.
+    pub min_free_disk: u64,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +135,7 @@ impl Default for ServerConfig {
             login_failures_per_user: 5,
             login_failures_per_user_all_addresses: 100,
             login_failures_per_address: 20,
+            min_free_disk: Self::DEFAULT_MIN_FREE_DISK,
         }
     }
 }
@@ -172,6 +181,9 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// The default [`min_free_disk`](Self::min_free_disk): 256 MiB.
+    pub const DEFAULT_MIN_FREE_DISK: u64 = 256 << 20;
+
     /// Checks that the settings make sense together: every queue, page, cap,
     /// timeout and rate positive, pings before the idle timeout, and a file
     /// chunk's request within the frame limit.

@@ -7,5 +7,6 @@ mod golden;
 mod limits;
 mod proptest_codec;
 mod proptest_friends;
+mod store_failure;
 mod tcp_bad_input;
 mod tls;

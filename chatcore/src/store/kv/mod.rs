@@ -81,6 +81,7 @@ mod wal_writer;
 mod writer;
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -343,6 +344,7 @@ impl<B: KvBackend> KvStore<B> {
         committed: impl FnOnce(&T) + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
+        let failure = self.failure.clone();
         let job: Job = Box::new(move |txn| {
             let result = f(txn);
             if result.is_err() {
@@ -352,10 +354,16 @@ impl<B: KvBackend> KvStore<B> {
             Box::new(move |commit_error: Option<&StoreError>| {
                 let result = match (commit_error, result) {
                     (Some(e), _) => Err(e.clone()),
-                    (None, Ok(value)) => {
-                        committed(&value);
-                        Ok(value)
-                    }
+                    // A panic in the callback (a room's fan-out on a poisoned
+                    // lock) must not kill the writer: it fails the store, which
+                    // the server sees and stops on.
+                    (None, Ok(value)) => match catch_unwind(AssertUnwindSafe(|| committed(&value)))
+                    {
+                        Ok(()) => Ok(value),
+                        Err(_) => Err(failure.fail(StoreError::backend(std::io::Error::other(
+                            "a write's completion callback (a room's fan-out) panicked",
+                        )))),
+                    },
                     (None, Err(e)) => Err(e),
                 };
                 let _ = tx.send(result);
@@ -366,7 +374,9 @@ impl<B: KvBackend> KvStore<B> {
             let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
             sender.send(job).map_err(|_| StoreError::Closed)?;
         }
-        rx.await.map_err(|_| StoreError::Closed)?
+        // No answer: the writer is gone (if it panicked, the store failed).
+        rx.await
+            .map_err(|_| self.failure.get().unwrap_or(StoreError::Closed))?
     }
 
     /// Runs a read on the blocking pool.
