@@ -187,21 +187,14 @@ pub fn segments(fs: &dyn LogFs, dir: &Path) -> Result<Vec<(u64, PathBuf)>, Store
     Ok(found)
 }
 
-/// Where an interrupted append may have written up to: a page is the most a
-/// record whose length is unreadable may have reached.
-const PAGE: usize = 4096;
-
 /// The records of one segment, in order, up to the first zero header (past which
 /// everything must be zero). A record that is cut short or fails its checksum is
 /// corruption, except in the `last` segment, whose last append a crash may have
-/// interrupted: there it ends the records if nothing but zeros follows the bytes
-/// that append may have written (its claimed length if that fits in the file,
-/// else up to the next page).
+/// interrupted (see [`is_torn_tail`]).
 fn read_segment(fs: &dyn LogFs, path: &Path, last: bool) -> Result<Vec<WriteBatch>, StoreError> {
     let bytes = fs
         .read(path)
         .map_err(|e| io_error("cannot read", path, e))?;
-    let zero = |bytes: &[u8]| bytes.iter().all(|&b| b == 0);
     let corrupt = |at: usize, what: &str| StoreError::Corrupt {
         key: path.display().to_string(),
         reason: format!("{what} at byte {at} of a write-ahead log segment"),
@@ -210,9 +203,9 @@ fn read_segment(fs: &dyn LogFs, path: &Path, last: bool) -> Result<Vec<WriteBatc
     let mut at = 0;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        if zero(&rest[..rest.len().min(HEADER)]) {
+        if is_zero(&rest[..rest.len().min(HEADER)]) {
             // The allocated, unwritten rest of the segment.
-            return match zero(rest) {
+            return match is_zero(rest) {
                 true => Ok(records),
                 false => Err(corrupt(at, "data after the end of the records")),
             };
@@ -222,21 +215,10 @@ fn read_segment(fs: &dyn LogFs, path: &Path, last: bool) -> Result<Vec<WriteBatc
                 records.push(batch);
                 at += used;
             }
-            None if last => {
-                let claimed = rest.get(..4).map_or(0, |len| {
-                    u32::from_le_bytes(len.try_into().expect("four bytes"))
-                });
-                let end = at as u64 + HEADER as u64 + u64::from(claimed);
-                let torn_end = match usize::try_from(end) {
-                    Ok(end) if end <= bytes.len() => end,
-                    _ => (at / PAGE + 1) * PAGE,
-                };
-                if !zero(bytes.get(torn_end..).unwrap_or_default()) {
-                    return Err(corrupt(at, "an invalid record with data after it"));
-                }
+            None if last && is_torn_tail(rest) => {
                 tracing::warn!(
                     path = %path.display(),
-                    bytes = torn_end.min(bytes.len()) - at,
+                    at,
                     "ignoring a torn record at the end of the write-ahead log"
                 );
                 return Ok(records);
@@ -245,6 +227,28 @@ fn read_segment(fs: &dyn LogFs, path: &Path, last: bool) -> Result<Vec<WriteBatc
         }
     }
     Ok(records)
+}
+
+fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+/// Whether `rest`, which starts with an invalid record, can be what an append
+/// cut short by a crash left: a prefix of the record, then what was never
+/// written. So no intact record may follow it (a length or checksum damaged
+/// later would hide acknowledged records), and the bytes past its claimed
+/// length, if the file holds that much, must be zero (an allocated segment's
+/// unwritten rest). A claimed length past the end of the file is an append
+/// that was growing the file: it may have reached the end.
+///
+/// (An uploaded chunk that holds the image of a record, in the one append a
+/// crash cut short, makes this refuse the open: the safe side.)
+fn is_torn_tail(rest: &[u8]) -> bool {
+    let claimed = rest.get(..4).map_or(0, |len| {
+        u32::from_le_bytes(len.try_into().expect("four bytes"))
+    });
+    let covered = (HEADER as u64 + u64::from(claimed)).min(rest.len() as u64) as usize;
+    is_zero(&rest[covered..]) && !(1..rest.len()).any(|i| decode_record(&rest[i..]).is_some())
 }
 
 /// Appends `writes` to `out` as one record.
@@ -534,7 +538,8 @@ mod tests {
     }
 
     /// Every cut of the last record (a crash mid-append) loses that record only;
-    /// in an allocated segment the bytes never written stay zero.
+    /// in an allocated segment the bytes never written stay zero. The record
+    /// is larger than the allocation: the append that was cut grew the file.
     #[test]
     fn a_torn_tail_loses_only_the_last_record() {
         for allocated in ALLOCATIONS {
@@ -543,11 +548,13 @@ mod tests {
             wal.append(writes(&batch(&[("kept", Some("yes"))])))
                 .unwrap();
             let whole = wal.bytes() as usize;
-            wal.append(writes(&batch(&[("torn", Some("no"))]))).unwrap();
+            let large = "n".repeat(10_000);
+            wal.append(writes(&batch(&[("torn", Some(&large))])))
+                .unwrap();
             let (path, end) = (wal.path(), wal.bytes() as usize);
             drop(wal);
             let full = std::fs::read(&path).unwrap();
-            for cut in whole..end {
+            for cut in (whole..end).step_by(7) {
                 let mut torn = full[..cut].to_vec();
                 torn.resize(cut.max(allocated as usize), 0);
                 std::fs::write(&path, &torn).unwrap();
@@ -625,6 +632,17 @@ mod tests {
                     "flip at {at} with {allocated} bytes allocated: {:?}",
                     got.map(|r| r.batch.len())
                 );
+            }
+            if allocated > 0 {
+                // A length that swallows the later records and ends in the zeros.
+                let mut bytes = original.clone();
+                let swallowing = (ends[2] + 100 - HEADER) as u32;
+                bytes[..4].copy_from_slice(&swallowing.to_le_bytes());
+                std::fs::write(&path, bytes).unwrap();
+                assert!(matches!(
+                    recover(&StdFs, dir.path(), None),
+                    Err(StoreError::Corrupt { .. })
+                ));
             }
             let mut zeroed = original.clone();
             zeroed[..HEADER].fill(0);
