@@ -65,11 +65,13 @@ use chatcore::store::{
 };
 use redb::backends::FileBackend;
 use redb::{
-    Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, TableDefinition,
-    TableError, TableHandle,
+    Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, StorageBackend,
+    TableDefinition, TableError, TableHandle,
 };
 
 mod file;
+#[cfg(test)]
+mod power_loss;
 
 use file::PacedFile;
 
@@ -194,18 +196,30 @@ impl RedbBackend {
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         check_is_a_file(&path)?;
-        // redb reports most damage as errors but panics on some damaged pages (and
-        // has debug assertions); a file we cannot read must be an error, not a panic.
-        let db = catch_unwind(AssertUnwindSafe(|| {
+        let file_path = path.clone();
+        Self::on_storage(path, move || {
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .open(&path)
+                .open(&file_path)
                 .map_err(|e| DatabaseError::Storage(e.into()))?;
             let file = FileBackend::new(file)?;
-            Database::builder().create_with_backend(PacedFile::new(file, options.pace_checkpoints))
+            Ok(PacedFile::new(file, options.pace_checkpoints))
+        })
+    }
+
+    /// Opens the database on the storage `storage` makes (named `path` in
+    /// errors): the file, or in tests a model of one.
+    fn on_storage<S: StorageBackend>(
+        path: PathBuf,
+        storage: impl FnOnce() -> Result<S, DatabaseError>,
+    ) -> Result<Self, StoreError> {
+        // redb reports most damage as errors but panics on some damaged pages (and
+        // has debug assertions); a file we cannot read must be an error, not a panic.
+        let db = catch_unwind(AssertUnwindSafe(|| {
+            Database::builder().create_with_backend(storage()?)
         }))
         .map_err(|panic| {
             let reason = panic_message(&*panic);
@@ -368,6 +382,15 @@ impl KvBackend for RedbBackend {
             Err(e) => return Err(StoreError::backend(e)),
         };
         Ok(Box::new(RedbSnapshot { table }))
+    }
+
+    /// The free space of the file system that holds the database file.
+    fn free_space(&self) -> Option<u64> {
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        chatcore::store::available_space(dir)
     }
 
     /// One write transaction with [`Durability::Immediate`]: durable when it returns.

@@ -241,6 +241,11 @@ fn check_looks_like_sled(path: &Path) -> Result<(), StoreError> {
 }
 
 impl KvBackend for SledBackend {
+    /// The free space of the database directory's file system.
+    fn free_space(&self) -> Option<u64> {
+        chatcore::store::available_space(&self.path)
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let value = self.tree.get(key).map_err(StoreError::backend)?;
         Ok(value.map(|v| v.to_vec()))

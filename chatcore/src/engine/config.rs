@@ -105,6 +105,14 @@ pub struct ServerConfig {
     /// reader is slow (as with [`outbound_queue`](Self::outbound_queue) frames):
     /// what a client that stops reading can pin in server memory.
     pub outbound_queue_bytes: usize,
+    /// Free disk space, in bytes, below which uploads (file offers and chunks)
+    /// are refused `StorageFull` while messages go on, so that one user's
+    /// uploads cannot fill the disk under the store's log (which would fail
+    /// the store, and stop the server). The store's
+    /// [`free_space`](crate::store::Store::free_space) is probed once a
+    /// second while the server runs; a store that does not know its free space
+    /// is never refused. 0 disables the check. Default 256 MiB.
+    pub min_free_disk: u64,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +145,7 @@ impl Default for ServerConfig {
             login_failures_per_address: 20,
             send_record_retention: Duration::from_secs(7 * 24 * 3600),
             outbound_queue_bytes: 8 << 20,
+            min_free_disk: Self::DEFAULT_MIN_FREE_DISK,
         }
     }
 }
@@ -182,6 +191,9 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// The default [`min_free_disk`](Self::min_free_disk): 256 MiB.
+    pub const DEFAULT_MIN_FREE_DISK: u64 = 256 << 20;
+
     /// Checks that the settings make sense together: every queue, page, cap,
     /// timeout and rate positive, pings before the idle timeout, and a file
     /// chunk's request within the frame limit.

@@ -53,10 +53,20 @@ pub(super) enum Flow {
 /// long a bulk send waits for queue room before the reader counts as slow.
 pub(super) const WRITE_GRACE: Duration = Duration::from_secs(5);
 
-/// Logs a storage failure; the client is answered `Internal`.
+/// The code a client is answered when the store fails: `Unavailable` when the
+/// store refuses writes for good or is closed (the server is stopping; the
+/// failure itself was logged once), else `Internal`, logged.
 pub(super) fn internal(e: StoreError) -> ErrorCode {
-    tracing::error!(error = %e, "store failure");
-    ErrorCode::Internal
+    match e {
+        StoreError::Failed(_) | StoreError::Closed => {
+            tracing::debug!(error = %e, "store unavailable");
+            ErrorCode::Unavailable
+        }
+        e => {
+            tracing::error!(error = %e, "store failure");
+            ErrorCode::Internal
+        }
+    }
 }
 
 /// The server's clock, in ms since the epoch (message and file timestamps).

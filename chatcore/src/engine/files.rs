@@ -46,6 +46,7 @@ impl Conn {
         if size > self.state.config.max_file_size {
             return Err(ErrorCode::FileTooLarge);
         }
+        self.check_disk_space()?;
         let me = self.me();
         let target = match to {
             Peer::User(name) => {
@@ -89,6 +90,8 @@ impl Conn {
         offset: u64,
         bytes: Vec<u8>,
     ) -> Reply {
+        // Before the chunk counts: the client may send it again later.
+        self.check_disk_space()?;
         let Some(upload) = self.uploads.get_mut(&file) else {
             return Err(ErrorCode::NoSuchFile);
         };
@@ -144,6 +147,15 @@ impl Conn {
             (FileTarget::User(_), None) => {}
         }
         Ok(Response::Done)
+    }
+
+    /// Refuses a large write while the store's disk is below the free-space
+    /// watermark (see `store_watch`).
+    fn check_disk_space(&self) -> Result<(), ErrorCode> {
+        match self.state.disk.is_low() {
+            true => Err(ErrorCode::StorageFull),
+            false => Ok(()),
+        }
     }
 
     /// Deletes the uploads this connection left unfinished.

@@ -30,6 +30,7 @@ mod files;
 mod io_loop;
 mod pipeline;
 mod rooms;
+mod store_watch;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -45,7 +46,7 @@ use crate::auth::{AuthError, Hasher};
 use crate::limits::FailureWindow;
 use crate::protocol::ErrorCode;
 use crate::router::Router;
-use crate::store::Store;
+use crate::store::{Store, StoreError, StoreHealth};
 use crate::transport::{ServerConnection, Transport, TransportError};
 
 pub use config::{ConfigError, DuplicateLogin, ServerConfig};
@@ -65,6 +66,11 @@ pub enum ServerError {
     /// Accepting connections failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The store failed ([`StoreHealth::Failed`]): the server stopped rather
+    /// than refuse every write until someone notices (fail-stop). Restart it:
+    /// reopening the store recovers everything acknowledged.
+    #[error("the store failed, so the server stopped: {0}")]
+    StoreFailed(StoreError),
 }
 
 /// State every connection task shares.
@@ -83,6 +89,8 @@ struct ServerState {
     failed_logins_by_address: FailureWindow<IpAddr>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Whether the store's disk is below the free-space watermark.
+    disk: store_watch::DiskSpace,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -124,6 +132,7 @@ impl Server {
                 failed_logins_by_address,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                disk: store_watch::DiskSpace::default(),
             }),
         })
     }
@@ -132,6 +141,12 @@ impl Server {
     /// then tells every connected client `ServerShutdown`, closes them and waits for
     /// their tasks. Every acknowledged write is already durable (see
     /// [`Store`]), so there is nothing else to flush.
+    ///
+    /// While it runs it watches the store (once a second): below
+    /// [`ServerConfig::min_free_disk`] of free disk space uploads are refused
+    /// `StorageFull`, and if the store fails ([`Server::health`]) the server
+    /// stops the same way and returns [`ServerError::StoreFailed`] (fail-stop:
+    /// a supervisor restarts the process, and the reopened store recovers).
     pub async fn serve<T: Transport>(
         self,
         mut transport: T,
@@ -142,9 +157,20 @@ impl Server {
             Arc::clone(&self.state),
             shutdown.clone(),
         ));
+        let state = &self.state;
+        state
+            .disk
+            .probe(&state.store, state.config.min_free_disk)
+            .await;
+        let store_failed = store_watch::until_store_fails(Arc::clone(state));
+        tokio::pin!(store_failed);
         let result = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                failure = &mut store_failed => {
+                    tracing::error!(error = %failure, "the store failed; the server stops");
+                    break Err(ServerError::StoreFailed(failure));
+                }
                 accepted = transport.accept() => match accepted {
                     Ok(Some((conn, peer))) => { self.spawn_connection(conn, peer); }
                     Ok(None) => break Ok(()),
@@ -195,6 +221,13 @@ impl Server {
         self.state.shutdown.cancel();
         self.state.tasks.close();
         self.state.tasks.wait().await;
+    }
+
+    /// The store's health: [`StoreHealth::Failed`] once it refuses writes for
+    /// good (then [`serve`](Self::serve) stops and returns
+    /// [`ServerError::StoreFailed`]).
+    pub fn health(&self) -> StoreHealth {
+        self.state.store.health()
     }
 
     /// How many users are online.

@@ -249,6 +249,38 @@ pub enum StoreError {
     /// The store was closed.
     #[error("store is closed")]
     Closed,
+    /// The store refuses writes since an earlier failure (the cause), after
+    /// which what is on disk is unknown; see [`Store::health`]. Reopening it
+    /// (a restart) recovers.
+    #[error("the store has failed and refuses writes: {0}")]
+    Failed(Box<StoreError>),
+}
+
+/// Whether a store accepts writes ([`Store::health`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StoreHealth {
+    /// It does.
+    Healthy,
+    /// It refuses every write since this failure ([`StoreError::Failed`]) until
+    /// it is reopened.
+    Failed(StoreError),
+}
+
+/// The bytes available to an unprivileged writer on the file system that
+/// holds `path`, if the platform says (`statvfs` on Unix; `None` elsewhere or on
+/// error). A syscall: call it off the async workers.
+pub fn available_space(path: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let stat = rustix::fs::statvfs(path).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 impl StoreError {
@@ -269,6 +301,22 @@ impl StoreError {
 /// [`KvStore`] queues the write at the first poll.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the store accepts writes. A store that cannot tell whether its
+    /// writes reach the disk any more (a failed `fsync`, a full disk under its
+    /// log) fails for good: every later write is refused with
+    /// [`StoreError::Failed`] until it is reopened. The default: always healthy.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::Healthy
+    }
+
+    /// Bytes free on the disk the store writes to, if it knows
+    /// ([`available_space`] of its directory); the server refuses uploads below
+    /// its free-space watermark. A syscall: called off the async workers. The
+    /// default knows none.
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
+
     /// Creates a user; `Ok(None)` if the name is taken (compared without case).
     async fn create_user(
         &self,

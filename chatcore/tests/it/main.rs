@@ -8,6 +8,7 @@ mod golden;
 mod limits;
 mod proptest_codec;
 mod proptest_friends;
+mod store_failure;
 mod store_faults;
 mod tcp_bad_input;
 mod tls;

@@ -113,6 +113,10 @@ struct Args {
     /// Largest file accepted for transfer, in bytes (default 50 MiB).
     #[arg(long, default_value_t = chatcore::protocol::limits::DEFAULT_MAX_FILE_SIZE)]
     max_file_size: u64,
+    /// Free bytes on the data directory's disk below which uploads are refused
+    /// (`storage_full`) while chat goes on (default 256 MiB; 0 disables).
+    #[arg(long, default_value_t = ServerConfig::DEFAULT_MIN_FREE_DISK)]
+    min_free_disk: u64,
     /// PEM certificate chain: serve TLS instead of plain TCP (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -152,7 +156,8 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // What went wrong in words (a bad flag combination, a store that
-            // will not open), not as a Debug dump.
+            // will not open, a store that failed while serving: fail-stop, for
+            // a supervisor to restart), not as a Debug dump.
             eprintln!("chat-server: {e}");
             std::process::ExitCode::FAILURE
         }
@@ -188,6 +193,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.outbound_queue_bytes = args.outbound_queue_bytes;
     config.send_record_retention = secs(args.send_record_retention_hours.saturating_mul(3600));
     config.max_file_size = args.max_file_size;
+    config.min_free_disk = args.min_free_disk;
     config.max_frame_len = args.max_frame;
     // A chunk and the rest of its request must fit in one frame.
     let chunk_room = args.max_frame.saturating_sub(limits::CHUNK_FRAME_OVERHEAD);

@@ -4,4 +4,5 @@
 mod common;
 mod e2e;
 mod e2e_rooms_files;
+mod e2e_storage;
 mod hostile;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Server, ServerConfig};
+use super::{Server, ServerConfig, ServerError};
 use crate::auth::HashParams;
 use crate::client::{Client, ClientError, Events};
 use crate::protocol::{ErrorCode, Event};
@@ -50,6 +50,7 @@ pub struct Harness {
     server: Server,
     connector: MemoryConnector,
     shutdown: CancellationToken,
+    serving: tokio::task::JoinHandle<Result<(), ServerError>>,
 }
 
 /// A connected client with its event stream.
@@ -101,11 +102,21 @@ impl Harness {
         let server = Server::new(store, config).expect("valid config");
         let (listener, connector) = memory::listener();
         let shutdown = CancellationToken::new();
-        tokio::spawn(server.clone().serve(listener, shutdown.clone()));
+        let serving = tokio::spawn(server.clone().serve(listener, shutdown.clone()));
         Harness {
             server,
             connector,
             shutdown,
+            serving,
+        }
+    }
+
+    /// What [`Server::serve`] returned, once it stops by itself (a failed
+    /// store); panics if it does not within the timeout.
+    pub async fn stopped(self) -> Result<(), ServerError> {
+        match tokio::time::timeout(EVENT_TIMEOUT, self.serving).await {
+            Ok(served) => served.expect("serve panicked"),
+            Err(_) => panic!("the server still serves after {EVENT_TIMEOUT:?}"),
         }
     }
 

@@ -57,7 +57,9 @@
 //! - `writer`: the writer thread, its group commit and a job's transaction (`Txn`);
 //! - `wal_writer`: the write-ahead-log side of the writer (`WalWriter`) and its
 //!   checkpoints, [`WalConfig`];
-//! - `wal`: the log's segment files and records;
+//! - `wal`: the log's segment files and records, and the file operations it
+//!   needs (`LogFs`, which tests replace);
+//! - `failure`: the store's failed state, behind [`Store::health`](super::Store::health);
 //! - `memtable` (with `memkey`): the logged changes not yet in the backend;
 //! - `view`: the committed state as a read sees it (`View`);
 //! - `domain`: the [`Store`] methods as transactions and reads, by area (users,
@@ -65,10 +67,13 @@
 //! - `os`: what the log needs of the operating system beyond `std`.
 
 mod domain;
+mod failure;
 pub(super) mod keys;
 mod memkey;
 mod memtable;
 mod os;
+#[cfg(all(test, feature = "testkit"))]
+mod power_loss;
 mod records;
 mod view;
 mod wal;
@@ -76,15 +81,19 @@ mod wal_writer;
 mod writer;
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use failure::Failure;
 use memtable::Memtable;
 use records::{decode_u64, OLDEST_FORMAT};
 use view::View;
+use wal::{LogFs, StdFs};
 use wal_writer::WalWriter;
 use writer::{write_loop, Job, Txn};
 
@@ -140,6 +149,13 @@ pub trait KvBackend: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>, StoreError> {
         Ok(Box::new(Live(self)))
     }
+
+    /// Bytes free for this backend's files on their file system (see
+    /// [`available_space`](super::available_space)), if it keeps any; for
+    /// [`Store::free_space`](super::Store::free_space). The default knows none.
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Reads of a [`KvBackend::snapshot`].
@@ -172,6 +188,9 @@ pub struct KvStore<B: KvBackend> {
     memtable: Option<Arc<RwLock<Memtable>>>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    failure: Failure,
+    /// The write-ahead log's directory, if there is a log.
+    log_dir: Option<PathBuf>,
 }
 
 impl<B: KvBackend> std::fmt::Debug for KvStore<B> {
@@ -235,12 +254,21 @@ impl<B: KvBackend> KvStore<B> {
     /// [`close`](Self::close) and after this call; the log directory must be the
     /// same on every open.
     pub fn open_with_wal(backend: B, config: WalConfig) -> Result<Self, StoreError> {
+        Self::open_with_wal_on(backend, config, StdFs::shared())
+    }
+
+    /// [`open_with_wal`](Self::open_with_wal), with the log's files on `fs`.
+    pub(crate) fn open_with_wal_on(
+        backend: B,
+        config: WalConfig,
+        fs: Arc<dyn LogFs>,
+    ) -> Result<Self, StoreError> {
         check_version(&backend)?;
         let checkpointed = backend
             .get(wal::CHECKPOINTED)?
             .map(|v| decode_u64(wal::CHECKPOINTED, &v))
             .transpose()?;
-        let recovered = wal::recover(&config.dir, checkpointed)?;
+        let recovered = wal::recover(&*fs, &config.dir, checkpointed)?;
         if !recovered.batch.is_empty() {
             let mut batch = recovered.batch;
             let last = recovered.next_segment - 1;
@@ -250,35 +278,47 @@ impl<B: KvBackend> KvStore<B> {
             );
             backend.commit(batch)?;
         }
-        wal::remove(&config.dir, &recovered.files)?;
+        wal::remove(&*fs, &config.dir, &recovered.files)?;
         let allocated = config.checkpoint_bytes.min(wal::MAX_ALLOCATED);
-        let log = wal::Wal::create(&config.dir, recovered.next_segment, allocated)?;
+        let log = wal::Wal::create(fs, &config.dir, recovered.next_segment, allocated)?;
         Self::start(backend, Some((log, config)))
     }
 
     fn start(backend: B, log: Option<(wal::Wal, WalConfig)>) -> Result<Self, StoreError> {
         let backend = Arc::new(backend);
+        let failure = Failure::default();
         let memtable = log
             .as_ref()
             .map(|_| Arc::new(RwLock::new(Memtable::default())));
+        let log_dir = log.as_ref().map(|(_, config)| config.dir.clone());
         let wal_writer = match (log, &memtable) {
-            (Some((log, config)), Some(memtable)) => {
-                Some(WalWriter::new(log, config, Arc::clone(memtable), &backend)?)
-            }
+            (Some((log, config)), Some(memtable)) => Some(WalWriter::new(
+                log,
+                config,
+                Arc::clone(memtable),
+                &backend,
+                failure.clone(),
+            )?),
             _ => None,
         };
         let (tx, rx) = mpsc::channel::<Job>();
         let writer_backend = Arc::clone(&backend);
         let writer_memtable = memtable.clone();
+        let writer_failure = failure.clone();
         let writer = std::thread::Builder::new()
             .name("chatcore-writer".into())
-            .spawn(move || write_loop(&*writer_backend, writer_memtable.as_deref(), wal_writer, rx))
+            .spawn(move || {
+                let memtable = writer_memtable.as_deref();
+                write_loop(&*writer_backend, memtable, wal_writer, rx, &writer_failure)
+            })
             .map_err(StoreError::backend)?;
         Ok(KvStore {
             backend,
             memtable,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            failure,
+            log_dir,
         })
     }
 
@@ -304,6 +344,7 @@ impl<B: KvBackend> KvStore<B> {
         committed: impl FnOnce(&T) + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
+        let failure = self.failure.clone();
         let job: Job = Box::new(move |txn| {
             let result = f(txn);
             if result.is_err() {
@@ -313,10 +354,16 @@ impl<B: KvBackend> KvStore<B> {
             Box::new(move |commit_error: Option<&StoreError>| {
                 let result = match (commit_error, result) {
                     (Some(e), _) => Err(e.clone()),
-                    (None, Ok(value)) => {
-                        committed(&value);
-                        Ok(value)
-                    }
+                    // A panic in the callback (a room's fan-out on a poisoned
+                    // lock) must not kill the writer: it fails the store, which
+                    // the server sees and stops on.
+                    (None, Ok(value)) => match catch_unwind(AssertUnwindSafe(|| committed(&value)))
+                    {
+                        Ok(()) => Ok(value),
+                        Err(_) => Err(failure.fail(StoreError::backend(std::io::Error::other(
+                            "a write's completion callback (a room's fan-out) panicked",
+                        )))),
+                    },
                     (None, Err(e)) => Err(e),
                 };
                 let _ = tx.send(result);
@@ -327,7 +374,9 @@ impl<B: KvBackend> KvStore<B> {
             let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
             sender.send(job).map_err(|_| StoreError::Closed)?;
         }
-        rx.await.map_err(|_| StoreError::Closed)?
+        // No answer: the writer is gone (if it panicked, the store failed).
+        rx.await
+            .map_err(|_| self.failure.get().unwrap_or(StoreError::Closed))?
     }
 
     /// Runs a read on the blocking pool.

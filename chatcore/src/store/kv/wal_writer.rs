@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 
+use super::failure::Failure;
 use super::memtable::{self, Memtable};
+use super::wal::LogFs;
 use super::writer::{commit_caught, Group, Write};
 use super::{os, wal, KvBackend};
 use crate::store::StoreError;
@@ -103,9 +105,9 @@ pub(super) struct WalWriter {
     done: mpsc::Receiver<(Result<(), StoreError>, memtable::Frozen)>,
     checkpointer: Option<JoinHandle<()>>,
     running: bool,
-    /// After a failed append or checkpoint every later write fails: what is on
-    /// disk is then unknown, and a restart replays the log.
-    failed: Option<StoreError>,
+    /// Set after a failed append, rotation or checkpoint: every later write
+    /// fails (what is on disk is then unknown), and a restart replays the log.
+    failure: Failure,
 }
 
 /// A checkpoint's work: the frozen changes, and the segments they came from.
@@ -121,15 +123,17 @@ impl WalWriter {
         config: WalConfig,
         memtable: Arc<RwLock<Memtable>>,
         backend: &Arc<B>,
+        failure: Failure,
     ) -> Result<Self, StoreError> {
         let (checkpoints, jobs) = mpsc::channel::<Checkpoint>();
         let (done_tx, done) = mpsc::channel();
         config.checkpoint_lag.set(KEEPING_UP);
-        let (backend, table, dir, lag) = (
+        let (backend, table, dir, lag, fs) = (
             Arc::clone(backend),
             Arc::clone(&memtable),
             config.dir.clone(),
             config.checkpoint_lag.clone(),
+            Arc::clone(log.fs()),
         );
         let checkpointer = std::thread::Builder::new()
             .name("chatcore-ckpt".into())
@@ -140,7 +144,7 @@ impl WalWriter {
                 os::lower_priority();
                 for job in jobs {
                     let changes = job.changes.clone();
-                    let result = checkpoint(&*backend, &table, &dir, &lag, job);
+                    let result = checkpoint(&*backend, &table, &*fs, &dir, &lag, job);
                     // Freed by the thread that allocated them: the allocator then
                     // reuses that memory for the next period instead of faulting in
                     // fresh pages.
@@ -158,20 +162,14 @@ impl WalWriter {
             done,
             checkpointer: Some(checkpointer),
             running: false,
-            failed: None,
+            failure,
         })
     }
 
-    /// Makes `group` durable in the log, then visible to reads.
+    /// Makes `group` durable in the log, then visible to reads. A failure here
+    /// fails the store (the writer sees to that).
     pub(super) fn commit(&mut self, group: Group) -> Result<(), StoreError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        if let Err(e) = self.log.append(group.iter().map(Write::borrowed)) {
-            tracing::error!(error = %e, "write-ahead log append failed; the store refuses writes");
-            self.failed = Some(e.clone());
-            return Err(e);
-        }
+        self.log.append(group.iter().map(Write::borrowed))?;
         self.memtable.write().expect("memtable lock").apply(group);
         Ok(())
     }
@@ -184,13 +182,12 @@ impl WalWriter {
             self.collect(true);
         }
         if !self.running
-            && self.failed.is_none()
+            && self.failure.get().is_none()
             && self.log.bytes() >= self.config.checkpoint_bytes
         {
             let (last_segment, file) = (self.log.number(), self.log.path());
             if let Err(e) = self.log.rotate() {
-                tracing::error!(error = %e, "cannot start a write-ahead log segment");
-                self.failed = Some(e);
+                self.failure.fail(e);
                 return;
             }
             self.start_checkpoint(last_segment, vec![file]);
@@ -229,8 +226,7 @@ impl WalWriter {
             drop(changes);
             self.running = false;
             if let Err(e) = result {
-                tracing::error!(error = %e, "checkpoint failed; the store refuses writes");
-                self.failed = Some(e);
+                self.failure.fail(e);
             }
         }
     }
@@ -239,7 +235,7 @@ impl WalWriter {
     pub(super) fn finish(mut self) {
         self.collect(true);
         let empty = self.memtable.read().expect("memtable lock").is_empty();
-        if self.failed.is_none() && !empty {
+        if self.failure.get().is_none() && !empty {
             self.start_checkpoint(self.log.number(), vec![self.log.path()]);
             self.collect(true);
         }
@@ -256,6 +252,7 @@ impl WalWriter {
 fn checkpoint<B: KvBackend>(
     backend: &B,
     memtable: &RwLock<Memtable>,
+    fs: &dyn LogFs,
     dir: &Path,
     lag: &CheckpointLag,
     job: Checkpoint,
@@ -271,7 +268,7 @@ fn checkpoint<B: KvBackend>(
     drop(forgotten);
     // The backend now records the checkpoint: a segment that outlives a failed
     // delete is skipped at the next open.
-    if let Err(e) = wal::remove_gradually(dir, &job.files, lag) {
+    if let Err(e) = wal::remove_gradually(fs, dir, &job.files, lag) {
         tracing::warn!(error = %e, "cannot delete a checkpointed write-ahead log segment");
     }
     Ok(())
@@ -368,7 +365,7 @@ mod tests {
         let store = KvStore::open_with_wal(backend, WalConfig::new(dir.path())).unwrap();
         assert_eq!(store.user_by_id(ann.id).await.unwrap().unwrap(), ann);
         assert_eq!(
-            wal::segments(dir.path()).unwrap().len(),
+            wal::segments(&wal::StdFs, dir.path()).unwrap().len(),
             1,
             "one fresh segment"
         );
@@ -477,7 +474,7 @@ mod tests {
                 "writes go on after a failed checkpoint"
             );
         };
-        assert!(matches!(refused, StoreError::Backend(_)), "{refused:?}");
+        assert!(matches!(refused, StoreError::Failed(_)), "{refused:?}");
         for name in &acknowledged {
             assert!(
                 store.account_by_name(name).await.unwrap().is_some(),

@@ -9,6 +9,7 @@ use std::sync::{mpsc, RwLock};
 
 use serde::Serialize;
 
+use super::failure::{FailOnPanic, Failure};
 use super::memkey::MemKey;
 use super::memtable::Memtable;
 use super::records::{decode_u64, encode, Reader};
@@ -122,7 +123,8 @@ impl Txn<'_> {
     }
 }
 
-/// Answers a job's caller once its group is committed (or failed).
+/// Answers a job's caller once its group is committed (or failed). Must not
+/// panic: it runs on the writer thread.
 pub(super) type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// A write: runs in the group, returns how to answer its caller.
 pub(super) type Job = Box<dyn FnOnce(&mut Txn<'_>) -> Completion + Send>;
@@ -144,19 +146,26 @@ pub(super) fn commit_caught(
 
 /// The writer thread: takes the jobs queued while it was committing as one group,
 /// commits the group (to the log if there is one), then answers each job.
+///
+/// A commit that fails fails the store (`failure`): after a failed `fsync` what
+/// is on disk is unknown, so every later write is refused until a reopen. So
+/// does a panic on this thread (completions catch their callbacks' own): the
+/// store then says so rather than leave its callers hanging.
 pub(super) fn write_loop<B: KvBackend>(
     backend: &B,
     memtable: Option<&RwLock<Memtable>>,
     mut log: Option<WalWriter>,
     jobs: mpsc::Receiver<Job>,
+    failure: &Failure,
 ) {
+    let _unwinding = FailOnPanic(failure);
     let mut next_id = match backend.get(keys::NEXT_ID).and_then(|v| match v {
         Some(raw) => decode_u64(keys::NEXT_ID, &raw),
         None => Ok(1),
     }) {
         Ok(id) => id.max(1),
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the id counter; the store refuses writes");
+            failure.fail(e);
             return;
         }
     };
@@ -214,6 +223,8 @@ pub(super) fn write_loop<B: KvBackend>(
         }
         let outcome = if group.is_empty() {
             Ok(())
+        } else if let Some(failed) = failure.get() {
+            Err(failed)
         } else {
             match &mut log {
                 None => commit_caught(|| {
@@ -222,6 +233,7 @@ pub(super) fn write_loop<B: KvBackend>(
                 }),
                 Some(log) => log.commit(group),
             }
+            .map_err(|e| failure.fail(e))
         };
         for completion in completions.drain(..) {
             completion(outcome.as_ref().err());
@@ -310,6 +322,34 @@ mod tests {
             .collect();
         assert_eq!(after, before);
         assert!(txn.undo.is_empty());
+    }
+
+    /// A completion that panics (a room's fan-out, say) does not take the
+    /// writer down silently: the store fails and says so, the caller is answered
+    /// rather than left waiting, and later writes are refused `Failed` by a
+    /// writer that still runs.
+    #[tokio::test]
+    async fn a_panicking_completion_fails_the_store() {
+        use crate::protocol::Body;
+        use crate::store::{NewRoomMessage, StoreHealth};
+
+        let store = KvStore::open(MemoryBackend::new()).unwrap();
+        let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+        let room = store.create_room(&ann, "r").await.unwrap().unwrap();
+        let msg = NewRoomMessage {
+            from: ann.clone(),
+            room,
+            client_msg_id: 1,
+            body: Body::Text("hi".into()),
+            ts: 1,
+        };
+        let fan_out = store.append_room(msg, Box::new(|_| panic!("a poisoned router")));
+        let answered = fan_out.await.unwrap_err();
+        assert!(matches!(answered, StoreError::Failed(_)), "{answered:?}");
+        assert!(matches!(store.health(), StoreHealth::Failed(_)));
+        let later = store.create_user("bob", "h").await.unwrap_err();
+        assert!(matches!(later, StoreError::Failed(_)), "{later:?}");
+        assert!(store.account_by_name("ann").await.unwrap().is_some());
     }
 
     /// Ids survive a reopen even though the writer keeps the counter in memory.

@@ -141,7 +141,7 @@ fn run_and_kill(
 }
 
 /// Reopens the database and checks it against what the writer printed.
-async fn check<S: Store>(store: S, printed: &[u64]) {
+pub(super) async fn check<S: Store>(store: S, printed: &[u64]) {
     let ann = store.account_by_name("ann").await.unwrap().unwrap().user;
     let bob = store.account_by_name("bob").await.unwrap().unwrap().user;
 

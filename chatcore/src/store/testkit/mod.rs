@@ -20,6 +20,7 @@
 
 pub mod crash;
 pub mod on_disk;
+pub mod power_loss;
 
 mod accounts;
 mod chat;

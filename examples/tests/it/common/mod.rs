@@ -34,6 +34,12 @@ pub struct Server {
 impl Server {
     /// Starts a server on a free port over `data_dir` with `store`, plus `extra` flags.
     pub fn start(data_dir: &Path, store: &str, extra: &[&str]) -> Server {
+        Server::start_wrapped(&[], data_dir, store, extra)
+    }
+
+    /// [`Self::start`], run by `wrapper`: a command line that runs the rest of
+    /// its arguments (the server's command line), such as `unshare ...`.
+    pub fn start_wrapped(wrapper: &[&str], data_dir: &Path, store: &str, extra: &[&str]) -> Server {
         // Pick a free port: bind port 0, read it, let it go.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -42,7 +48,16 @@ impl Server {
         let addr = format!("127.0.0.1:{port}");
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).expect("server log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        let server = env!("CARGO_BIN_EXE_chat-server");
+        let (program, wrapper_args) = match wrapper {
+            [program, args @ ..] => (*program, args),
+            [] => (server, &[][..]),
+        };
+        let mut command = Command::new(program);
+        if !wrapper.is_empty() {
+            command.args(wrapper_args).arg(server);
+        }
+        let child = command
             .args(["--listen", &addr, "--store", store, "--data-dir"])
             .arg(data_dir)
             .args(["--argon2-memory-kib", "8", "--argon2-iterations", "1"])

@@ -22,7 +22,7 @@ use crate::friends::{FriendAction, Link};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Timestamp};
 use crate::store::{
     Account, Appended, Deliver, FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage,
-    Notice, Room, RoomId, RoomPosition, Store, StoreError, User, UserId,
+    Notice, Room, RoomId, RoomPosition, Store, StoreError, StoreHealth, User, UserId,
 };
 
 /// Up to `limit` records with `start <= key < end`, decoded, with their keys.
@@ -44,6 +44,23 @@ fn scan_decode<B: KvBackend, T: DeserializeOwned>(
 
 #[async_trait]
 impl<B: KvBackend> Store for KvStore<B> {
+    fn health(&self) -> StoreHealth {
+        match self.failure.get() {
+            None => StoreHealth::Healthy,
+            Some(failed) => StoreHealth::Failed(failed),
+        }
+    }
+
+    /// The least free space of the log's and the backend's file systems, where
+    /// known.
+    fn free_space(&self) -> Option<u64> {
+        let log = self
+            .log_dir
+            .as_deref()
+            .and_then(crate::store::available_space);
+        log.into_iter().chain(self.backend.free_space()).min()
+    }
+
     async fn create_user(
         &self,
         name: &str,
