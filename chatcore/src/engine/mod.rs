@@ -153,7 +153,7 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
         self.reclaim_abandoned_uploads().await;
-        let sweeping = tokio::spawn(sweep_send_records(
+        let sweeping = tokio::spawn(store_watch::sweep_send_records(
             Arc::clone(&self.state),
             shutdown.clone(),
         ));
@@ -238,36 +238,5 @@ impl Server {
     /// The store the server runs on.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.state.store
-    }
-}
-
-/// Deletes expired idempotency records while the server runs, a bounded batch
-/// at a time, a few times per retention period.
-async fn sweep_send_records(state: Arc<ServerState>, shutdown: CancellationToken) {
-    const BATCH: usize = 10_000;
-    let retention = state.config.send_record_retention;
-    let mut every = tokio::time::interval((retention / 4).min(Duration::from_secs(600)));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let before = conn::now_ms().saturating_sub(retention.as_millis() as u64);
-        loop {
-            match state.store.expire_send_records(before, BATCH).await {
-                Ok(n) if n == BATCH => continue,
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::debug!(n, "expired idempotency records");
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "expiring idempotency records failed");
-                    break;
-                }
-            }
-        }
     }
 }

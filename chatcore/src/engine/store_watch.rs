@@ -1,14 +1,15 @@
 //! Watching the store from the server: its health (a failed store stops the
 //! server, fail-stop) and the free space of its disk (below the watermark,
 //! uploads are refused `StorageFull` so that the disk never fills up under the
-//! log, while messages go on).
-//!
-//! Both are looked at once a second, off the async workers; the hot path reads
-//! one atomic flag.
+//! log, while messages go on), both looked at once a second, off the async
+//! workers (the hot path reads one atomic flag); and the sweep of expired
+//! idempotency records.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use super::ServerState;
 use crate::store::{Store, StoreError, StoreHealth};
@@ -63,5 +64,36 @@ pub(super) async fn until_store_fails(state: Arc<ServerState>) -> StoreError {
         }
         let watermark = state.config.min_free_disk;
         state.disk.probe(&state.store, watermark).await;
+    }
+}
+
+/// Deletes expired idempotency records while the server runs, a bounded batch
+/// at a time, a few times per retention period.
+pub(super) async fn sweep_send_records(state: Arc<ServerState>, shutdown: CancellationToken) {
+    const BATCH: usize = 10_000;
+    let retention = state.config.send_record_retention;
+    let mut every = tokio::time::interval((retention / 4).min(Duration::from_secs(600)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = super::conn::now_ms().saturating_sub(retention.as_millis() as u64);
+        loop {
+            match state.store.expire_send_records(before, BATCH).await {
+                Ok(n) if n == BATCH => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(n, "expired idempotency records");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "expiring idempotency records failed");
+                    break;
+                }
+            }
+        }
     }
 }
