@@ -27,6 +27,7 @@ mod directory;
 mod dispatch;
 mod files;
 mod io_loop;
+mod lists;
 mod pipeline;
 mod rooms;
 #[cfg(feature = "testkit")]

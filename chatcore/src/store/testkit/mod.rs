@@ -30,18 +30,21 @@ mod rooms;
 
 use std::path::Path;
 
-pub use accounts::{search_finds_substrings_in_name_order, users_are_unique_without_case};
+pub use accounts::{search_finds_prefixes_in_name_order_by_page, users_are_unique_without_case};
 pub use chat::{
     ack_removes_and_writes_one_receipt_per_sender, history_pages_backwards,
     inbox_pages_after_a_cursor, messages_get_seqs_and_inbox_order, retried_send_is_stored_once,
 };
 pub use durability::{concurrent_writers_all_land, reopen_keeps_everything_acked};
-pub use files::{files_become_visible_only_when_complete, files_survive_reopen};
+pub use files::{files_become_visible_only_when_complete, files_page_by_id, files_survive_reopen};
 pub use friends::{
     crossing_requests_make_friends, friend_request_and_accept, friend_request_and_reject,
-    pending_requests_are_bounded, refusals_change_nothing, remove_and_block,
+    links_page_by_id, pending_requests_are_bounded, refusals_change_nothing, remove_and_block,
 };
-pub use rooms::{room_delivery_is_in_seq_order, room_messages_cursor_and_history, rooms_lifecycle};
+pub use rooms::{
+    room_delivery_is_in_seq_order, room_list_pages_with_kept_member_counts,
+    room_members_page_by_id, room_messages_cursor_and_history, rooms_lifecycle,
+};
 
 use super::{Appended, NewMessage, Store, User, UserId};
 use crate::friends::FriendAction;
@@ -93,7 +96,8 @@ macro_rules! store_conformance_tests {
     ($fixture:expr) => {
         $crate::__testkit_tests!(store::testkit; $fixture;
             users_are_unique_without_case,
-            search_finds_substrings_in_name_order,
+            search_finds_prefixes_in_name_order_by_page,
+            links_page_by_id,
             friend_request_and_accept,
             friend_request_and_reject,
             crossing_requests_make_friends,
@@ -108,10 +112,13 @@ macro_rules! store_conformance_tests {
             concurrent_writers_all_land,
             reopen_keeps_everything_acked,
             rooms_lifecycle,
+            room_list_pages_with_kept_member_counts,
+            room_members_page_by_id,
             room_messages_cursor_and_history,
             room_delivery_is_in_seq_order,
             files_become_visible_only_when_complete,
             files_survive_reopen,
+            files_page_by_id,
         );
     };
 }
