@@ -8,4 +8,5 @@ mod limits;
 mod proptest_codec;
 mod proptest_friends;
 mod tcp_bad_input;
+mod tcp_frames;
 mod tls;
