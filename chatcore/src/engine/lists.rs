@@ -24,7 +24,7 @@ use crate::protocol::{
 use crate::store::UserId;
 
 /// A page's items, and the cursor of the next page (`None` at the end).
-pub(super) type Page<T> = (Vec<T>, Option<String>);
+type Page<T> = (Vec<T>, Option<String>);
 
 /// The encoded size of one item.
 fn encoded_len<T: Serialize>(item: &T) -> usize {
