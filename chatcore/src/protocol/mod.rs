@@ -302,6 +302,7 @@ pub enum Request {
         /// Which list.
         list: List,
         /// Where to go on: a previous page's `next` (`None`: from the start).
+        /// One the server cannot read is refused `InvalidArgument`.
         after: Option<String>,
         /// Most items wanted.
         limit: u32,
