@@ -38,6 +38,15 @@ pub enum ClientError {
     /// The [`ClientConfig`] makes no sense.
     #[error("invalid client config: {0}")]
     Config(#[from] ConfigError),
+    /// The server speaks a protocol version older than the request needs (it
+    /// was not sent: the server would not understand it).
+    #[error("the server speaks protocol version {server}; this needs version {needed}")]
+    Unsupported {
+        /// The connection's version.
+        server: u16,
+        /// The version the request needs.
+        needed: u16,
+    },
 }
 
 impl From<CodecError> for ClientError {
@@ -264,12 +273,19 @@ impl Client {
     /// A page of `list` (protocol version 3): at most `limit` items, fewer if
     /// more do not fit in a frame, starting after the cursor `after` (a
     /// previous page's); with the cursor of the next page, `None` at the end.
+    /// An older server is not asked ([`ClientError::Unsupported`]).
     pub async fn page(
         &self,
         list: List,
         after: Option<String>,
         limit: u32,
     ) -> Result<(Items, Option<String>), ClientError> {
+        if self.version < PAGED_LISTS {
+            return Err(ClientError::Unsupported {
+                server: self.version,
+                needed: PAGED_LISTS,
+            });
+        }
         match self.request(Request::Page { list, after, limit }).await? {
             Response::Page { items, next } => Ok((items, next)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),

@@ -344,4 +344,18 @@ async fn a_list_method_fetches_every_page_or_asks_an_older_server_for_all() {
         .unbounded_send(ServerFrame::Response { req_id, result })
         .unwrap();
     assert_eq!(names(listing.await.unwrap().unwrap()), ["a"]);
+    // Nor is it sent a page request it would not understand.
+    let (client, _events, _server, writes) = connected(2).await;
+    let refused = client.page(List::Rooms, None, 10).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Unsupported {
+                server: 2,
+                needed: 3
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(writes.lock().unwrap().len(), 1, "only the hello went out");
 }
