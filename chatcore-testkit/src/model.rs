@@ -70,7 +70,8 @@ pub fn needs(request: &Request) -> Needs {
         | Request::UploadChunk { .. }
         | Request::CompleteFile { .. }
         | Request::ListFiles { .. }
-        | Request::DownloadChunk { .. } => Needs::Login,
+        | Request::DownloadChunk { .. }
+        | Request::Page { .. } => Needs::Login,
     }
 }
 

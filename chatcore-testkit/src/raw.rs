@@ -7,7 +7,7 @@
 use chatcore::engine::testkit::password;
 use chatcore::engine::Server;
 use chatcore::protocol::{
-    limits, Body, ClientFrame, ErrorCode, Event, ItemId, Request, Response, ServerFrame,
+    limits, Body, ClientFrame, ErrorCode, Event, ItemId, Items, Request, Response, ServerFrame,
     PROTOCOL_VERSION,
 };
 use chatcore::session::{Action, Phase, Session};
@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::{connect, CHUNK};
 use crate::script::{
-    file_content, hello, login, peer, room_name, text, user_name, Ask, Step, FILE_NAMES,
-    MAX_PIPELINED,
+    cursor, file_content, hello, list, login, peer, room_name, text, user_name, Ask, Step,
+    FILE_NAMES, MAX_PIPELINED,
 };
 
 /// Request ids of dictionary requests start here.
@@ -272,6 +272,16 @@ impl<'a> Raw<'a> {
                 offset: u64::from(*offset),
                 len: u32::from(*len),
             },
+            Ask::Page {
+                list: which,
+                target,
+                after,
+                limit,
+            } => Request::Page {
+                list: list(*which, *target),
+                after: cursor(*after),
+                limit: u32::from(*limit),
+            },
         }
     }
 
@@ -491,6 +501,22 @@ impl<'a> Raw<'a> {
             (Request::DownloadChunk { len, .. }, Response::Chunk(bytes)) => {
                 assert!(bytes.len() <= (*len).min(CHUNK) as usize);
             }
+            (Request::Page { limit, .. }, Response::Page { items, next }) => {
+                let (count, newest_first) = match &items {
+                    Items::Users(v) => (v.len(), true),
+                    Items::Friends(v) => (v.len(), true),
+                    Items::Rooms(v) => (v.len(), true),
+                    Items::Members(v) => (v.len(), true),
+                    Items::Files(v) => {
+                        self.files.extend(v.iter().map(|f| f.id));
+                        (v.len(), true)
+                    }
+                    Items::History(v) => (v.len(), v.windows(2).all(|w| w[0].seq > w[1].seq)),
+                };
+                assert!(count <= (*limit).clamp(1, limits::MAX_PAGE) as usize);
+                assert!(newest_first, "history is not newest first");
+                assert!(count > 0 || next.is_none(), "an empty page that goes on");
+            }
             _ => {}
         }
         false
@@ -541,6 +567,7 @@ fn fits(request: &Request, response: &Response) -> bool {
             | (Q::OfferFile { .. }, R::FileOffered { .. })
             | (Q::ListFiles { .. }, R::Files(_))
             | (Q::DownloadChunk { .. }, R::Chunk(_))
+            | (Q::Page { .. }, R::Page { .. })
             | (
                 Q::Register { .. }
                     | Q::Logout

@@ -4,7 +4,7 @@
 //! offered) so that a fuzzer reaches the deep paths.
 
 use chatcore::engine::testkit::password;
-use chatcore::protocol::{limits, ClientFrame, Peer, Request};
+use chatcore::protocol::{limits, ClientFrame, List, Peer, Request};
 use serde::{Deserialize, Serialize};
 
 /// Most steps of a script that are run; the rest are ignored.
@@ -123,6 +123,15 @@ pub enum Ask {
         offset: u8,
         len: u8,
     },
+    /// A page of the list `list` picks (users by the first letters of
+    /// `target`'s name, friends, rooms, `target`'s members, files or history);
+    /// `after`: a cursor, a number if even, else a dictionary user's name.
+    Page {
+        list: u8,
+        target: Target,
+        after: Option<u8>,
+        limit: u8,
+    },
 }
 
 /// One step of a session script.
@@ -204,6 +213,35 @@ pub(crate) fn peer(target: Target) -> Peer {
         Target::User(i) => Peer::User(user_name(i).into()),
         Target::Room(i) => Peer::Room(room_name(i).into()),
     }
+}
+
+/// The list an [`Ask::Page`] reads.
+pub(crate) fn list(list: u8, target: Target) -> List {
+    let name = match target {
+        Target::User(i) => user_name(i),
+        Target::Room(i) => room_name(i),
+    };
+    match list % 6 {
+        0 => List::Users {
+            prefix: name[..name.len().min(2)].into(),
+        },
+        1 => List::Friends,
+        2 => List::Rooms,
+        3 => List::Members { room: name.into() },
+        4 => List::Files { peer: peer(target) },
+        _ => List::History { peer: peer(target) },
+    }
+}
+
+/// The cursor an [`Ask::Page`] passes.
+pub(crate) fn cursor(after: Option<u8>) -> Option<String> {
+    after.map(|i| {
+        if i % 2 == 0 {
+            i.to_string()
+        } else {
+            user_name(i).to_lowercase()
+        }
+    })
 }
 
 pub(crate) fn text(i: u8) -> String {

@@ -20,6 +20,9 @@ pub(crate) enum Control {
     Kick(String),
     /// Its outbound queue is full: the client does not read.
     SlowReader,
+    /// Its writer failed (a frame that cannot be encoded, a broken socket): no
+    /// more frames reach the client.
+    WriteFailed,
 }
 
 /// Why a frame was not queued.

@@ -2,7 +2,8 @@
 //! ([`chatcore_testkit::model`]) over random input sequences.
 
 use chatcore::protocol::{
-    limits, Body, ClientFrame, ErrorCode, Peer, Request, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    limits, Body, ClientFrame, ErrorCode, List, Peer, Request, OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
 };
 use chatcore::session::{Action, Phase, Session};
 use chatcore::store::{User, UserId};
@@ -80,6 +81,13 @@ fn any_request() -> impl Strategy<Value = Request> {
         }),
         (any::<u64>(), any::<u64>(), any::<u32>())
             .prop_map(|(file, offset, len)| { Request::DownloadChunk { file, offset, len } }),
+        (name(), prop::option::of(name()), any::<u32>()).prop_map(|(room, after, limit)| {
+            Request::Page {
+                list: List::Members { room },
+                after,
+                limit,
+            }
+        }),
     ]
 }
 

@@ -11,9 +11,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
-    Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, MemberEntry,
-    Message, Peer, Request, Response, RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION,
-    PROTOCOL_VERSION,
+    limits, Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, Items,
+    List, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::transport::{ClientConnection, TransportError};
 
@@ -38,6 +38,15 @@ pub enum ClientError {
     /// The [`ClientConfig`] makes no sense.
     #[error("invalid client config: {0}")]
     Config(#[from] ConfigError),
+    /// The server speaks a protocol version older than the request needs (it
+    /// was not sent: the server would not understand it).
+    #[error("the server speaks protocol version {server}; this needs version {needed}")]
+    Unsupported {
+        /// The connection's version.
+        server: u16,
+        /// The version the request needs.
+        needed: u16,
+    },
 }
 
 impl From<CodecError> for ClientError {
@@ -145,6 +154,13 @@ impl ClientConfig {
 }
 
 type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
+
+/// The protocol version that brought [`Request::Page`].
+const PAGED_LISTS: u16 = 3;
+
+/// A list's items and next cursor, from a page or from an older server's
+/// whole-list answer (no cursor); any other response back.
+type Picked<T> = Result<(Vec<T>, Option<String>), Response>;
 
 /// A connected client. Cheap to clone; all clones share the connection.
 #[derive(Debug, Clone)]
@@ -261,6 +277,60 @@ impl Client {
         }
     }
 
+    /// A page of `list` (protocol version 3): at most `limit` items, fewer if
+    /// more do not fit in a frame, starting after the cursor `after` (a
+    /// previous page's); with the cursor of the next page, `None` at the end.
+    /// An older server is not asked ([`ClientError::Unsupported`]).
+    pub async fn page(
+        &self,
+        list: List,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<(Items, Option<String>), ClientError> {
+        if self.version < PAGED_LISTS {
+            return Err(ClientError::Unsupported {
+                server: self.version,
+                needed: PAGED_LISTS,
+            });
+        }
+        match self.request(Request::Page { list, after, limit }).await? {
+            Response::Page { items, next } => Ok((items, next)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Every item of `list`, a page at a time; a server older than protocol
+    /// version 3 is asked `older` instead, which it answers with the whole list.
+    async fn whole_list<T>(
+        &self,
+        list: List,
+        older: Request,
+        pick: fn(Response) -> Picked<T>,
+    ) -> Result<Vec<T>, ClientError> {
+        let unexpected = |other: Response| ClientError::Unexpected(format!("{other:?}"));
+        if self.version < PAGED_LISTS {
+            let response = self.request(older).await?;
+            return pick(response).map(|(all, _)| all).map_err(unexpected);
+        }
+        let (mut all, mut after) = (Vec::new(), None);
+        loop {
+            let request = Request::Page {
+                list: list.clone(),
+                after: after.take(),
+                limit: limits::MAX_PAGE,
+            };
+            let (items, next) = pick(self.request(request).await?).map_err(unexpected)?;
+            if items.is_empty() && next.is_some() {
+                return Err(ClientError::Unexpected("an empty page that goes on".into()));
+            }
+            all.extend(items);
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
     async fn expect_done(&self, request: Request) -> Result<(), ClientError> {
         match self.request(request).await? {
             Response::Done => Ok(()),
@@ -305,7 +375,10 @@ impl Client {
         self.expect_done(Request::Logout).await
     }
 
-    /// User names containing `query`.
+    /// User names that start with `query` (without regard to case), at most
+    /// `limit` (the server caps it at
+    /// [`MAX_SEARCH_RESULTS`](limits::MAX_SEARCH_RESULTS)); [`page`](Self::page)
+    /// with [`List::Users`] goes further.
     pub async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<String>, ClientError> {
         self.users(Request::SearchUsers {
             query: query.into(),
@@ -361,12 +434,17 @@ impl Client {
             .await
     }
 
-    /// Friends, pending requests and blocks.
+    /// Friends, pending requests and blocks: all of them, a page at a time.
     pub async fn friends(&self) -> Result<Vec<FriendEntry>, ClientError> {
-        match self.request(Request::ListFriends).await? {
-            Response::Friends(list) => Ok(list),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        self.whole_list(List::Friends, Request::ListFriends, |r| match r {
+            Response::Friends(all) => Ok((all, None)),
+            Response::Page {
+                items: Items::Friends(page),
+                next,
+            } => Ok((page, next)),
+            other => Err(other),
+        })
+        .await
     }
 
     /// Names of online friends.
@@ -419,7 +497,10 @@ impl Client {
         self.expect_done(Request::Ack { ids }).await
     }
 
-    /// A page of history with `peer`, newest first.
+    /// A page of history with `peer`, newest first: at most `limit` messages,
+    /// fewer if that many do not fit in a frame. Go on with `before_seq` set to
+    /// the oldest seq received until a page is empty (or use [`page`](Self::page)
+    /// with [`List::History`], which says where the end is).
     pub async fn history(
         &self,
         peer: Peer,
@@ -465,20 +546,32 @@ impl Client {
             .await
     }
 
-    /// All rooms.
+    /// All rooms, in name order, a page at a time.
     pub async fn rooms(&self) -> Result<Vec<RoomInfo>, ClientError> {
-        match self.request(Request::ListRooms).await? {
-            Response::Rooms(rooms) => Ok(rooms),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        self.whole_list(List::Rooms, Request::ListRooms, |r| match r {
+            Response::Rooms(all) => Ok((all, None)),
+            Response::Page {
+                items: Items::Rooms(page),
+                next,
+            } => Ok((page, next)),
+            other => Err(other),
+        })
+        .await
     }
 
-    /// A room's members with presence.
+    /// A room's members with presence: all of them, a page at a time.
     pub async fn members(&self, room: &str) -> Result<Vec<MemberEntry>, ClientError> {
-        match self.request(Request::Members { room: room.into() }).await? {
-            Response::Members(members) => Ok(members),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        let list = List::Members { room: room.into() };
+        let older = Request::Members { room: room.into() };
+        self.whole_list(list, older, |r| match r {
+            Response::Members(all) => Ok((all, None)),
+            Response::Page {
+                items: Items::Members(page),
+                next,
+            } => Ok((page, next)),
+            other => Err(other),
+        })
+        .await
     }
 
     /// Sends a text to a room with a fresh random idempotency key.
@@ -532,12 +625,18 @@ impl Client {
         self.expect_done(Request::CompleteFile { file }).await
     }
 
-    /// Files of a conversation or room.
+    /// Files of a conversation or room: all of them, a page at a time.
     pub async fn files(&self, peer: Peer) -> Result<Vec<FileInfo>, ClientError> {
-        match self.request(Request::ListFiles { peer }).await? {
-            Response::Files(files) => Ok(files),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        let older = Request::ListFiles { peer: peer.clone() };
+        self.whole_list(List::Files { peer }, older, |r| match r {
+            Response::Files(all) => Ok((all, None)),
+            Response::Page {
+                items: Items::Files(page),
+                next,
+            } => Ok((page, next)),
+            other => Err(other),
+        })
+        .await
     }
 
     /// Reads up to `len` bytes of a file at `offset` (empty at the end).

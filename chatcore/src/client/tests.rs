@@ -275,3 +275,87 @@ async fn a_config_that_makes_no_sense_is_refused_before_anything_is_sent() {
     );
     assert!(writes.lock().unwrap().is_empty());
 }
+
+/// The `n`th request the client wrote (hello and acks aside), once it has.
+async fn nth_request(writes: &Writes, n: usize) -> (u32, Request) {
+    loop {
+        let found = writes
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .filter_map(|frame| match frame {
+                ClientFrame::Request { req_id, request } => Some((*req_id, request.clone())),
+                _ => None,
+            })
+            .nth(n);
+        if let Some(found) = found {
+            return found;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_list_method_fetches_every_page_or_asks_an_older_server_for_all() {
+    let room = |name: &str| RoomInfo {
+        name: name.into(),
+        owner: "ann".into(),
+        members: 1,
+        joined: false,
+    };
+    let names = |rooms: Vec<RoomInfo>| rooms.into_iter().map(|r| r.name).collect::<Vec<_>>();
+
+    let (client, _events, server, writes) = connected(PROTOCOL_VERSION).await;
+    let listing = tokio::spawn(async move { client.rooms().await });
+    let pages = [
+        (None, vec![room("a"), room("b")], Some("b".to_string())),
+        (Some("b".to_string()), vec![room("c")], None),
+    ];
+    for (n, (after, page, next)) in pages.into_iter().enumerate() {
+        let (req_id, request) = nth_request(&writes, n).await;
+        let limit = limits::MAX_PAGE;
+        assert_eq!(
+            request,
+            Request::Page {
+                list: List::Rooms,
+                after,
+                limit
+            }
+        );
+        let items = Items::Rooms(page);
+        let result = Ok(Response::Page { items, next });
+        server
+            .unbounded_send(ServerFrame::Response { req_id, result })
+            .unwrap();
+    }
+    assert_eq!(names(listing.await.unwrap().unwrap()), ["a", "b", "c"]);
+
+    let (client, _events, server, writes) = connected(2).await;
+    let listing = tokio::spawn(async move { client.rooms().await });
+    let (req_id, request) = nth_request(&writes, 0).await;
+    assert_eq!(
+        request,
+        Request::ListRooms,
+        "a version 2 server has no pages"
+    );
+    let result = Ok(Response::Rooms(vec![room("a")]));
+    server
+        .unbounded_send(ServerFrame::Response { req_id, result })
+        .unwrap();
+    assert_eq!(names(listing.await.unwrap().unwrap()), ["a"]);
+    // Nor is it sent a page request it would not understand.
+    let (client, _events, _server, writes) = connected(2).await;
+    let refused = client.page(List::Rooms, None, 10).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Unsupported {
+                server: 2,
+                needed: 3
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(writes.lock().unwrap().len(), 1, "only the hello went out");
+}

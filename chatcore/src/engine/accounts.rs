@@ -1,5 +1,5 @@
 //! Account handlers: register, log in (with the login backlog), log out, the
-//! end of a session, and user search.
+//! end of a session (user search is in `lists`).
 
 use super::conn::{internal, Conn, Reply};
 use super::DuplicateLogin;
@@ -109,19 +109,6 @@ impl Conn {
         }
     }
 
-    pub(super) async fn search(&self, query: String, limit: u32) -> Reply {
-        let limit = limit.min(limits::MAX_SEARCH_RESULTS) as usize;
-        if query.len() > limits::MAX_USERNAME_LEN {
-            return Ok(Response::Users(Vec::new()));
-        }
-        let users = self
-            .state
-            .store
-            .search_users(&query, limit)
-            .await
-            .map_err(internal)?;
-        Ok(Response::Users(users))
-    }
     /// Ends the session: abandons its uploads, leaves the router and, if this
     /// was the user's last session, tells their friends they went offline.
     pub(super) async fn close(&mut self) {

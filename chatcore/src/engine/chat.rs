@@ -1,9 +1,9 @@
-//! Chat handlers: 1:1 and room sends (pipelined), acks with their receipts,
-//! and history.
+//! Chat handlers: 1:1 and room sends (pipelined), and acks with their
+//! receipts (history pages are in `lists`).
 
 use std::sync::Arc;
 
-use super::conn::{internal, now_ms, push_notices, Conn, Reply};
+use super::conn::{internal, now_ms, push_notices, Conn};
 use super::pipeline::InFlight;
 use crate::friends::LinkState;
 use crate::protocol::{limits, Body, ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
@@ -141,25 +141,5 @@ impl Conn {
             };
             (req_id, reply)
         })
-    }
-
-    pub(super) async fn history(&self, peer: Peer, before_seq: Option<u64>, limit: u32) -> Reply {
-        let limit = limit.min(limits::MAX_HISTORY_PAGE) as usize;
-        let me = self.me();
-        let store = &self.state.store;
-        let page = match peer {
-            Peer::User(name) => {
-                let other = self.resolve(&name).await?;
-                store
-                    .direct_history(me.id, other.id, before_seq, limit)
-                    .await
-            }
-            Peer::Room(name) => {
-                let room = self.joined_room(&me, &name).await?;
-                store.room_history(room.id, before_seq, limit).await
-            }
-        }
-        .map_err(internal)?;
-        Ok(Response::History(page))
     }
 }

@@ -1,11 +1,11 @@
-//! Contact handlers: friend requests and answers, remove, block, the friend
-//! list, and presence (who is told when someone comes or goes).
+//! Contact handlers: friend requests and answers, remove, block, and presence
+//! (who is told when someone comes or goes). The friend list is in `lists`.
 
 use std::sync::Arc;
 
 use super::conn::{internal, Conn, Reply};
 use crate::friends::{FriendAction, LinkState};
-use crate::protocol::{ErrorCode, Event, FriendEntry, Response, ServerFrame};
+use crate::protocol::{ErrorCode, Event, Response, ServerFrame};
 use crate::store::{User, UserId};
 
 impl Conn {
@@ -75,25 +75,6 @@ impl Conn {
                 router.push(to.id, &frame);
             }
         }
-    }
-
-    pub(super) async fn list_friends(&self) -> Reply {
-        let me = self.me();
-        let links = self.state.store.links(me.id).await.map_err(internal)?;
-        let entries = links
-            .into_iter()
-            .filter_map(|(user, link)| {
-                let state = link.friend_state()?;
-                let online =
-                    link.state == LinkState::Friends && self.state.router.is_online(user.id);
-                Some(FriendEntry {
-                    user: user.name,
-                    state,
-                    online,
-                })
-            })
-            .collect();
-        Ok(Response::Friends(entries))
     }
 
     pub(super) async fn online_friends(&self) -> Reply {

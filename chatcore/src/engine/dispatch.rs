@@ -152,6 +152,7 @@ impl Conn {
             Request::DownloadChunk { file, offset, len } => {
                 self.download_chunk(file, offset, len).await
             }
+            Request::Page { list, after, limit } => self.page(list, after, limit).await,
         };
         self.respond(req_id, reply);
         Flow::Continue

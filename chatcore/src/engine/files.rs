@@ -20,7 +20,8 @@ fn peer_of(target: &FileTarget) -> Peer {
     }
 }
 
-fn info(file: FileRecord) -> FileInfo {
+/// What a file list shows of a file.
+pub(super) fn info(file: FileRecord) -> FileInfo {
     FileInfo {
         id: file.id,
         from: file.from.name,
@@ -166,23 +167,6 @@ impl Conn {
                 internal(e);
             }
         }
-    }
-
-    pub(super) async fn list_files(&self, peer: Peer) -> Reply {
-        let me = self.me();
-        let store = &self.state.store;
-        let files = match peer {
-            Peer::User(name) => {
-                let other = self.resolve(&name).await?;
-                store.direct_files(me.id, other.id).await
-            }
-            Peer::Room(name) => {
-                let room = self.joined_room(&me, &name).await?;
-                store.room_files(room.id).await
-            }
-        }
-        .map_err(internal)?;
-        Ok(Response::Files(files.into_iter().map(info).collect()))
     }
 
     /// Whether `me` may read `file`: its uploader, its recipient, or a member of

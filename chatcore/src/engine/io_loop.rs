@@ -20,7 +20,7 @@ use crate::mailbox::{Control, Mailbox};
 use crate::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame};
 use crate::router::SessionHandle;
 use crate::session::{Phase, Session};
-use crate::transport::ServerConnection;
+use crate::transport::{ServerConnection, TransportError};
 
 /// Most pipelined requests per connection; beyond it the connection stops reading.
 const MAX_IN_FLIGHT: usize = 256;
@@ -39,7 +39,7 @@ pub(super) fn run<C: ServerConnection>(
         state.config.outbound_queue,
         state.config.outbound_queue_bytes,
     ));
-    let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox)));
+    let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox), conn_id, peer));
     // Boxed: passed into `serve` by value, it would take room twice in its task.
     let conn = Box::new(Conn {
         state,
@@ -118,6 +118,8 @@ where
                         tracing::warn!(conn_id, "closing slow reader");
                         slow_reader = true;
                     }
+                    // The writer logged why; nothing more reaches this client.
+                    Control::WriteFailed => {}
                 }
                 break;
             }
@@ -215,19 +217,100 @@ pub(super) async fn refuse<C: ServerConnection>(mut conn: C, code: ErrorCode) {
 }
 
 /// Drains the session's mailbox into the sink, flushing once per burst.
-async fn write_loop<S>(mut sink: S, mailbox: Arc<Mailbox>)
+///
+/// A frame the sink refuses (one that cannot be encoded within the frame limit,
+/// a broken socket) ends the connection: the failure is logged, the mailbox
+/// closed and the session told to stop, so that the session does not go on
+/// queueing answers no one will send while its client waits for them.
+async fn write_loop<S>(mut sink: S, mailbox: Arc<Mailbox>, conn_id: u64, peer: Option<SocketAddr>)
 where
-    S: futures::Sink<Arc<ServerFrame>> + Unpin,
+    S: futures::Sink<Arc<ServerFrame>, Error = TransportError> + Unpin,
 {
     while let Some(frames) = mailbox.take_all().await {
-        for frame in frames {
-            if sink.feed(frame).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
+        if let Err(error) = write_burst(&mut sink, frames).await {
+            tracing::warn!(conn_id, ?peer, %error, "writing to the client failed; closing");
+            mailbox.close();
+            mailbox.stop(Control::WriteFailed);
+            break;
         }
     }
+    // What was fed before a failure still goes out, then the client sees the close.
     let _ = sink.close().await;
+}
+
+/// Feeds every frame of a burst, then flushes once.
+async fn write_burst<S>(
+    sink: &mut S,
+    frames: std::collections::VecDeque<Arc<ServerFrame>>,
+) -> Result<(), TransportError>
+where
+    S: futures::Sink<Arc<ServerFrame>, Error = TransportError> + Unpin,
+{
+    for frame in frames {
+        sink.feed(frame).await?;
+    }
+    sink.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Body, Message, Peer, Response};
+    use crate::transport::tcp::{self, TcpServerConnection};
+
+    fn response(result: Response) -> Arc<ServerFrame> {
+        Arc::new(ServerFrame::Response {
+            req_id: 1,
+            result: Ok(result),
+        })
+    }
+
+    /// Review 1.5: a frame the codec refuses used to end the writer without a
+    /// word, leaving the session queueing answers its client never got. Now the
+    /// failure closes the mailbox and stops the session, what was fed before it
+    /// still goes out, and the client sees the connection end.
+    #[tokio::test]
+    async fn a_frame_over_the_limit_stops_the_session_and_closes_the_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::spawn(tcp::connect(listener.local_addr().unwrap()));
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut client = client.await.unwrap().unwrap();
+        let (sink, _read_half) = TcpServerConnection::new(stream, 64).unwrap().split();
+        let mailbox = Arc::new(Mailbox::new(8, usize::MAX));
+        let too_large = Response::History(vec![Message {
+            id: 1,
+            seq: 1,
+            from: "ann".into(),
+            to: Peer::User("bob".into()),
+            body: Body::Text("x".repeat(100)),
+            ts: 0,
+        }]);
+        for frame in [
+            response(Response::Pong),
+            response(too_large),
+            response(Response::Done),
+        ] {
+            mailbox.try_push(frame).unwrap();
+        }
+
+        write_loop(sink, Arc::clone(&mailbox), 7, None).await;
+
+        assert!(mailbox.is_stopped(), "the session is told to stop");
+        assert_eq!(mailbox.stopped().await, Control::WriteFailed);
+        assert!(
+            mailbox.try_push(response(Response::Pong)).is_err(),
+            "no more frames are queued for a writer that is gone"
+        );
+        assert!(matches!(
+            client.next().await,
+            Some(Ok(ServerFrame::Response {
+                result: Ok(Response::Pong),
+                ..
+            }))
+        ));
+        assert!(
+            !matches!(client.next().await, Some(Ok(_))),
+            "the client sees the connection end"
+        );
+    }
 }

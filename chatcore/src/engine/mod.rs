@@ -28,6 +28,7 @@ mod directory;
 mod dispatch;
 mod files;
 mod io_loop;
+mod lists;
 mod pipeline;
 mod rooms;
 mod store_watch;

@@ -1,12 +1,10 @@
-//! Room handlers: create, join, leave, delete, list, members, and room fan-out.
+//! Room handlers: create, join, leave, delete, and room fan-out (the room
+//! and member lists are in `lists`).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::conn::{internal, Conn, Reply};
-use crate::protocol::{
-    is_valid_name, limits, ErrorCode, Event, MemberEntry, Message, Response, RoomInfo, ServerFrame,
-};
+use crate::protocol::{is_valid_name, limits, ErrorCode, Event, Message, Response, ServerFrame};
 use crate::store::{Deliver, Room, User};
 
 impl Conn {
@@ -149,50 +147,6 @@ impl Conn {
             self.state.router.push(member, &frame);
         }
         Ok(Response::Done)
-    }
-
-    pub(super) async fn list_rooms(&self) -> Reply {
-        let me = self.me();
-        let store = &self.state.store;
-        let mine: HashSet<_> = store
-            .rooms_of(me.id)
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .map(|p| p.room.id)
-            .collect();
-        let mut rooms = Vec::new();
-        for (room, members) in store.rooms().await.map_err(internal)? {
-            let owner = store.user_by_id(room.owner).await.map_err(internal)?;
-            rooms.push(RoomInfo {
-                owner: owner.map(|u| u.name).unwrap_or_default(),
-                joined: mine.contains(&room.id),
-                name: room.name,
-                members,
-            });
-        }
-        Ok(Response::Rooms(rooms))
-    }
-
-    /// Who is in a room, and who of them is online: for its members only
-    /// (presence is otherwise for friends).
-    pub(super) async fn members(&self, name: String) -> Reply {
-        let room = self.joined_room(&self.me(), &name).await?;
-        let members = self
-            .state
-            .store
-            .room_members(room.id)
-            .await
-            .map_err(internal)?;
-        Ok(Response::Members(
-            members
-                .into_iter()
-                .map(|u| MemberEntry {
-                    online: self.state.router.is_online(u.id),
-                    user: u.name,
-                })
-                .collect(),
-        ))
     }
 
     /// What fans a stored room message out to the room's online members (the

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// 1. The first.
 /// 2. [`ClientFrame::Ack`]: acks without an answer.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3. [`Request::Page`]: every list (and history) in pages that fit a frame,
+///    with a cursor to the next.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The oldest protocol version this build still speaks.
 pub const OLDEST_PROTOCOL_VERSION: u16 = 1;
@@ -147,9 +149,11 @@ pub enum Request {
     },
     /// Log out; the connection stays open and anonymous.
     Logout,
-    /// Users whose name contains `query` (case-insensitive), at most `limit` of them.
+    /// Users whose name starts with `query` (case-insensitive), in name order,
+    /// at most `limit` of them. (Before protocol version 3 servers matched
+    /// anywhere in the name.) [`List::Users`] pages through all of them.
     SearchUsers {
-        /// Substring to look for.
+        /// Name prefix to look for.
         query: String,
         /// Maximum result count (the server caps it).
         limit: u32,
@@ -183,7 +187,8 @@ pub enum Request {
         /// The blocked user.
         user: String,
     },
-    /// Friends and pending requests, with presence.
+    /// Friends and pending requests, with presence: the first page of
+    /// [`List::Friends`] (all of them unless there are very many).
     ListFriends,
     /// Names of the friends online now.
     OnlineFriends,
@@ -208,7 +213,10 @@ pub enum Request {
         /// The item ids.
         ids: Vec<ItemId>,
     },
-    /// A page of a conversation's history, newest first.
+    /// A page of a conversation's history, newest first. The server may answer
+    /// fewer than `limit` messages, however many remain, to fit its frame limit:
+    /// page on with `before_seq` set to the oldest seq received until a page is
+    /// empty, or use [`List::History`], whose answer says whether there is more.
     History {
         /// The conversation.
         peer: Peer,
@@ -237,9 +245,11 @@ pub enum Request {
         /// The room.
         name: String,
     },
-    /// All rooms.
+    /// The rooms: the first page of [`List::Rooms`] (all of them unless there
+    /// are very many).
     ListRooms,
     /// A room's members, with presence; for members only (else `NotRoomMember`).
+    /// The first page of [`List::Members`].
     Members {
         /// The room.
         room: String,
@@ -272,7 +282,8 @@ pub enum Request {
         /// The file.
         file: ItemId,
     },
-    /// Completed files of a conversation or room.
+    /// Completed files of a conversation or room: the first page of
+    /// [`List::Files`].
     ListFiles {
         /// The conversation.
         peer: Peer,
@@ -285,6 +296,49 @@ pub enum Request {
         offset: u64,
         /// Most bytes wanted (the server caps it at the chunk size).
         len: u32,
+    },
+    /// A page of a list (protocol version 3); answered [`Response::Page`]. A
+    /// page holds at most `limit` items, at least one if any remain (the server caps it at
+    /// [`limits::MAX_PAGE`], or [`limits::MAX_HISTORY_PAGE`] for history) and
+    /// never more than fits in a frame; its `next` cursor, passed back as
+    /// `after`, gets the following page.
+    Page {
+        /// Which list.
+        list: List,
+        /// Where to go on: a previous page's `next` (`None`: from the start).
+        /// One the server cannot read is refused `InvalidArgument`.
+        after: Option<String>,
+        /// Most items wanted.
+        limit: u32,
+    },
+}
+
+/// A list that [`Request::Page`] reads, and in which order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum List {
+    /// Users whose name starts with `prefix` (case-insensitive), in name order.
+    Users {
+        /// The name prefix (empty: every user).
+        prefix: String,
+    },
+    /// Your friends, pending requests and blocks, with presence.
+    Friends,
+    /// Every room, in name order (without regard to case).
+    Rooms,
+    /// A room's members, with presence; for members only (else `NotRoomMember`).
+    Members {
+        /// The room.
+        room: String,
+    },
+    /// Completed files of a conversation or room, oldest first.
+    Files {
+        /// The conversation.
+        peer: Peer,
+    },
+    /// A conversation's history, newest first.
+    History {
+        /// The conversation.
+        peer: Peer,
     },
 }
 
@@ -403,6 +457,31 @@ pub enum Response {
     Files(Vec<FileInfo>),
     /// Bytes of a file (empty at the end).
     Chunk(Vec<u8>),
+    /// A page of a list, the answer to [`Request::Page`].
+    Page {
+        /// The items, of the list's kind.
+        items: Items,
+        /// The cursor of the next page, to pass as `after`; `None` at the end.
+        /// Opaque: only the server that made it knows what it means.
+        next: Option<String>,
+    },
+}
+
+/// The items of a [`Response::Page`]: one variant per [`List`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Items {
+    /// User names ([`List::Users`]).
+    Users(Vec<String>),
+    /// Friend list rows ([`List::Friends`]).
+    Friends(Vec<FriendEntry>),
+    /// Rooms ([`List::Rooms`]).
+    Rooms(Vec<RoomInfo>),
+    /// A room's members ([`List::Members`]).
+    Members(Vec<MemberEntry>),
+    /// Completed files ([`List::Files`]).
+    Files(Vec<FileInfo>),
+    /// Messages, newest first ([`List::History`]).
+    History(Vec<Message>),
 }
 
 /// Something the server pushes unasked.
@@ -550,6 +629,13 @@ pub mod limits {
     pub const MAX_SEARCH_RESULTS: u32 = 100;
     /// Most messages of one history page.
     pub const MAX_HISTORY_PAGE: u32 = 200;
+    /// Most items of one page of any other list (`Request::Page`, and the
+    /// first page the older list requests answer).
+    pub const MAX_PAGE: u32 = 1000;
+    /// Room left in a frame beside a page's items for the rest of the response
+    /// (its request id, variant tags, item count and next cursor): a page is
+    /// filled up to the frame limit less this.
+    pub const PAGE_FRAME_OVERHEAD: usize = 256;
     /// Most ids in one ack.
     pub const MAX_ACK_IDS: usize = 4096;
     /// Bytes per file chunk (well under the default frame limit).

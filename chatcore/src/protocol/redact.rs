@@ -118,6 +118,12 @@ impl fmt::Debug for Request {
                 .field("offset", offset)
                 .field("len", len)
                 .finish(),
+            Page { list, after, limit } => f
+                .debug_struct("Page")
+                .field("list", list)
+                .field("after", after)
+                .field("limit", limit)
+                .finish(),
         }
     }
 }

@@ -62,6 +62,19 @@ pub struct Room {
     pub owner: UserId,
 }
 
+/// A row of [`Store::rooms`]: a room with what the room list shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomListing {
+    /// The room.
+    pub room: Room,
+    /// Its owner's name (empty if the owner is unknown).
+    pub owner: String,
+    /// How many members it has.
+    pub members: u32,
+    /// Whether the user the list was read for is one of them.
+    pub joined: bool,
+}
+
 /// A member's position in one of their rooms, from [`Store::rooms_of`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomPosition {
@@ -330,8 +343,16 @@ pub trait Store: Send + Sync + 'static {
     /// Looks a user up by id.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
-    /// Names containing `query` (case-insensitive), in name order, at most `limit`.
-    async fn search_users(&self, query: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Names that start with `prefix` (without regard to case), in the order of
+    /// their lowercase forms, at most `limit`, starting after the name whose
+    /// lowercase form is `after`. Costs what the page costs: a range of the name
+    /// index, not a look at every name.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Applies a friend-workflow action of `actor` towards `other` atomically: the
     /// links of both sides and the inbox notices change together or not at all.
@@ -348,6 +369,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every user `owner` has a non-default link to, in id order.
     async fn links(&self, owner: UserId) -> Result<Vec<(User, Link)>, StoreError>;
+
+    /// A page of [`links`](Self::links): at most `limit`, with ids above `after`.
+    async fn links_page(
+        &self,
+        owner: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<(User, Link)>, StoreError>;
 
     /// Stores a 1:1 message: history, recipient inbox and idempotency record in one
     /// atomic write. Checked in the same transaction, in this order: a retry
@@ -397,8 +426,16 @@ pub trait Store: Send + Sync + 'static {
     /// Looks a room up by name, without regard to case.
     async fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError>;
 
-    /// Every room with its member count, in id order.
-    async fn rooms(&self) -> Result<Vec<(Room, u32)>, StoreError>;
+    /// A page of the rooms, in the order of their lowercase names: at most
+    /// `limit`, starting after the room whose lowercase name is `after`; with
+    /// owner names, member counts (kept, not counted: the page costs what its
+    /// rows do) and whether `viewer` is a member.
+    async fn rooms(
+        &self,
+        viewer: UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RoomListing>, StoreError>;
 
     /// Adds `user` to `room`, read position at the room's newest message; `false`
     /// if already a member (nothing changes); refused [`ErrorCode::NoSuchRoom`] if
@@ -421,6 +458,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The members of `room`, in id order.
     async fn room_members(&self, room: RoomId) -> Result<Vec<User>, StoreError>;
+
+    /// A page of [`room_members`](Self::room_members): at most `limit`, with ids
+    /// above `after`.
+    async fn room_members_page(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<User>, StoreError>;
 
     /// The rooms `user` is in, with read positions.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomPosition>, StoreError>;
@@ -471,11 +517,24 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of incomplete files (uploads a crash or a disconnect abandoned).
     async fn incomplete_files(&self) -> Result<Vec<ItemId>, StoreError>;
 
-    /// Complete files of the 1:1 conversation of `a` and `b`, oldest first.
-    async fn direct_files(&self, a: UserId, b: UserId) -> Result<Vec<FileRecord>, StoreError>;
+    /// Complete files of the 1:1 conversation of `a` and `b`, oldest (lowest
+    /// id) first: at most `limit`, with ids above `after`.
+    async fn direct_files(
+        &self,
+        a: UserId,
+        b: UserId,
+        after: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, StoreError>;
 
-    /// Complete files of a room, oldest first.
-    async fn room_files(&self, room: RoomId) -> Result<Vec<FileRecord>, StoreError>;
+    /// Complete files of a room, oldest (lowest id) first: at most `limit`, with
+    /// ids above `after`.
+    async fn room_files(
+        &self,
+        room: RoomId,
+        after: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, StoreError>;
 
     /// Chunk number `index` of a file.
     async fn chunk(&self, file: ItemId, index: u64) -> Result<Option<Vec<u8>>, StoreError>;

@@ -14,7 +14,7 @@ use std::fmt::Debug;
 use bytes::BytesMut;
 use chatcore::protocol::{
     decode_frame, encode_frame, Body, ClientFrame, ErrorCode, Event, FileInfo, FriendEntry,
-    FriendState, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
+    FriendState, Items, List, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
     DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 use chatcore::session::{Action, Session};
@@ -116,6 +116,7 @@ fn request_tag(r: &Request) -> u8 {
         Request::CompleteFile { .. } => 24,
         Request::ListFiles { .. } => 25,
         Request::DownloadChunk { .. } => 26,
+        Request::Page { .. } => 27,
     }
 }
 
@@ -135,6 +136,7 @@ fn response_tag(r: &Response) -> u8 {
         Response::FileOffered { .. } => 11,
         Response::Files(_) => 12,
         Response::Chunk(_) => 13,
+        Response::Page { .. } => 14,
     }
 }
 
@@ -179,6 +181,28 @@ fn friend_state_tag(s: &FriendState) -> u8 {
         FriendState::RequestSent => 1,
         FriendState::RequestReceived => 2,
         FriendState::Blocked => 3,
+    }
+}
+
+fn list_tag(l: &List) -> u8 {
+    match l {
+        List::Users { .. } => 0,
+        List::Friends => 1,
+        List::Rooms => 2,
+        List::Members { .. } => 3,
+        List::Files { .. } => 4,
+        List::History { .. } => 5,
+    }
+}
+
+fn items_tag(i: &Items) -> u8 {
+    match i {
+        Items::Users(_) => 0,
+        Items::Friends(_) => 1,
+        Items::Rooms(_) => 2,
+        Items::Members(_) => 3,
+        Items::Files(_) => 4,
+        Items::History(_) => 5,
     }
 }
 
@@ -439,6 +463,17 @@ fn request_cases() -> Vec<(Request, &'static [u8])> {
                 0x00, 0x00, 0x00, 0x08, 0x1a, 0x15, 0x80, 0x80, 0x10, 0x80, 0x80, 0x10,
             ],
         ),
+        (
+            Request::Page {
+                list: List::Rooms,
+                after: Some(s("lobby")),
+                limit: 50,
+            },
+            // variant 27, Rooms = 2, Some "lobby", 50
+            &[
+                0x00, 0x00, 0x00, 0x0a, 0x1b, 0x02, 0x01, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79, 0x32,
+            ],
+        ),
     ]
 }
 
@@ -540,6 +575,17 @@ fn response_cases() -> Vec<(Response, &'static [u8])> {
         (
             Response::Chunk(vec![1, 2, 3]),
             &[0x00, 0x00, 0x00, 0x05, 0x0d, 0x03, 0x01, 0x02, 0x03],
+        ),
+        (
+            Response::Page {
+                items: Items::Users(vec![s("ann")]),
+                next: Some(s("ann")),
+            },
+            // variant 14, Users = 0 with 1 name "ann", Some "ann"
+            &[
+                0x00, 0x00, 0x00, 0x0c, 0x0e, 0x00, 0x01, 0x03, 0x61, 0x6e, 0x6e, 0x01, 0x03, 0x61,
+                0x6e, 0x6e,
+            ],
         ),
     ]
 }
@@ -681,12 +727,12 @@ fn server_frame_golden() {
 
 #[test]
 fn request_golden() {
-    check_enum(&request_cases(), request_tag, 27);
+    check_enum(&request_cases(), request_tag, 28);
 }
 
 #[test]
 fn response_golden() {
-    check_enum(&response_cases(), response_tag, 14);
+    check_enum(&response_cases(), response_tag, 15);
 }
 
 #[test]
@@ -732,6 +778,108 @@ fn friend_state_golden() {
         (FriendState::Blocked, &[0x00, 0x00, 0x00, 0x01, 0x03]),
     ];
     check_enum(&cases, friend_state_tag, 4);
+}
+
+#[test]
+fn list_golden() {
+    let cases: Vec<(List, &[u8])> = vec![
+        (
+            List::Users { prefix: s("an") },
+            &[0x00, 0x00, 0x00, 0x04, 0x00, 0x02, 0x61, 0x6e],
+        ),
+        (List::Friends, &[0x00, 0x00, 0x00, 0x01, 0x01]),
+        (List::Rooms, &[0x00, 0x00, 0x00, 0x01, 0x02]),
+        (
+            List::Members { room: s("lobby") },
+            &[
+                0x00, 0x00, 0x00, 0x07, 0x03, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79,
+            ],
+        ),
+        (
+            List::Files {
+                peer: Peer::Room(s("lobby")),
+            },
+            &[
+                0x00, 0x00, 0x00, 0x08, 0x04, 0x01, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79,
+            ],
+        ),
+        (
+            List::History {
+                peer: Peer::User(s("bob")),
+            },
+            &[0x00, 0x00, 0x00, 0x06, 0x05, 0x00, 0x03, 0x62, 0x6f, 0x62],
+        ),
+    ];
+    check_enum(&cases, list_tag, 6);
+}
+
+/// A page's items encode as the older whole-list responses do, under their own
+/// variant numbers.
+#[test]
+fn items_golden() {
+    let cases: Vec<(Items, &[u8])> = vec![
+        (
+            Items::Users(vec![s("ann")]),
+            &[0x00, 0x00, 0x00, 0x06, 0x00, 0x01, 0x03, 0x61, 0x6e, 0x6e],
+        ),
+        (
+            Items::Friends(vec![FriendEntry {
+                user: s("bob"),
+                state: FriendState::RequestSent,
+                online: false,
+            }]),
+            &[
+                0x00, 0x00, 0x00, 0x08, 0x01, 0x01, 0x03, 0x62, 0x6f, 0x62, 0x01, 0x00,
+            ],
+        ),
+        (
+            Items::Rooms(vec![RoomInfo {
+                name: s("lobby"),
+                owner: s("ann"),
+                members: 3,
+                joined: true,
+            }]),
+            &[
+                0x00, 0x00, 0x00, 0x0e, 0x02, 0x01, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79, 0x03, 0x61,
+                0x6e, 0x6e, 0x03, 0x01,
+            ],
+        ),
+        (
+            Items::Members(vec![MemberEntry {
+                user: s("bob"),
+                online: true,
+            }]),
+            &[
+                0x00, 0x00, 0x00, 0x07, 0x03, 0x01, 0x03, 0x62, 0x6f, 0x62, 0x01,
+            ],
+        ),
+        (
+            Items::Files(vec![FileInfo {
+                id: 21,
+                from: s("ann"),
+                to: Peer::User(s("bob")),
+                name: s("a.txt"),
+                size: 4,
+                sha256: sha256(),
+                ts: 1000,
+            }]),
+            &[
+                0x00, 0x00, 0x00, 0x35, 0x04, 0x01, 0x15, 0x03, 0x61, 0x6e, 0x6e, 0x00, 0x03, 0x62,
+                0x6f, 0x62, 0x05, 0x61, 0x2e, 0x74, 0x78, 0x74, 0x04, 0x00, 0x08, 0x10, 0x18, 0x20,
+                0x28, 0x30, 0x38, 0x40, 0x48, 0x50, 0x58, 0x60, 0x68, 0x70, 0x78, 0x80, 0x88, 0x90,
+                0x98, 0xa0, 0xa8, 0xb0, 0xb8, 0xc0, 0xc8, 0xd0, 0xd8, 0xe0, 0xe8, 0xf0, 0xf8, 0xe8,
+                0x07,
+            ],
+        ),
+        (
+            Items::History(vec![message()]),
+            &[
+                0x00, 0x00, 0x00, 0x13, 0x05, 0x01, 0x09, 0x02, 0x03, 0x61, 0x6e, 0x6e, 0x00, 0x03,
+                0x62, 0x6f, 0x62, 0x00, 0x02, 0x68, 0x69, 0xe8, 0x07,
+            ],
+        ),
+    ];
+    check_enum(&cases, items_tag, 6);
 }
 
 /// Requests, responses and events nest into frames byte for byte: the frame adds its

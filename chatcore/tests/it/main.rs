@@ -11,4 +11,5 @@ mod proptest_friends;
 mod store_failure;
 mod store_faults;
 mod tcp_bad_input;
+mod tcp_frames;
 mod tls;

@@ -6,8 +6,8 @@ use bytes::{BufMut, BytesMut};
 use chatcore::protocol::FrameCodec;
 use chatcore::protocol::{
     decode_frame, encode_frame, Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo,
-    FriendEntry, FriendState, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
-    DEFAULT_MAX_FRAME_LEN,
+    FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request, Response, RoomInfo,
+    ServerFrame, DEFAULT_MAX_FRAME_LEN,
 };
 use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
@@ -89,6 +89,17 @@ fn message() -> impl Strategy<Value = Message> {
         })
 }
 
+fn list() -> impl Strategy<Value = List> {
+    prop_oneof![
+        text().prop_map(|prefix| List::Users { prefix }),
+        Just(List::Friends),
+        Just(List::Rooms),
+        text().prop_map(|room| List::Members { room }),
+        peer().prop_map(|peer| List::Files { peer }),
+        peer().prop_map(|peer| List::History { peer }),
+    ]
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         Just(Request::Ping),
@@ -142,26 +153,30 @@ fn request() -> impl Strategy<Value = Request> {
         peer().prop_map(|peer| Request::ListFiles { peer }),
         (any::<u64>(), any::<u64>(), any::<u32>())
             .prop_map(|(file, offset, len)| { Request::DownloadChunk { file, offset, len } }),
+        (list(), prop::option::of(text()), any::<u32>())
+            .prop_map(|(list, after, limit)| Request::Page { list, after, limit }),
     ]
 }
 
 fn response() -> impl Strategy<Value = Response> {
-    let entry =
-        (text(), friend_state(), any::<bool>()).prop_map(|(user, state, online)| FriendEntry {
+    let entry = (text(), friend_state(), any::<bool>())
+        .prop_map(|(user, state, online)| FriendEntry {
             user,
             state,
             online,
-        });
-    let room =
-        (text(), text(), any::<u32>(), any::<bool>()).prop_map(|(name, owner, members, joined)| {
-            RoomInfo {
-                name,
-                owner,
-                members,
-                joined,
-            }
-        });
-    let member = (text(), any::<bool>()).prop_map(|(user, online)| MemberEntry { user, online });
+        })
+        .boxed();
+    let room = (text(), text(), any::<u32>(), any::<bool>())
+        .prop_map(|(name, owner, members, joined)| RoomInfo {
+            name,
+            owner,
+            members,
+            joined,
+        })
+        .boxed();
+    let member = (text(), any::<bool>())
+        .prop_map(|(user, online)| MemberEntry { user, online })
+        .boxed();
     let file = (
         any::<u64>(),
         text(),
@@ -179,7 +194,16 @@ fn response() -> impl Strategy<Value = Response> {
             size,
             sha256,
             ts,
-        });
+        })
+        .boxed();
+    let items = prop_oneof![
+        prop::collection::vec(text(), 0..6).prop_map(Items::Users),
+        prop::collection::vec(entry.clone(), 0..4).prop_map(Items::Friends),
+        prop::collection::vec(room.clone(), 0..4).prop_map(Items::Rooms),
+        prop::collection::vec(member.clone(), 0..4).prop_map(Items::Members),
+        prop::collection::vec(file.clone(), 0..3).prop_map(Items::Files),
+        prop::collection::vec(message(), 0..4).prop_map(Items::History),
+    ];
     prop_oneof![
         Just(Response::Done),
         Just(Response::Pong),
@@ -200,6 +224,7 @@ fn response() -> impl Strategy<Value = Response> {
             .prop_map(|(file, chunk_size)| Response::FileOffered { file, chunk_size }),
         prop::collection::vec(file, 0..3).prop_map(Response::Files),
         bytes().prop_map(Response::Chunk),
+        (items, prop::option::of(text())).prop_map(|(items, next)| Response::Page { items, next }),
     ]
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chatcore::client::{Client, ClientError, Events};
-use chatcore::protocol::{ErrorCode, Event, FriendState, Peer};
+use chatcore::protocol::{limits, ErrorCode, Event, FriendState, Peer};
 use tokio::sync::mpsc;
 
 use super::command::{self, Command, RoomAction, SEARCH_LIMIT, USAGE};
@@ -500,9 +500,19 @@ async fn perform(
     }
 }
 
-/// The last `count` messages with `peer`, oldest first.
+/// The last `count` messages with `peer` (at most a full history page), oldest
+/// first: as many pages as it takes, since the server fills a page only up to
+/// its frame limit.
 async fn history(client: &Client, peer: Peer, count: u32) -> Result<Payload, ClientError> {
-    let mut page = client.history(peer, None, count).await?;
+    let count = count.min(limits::MAX_HISTORY_PAGE) as usize;
+    let (mut page, mut before) = (Vec::new(), None);
+    while page.len() < count {
+        let want = (count - page.len()) as u32;
+        let more = client.history(peer.clone(), before, want).await?;
+        let Some(oldest) = more.last() else { break };
+        before = Some(oldest.seq);
+        page.extend(more);
+    }
     // The server pages newest first; people and scripts read oldest first.
     page.reverse();
     Ok(Payload::History {

@@ -16,7 +16,7 @@ pub const USAGE: &[&str] = &[
     "register USER PASS      create an account (PASS is the rest of the line)",
     "login USER PASS         log in (PASS is the rest of the line)",
     "logout                  log out; the connection stays open",
-    "search TEXT             users whose name contains TEXT",
+    "search TEXT             users whose name starts with TEXT",
     "add USER [NOTE...]      ask USER to be your friend",
     "accept USER             accept USER's friend request",
     "reject USER             reject USER's friend request",

@@ -3,9 +3,9 @@
 
 use bytes::BytesMut;
 use chatcore::protocol::{
-    encode_frame, Body, ClientFrame, ErrorCode, Event, FileInfo, FriendEntry, FriendState,
-    MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame, DEFAULT_MAX_FRAME_LEN,
-    PROTOCOL_VERSION,
+    encode_frame, Body, ClientFrame, ErrorCode, Event, FileInfo, FriendEntry, FriendState, Items,
+    List, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
+    DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 
 use super::s;
@@ -96,6 +96,11 @@ fn requests() -> Vec<Request> {
             offset: 0,
             len: 16,
         },
+        Request::Page {
+            list: List::Members { room: s("lobby") },
+            after: Some(s("7")),
+            limit: 100,
+        },
     ]
 }
 
@@ -128,6 +133,7 @@ fn request_name(r: &Request) -> &'static str {
         Request::CompleteFile { .. } => "complete-file",
         Request::ListFiles { .. } => "list-files",
         Request::DownloadChunk { .. } => "download-chunk",
+        Request::Page { .. } => "page",
     }
 }
 
@@ -174,6 +180,15 @@ fn responses() -> Vec<Result<Response, ErrorCode>> {
             ts: 5,
         }])),
         Ok(Response::Chunk(vec![1, 2, 3])),
+        Ok(Response::Page {
+            items: Items::Rooms(vec![RoomInfo {
+                name: s("den"),
+                owner: s("bob"),
+                members: 1,
+                joined: false,
+            }]),
+            next: Some(s("den")),
+        }),
         Err(ErrorCode::NotAuthenticated),
         Err(*ErrorCode::ALL.last().expect("codes")),
     ]
@@ -195,6 +210,7 @@ fn response_name(r: &Result<Response, ErrorCode>) -> &'static str {
         Ok(Response::FileOffered { .. }) => "file-offered",
         Ok(Response::Files(_)) => "files",
         Ok(Response::Chunk(_)) => "chunk",
+        Ok(Response::Page { .. }) => "page",
         Err(ErrorCode::NotAuthenticated) => "err-first",
         Err(_) => "err-last",
     }

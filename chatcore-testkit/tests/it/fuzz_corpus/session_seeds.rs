@@ -270,6 +270,62 @@ pub(super) fn session_seeds() -> Vec<(&'static str, u8, Vec<Step>)> {
             ],
         ),
         (
+            "pages",
+            0,
+            vec![
+                Hello,
+                LoggedIn(ANN),
+                ask(Ask::Page {
+                    list: 0,
+                    target: Target::User(ANN),
+                    after: None,
+                    limit: 1,
+                }),
+                ask(Ask::Page {
+                    list: 0,
+                    target: Target::User(ANN),
+                    after: Some(1),
+                    limit: 1,
+                }),
+                ask(Ask::Page {
+                    list: 1,
+                    target: bob,
+                    after: Some(2),
+                    limit: 0,
+                }),
+                ask(Ask::Page {
+                    list: 2,
+                    target: lobby,
+                    after: Some(3),
+                    limit: 1,
+                }),
+                ask(Ask::Page {
+                    list: 3,
+                    target: lobby,
+                    after: None,
+                    limit: 1,
+                }),
+                ask(Ask::Page {
+                    list: 3,
+                    target: Target::Room(DEN),
+                    after: Some(5),
+                    limit: 255,
+                }),
+                ask(Ask::Page {
+                    list: 4,
+                    target: bob,
+                    after: Some(4),
+                    limit: 10,
+                }),
+                ask(Ask::Page {
+                    list: 5,
+                    target: lobby,
+                    after: Some(200),
+                    limit: 3,
+                }),
+            ],
+        ),
+        (
             "file-room-and-failures",
             0,
             vec![

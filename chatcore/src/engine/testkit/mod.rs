@@ -11,7 +11,8 @@
 //!
 //! The scenarios, by area: `chat` (1:1 delivery, receipts, history, pipelining),
 //! `contacts` (friend requests, block, presence, duplicate logins), `rooms`,
-//! `files`, and `protocol` (error codes, protocol violations, both ack forms).
+//! `files`, `lists` (pages that fit a frame), and `protocol` (error codes,
+//! protocol violations, both ack forms).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,12 +30,14 @@ use crate::transport::memory::{self, MemoryConnector};
 mod chat;
 mod contacts;
 mod files;
+mod lists;
 mod protocol;
 mod rooms;
 
 pub use chat::*;
 pub use contacts::*;
 pub use files::*;
+pub use lists::*;
 pub use protocol::*;
 pub use rooms::*;
 
@@ -326,6 +329,8 @@ macro_rules! __engine_scenarios {
             the_store_refuses_a_send_the_caches_would_allow,
             client_msg_ids_are_scoped_and_expire,
             joining_a_deleted_room_is_no_such_room,
+            lists_bigger_than_a_frame_come_in_pages,
+            history_pages_fit_a_frame,
         );
     };
 }

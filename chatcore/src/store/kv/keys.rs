@@ -61,6 +61,13 @@ pub fn successor(mut prefix: Vec<u8>) -> Vec<u8> {
     vec![0xff; 64] // all 0xff: nothing sorts above; a generous bound
 }
 
+/// The smallest key above `key` (and so above nothing that starts with it
+/// but `key` itself): where a page that ended at `key` goes on.
+pub fn after(mut key: Vec<u8>) -> Vec<u8> {
+    key.push(0);
+    key
+}
+
 pub fn user(id: UserId) -> Vec<u8> {
     key(b'u', None, &[id.0])
 }
@@ -116,11 +123,14 @@ pub fn expiring_record(index_key: &[u8]) -> &[u8] {
 pub fn room(id: RoomId) -> Vec<u8> {
     key(b'o', None, &[id.0])
 }
-pub const ROOMS: (&[u8], &[u8]) = (b"o", b"p");
 pub fn room_name(lowercase: &str) -> Vec<u8> {
     let mut k = vec![b'g'];
     k.extend_from_slice(lowercase.as_bytes());
     k
+}
+/// A room's member count (format 3), kept by every change of its members.
+pub fn member_count(room: RoomId) -> Vec<u8> {
+    key(b'C', None, &[room.0])
 }
 /// Membership, valued by the member's read seq.
 pub fn member(room: RoomId, user: UserId) -> Vec<u8> {
@@ -128,6 +138,14 @@ pub fn member(room: RoomId, user: UserId) -> Vec<u8> {
 }
 pub fn members_of(room: RoomId) -> (Vec<u8>, Vec<u8>) {
     range(b'e', None, &[room.0])
+}
+/// Every membership of every room.
+pub const MEMBERS: (&[u8], &[u8]) = (b"e", b"f");
+/// The room of a key from [`member`].
+pub fn member_room(key: &[u8]) -> RoomId {
+    RoomId(u64::from_be_bytes(
+        key[1..9].try_into().expect("a member key holds a room id"),
+    ))
 }
 /// The reverse membership index.
 pub fn membership(user: UserId, room: RoomId) -> Vec<u8> {

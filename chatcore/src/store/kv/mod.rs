@@ -47,12 +47,14 @@
 //! | `s` `d` low high | last seq of that conversation |
 //! | `i` user item | [`InboxRecord`](records::InboxRecord) |
 //! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
+//! | `C` room | member count (format 3) |
 //!
 //! # Where things are
 //!
 //! - this file: the [`KvBackend`] and [`KvSnapshot`] traits, and [`KvStore`] (open,
 //!   close, and how a write or read reaches the writer thread or the blocking pool);
 //! - `records`: the stored forms of the records and their encoding, [`FORMAT_VERSION`];
+//! - `upgrade`: the format check at open, and what opening an older format adds;
 //! - `keys`: the key layout above;
 //! - `writer`: the writer thread, its group commit and a job's transaction (`Txn`);
 //! - `wal_writer`: the write-ahead-log side of the writer (`WalWriter`) and its
@@ -75,6 +77,7 @@ mod os;
 #[cfg(all(test, feature = "testkit"))]
 mod power_loss;
 mod records;
+mod upgrade;
 mod view;
 mod wal;
 mod wal_writer;
@@ -91,7 +94,7 @@ use tokio::sync::oneshot;
 use super::StoreError;
 use failure::Failure;
 use memtable::Memtable;
-use records::{decode_u64, OLDEST_FORMAT};
+use records::decode_u64;
 use view::View;
 use wal::{LogFs, StdFs};
 use wal_writer::WalWriter;
@@ -199,47 +202,13 @@ impl<B: KvBackend> std::fmt::Debug for KvStore<B> {
     }
 }
 
-/// Checks the format version: writes it into an empty database, and upgrades an
-/// older one in place (every format reads the records of the older ones).
-fn check_version<B: KvBackend>(backend: &B) -> Result<(), StoreError> {
-    match backend.get(keys::VERSION)? {
-        Some(v) => {
-            let found = match <[u8; 4]>::try_from(v.as_slice()) {
-                Ok(b) => u32::from_be_bytes(b),
-                Err(_) => return Err(StoreError::NotADatabase("bad version record".into())),
-            };
-            if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found) {
-                return Err(StoreError::VersionMismatch {
-                    found,
-                    expected: FORMAT_VERSION,
-                });
-            }
-            if found == FORMAT_VERSION {
-                return Ok(());
-            }
-        }
-        None => {
-            if !backend.scan(&[], &[0xff], false, 1)?.is_empty() {
-                return Err(StoreError::NotADatabase(
-                    "data without a version record".into(),
-                ));
-            }
-        }
-    }
-    let mut batch = WriteBatch::new();
-    batch.insert(
-        keys::VERSION.to_vec(),
-        Some(FORMAT_VERSION.to_be_bytes().to_vec()),
-    );
-    backend.commit(batch)
-}
-
 impl<B: KvBackend> KvStore<B> {
     /// Wraps `backend`: checks (or, for an empty database, writes) the format
     /// version and starts the writer thread. Each group commit is one
     /// [`KvBackend::commit`].
     pub fn open(backend: B) -> Result<Self, StoreError> {
-        check_version(&backend)?;
+        let format = upgrade::check_version(&backend)?;
+        upgrade::finish(&backend, format)?;
         Self::start(backend, None)
     }
 
@@ -263,7 +232,7 @@ impl<B: KvBackend> KvStore<B> {
         config: WalConfig,
         fs: Arc<dyn LogFs>,
     ) -> Result<Self, StoreError> {
-        check_version(&backend)?;
+        let format = upgrade::check_version(&backend)?;
         let checkpointed = backend
             .get(wal::CHECKPOINTED)?
             .map(|v| decode_u64(wal::CHECKPOINTED, &v))
@@ -278,6 +247,8 @@ impl<B: KvBackend> KvStore<B> {
             );
             backend.commit(batch)?;
         }
+        // An upgrade derives what it adds from the whole database: after the replay.
+        upgrade::finish(&backend, format)?;
         wal::remove(&*fs, &config.dir, &recovered.files)?;
         let allocated = config.checkpoint_bytes.min(wal::MAX_ALLOCATED);
         let log = wal::Wal::create(fs, &config.dir, recovered.next_segment, allocated)?;

@@ -11,8 +11,9 @@ use crate::store::{Room, RoomId, StoreError, User, UserId};
 /// database of an older format upgrades it in place (so older versions of this
 /// crate then refuse it). Format 2: an inbox item of a 1:1 message points into
 /// the conversation's history instead of holding a copy; format-1 records are
-/// read as they are.
-pub const FORMAT_VERSION: u32 = 2;
+/// read as they are. Format 3: rooms' member counts are kept (counted once when
+/// an older database opens).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format this version reads.
 pub(super) const OLDEST_FORMAT: u32 = 1;

@@ -19,16 +19,43 @@ pub async fn users_are_unique_without_case<S: Store>(fx: &Fixture<S>) {
     assert_eq!(store.user_by_id(UserId(u64::MAX - 1)).await.unwrap(), None);
 }
 
-/// Search is a case-insensitive substring match, in name order, bounded.
-pub async fn search_finds_substrings_in_name_order<S: Store>(fx: &Fixture<S>) {
+/// Search is a case-insensitive prefix match, in lowercase name order, in
+/// pages that go on after the last name of the one before.
+pub async fn search_finds_prefixes_in_name_order_by_page<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
-    for name in ["carol", "Caroline", "oscar", "dave"] {
+    for name in ["carol", "Caroline", "oscar", "dave", "carl", "cara"] {
         user(&store, name).await;
     }
     assert_eq!(
-        store.search_users("CAR", 10).await.unwrap(),
-        vec!["carol", "Caroline", "oscar"]
+        store.search_users("CAR", None, 10).await.unwrap(),
+        vec!["cara", "carl", "carol", "Caroline"]
     );
-    assert_eq!(store.search_users("car", 2).await.unwrap().len(), 2);
-    assert!(store.search_users("zzz", 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.search_users("car", None, 2).await.unwrap(),
+        vec!["cara", "carl"]
+    );
+    assert_eq!(
+        store.search_users("car", Some("CARL"), 2).await.unwrap(),
+        vec!["carol", "Caroline"]
+    );
+    assert!(store
+        .search_users("car", Some("caroline"), 2)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.search_users("", Some("dave"), 10).await.unwrap(),
+        vec!["oscar"],
+        "an empty prefix is every name"
+    );
+    assert_eq!(
+        store.search_users("car", Some("a"), 1).await.unwrap(),
+        vec!["cara"],
+        "a cursor before the prefix starts at the prefix"
+    );
+    assert!(store
+        .search_users("zzz", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -29,7 +29,11 @@ pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) 
     assert!(!f.complete);
     store.put_chunk(f.id, 0, b"abc".to_vec()).await.unwrap();
     store.put_chunk(f.id, 1, b"de".to_vec()).await.unwrap();
-    assert!(store.direct_files(a.id, b.id).await.unwrap().is_empty());
+    assert!(store
+        .direct_files(a.id, b.id, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.incomplete_files().await.unwrap(), vec![f.id]);
     let notice = store
         .complete_file(f.id, 20)
@@ -41,7 +45,7 @@ pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) 
         matches!(&notice.event, Event::FileShared { id, name, size: 5, .. } if *id == f.id && name == "notes.txt")
     );
     assert_eq!(inbox(&store, b.id).await, vec![notice.event.clone()]);
-    let listed = store.direct_files(b.id, a.id).await.unwrap();
+    let listed = store.direct_files(b.id, a.id, None, 100).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].received, listed[0].complete, listed[0].ts),
@@ -64,12 +68,19 @@ pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) 
         .unwrap();
     store.put_chunk(g.id, 0, b"z".to_vec()).await.unwrap();
     assert_eq!(store.complete_file(g.id, 31).await.unwrap(), None);
-    assert_eq!(store.room_files(room.id).await.unwrap()[0].id, g.id);
+    assert_eq!(
+        store.room_files(room.id, None, 100).await.unwrap()[0].id,
+        g.id
+    );
 
     store.delete_file(f.id).await.unwrap();
     assert_eq!(store.file(f.id).await.unwrap(), None);
     assert_eq!(store.chunk(f.id, 0).await.unwrap(), None);
-    assert!(store.direct_files(a.id, b.id).await.unwrap().is_empty());
+    assert!(store
+        .direct_files(a.id, b.id, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
     // Deleting the room deletes its files.
     store.delete_room(room.id).await.unwrap();
     assert_eq!(store.file(g.id).await.unwrap(), None);
@@ -95,7 +106,40 @@ pub async fn files_survive_reopen<S: Store>(fx: &Fixture<S>) {
         (a, b, done.id, pending.id)
     };
     let store = fx.open();
-    assert_eq!(store.direct_files(a.id, b.id).await.unwrap()[0].id, done);
+    assert_eq!(
+        store.direct_files(a.id, b.id, None, 100).await.unwrap()[0].id,
+        done
+    );
     assert_eq!(store.chunk(done, 0).await.unwrap(), Some(vec![1, 2]));
     assert_eq!(store.incomplete_files().await.unwrap(), vec![pending]);
+}
+
+/// A conversation's files page by id, oldest first, each page after the last
+/// id of the one before; incomplete files are not listed.
+pub async fn files_page_by_id<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+    let mut done = Vec::new();
+    for i in 0..7 {
+        let to = FileTarget::User(b.clone());
+        let f = store
+            .create_file(offer(&a, to, &format!("f{i}"), 1, 1, i))
+            .await
+            .unwrap();
+        store.put_chunk(f.id, 0, vec![1]).await.unwrap();
+        if i != 3 {
+            store.complete_file(f.id, i).await.unwrap();
+            done.push(f.id);
+        }
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.direct_files(b.id, a.id, after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.into_iter().map(|f| f.id));
+    }
+    assert_eq!(seen, done);
 }

@@ -231,3 +231,30 @@ pub async fn refusals_change_nothing<S: Store>(fx: &Fixture<S>) {
         "only the link to b"
     );
 }
+
+/// A user's links page by the other user's id, each page after the last id of
+/// the one before, and together are what `links` lists.
+pub async fn links_page_by_id<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let ann = user(&store, "ann").await;
+    for i in 0..5 {
+        let other = user(&store, &format!("user{i}")).await;
+        store
+            .friend_op(&ann, &other, FriendAction::Block, MAX_PENDING)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let all = store.links(ann.id).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.links_page(ann.id, after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+}

@@ -31,7 +31,7 @@ mod rooms;
 
 use std::path::Path;
 
-pub use accounts::{search_finds_substrings_in_name_order, users_are_unique_without_case};
+pub use accounts::{search_finds_prefixes_in_name_order_by_page, users_are_unique_without_case};
 pub use chat::{
     ack_removes_and_writes_one_receipt_per_sender, blocks_and_friendship_are_checked_by_the_send,
     client_msg_ids_are_per_conversation_and_a_reuse_is_refused, history_pages_backwards,
@@ -39,12 +39,15 @@ pub use chat::{
     send_records_expire,
 };
 pub use durability::{concurrent_writers_all_land, reopen_keeps_everything_acked};
-pub use files::{files_become_visible_only_when_complete, files_survive_reopen};
+pub use files::{files_become_visible_only_when_complete, files_page_by_id, files_survive_reopen};
 pub use friends::{
     crossing_requests_make_friends, friend_request_and_accept, friend_request_and_reject,
-    pending_requests_are_bounded, refusals_change_nothing, remove_and_block,
+    links_page_by_id, pending_requests_are_bounded, refusals_change_nothing, remove_and_block,
 };
-pub use rooms::{room_delivery_is_in_seq_order, room_messages_cursor_and_history, rooms_lifecycle};
+pub use rooms::{
+    room_delivery_is_in_seq_order, room_list_pages_with_kept_member_counts,
+    room_members_page_by_id, room_messages_cursor_and_history, rooms_lifecycle,
+};
 
 use super::{Appended, NewMessage, Store, User, UserId};
 use crate::friends::FriendAction;
@@ -96,7 +99,8 @@ macro_rules! store_conformance_tests {
     ($fixture:expr) => {
         $crate::__testkit_tests!(store::testkit; $fixture;
             users_are_unique_without_case,
-            search_finds_substrings_in_name_order,
+            search_finds_prefixes_in_name_order_by_page,
+            links_page_by_id,
             friend_request_and_accept,
             friend_request_and_reject,
             crossing_requests_make_friends,
@@ -114,10 +118,13 @@ macro_rules! store_conformance_tests {
             concurrent_writers_all_land,
             reopen_keeps_everything_acked,
             rooms_lifecycle,
+            room_list_pages_with_kept_member_counts,
+            room_members_page_by_id,
             room_messages_cursor_and_history,
             room_delivery_is_in_seq_order,
             files_become_visible_only_when_complete,
             files_survive_reopen,
+            files_page_by_id,
         );
     };
 }
@@ -147,6 +154,7 @@ macro_rules! store_open_tests {
             reopen_after_close_keeps_data,
             a_second_open_of_an_open_database_is_an_error,
             another_format_version_is_refused,
+            a_format_2_database_opens_with_member_counts,
             data_without_a_version_record_is_not_a_database,
         );
     };

@@ -1,7 +1,7 @@
 //! The checks every on-disk backend crate runs on its `open(dir)` (feature
 //! `testkit`): a reopened store holds what it held and refuses writes after
 //! close; a second open of an open database, another format version, and data
-//! without a version record are errors. The
+//! without a version record are errors; an older format opens. The
 //! [`store_open_tests!`](crate::store_open_tests) macro expands to one named test
 //! per check:
 //!
@@ -54,8 +54,15 @@ impl<B: KvBackend> OnDisk<B> {
 
     /// Writes one record straight into the backend's data in `dir`.
     fn write_raw(&self, dir: &Path, key: &[u8], value: &[u8]) {
+        self.commit_raw(
+            dir,
+            WriteBatch::from([(key.to_vec(), Some(value.to_vec()))]),
+        );
+    }
+
+    /// Commits `batch` straight into the backend's data in `dir`.
+    fn commit_raw(&self, dir: &Path, batch: WriteBatch) {
         let backend = (self.backend)(&(self.data)(dir)).unwrap();
-        let batch = WriteBatch::from([(key.to_vec(), Some(value.to_vec()))]);
         backend.commit(batch).unwrap();
     }
 }
@@ -106,6 +113,32 @@ pub async fn another_format_version_is_refused<B: KvBackend>(kit: &OnDisk<B>) {
             if found == FORMAT_VERSION + 1 && expected == FORMAT_VERSION),
         "{err:?}"
     );
+}
+
+/// A database of format 2, which kept no room member counts, opens: the counts
+/// are made at open, the room list shows them, and they move from there.
+pub async fn a_format_2_database_opens_with_member_counts<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ann, bob, lobby) = {
+        let store = (kit.open)(tmp.path()).unwrap();
+        let (ann, bob) = (user(&store, "ann").await, user(&store, "bob").await);
+        let lobby = store.create_room(&ann, "lobby").await.unwrap().unwrap();
+        assert_eq!(store.join_room(lobby.id, bob.id).await.unwrap(), Ok(true));
+        store.close();
+        (ann, bob, lobby)
+    };
+    kit.commit_raw(
+        tmp.path(),
+        WriteBatch::from([
+            (keys::member_count(lobby.id), None),
+            (keys::VERSION.to_vec(), Some(2u32.to_be_bytes().to_vec())),
+        ]),
+    );
+    let store = (kit.open)(tmp.path()).unwrap();
+    let members = || async { store.rooms(ann.id, None, 10).await.unwrap()[0].members };
+    assert_eq!(members().await, 2);
+    assert!(store.leave_room(lobby.id, bob.id).await.unwrap());
+    assert_eq!(members().await, 1);
 }
 
 /// Data without chatcore's version record is not taken for a database.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{inbox, new_id, send, text, user, Fixture};
 use crate::protocol::{ErrorCode, Peer};
-use crate::store::{Appended, Deliver, NewRoomMessage, Room, Store, User, UserId};
+use crate::store::{Appended, Deliver, NewRoomMessage, Room, RoomListing, Store, User, UserId};
 
 fn no_delivery() -> Deliver {
     Box::new(|_| {})
@@ -41,6 +41,23 @@ async fn read_seq(store: &impl Store, user: UserId, room: &Room) -> u64 {
         .read_seq
 }
 
+type Row = (String, String, u32, bool);
+
+fn row(name: &str, owner: &str, members: u32, joined: bool) -> Row {
+    (name.into(), owner.into(), members, joined)
+}
+
+/// The room list as `viewer` sees it: name, owner, member count, joined.
+async fn listed(store: &impl Store, viewer: UserId) -> Vec<Row> {
+    store
+        .rooms(viewer, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.room.name, r.owner, r.members, r.joined))
+        .collect()
+}
+
 /// Create (owner joins; names unique without case), join, leave, list, delete.
 pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
@@ -66,8 +83,8 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
     );
     let other = store.create_room(&b, "den").await.unwrap().unwrap();
     assert_eq!(
-        store.rooms().await.unwrap(),
-        vec![(room.clone(), 2), (other.clone(), 1)]
+        listed(&store, a.id).await,
+        vec![row("den", "bob", 1, false), row("Lobby", "ann", 2, true)]
     );
     let mine: Vec<_> = store
         .rooms_of(b.id)
@@ -91,7 +108,15 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(store.rooms().await.unwrap(), vec![(other, 1)]);
+    assert_eq!(
+        store.rooms(b.id, None, 10).await.unwrap(),
+        vec![RoomListing {
+            room: other,
+            owner: "bob".into(),
+            members: 1,
+            joined: true,
+        }]
+    );
     assert_eq!(
         store.join_room(room.id, b.id).await.unwrap(),
         Err(ErrorCode::NoSuchRoom),
@@ -197,4 +222,79 @@ pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
         t.await.unwrap();
     }
     assert_eq!(*delivered.lock().unwrap(), (1..=64).collect::<Vec<_>>());
+}
+
+/// The room list goes by pages in lowercase name order, each after the last
+/// name of the one before; its member counts follow every join, leave and
+/// delete.
+pub async fn room_list_pages_with_kept_member_counts<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    let mut names = Vec::new();
+    for i in (0..7).rev() {
+        let name = format!("Room{i}");
+        store.create_room(&a, &name).await.unwrap().unwrap();
+        names.push(name);
+    }
+    names.sort_by_key(|n| n.to_lowercase());
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.rooms(b.id, after.as_deref(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.room.name.to_lowercase());
+        seen.extend(page.into_iter().map(|r| r.room.name));
+    }
+    assert_eq!(seen, names, "every room once, in name order");
+
+    let room = store.room_by_name("room3").await.unwrap().unwrap();
+    let members_of_room3 = || async {
+        let page = store.rooms(a.id, Some("room2"), 1).await.unwrap();
+        assert_eq!(page[0].room, room);
+        page[0].members
+    };
+    assert_eq!(members_of_room3().await, 1);
+    assert_eq!(store.join_room(room.id, b.id).await.unwrap(), Ok(true));
+    assert_eq!(store.join_room(room.id, c.id).await.unwrap(), Ok(true));
+    assert_eq!(store.join_room(room.id, c.id).await.unwrap(), Ok(false));
+    assert_eq!(members_of_room3().await, 3);
+    assert!(store.leave_room(room.id, b.id).await.unwrap());
+    assert!(!store.leave_room(room.id, b.id).await.unwrap());
+    assert_eq!(members_of_room3().await, 2);
+    store.delete_room(room.id).await.unwrap();
+    let again = store.create_room(&c, "Room3").await.unwrap().unwrap();
+    let page = store.rooms(a.id, Some("room2"), 1).await.unwrap();
+    assert_eq!(
+        (page[0].room.id, page[0].members, page[0].joined),
+        (again.id, 1, false),
+        "a room made again under a deleted one's name starts at one member"
+    );
+}
+
+/// A room's members page by id, each page after the last id of the one before.
+pub async fn room_members_page_by_id<S: Store>(fx: &Fixture<S>) {
+    let store = fx.open();
+    let owner = user(&store, "owner").await;
+    let room = store.create_room(&owner, "big").await.unwrap().unwrap();
+    let mut everyone = vec![owner];
+    for i in 0..6 {
+        let u = user(&store, &format!("member{i}")).await;
+        assert_eq!(store.join_room(room.id, u.id).await.unwrap(), Ok(true));
+        everyone.push(u);
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.room_members_page(room.id, after, 4).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page);
+    }
+    assert_eq!(seen, everyone);
+    assert_eq!(store.room_members(room.id).await.unwrap(), everyone);
 }

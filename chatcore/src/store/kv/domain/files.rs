@@ -116,18 +116,21 @@ pub(super) fn incomplete_files<B: KvBackend>(b: &View<'_, B>) -> Result<Vec<Item
     )
 }
 
-/// The completed files of a conversation.
+/// Up to `limit` completed files of a conversation, in id order, with ids
+/// above `after`.
 pub(super) fn files_of<B: KvBackend>(
     backend: &View<'_, B>,
     conv: Conv,
+    after: Option<ItemId>,
+    limit: usize,
 ) -> Result<Vec<FileRecord>, StoreError> {
+    let (first, end) = keys::conv_files(conv);
+    let start = after.map_or(first, |file| keys::after(keys::conv_file(conv, file)));
     let mut files = Vec::new();
-    let (start, end) = keys::conv_files(conv);
-    for (key, _) in backend.scan(&start, &end, false, usize::MAX)? {
+    // Only completion lists a file in its conversation.
+    for (key, _) in backend.scan(&start, &end, false, limit)? {
         if let Some(file) = backend.record::<FileRecord>(&keys::file(keys::last_u64(&key)))? {
-            if file.complete {
-                files.push(file);
-            }
+            files.push(file);
         }
     }
     Ok(files)

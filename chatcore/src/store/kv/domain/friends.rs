@@ -81,13 +81,18 @@ pub(super) fn friend_op(
     }))
 }
 
-/// Every user `owner` has a link to, with the link.
+/// Up to `limit` users `owner` has a link to, with the link, in id order, with
+/// ids above `after`.
 pub(super) fn links<B: KvBackend>(
     b: &View<'_, B>,
     owner: UserId,
+    after: Option<UserId>,
+    limit: usize,
 ) -> Result<Vec<(User, Link)>, StoreError> {
+    let (first, end) = keys::links_of(owner);
+    let start = after.map_or(first, |other| keys::after(keys::link(owner, other)));
     let mut out = Vec::new();
-    for (key, link) in scan_decode::<B, Link>(b, keys::links_of(owner), false, usize::MAX)? {
+    for (key, link) in scan_decode::<B, Link>(b, (start, end), false, limit)? {
         if let Some(user) = b.user(UserId(keys::last_u64(&key)))? {
             out.push((user, link));
         }

@@ -22,7 +22,7 @@ use crate::friends::{FriendAction, Link};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Timestamp};
 use crate::store::{
     Account, Appended, Deliver, FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage,
-    Notice, Room, RoomId, RoomPosition, Store, StoreError, StoreHealth, User, UserId,
+    Notice, Room, RoomId, RoomListing, RoomPosition, Store, StoreError, StoreHealth, User, UserId,
 };
 
 /// Up to `limit` records with `start <= key < end`, decoded, with their keys.
@@ -82,9 +82,15 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.read(move |b| b.user(id)).await
     }
 
-    async fn search_users(&self, query: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        let query = query.to_lowercase();
-        self.read(move |b| users::search_users(b, &query, limit))
+    async fn search_users(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = prefix.to_lowercase();
+        let after = after.map(str::to_lowercase);
+        self.read(move |b| users::search_users(b, &prefix, after.as_deref(), limit))
             .await
     }
 
@@ -109,7 +115,18 @@ impl<B: KvBackend> Store for KvStore<B> {
     }
 
     async fn links(&self, owner: UserId) -> Result<Vec<(User, Link)>, StoreError> {
-        self.read(move |b| friends::links(b, owner)).await
+        self.read(move |b| friends::links(b, owner, None, usize::MAX))
+            .await
+    }
+
+    async fn links_page(
+        &self,
+        owner: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<(User, Link)>, StoreError> {
+        self.read(move |b| friends::links(b, owner, after, limit))
+            .await
     }
 
     async fn append_direct(
@@ -174,8 +191,15 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.read(move |b| rooms::room_by_name(b, &name_key)).await
     }
 
-    async fn rooms(&self) -> Result<Vec<(Room, u32)>, StoreError> {
-        self.read(rooms::rooms).await
+    async fn rooms(
+        &self,
+        viewer: UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RoomListing>, StoreError> {
+        let after = after.map(str::to_lowercase);
+        self.read(move |b| rooms::rooms(b, viewer, after.as_deref(), limit))
+            .await
     }
 
     async fn join_room(
@@ -202,7 +226,18 @@ impl<B: KvBackend> Store for KvStore<B> {
     }
 
     async fn room_members(&self, room: RoomId) -> Result<Vec<User>, StoreError> {
-        self.read(move |b| rooms::room_members(b, room)).await
+        self.read(move |b| rooms::room_members(b, room, None, usize::MAX))
+            .await
+    }
+
+    async fn room_members_page(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<User>, StoreError> {
+        self.read(move |b| rooms::room_members(b, room, after, limit))
+            .await
     }
 
     async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomPosition>, StoreError> {
@@ -264,13 +299,24 @@ impl<B: KvBackend> Store for KvStore<B> {
         self.read(files::incomplete_files).await
     }
 
-    async fn direct_files(&self, a: UserId, b: UserId) -> Result<Vec<FileRecord>, StoreError> {
-        self.read(move |backend| files::files_of(backend, Conv::direct(a, b)))
+    async fn direct_files(
+        &self,
+        a: UserId,
+        b: UserId,
+        after: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(move |backend| files::files_of(backend, Conv::direct(a, b), after, limit))
             .await
     }
 
-    async fn room_files(&self, room: RoomId) -> Result<Vec<FileRecord>, StoreError> {
-        self.read(move |b| files::files_of(b, Conv::Room(room)))
+    async fn room_files(
+        &self,
+        room: RoomId,
+        after: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        self.read(move |b| files::files_of(b, Conv::Room(room), after, limit))
             .await
     }
 

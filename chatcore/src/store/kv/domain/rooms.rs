@@ -1,13 +1,13 @@
 //! Rooms: creation and deletion, membership and read positions, and room
 //! messages (written once, never copied into inboxes).
 
-use super::scan_decode;
 use crate::protocol::{ErrorCode, Message, Peer};
 use crate::store::kv::keys::{self, Conv};
 use crate::store::kv::records::{decode, decode_u64, room_from, Reader, RoomRecord};
 use crate::store::kv::{KvBackend, Txn, View};
 use crate::store::{
-    Appended, FileRecord, NewRoomMessage, Room, RoomId, RoomPosition, StoreError, User, UserId,
+    Appended, FileRecord, NewRoomMessage, Room, RoomId, RoomListing, RoomPosition, StoreError,
+    User, UserId,
 };
 
 impl Txn<'_> {
@@ -48,6 +48,7 @@ pub(super) fn create_room(
     txn.put(keys::room(id), &record);
     txn.put_u64(keys::member(id, owner), 0);
     txn.put(keys::membership(owner, id), &());
+    txn.put_u64(keys::member_count(id), 1);
     Ok(Some(room_from(id, record)))
 }
 
@@ -62,19 +63,42 @@ pub(super) fn room_by_name<B: KvBackend>(
     }
 }
 
-/// Every room, with its member count.
-pub(super) fn rooms<B: KvBackend>(b: &View<'_, B>) -> Result<Vec<(Room, u32)>, StoreError> {
-    let (start, end) = keys::ROOMS;
+/// Up to `limit` rooms in lowercase name order, after the one whose lowercase
+/// name is `after`, with their owners' names, member counts and whether
+/// `viewer` is a member: one range of the room name index and a few point
+/// reads per room.
+pub(super) fn rooms<B: KvBackend>(
+    b: &View<'_, B>,
+    viewer: UserId,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<RoomListing>, StoreError> {
+    let first = keys::room_name("");
+    let end = keys::successor(first.clone());
+    let start = after.map_or(first, |name| keys::after(keys::room_name(name)));
     let mut rooms = Vec::new();
-    for (key, record) in
-        scan_decode::<B, RoomRecord>(b, (start.into(), end.into()), false, usize::MAX)?
-    {
-        let id = RoomId(keys::last_u64(&key));
-        let (start, end) = keys::members_of(id);
-        let members = b.scan(&start, &end, false, usize::MAX)?.len() as u32;
-        rooms.push((room_from(id, record), members));
+    for (key, raw) in b.scan(&start, &end, false, limit)? {
+        let Some(room) = b.room(RoomId(decode_u64(&key, &raw)?))? else {
+            continue;
+        };
+        rooms.push(RoomListing {
+            owner: b.user(room.owner)?.map(|u| u.name).unwrap_or_default(),
+            members: u32::try_from(b.counter(&keys::member_count(room.id))?).unwrap_or(u32::MAX),
+            joined: b.raw(&keys::member(room.id, viewer))?.is_some(),
+            room,
+        });
     }
     Ok(rooms)
+}
+
+impl Txn<'_> {
+    /// Moves `room`'s member count by `delta`.
+    fn count_members(&mut self, room: RoomId, delta: i64) -> Result<(), StoreError> {
+        let key = keys::member_count(room);
+        let count = self.counter(&key)?.saturating_add_signed(delta);
+        self.put_u64(key, count);
+        Ok(())
+    }
 }
 
 /// Makes `user` a member of `room`, read up to its newest message.
@@ -93,6 +117,7 @@ pub(super) fn join_room(
     let last = txn.counter(&keys::last_seq(Conv::Room(room)))?;
     txn.put_u64(member, last);
     txn.put(keys::membership(user, room), &());
+    txn.count_members(room, 1)?;
     Ok(Ok(true))
 }
 
@@ -108,6 +133,7 @@ pub(super) fn leave_room(
     }
     txn.delete(member);
     txn.delete(keys::membership(user, room));
+    txn.count_members(room, -1)?;
     Ok(true)
 }
 
@@ -138,19 +164,23 @@ pub(super) fn delete_room(txn: &mut Txn<'_>, room: RoomId) -> Result<Vec<UserId>
         }
     }
     txn.delete(keys::last_seq(conv));
+    txn.delete(keys::member_count(room));
     txn.delete(keys::room_name(&record.name.to_lowercase()));
     txn.delete(keys::room(room));
     Ok(members)
 }
 
-/// The members of `room`.
+/// Up to `limit` members of `room`, in id order, with ids above `after`.
 pub(super) fn room_members<B: KvBackend>(
     b: &View<'_, B>,
     room: RoomId,
+    after: Option<UserId>,
+    limit: usize,
 ) -> Result<Vec<User>, StoreError> {
-    let (start, end) = keys::members_of(room);
+    let (first, end) = keys::members_of(room);
+    let start = after.map_or(first, |user| keys::after(keys::member(room, user)));
     let mut users = Vec::new();
-    for (key, _) in b.scan(&start, &end, false, usize::MAX)? {
+    for (key, _) in b.scan(&start, &end, false, limit)? {
         if let Some(user) = b.user(UserId(keys::last_u64(&key)))? {
             users.push(user);
         }

@@ -47,25 +47,25 @@ pub(super) fn account_by_name<B: KvBackend>(
     }))
 }
 
-/// Up to `limit` names, in name order, whose lowercase form contains `query`
-/// (lowercase).
+/// Up to `limit` names whose lowercase form starts with `prefix` (lowercase),
+/// in lowercase order, after the one whose lowercase form is `after`: one range
+/// of the name index, as long as the page.
 pub(super) fn search_users<B: KvBackend>(
     b: &View<'_, B>,
-    query: &str,
+    prefix: &str,
+    after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<String>, StoreError> {
-    // The name index is in lowercase order; a substring match must look at
-    // every name. Fine for the user counts of an embedded server.
+    let first = keys::name(prefix);
+    let end = keys::successor(first.clone());
+    let start = match after.map(|name| keys::after(keys::name(name))) {
+        Some(start) if start > first => start,
+        _ => first,
+    };
     let mut found = Vec::new();
-    for (key, raw) in b.scan(b"n", b"o", false, usize::MAX)? {
-        if found.len() >= limit {
-            break;
-        }
-        let lower = std::str::from_utf8(&key[1..]).unwrap_or_default();
-        if lower.contains(query) {
-            if let Some(user) = b.user(UserId(decode_u64(&key, &raw)?))? {
-                found.push(user.name);
-            }
+    for (key, raw) in b.scan(&start, &end, false, limit)? {
+        if let Some(user) = b.user(UserId(decode_u64(&key, &raw)?))? {
+            found.push(user.name);
         }
     }
     Ok(found)
