@@ -62,12 +62,16 @@ pub struct TestClient {
 }
 
 /// Test config: light (still real) argon2 parameters, and request rate limits
-/// out of the way of scenarios that pipeline hundreds of requests.
+/// and per-address throttles out of the way of scenarios that pipeline
+/// hundreds of requests or register many users from one address (the tests of
+/// those limits set them back).
 pub fn test_config() -> ServerConfig {
     ServerConfig {
         hash_params: HashParams::insecure_fast(),
         request_rate: 100_000.0,
         request_burst: 100_000,
+        registrations_per_address: 100_000,
+        max_connections_per_address: 100_000,
         ..ServerConfig::default()
     }
 }

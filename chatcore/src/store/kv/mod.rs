@@ -47,6 +47,8 @@
 //! | `s` `d` low high | last seq of that conversation |
 //! | `i` user item | [`InboxRecord`](records::InboxRecord) |
 //! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
+//! | `O` owner | how many rooms the owner has (u64 BE) |
+//! | `q` user | what the user's files take up (`records::FileUsage`) |
 //!
 //! # Where things are
 //!

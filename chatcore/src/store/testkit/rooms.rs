@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{inbox, new_id, send, text, user, Fixture};
+use super::{inbox, new_id, new_room, send, text, user, Fixture};
 use crate::protocol::{ErrorCode, Peer};
 use crate::store::{Appended, Deliver, NewRoomMessage, Room, Store, User, UserId};
 
@@ -45,13 +45,12 @@ async fn read_seq(store: &impl Store, user: UserId, room: &Room) -> u64 {
 pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
-    let room = store
-        .create_room(&a, "Lobby")
-        .await
-        .unwrap()
-        .expect("new room");
+    let room = new_room(&store, &a, "Lobby").await;
     assert_eq!((room.name.as_str(), room.owner), ("Lobby", a.id));
-    assert_eq!(store.create_room(&b, "LOBBY").await.unwrap(), None);
+    assert_eq!(
+        store.create_room(&b, "LOBBY", usize::MAX).await.unwrap(),
+        Err(ErrorCode::RoomExists)
+    );
     assert_eq!(
         store.room_by_name("lobby").await.unwrap(),
         Some(room.clone())
@@ -64,7 +63,7 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
         store.room_members(room.id).await.unwrap(),
         vec![a.clone(), b.clone()]
     );
-    let other = store.create_room(&b, "den").await.unwrap().unwrap();
+    let other = new_room(&store, &b, "den").await;
     assert_eq!(
         store.rooms().await.unwrap(),
         vec![(room.clone(), 2), (other.clone(), 1)]
@@ -93,7 +92,11 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
         .is_empty());
     assert_eq!(store.rooms().await.unwrap(), vec![(other, 1)]);
     // The name is free again.
-    assert!(store.create_room(&b, "lobby").await.unwrap().is_some());
+    assert!(store
+        .create_room(&b, "lobby", usize::MAX)
+        .await
+        .unwrap()
+        .is_ok());
 }
 
 /// Room messages: seqs per room, one write (no inbox copies), idempotency, history
@@ -105,7 +108,7 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
         user(&store, "bob").await,
         user(&store, "cat").await,
     );
-    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let room = new_room(&store, &a, "lobby").await;
     store.join_room(room.id, b.id).await.unwrap();
     let mut ids = Vec::new();
     for i in 1..=5 {
@@ -165,7 +168,7 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
 pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
     let store = Arc::new(fx.open());
     let a = user(&*store, "ann").await;
-    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let room = new_room(&*store, &a, "lobby").await;
     let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
     let tasks: Vec<_> = (0..64u64)
         .map(|i| {
@@ -192,4 +195,37 @@ pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
         t.await.unwrap();
     }
     assert_eq!(*delivered.lock().unwrap(), (1..=64).collect::<Vec<_>>());
+}
+
+/// The rooms a user owns are counted in the store: the quota refuses one more
+/// `TooManyRooms` (and creates nothing), still after a reopen, and deleting one
+/// of them makes room for another.
+pub async fn rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one<S: Store>(
+    fx: &Fixture<S>,
+) {
+    let (a, first) = {
+        let store = fx.open();
+        let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+        let first = new_room(&store, &a, "one").await;
+        new_room(&store, &a, "two").await;
+        assert_eq!(
+            store.create_room(&a, "three", 2).await.unwrap(),
+            Err(ErrorCode::TooManyRooms)
+        );
+        assert_eq!(store.room_by_name("three").await.unwrap(), None);
+        // Joining rooms is not owning them; others have their own quota.
+        assert!(store.create_room(&b, "three", 2).await.unwrap().is_ok());
+        (a, first)
+    };
+    let store = fx.open();
+    assert_eq!(
+        store.create_room(&a, "four", 2).await.unwrap(),
+        Err(ErrorCode::TooManyRooms)
+    );
+    store.delete_room(first.id).await.unwrap();
+    assert!(store.create_room(&a, "four", 2).await.unwrap().is_ok());
+    assert_eq!(
+        store.create_room(&a, "five", 2).await.unwrap(),
+        Err(ErrorCode::TooManyRooms)
+    );
 }
