@@ -11,7 +11,8 @@
 //!
 //! The scenarios, by area: `chat` (1:1 delivery, receipts, history, pipelining),
 //! `contacts` (friend requests, block, presence, duplicate logins), `rooms`,
-//! `files`, and `protocol` (error codes, protocol violations, both ack forms).
+//! `files`, `protocol` (error codes, protocol violations, both ack forms), and
+//! `quotas` (rooms, uploads, stored files and bytes, friend requests per pair).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +31,14 @@ mod chat;
 mod contacts;
 mod files;
 mod protocol;
+mod quotas;
 mod rooms;
 
 pub use chat::*;
 pub use contacts::*;
 pub use files::*;
 pub use protocol::*;
+pub use quotas::*;
 pub use rooms::*;
 
 /// How long a test waits for an expected event before failing (a hang guard, not
@@ -278,6 +281,11 @@ macro_rules! engine_scenario_tests {
             room_files_reach_members,
             pipelined_sends_keep_order,
             acks_in_both_protocol_versions,
+            rooms_per_owner_are_bounded,
+            open_uploads_per_connection_are_bounded,
+            stored_files_and_bytes_are_bounded_per_user,
+            stored_files_are_bounded_per_user,
+            friend_requests_to_one_user_are_bounded_per_day,
         );
     };
 }

@@ -154,10 +154,15 @@ pub async fn the_file_quota_holds_across_a_reopen_and_deletion_frees_it<S: Store
     );
     store.delete_file(big).await.unwrap();
     store
-        .create_file(offer_to(&a, &b, 0), quota)
+        .create_file(offer_to(&a, &b, 60), quota)
         .await
         .unwrap()
         .expect("deleting gave the bytes and the file back");
+    store
+        .create_file(offer_to(&a, &b, 0), quota)
+        .await
+        .unwrap()
+        .expect("a third file");
     assert_eq!(
         store.create_file(offer_to(&a, &b, 0), quota).await.unwrap(),
         Err(ErrorCode::QuotaExceeded),
