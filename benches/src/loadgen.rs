@@ -23,6 +23,7 @@
 //! cargo build --release -p chatcore-examples -p chatcore-benches
 //! target/release/chat-server --store redb --data-dir "$(mktemp -d)" --open-chat \
 //!     --request-rate 100000000 --request-burst 100000000 --max-connections 200000 \
+//!     --max-connections-per-address 200000 --registrations-per-address 100000000 \
 //!     --argon2-memory-kib 8 --argon2-iterations 1 &
 //! target/release/loadgen --workload relay --server-pid $! --runs 3
 //! target/release/loadgen --workload fanout --server-pid $! --runs 3
@@ -37,6 +38,9 @@
 //! - Cheap argon2 parameters only make provisioning fast (every user is
 //!   registered and logged in); for `login-storm` keep the server's defaults,
 //!   since the hash is what a storm costs.
+//! - Every client comes from 127.0.0.1: the server's per-address limits
+//!   (`--max-connections-per-address`, default 64, and
+//!   `--registrations-per-address`, 20 an hour) must be raised as above.
 //! - `connections` needs `--max-connections` above `--conns` on the server and
 //!   an open-file limit above it in both processes (the load generator raises
 //!   its own soft limit up to the hard one). Its `rss_per_conn_bytes` is the

@@ -1,9 +1,11 @@
-//! Abuse limits as plain data: a token bucket for request rates and a sliding
-//! window of failed logins. Both take `now` from the caller (sans-IO).
+//! Abuse limits as plain data: a token bucket for request rates, a sliding
+//! window of attempts (failed logins, registrations, friend requests), and a
+//! count of live holders per key (connections per address). The first two take
+//! `now` from the caller (sans-IO).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved up.
@@ -57,7 +59,8 @@ impl TokenBucket {
     }
 }
 
-/// Counts failures per key over a sliding window; refuses a key at `max` of them.
+/// Counts failures (or any attempts) per key over a sliding window; refuses a
+/// key at `max` of them.
 ///
 /// Keys whose failures have all expired are swept once per window, so memory
 /// holds only the keys that failed within the last window.
@@ -148,6 +151,62 @@ impl<K: Eq + Hash + Clone> FailureWindow<K> {
     }
 }
 
+/// How many holders each key has at once; refuses a key at `max` of them.
+#[derive(Debug)]
+pub struct Occupancy<K: Eq + Hash> {
+    max: usize,
+    held: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+/// One holder's place in an [`Occupancy`]; leaving is dropping it.
+#[derive(Debug)]
+pub struct Place<K: Eq + Hash> {
+    key: K,
+    held: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+impl<K: Eq + Hash + Clone> Occupancy<K> {
+    /// At most `max` holders per key.
+    pub fn new(max: usize) -> Self {
+        Occupancy {
+            max,
+            held: Arc::default(),
+        }
+    }
+
+    /// A place for `key`, unless it has `max` holders already.
+    pub fn enter(&self, key: K) -> Option<Place<K>> {
+        let mut held = self.held.lock().expect("occupancy lock");
+        let count = held.entry(key.clone()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Place {
+            key,
+            held: Arc::clone(&self.held),
+        })
+    }
+
+    /// How many keys have holders.
+    #[cfg(test)]
+    fn keys(&self) -> usize {
+        self.held.lock().expect("occupancy lock").len()
+    }
+}
+
+impl<K: Eq + Hash> Drop for Place<K> {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().expect("occupancy lock");
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +267,18 @@ mod tests {
         w.fail("ann", t0 + Duration::from_secs(62));
         w.clear(&"ann");
         assert!(w.allows(&"ann", t0 + Duration::from_secs(62)));
+    }
+
+    #[test]
+    fn occupancy_refuses_at_max_and_frees_a_place_when_dropped() {
+        let occupancy = Occupancy::new(2);
+        let first = occupancy.enter("a").unwrap();
+        let second = occupancy.enter("a").unwrap();
+        assert!(occupancy.enter("a").is_none());
+        assert!(occupancy.enter("b").is_some(), "other keys are apart");
+        drop(first);
+        let third = occupancy.enter("a").unwrap();
+        drop((second, third));
+        assert_eq!(occupancy.keys(), 0, "a key without holders is forgotten");
     }
 }

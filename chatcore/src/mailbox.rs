@@ -80,6 +80,17 @@ impl Mailbox {
 
     /// Queues `frame` unless the queue is full or closed.
     pub fn try_push(&self, frame: Arc<ServerFrame>) -> Result<(), PushError> {
+        self.push_within(frame, self.capacity, self.capacity_bytes)
+    }
+
+    /// Queues `frame` unless the queue holds `frames` frames, or `bytes` bytes
+    /// with it (a frame alone always fits), or is closed.
+    fn push_within(
+        &self,
+        frame: Arc<ServerFrame>,
+        frames: usize,
+        bytes: usize,
+    ) -> Result<(), PushError> {
         {
             let mut state = self.state();
             if state.closed {
@@ -87,9 +98,8 @@ impl Mailbox {
             }
             // Postcard's sizing pass walks the frame without copying its bytes.
             let len = postcard::experimental::serialized_size(&*frame).unwrap_or(usize::MAX);
-            let over_bytes =
-                !state.frames.is_empty() && state.bytes.saturating_add(len) > self.capacity_bytes;
-            if state.frames.len() >= self.capacity || over_bytes {
+            let over_bytes = !state.frames.is_empty() && state.bytes.saturating_add(len) > bytes;
+            if state.frames.len() >= frames || over_bytes {
                 return Err(PushError::Full);
             }
             state.bytes = state.bytes.saturating_add(len);
@@ -100,11 +110,15 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Queues `frame`, waiting for room while the queue is full. For the session's
-    /// own task (one waiter at a time).
-    pub async fn push(&self, frame: Arc<ServerFrame>) -> Result<(), PushError> {
+    /// Queues `frame` from a bulk send (a backlog), waiting while the queue is
+    /// half full: the other half stays free for what cannot wait (live events,
+    /// answers to the requests a client sends meanwhile), which a full queue
+    /// would refuse as a slow reader's. For the session's own task (one waiter
+    /// at a time).
+    pub async fn push_bulk(&self, frame: Arc<ServerFrame>) -> Result<(), PushError> {
+        let (frames, bytes) = ((self.capacity / 2).max(1), self.capacity_bytes / 2);
         loop {
-            match self.try_push(Arc::clone(&frame)) {
+            match self.push_within(Arc::clone(&frame), frames, bytes) {
                 Err(PushError::Full) => self.writable.notified().await,
                 done => return done,
             }
@@ -219,13 +233,31 @@ mod tests {
         mailbox.try_push(frame()).unwrap();
         let sender = tokio::spawn({
             let mailbox = Arc::clone(&mailbox);
-            async move { mailbox.push(frame()).await }
+            async move { mailbox.push_bulk(frame()).await }
         });
         tokio::task::yield_now().await;
         assert!(!sender.is_finished(), "waits while full");
         assert_eq!(mailbox.take_all().await.map(|f| f.len()), Some(1));
         sender.await.unwrap().unwrap();
         assert_eq!(mailbox.take_all().await.map(|f| f.len()), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_bulk_sender_leaves_half_the_queue_to_what_cannot_wait() {
+        let mailbox = Arc::new(Mailbox::new(4, usize::MAX));
+        mailbox.push_bulk(frame()).await.unwrap();
+        mailbox.push_bulk(frame()).await.unwrap();
+        let bulk = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { mailbox.push_bulk(frame()).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!bulk.is_finished(), "waits at half full");
+        mailbox.try_push(frame()).unwrap();
+        mailbox.try_push(frame()).unwrap();
+        assert_eq!(mailbox.try_push(frame()), Err(PushError::Full));
+        assert_eq!(mailbox.take_all().await.map(|f| f.len()), Some(4));
+        bulk.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -8,18 +8,41 @@ use crate::protocol::{is_valid_name, limits, ErrorCode, Response};
 use crate::store::User;
 
 impl Conn {
+    /// Registers a user. Everything cheap is checked before the (slow) hash:
+    /// the address's throttle, the name and password, and whether the name is
+    /// taken (which `UsernameTaken` tells anyone anyway).
     pub(super) async fn register(&self, username: String, password: String) -> Reply {
+        let now = std::time::Instant::now();
+        let address = self.peer.map(|p| p.ip());
+        let throttle = &self.state.registrations_by_address;
+        if address.is_some_and(|a| !throttle.allows(&a, now)) {
+            tracing::warn!(peer = ?self.peer, "registration throttled for the address");
+            return Err(ErrorCode::RegistrationThrottled);
+        }
         if !is_valid_name(&username) {
             return Err(ErrorCode::InvalidUsername);
         }
         if !(limits::MIN_PASSWORD_LEN..=limits::MAX_PASSWORD_LEN).contains(&password.len()) {
             return Err(ErrorCode::InvalidPassword);
         }
+        let store = &self.state.store;
+        if store
+            .account_by_name(&username)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            return Err(ErrorCode::UsernameTaken);
+        }
+        if let Some(address) = address {
+            throttle.fail(address, now);
+        }
         let hash = self.state.hasher.hash(password).await.map_err(|e| {
             tracing::error!(error = %e, "hashing failed");
             ErrorCode::Internal
         })?;
-        match self.state.store.create_user(&username, &hash).await {
+        // The name may have been taken while hashing; the store decides.
+        match store.create_user(&username, &hash).await {
             Ok(Some(user)) => {
                 tracing::info!(user = %user.name, "registered");
                 Ok(Response::Done)

@@ -68,7 +68,7 @@ pub(super) async fn push_waiting(state: &ServerState, mailbox: &Mailbox, event: 
     }
     let frame = Arc::new(ServerFrame::Event(event));
     tokio::select! {
-        pushed = tokio::time::timeout(WRITE_GRACE, mailbox.push(frame)) => match pushed {
+        pushed = tokio::time::timeout(WRITE_GRACE, mailbox.push_bulk(frame)) => match pushed {
             Ok(Ok(())) => true,
             Ok(Err(_closed)) => false,
             Err(_elapsed) => {

@@ -113,6 +113,31 @@ pub struct ServerConfig {
     /// second while the server runs; a store that does not know its free space
     /// is never refused. 0 disables the check. Default 256 MiB.
     pub min_free_disk: u64,
+    /// Registrations per peer address within an hour; more are refused
+    /// `RegistrationThrottled` (before the password is hashed).
+    pub registrations_per_address: usize,
+    /// A connection that is not logged in this long after it connected (or
+    /// logged out) is told `Timeout` and closed, pings or not.
+    pub login_timeout: Duration,
+    /// Connections served at once from one peer address; one more is told
+    /// `TooManyConnections` and closed.
+    pub max_connections_per_address: usize,
+    /// Rooms one user may own at once; creating one more is refused
+    /// `TooManyRooms`.
+    pub max_rooms_per_owner: usize,
+    /// Files one user may store (offered or complete); an offer beyond is
+    /// refused `QuotaExceeded`.
+    pub max_files_per_user: u64,
+    /// Bytes one user may store, counting each file at its offered size; an
+    /// offer beyond is refused `QuotaExceeded`.
+    pub max_stored_bytes_per_user: u64,
+    /// Uploads one connection may have open (offered, not yet completed); one
+    /// more offer is refused `TooManyUploads`.
+    pub max_uploads_per_connection: usize,
+    /// Friend requests from one user to another within a day (whatever was
+    /// blocked, removed or declined in between); more are refused
+    /// `TooManyRequestsToUser`.
+    pub friend_requests_per_pair: usize,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +171,14 @@ impl Default for ServerConfig {
             send_record_retention: Duration::from_secs(7 * 24 * 3600),
             outbound_queue_bytes: 8 << 20,
             min_free_disk: Self::DEFAULT_MIN_FREE_DISK,
+            registrations_per_address: 20,
+            login_timeout: Duration::from_secs(30),
+            max_connections_per_address: 64,
+            max_rooms_per_owner: 100,
+            max_files_per_user: 1000,
+            max_stored_bytes_per_user: 1 << 30,
+            max_uploads_per_connection: 8,
+            friend_requests_per_pair: 5,
         }
     }
 }
@@ -195,7 +228,7 @@ impl ServerConfig {
     pub const DEFAULT_MIN_FREE_DISK: u64 = 256 << 20;
 
     /// Checks that the settings make sense together: every queue, page, cap,
-    /// timeout and rate positive, pings before the idle timeout, and a file
+    /// quota, timeout and rate positive, pings before the idle timeout, and a file
     /// chunk's request within the frame limit.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let counts = [
@@ -218,17 +251,34 @@ impl ServerConfig {
                 "login_failures_per_address",
                 self.login_failures_per_address,
             ),
+            ("registrations_per_address", self.registrations_per_address),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
+            ("max_rooms_per_owner", self.max_rooms_per_owner),
+            (
+                "max_uploads_per_connection",
+                self.max_uploads_per_connection,
+            ),
+            ("friend_requests_per_pair", self.friend_requests_per_pair),
+        ];
+        let quotas = [
+            ("max_files_per_user", self.max_files_per_user),
+            ("max_stored_bytes_per_user", self.max_stored_bytes_per_user),
         ];
         let durations = [
             ("hello_timeout", self.hello_timeout),
             ("idle_timeout", self.idle_timeout),
             ("ping_interval", self.ping_interval),
             ("send_record_retention", self.send_record_retention),
+            ("login_timeout", self.login_timeout),
         ];
         let zero = counts
             .iter()
             .find(|(_, n)| *n == 0)
             .map(|(field, _)| field)
+            .or_else(|| quotas.iter().find(|(_, n)| *n == 0).map(|(f, _)| f))
             .or_else(|| durations.iter().find(|(_, d)| d.is_zero()).map(|(f, _)| f));
         if let Some(&field) = zero {
             return Err(ConfigError::Zero { field });
@@ -279,6 +329,18 @@ mod tests {
             refused(&|c| c.outbound_queue = 0),
             ConfigError::Zero {
                 field: "outbound_queue"
+            }
+        );
+        assert_eq!(
+            refused(&|c| c.max_stored_bytes_per_user = 0),
+            ConfigError::Zero {
+                field: "max_stored_bytes_per_user"
+            }
+        );
+        assert_eq!(
+            refused(&|c| c.login_timeout = Duration::ZERO),
+            ConfigError::Zero {
+                field: "login_timeout"
             }
         );
         assert_eq!(

@@ -42,12 +42,23 @@ impl Conn {
             action,
             FriendAction::Request { .. } | FriendAction::Respond { accept: true }
         );
+        // Recent requests count, not only open ones: a block, unblock or
+        // decline in between must not reset the bound on a target's notices.
+        let now = std::time::Instant::now();
+        let pair = (me.id, other.id);
+        let recent_requests = &self.state.friend_requests_by_pair;
+        if requesting && !recent_requests.allows(&pair, now) {
+            return Err(ErrorCode::TooManyRequestsToUser);
+        }
         let outcome = self
             .state
             .store
             .friend_op(&me, &other, action, self.state.config.max_pending_requests)
             .await
             .map_err(internal)??;
+        if requesting {
+            recent_requests.fail(pair, now);
+        }
         let friends = outcome.link.state == LinkState::Friends;
         self.state.directory.links_changed(me.id, other.id);
         self.push_notices(outcome.notices);

@@ -5,13 +5,15 @@
 //! here, so neither side ever holds a whole file. Chunks are stored as they arrive
 //! but the file stays invisible until `CompleteFile` verifies size and hash. A
 //! failed verification, or the connection ending first, deletes the file and its
-//! chunks.
+//! chunks. A connection has at most `max_uploads_per_connection` uploads open,
+//! and a user's files (open or complete) count against their quota in the
+//! store until deleted.
 
 use sha2::{Digest, Sha256};
 
 use super::conn::{internal, now_ms, Conn, Reply, Upload};
 use crate::protocol::{is_valid_file_name, ErrorCode, Event, FileInfo, ItemId, Peer, Response};
-use crate::store::{FileRecord, FileTarget, NewFile, User};
+use crate::store::{FileQuota, FileRecord, FileTarget, NewFile, User};
 
 fn peer_of(target: &FileTarget) -> Peer {
     match target {
@@ -44,10 +46,14 @@ impl Conn {
         if !is_valid_file_name(&name) {
             return Err(ErrorCode::InvalidFileName);
         }
-        if size > self.state.config.max_file_size {
+        let config = &self.state.config;
+        if size > config.max_file_size {
             return Err(ErrorCode::FileTooLarge);
         }
         self.check_disk_space()?;
+        if self.uploads.len() >= config.max_uploads_per_connection {
+            return Err(ErrorCode::TooManyUploads);
+        }
         let me = self.me();
         let target = match to {
             Peer::User(name) => {
@@ -67,12 +73,16 @@ impl Conn {
             chunk_size,
             ts: now_ms(),
         };
+        let quota = FileQuota {
+            files: self.state.config.max_files_per_user,
+            bytes: self.state.config.max_stored_bytes_per_user,
+        };
         let record = self
             .state
             .store
-            .create_file(offer)
+            .create_file(offer, quota)
             .await
-            .map_err(internal)?;
+            .map_err(internal)??;
         let file = record.id;
         self.uploads.insert(
             file,

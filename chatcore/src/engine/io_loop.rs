@@ -1,6 +1,6 @@
 //! One connection's task: reads frames, hands each to the session and its
 //! handlers (`dispatch`), answers pipelined requests as they commit, and keeps
-//! the timers (hello, idle, heartbeat) and the request and ack rates. The only place
+//! the timers (hello, login, idle, heartbeat) and the request and ack rates. The only place
 //! with `select!`; `write_loop` drains the session's mailbox into the socket.
 
 use std::collections::HashMap;
@@ -64,6 +64,11 @@ where
     let mut hello_deadline = Some(Box::pin(tokio::time::sleep(
         conn.state.config.hello_timeout,
     )));
+    // Armed whenever the session is not logged in (from the start, and again
+    // after a logout): pings keep a connection from idling out, not this.
+    let mut login_deadline = Some(Box::pin(tokio::time::sleep(
+        conn.state.config.login_timeout,
+    )));
     let config = &conn.state.config;
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
@@ -86,6 +91,11 @@ where
             }
             _ = async { hello_deadline.as_mut().expect("checked").await }, if hello_deadline.is_some() => {
                 tracing::info!(conn_id, "no hello in time");
+                conn.send_event(Event::Closing { code: ErrorCode::Timeout });
+                break;
+            }
+            _ = async { login_deadline.as_mut().expect("checked").await }, if login_deadline.is_some() => {
+                tracing::info!(conn_id, "not logged in in time");
                 conn.send_event(Event::Closing { code: ErrorCode::Timeout });
                 break;
             }
@@ -159,8 +169,20 @@ where
                     if conn.session.user().is_none() {
                         backlog = None; // logged out: the rest waits for the next login
                     }
-                    if *conn.session.phase() != Phase::AwaitingHello {
-                        hello_deadline = None;
+                    match conn.session.phase() {
+                        Phase::AwaitingHello => {}
+                        Phase::Authenticated(_) => {
+                            hello_deadline = None;
+                            login_deadline = None;
+                        }
+                        Phase::Anonymous | Phase::Closed => {
+                            hello_deadline = None;
+                            if login_deadline.is_none() {
+                                login_deadline = Some(Box::pin(tokio::time::sleep(
+                                    conn.state.config.login_timeout,
+                                )));
+                            }
+                        }
                     }
                 }
                 Some(Err(e)) => {

@@ -44,15 +44,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, Hasher};
-use crate::limits::FailureWindow;
+use crate::limits::{FailureWindow, Occupancy};
 use crate::protocol::ErrorCode;
 use crate::router::Router;
-use crate::store::{Store, StoreError, StoreHealth};
+use crate::store::{Store, StoreError, StoreHealth, UserId};
 use crate::transport::{ServerConnection, Transport, TransportError};
 
 pub use config::{ConfigError, DuplicateLogin, ServerConfig};
 
 const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,12 @@ struct ServerState {
     failed_logins_by_name: FailureWindow<String>,
     /// Recent failed logins by peer address.
     failed_logins_by_address: FailureWindow<IpAddr>,
+    /// Registrations in the last hour by peer address.
+    registrations_by_address: FailureWindow<IpAddr>,
+    /// Friend requests in the last day by (requester, target).
+    friend_requests_by_pair: FailureWindow<(UserId, UserId)>,
+    /// Live connections by peer address.
+    connections_by_address: Occupancy<IpAddr>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     /// Whether the store's disk is below the free-space watermark.
@@ -120,6 +128,9 @@ impl Server {
             FailureWindow::new(config.login_failures_per_user_all_addresses, MINUTE);
         let failed_logins_by_address =
             FailureWindow::new(config.login_failures_per_address, MINUTE);
+        let registrations_by_address = FailureWindow::new(config.registrations_per_address, HOUR);
+        let friend_requests_by_pair = FailureWindow::new(config.friend_requests_per_pair, DAY);
+        let connections_by_address = Occupancy::new(config.max_connections_per_address);
         Ok(Server {
             state: Arc::new(ServerState {
                 store,
@@ -131,6 +142,9 @@ impl Server {
                 failed_logins_by_user,
                 failed_logins_by_name,
                 failed_logins_by_address,
+                registrations_by_address,
+                friend_requests_by_pair,
+                connections_by_address,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 disk: store_watch::DiskSpace::default(),
@@ -187,18 +201,31 @@ impl Server {
 
     /// Runs one connection in its own task (for transports the caller accepts itself).
     pub fn spawn_connection<C: ServerConnection>(&self, conn: C, peer: Option<SocketAddr>) {
-        if self.state.tasks.len() >= self.state.config.max_connections {
+        let tasks = &self.state.tasks;
+        if tasks.len() >= self.state.config.max_connections {
             tracing::warn!(?peer, "connection limit reached; refusing");
-            self.state
-                .tasks
-                .spawn(io_loop::refuse(conn, ErrorCode::TooManyConnections));
+            tasks.spawn(io_loop::refuse(conn, ErrorCode::TooManyConnections));
             return;
         }
+        let place = match peer {
+            Some(peer) => match self.state.connections_by_address.enter(peer.ip()) {
+                Some(place) => Some(place),
+                None => {
+                    tracing::warn!(%peer, "connection limit for the address reached; refusing");
+                    tasks.spawn(io_loop::refuse(conn, ErrorCode::TooManyConnections));
+                    return;
+                }
+            },
+            None => None,
+        };
         let conn_id = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&self.state);
-        self.state
-            .tasks
-            .spawn(io_loop::run(state, conn, conn_id, peer));
+        let serve = io_loop::run(state, conn, conn_id, peer);
+        tasks.spawn(async move {
+            serve.await;
+            // The address's place is held until the connection is gone.
+            drop(place);
+        });
     }
 
     /// Deletes uploads a crash left incomplete (no connection owns them now).

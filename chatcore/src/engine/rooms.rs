@@ -50,16 +50,17 @@ impl Conn {
             return Err(ErrorCode::InvalidRoomName);
         }
         let me = self.me();
-        match self.state.store.create_room(&me, &name).await {
-            Ok(Some(room)) => {
-                // A deleted room of that name may still be cached.
-                self.state.directory.room_changed(&room.name, None);
-                tracing::info!(room = %room.name, owner = %me.name, "room created");
-                Ok(Response::Done)
-            }
-            Ok(None) => Err(ErrorCode::RoomExists),
-            Err(e) => Err(internal(e)),
-        }
+        let max_owned = self.state.config.max_rooms_per_owner;
+        let room = self
+            .state
+            .store
+            .create_room(&me, &name, max_owned)
+            .await
+            .map_err(internal)??;
+        // A deleted room of that name may still be cached.
+        self.state.directory.room_changed(&room.name, None);
+        tracing::info!(room = %room.name, owner = %me.name, "room created");
+        Ok(Response::Done)
     }
 
     /// Joins; the response is followed by the room's recent messages, oldest first.

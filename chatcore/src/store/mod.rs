@@ -132,6 +132,15 @@ pub struct NewFile {
     pub ts: Timestamp,
 }
 
+/// How much one user may store, for [`Store::create_file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileQuota {
+    /// Most files.
+    pub files: u64,
+    /// Most bytes, each file counted at its offered size.
+    pub bytes: u64,
+}
+
 /// A file as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -419,9 +428,16 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Message>, StoreError>;
 
-    /// Creates a room owned (and joined) by `owner`; `Ok(None)` if the name is
-    /// taken (compared without case).
-    async fn create_room(&self, owner: &User, name: &str) -> Result<Option<Room>, StoreError>;
+    /// Creates a room owned (and joined) by `owner`. Refused `RoomExists` if
+    /// the name is taken (compared without case), and `TooManyRooms` if
+    /// `owner` owns `max_owned` rooms already (counted in the same
+    /// transaction; a deleted room no longer counts).
+    async fn create_room(
+        &self,
+        owner: &User,
+        name: &str,
+        max_owned: usize,
+    ) -> Result<Result<Room, ErrorCode>, StoreError>;
 
     /// Looks a room up by name, without regard to case.
     async fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError>;
@@ -494,7 +510,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Message>, StoreError>;
 
     /// Stores a file offer (not yet visible); returns its record with a fresh id.
-    async fn create_file(&self, offer: NewFile) -> Result<FileRecord, StoreError>;
+    /// The uploader's files, complete or not, count against `quota` at their
+    /// offered sizes until deleted: an offer that would take them over it is
+    /// refused `QuotaExceeded` (checked in the same transaction).
+    async fn create_file(
+        &self,
+        offer: NewFile,
+        quota: FileQuota,
+    ) -> Result<Result<FileRecord, ErrorCode>, StoreError>;
 
     /// Stores chunk number `index` of an incomplete file and adds its length to
     /// `received`.

@@ -200,7 +200,8 @@ fn release_if_empty(buffer: &mut bytes::BytesMut) {
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
+/// Whether an `accept` error leaves the listener usable (retry after a pause).
+pub(super) fn is_transient(e: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
         || e.raw_os_error() == Some(24) // EMFILE

@@ -2,7 +2,10 @@
 //!
 //! The frames and the codec are the same as over plain TCP. The server's
 //! handshakes run in their own tasks with a deadline, so a client that stalls its
-//! handshake holds up no one else's accept.
+//! handshake holds up no one else's accept; at most
+//! [`TlsOptions::max_handshakes`] run at once (further clients wait in the
+//! listen backlog until one ends), and dropping the transport (as
+//! `Server::serve` does at shutdown) ends every handshake still running.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,12 +33,41 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName}
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
-use super::tcp::{ByteStream, TcpConnection};
+use super::tcp::{is_transient, ByteStream, TcpConnection};
 use super::{Transport, TransportError};
 use crate::protocol::{ClientFrame, ServerFrame, DEFAULT_MAX_FRAME_LEN};
 
-/// How long a client may take to complete its TLS handshake.
+/// How long a client may take to complete its TLS handshake, by default.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most TLS handshakes in progress at once, by default.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
+
+/// How a [`TlsTransport`] carries frames and runs handshakes.
+///
+/// New settings may be added in any release: start from the default.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// The largest frame accepted or sent.
+    pub max_frame_len: usize,
+    /// Most handshakes in progress at once (at least one). A handshake costs
+    /// the server a task and CPU before anything else bounds the client, so
+    /// stalled or slow ones must not pile up without limit.
+    pub max_handshakes: usize,
+    /// How long a client may take to complete its handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+}
 
 /// Handshaken connections waiting for `accept`.
 const ACCEPT_BACKLOG: usize = 1024;
@@ -134,17 +166,20 @@ pub async fn connect(
 #[derive(Debug)]
 pub struct TlsTransport {
     local_addr: SocketAddr,
-    ready: mpsc::Receiver<(TlsServerConnection, SocketAddr)>,
+    ready: mpsc::Receiver<Accepted>,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
+/// A handshaken connection, or the error that ended the accept loop.
+type Accepted = io::Result<(TlsServerConnection, SocketAddr)>;
+
 impl TlsTransport {
-    /// Binds `addr` with the default maximum frame length.
+    /// Binds `addr` with the default [`TlsOptions`].
     pub async fn bind(addr: impl ToSocketAddrs, config: Arc<ServerConfig>) -> io::Result<Self> {
         Self::from_listener(
             TcpListener::bind(addr).await?,
             config,
-            DEFAULT_MAX_FRAME_LEN,
+            TlsOptions::default(),
         )
     }
 
@@ -152,14 +187,17 @@ impl TlsTransport {
     pub fn from_listener(
         listener: TcpListener,
         config: Arc<ServerConfig>,
-        max_frame_len: usize,
+        options: TlsOptions,
     ) -> io::Result<Self> {
+        if options.max_handshakes == 0 {
+            return Err(invalid("max_handshakes must not be zero".into()));
+        }
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(ACCEPT_BACKLOG);
         let acceptor = tokio::spawn(accept_loop(
             listener,
             TlsAcceptor::from(config),
-            max_frame_len,
+            options,
             tx,
         ));
         Ok(TlsTransport {
@@ -181,34 +219,55 @@ impl Drop for TlsTransport {
     }
 }
 
+/// Accepts connections while fewer than `max_handshakes` are in progress and
+/// hands each handshaken one to `ready`. The handshakes belong to this task:
+/// when it ends or is aborted (the transport dropped), they end with it.
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    max_frame_len: usize,
-    ready: mpsc::Sender<(TlsServerConnection, SocketAddr)>,
+    options: TlsOptions,
+    ready: mpsc::Sender<Accepted>,
 ) {
+    let mut handshakes = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed; retrying");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let (acceptor, ready) = (acceptor.clone(), ready.clone());
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = ready
-                        .send((TcpConnection::over(tls, max_frame_len), peer))
-                        .await;
+        tokio::select! {
+            Some(_) = handshakes.join_next() => {}
+            accepted = listener.accept(), if handshakes.len() < options.max_handshakes => {
+                match accepted {
+                    Ok((stream, peer)) => {
+                        handshakes.spawn(handshake(acceptor.clone(), stream, peer, options, ready.clone()));
+                    }
+                    // Out of fds or a connection reset before accept: keep serving.
+                    Err(e) if is_transient(&e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e)).await;
+                        return;
+                    }
                 }
-                Ok(Err(e)) => tracing::info!(?peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::info!(?peer, "TLS handshake timed out"),
             }
-        });
+        }
+    }
+}
+
+/// One client's handshake, within the deadline.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    options: TlsOptions,
+    ready: mpsc::Sender<Accepted>,
+) {
+    let _ = stream.set_nodelay(true);
+    match tokio::time::timeout(options.handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let conn = TcpConnection::over(tls, options.max_frame_len);
+            let _ = ready.send(Ok((conn, peer))).await;
+        }
+        Ok(Err(e)) => tracing::info!(?peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::info!(?peer, "TLS handshake timed out"),
     }
 }
 
@@ -219,10 +278,10 @@ impl Transport for TlsTransport {
     async fn accept(
         &mut self,
     ) -> Result<Option<(Self::Connection, Option<SocketAddr>)>, TransportError> {
-        Ok(self
-            .ready
-            .recv()
-            .await
-            .map(|(conn, peer)| (conn, Some(peer))))
+        match self.ready.recv().await {
+            Some(Ok((conn, peer))) => Ok(Some((conn, Some(peer)))),
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(None),
+        }
     }
 }

@@ -498,7 +498,7 @@ async fn acks_during_a_login_backlog_are_read_at_once() {
         let frame = tokio::time::timeout(LIMIT, raw.next())
             .await
             .expect("the backlog goes on")
-            .expect("open")
+            .unwrap_or_else(|| panic!("closed after {} messages", received.len()))
             .unwrap();
         match frame {
             ServerFrame::Event(Event::Message(m)) => {
@@ -544,5 +544,127 @@ async fn acks_during_a_login_backlog_are_read_at_once() {
         }
     }
     assert_eq!(again, BACKLOG - 100);
+    h.stop().await;
+}
+
+/// Pings keep a connection from idling out, not from logging in: one that
+/// never logs in (or logs out and stays) is closed `Timeout` after the login
+/// timeout, pinging all along; logged-in sessions are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_logs_in_is_closed_even_if_it_pings() {
+    let mut config = test_config();
+    config.login_timeout = Duration::from_millis(500);
+    let h = start(config);
+    let (ann, mut bob) = friends(&h).await;
+    let anonymous = h.connect().await;
+    let leaver = h.user("cat").await;
+    leaver.client.logout().await.unwrap();
+    for mut c in [anonymous, leaver] {
+        let client = c.client.clone();
+        let pinger = tokio::spawn(async move {
+            while client.ping().await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        c.expect(|e| {
+            *e == Event::Closing {
+                code: ErrorCode::Timeout,
+            }
+        })
+        .await;
+        pinger.await.unwrap();
+    }
+    // Well past the login timeout, the logged-in ones chat on.
+    chat(&ann, &mut bob).await;
+    h.stop().await;
+}
+
+/// Registrations from one address are throttled at the default (20 an hour)
+/// with `RegistrationThrottled`; other addresses register on. A taken name is
+/// refused `UsernameTaken` before any hashing, and does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_throttled_per_address_at_the_default() {
+    let mut config = test_config();
+    config.registrations_per_address = ServerConfig::default().registrations_per_address;
+    let max = config.registrations_per_address;
+    let h = start(config);
+    let sybil = connect_from(&h, [203, 0, 113, 5]).await;
+    let register = |name: String| {
+        let client = sybil.client.clone();
+        async move {
+            client
+                .register(&name, &password(&name))
+                .await
+                .err()
+                .and_then(|e| e.code())
+        }
+    };
+    assert_eq!(register("first".into()).await, None);
+    for _ in 0..max {
+        assert_eq!(
+            register("FIRST".into()).await,
+            Some(ErrorCode::UsernameTaken)
+        );
+    }
+    for i in 1..max {
+        assert_eq!(register(format!("sybil{i}")).await, None);
+    }
+    assert_eq!(
+        register("onemore".into()).await,
+        Some(ErrorCode::RegistrationThrottled)
+    );
+    let honest = connect_from(&h, [198, 51, 100, 8]).await;
+    honest
+        .client
+        .register("honest", &password("honest"))
+        .await
+        .unwrap();
+    honest
+        .client
+        .login("honest", &password("honest"))
+        .await
+        .unwrap();
+    h.stop().await;
+}
+
+/// At the default cap of connections from one address, one more is told
+/// `TooManyConnections` and closed; other addresses connect, and a closed
+/// connection frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_address_are_capped_at_the_default() {
+    let mut config = test_config();
+    config.max_connections_per_address = ServerConfig::default().max_connections_per_address;
+    let max = config.max_connections_per_address;
+    let h = start(config);
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(connect_from(&h, [203, 0, 113, 6]).await);
+    }
+    let (server_end, mut refused) = chatcore::transport::memory::pair();
+    h.server()
+        .spawn_connection(server_end, Some(([203, 0, 113, 6], 40_001).into()));
+    assert_eq!(
+        until_closed(&mut refused).await,
+        vec![ServerFrame::Event(Event::Closing {
+            code: ErrorCode::TooManyConnections
+        })]
+    );
+    let elsewhere = connect_from(&h, [198, 51, 100, 9]).await;
+    elsewhere.client.ping().await.unwrap();
+    // A place frees once its connection is gone (the server notices the close).
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let (server_end, client_end) = chatcore::transport::memory::pair();
+        h.server()
+            .spawn_connection(server_end, Some(([203, 0, 113, 6], 40_002).into()));
+        if let Ok((client, _events)) = chatcore::client::Client::connect(client_end).await {
+            if client.ping().await.is_ok() {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the place freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     h.stop().await;
 }

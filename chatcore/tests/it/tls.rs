@@ -68,3 +68,60 @@ async fn chat_over_tls_and_refuse_what_is_not_tls() {
     ann.client.ping().await.unwrap();
     shutdown.cancel();
 }
+
+/// Clients that connect and never handshake hold at most `max_handshakes`
+/// slots: a good client waits behind them (in the listen backlog), gets
+/// through once they are gone, and chats. Shutdown completes with handshakes
+/// pending and ends them (the handshake deadline here is an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_handshakes_are_bounded_and_end_at_shutdown() {
+    use tokio::io::AsyncReadExt;
+
+    let dir = certificate();
+    let config =
+        tls::server_config(&dir.path().join("cert.pem"), &dir.path().join("key.pem")).unwrap();
+    let mut options = tls::TlsOptions::default();
+    options.max_handshakes = 2;
+    options.handshake_timeout = Duration::from_secs(3600);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let transport = tls::TlsTransport::from_listener(listener, config, options).unwrap();
+    let addr = transport.local_addr();
+    let server = Server::new(Arc::new(MemoryStore::new()), test_config()).unwrap();
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(server.clone().serve(transport, shutdown.clone()));
+
+    let stall = || async { tokio::net::TcpStream::connect(addr).await.unwrap() };
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        stalled.push(stall().await);
+    }
+    let trust = tls::client_config(Some(&dir.path().join("cert.pem"))).unwrap();
+    let good = tokio::spawn(tls::connect(addr, "localhost", trust.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!good.is_finished(), "past the bound, a handshake waits");
+    drop(stalled);
+    let conn = tokio::time::timeout(LIMIT, good)
+        .await
+        .expect("served once the stalled ones are gone")
+        .unwrap()
+        .unwrap();
+    let (client, _events) = Client::connect(conn).await.unwrap();
+    client.register("ann", &password("ann")).await.unwrap();
+    client.login("ann", &password("ann")).await.unwrap();
+
+    let mut pending = Vec::new();
+    for _ in 0..3 {
+        pending.push(stall().await);
+    }
+    shutdown.cancel();
+    tokio::time::timeout(LIMIT, serving)
+        .await
+        .expect("shutdown does not wait for handshakes")
+        .unwrap()
+        .unwrap();
+    for mut socket in pending {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(LIMIT, socket.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a pending handshake ends at shutdown");
+    }
+}

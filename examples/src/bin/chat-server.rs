@@ -99,6 +99,34 @@ struct Args {
     /// Failed logins per client address per minute before attempts are refused.
     #[arg(long, default_value_t = 20)]
     login_failures_per_address: usize,
+    /// Registrations per client address per hour before further ones are
+    /// refused.
+    #[arg(long, default_value_t = 20)]
+    registrations_per_address: usize,
+    /// Seconds a connection may stay without logging in (pings or not).
+    #[arg(long, default_value_t = 30)]
+    login_timeout_secs: u64,
+    /// Most connections served at once from one client address.
+    #[arg(long, default_value_t = 64)]
+    max_connections_per_address: usize,
+    /// Most rooms one user may own.
+    #[arg(long, default_value_t = 100)]
+    max_rooms_per_owner: usize,
+    /// Most files one user may store (open uploads included).
+    #[arg(long, default_value_t = 1000)]
+    max_files_per_user: u64,
+    /// Most bytes one user may store, each file at its offered size (default 1 GiB).
+    #[arg(long, default_value_t = 1 << 30)]
+    max_stored_bytes_per_user: u64,
+    /// Most uploads one connection may have open at once.
+    #[arg(long, default_value_t = 8)]
+    max_uploads_per_connection: usize,
+    /// Friend requests from one user to another per day.
+    #[arg(long, default_value_t = 5)]
+    friend_requests_per_pair: usize,
+    /// Most TLS handshakes in progress at once (with --tls-cert).
+    #[arg(long, default_value_t = tls::DEFAULT_MAX_HANDSHAKES)]
+    max_tls_handshakes: usize,
     /// Frames queued for one client before it is closed as a slow reader.
     #[arg(long, default_value_t = 4096)]
     outbound_queue: usize,
@@ -189,6 +217,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.login_failures_per_user = args.login_failures_per_user;
     config.login_failures_per_user_all_addresses = args.login_failures_per_user_all_addresses;
     config.login_failures_per_address = args.login_failures_per_address;
+    config.registrations_per_address = args.registrations_per_address;
+    config.login_timeout = secs(args.login_timeout_secs);
+    config.max_connections_per_address = args.max_connections_per_address;
+    config.max_rooms_per_owner = args.max_rooms_per_owner;
+    config.max_files_per_user = args.max_files_per_user;
+    config.max_stored_bytes_per_user = args.max_stored_bytes_per_user;
+    config.max_uploads_per_connection = args.max_uploads_per_connection;
+    config.friend_requests_per_pair = args.friend_requests_per_pair;
     config.outbound_queue = args.outbound_queue;
     config.outbound_queue_bytes = args.outbound_queue_bytes;
     config.send_record_retention = secs(args.send_record_retention_hours.saturating_mul(3600));
@@ -226,7 +262,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls_config = tls::server_config(cert, key)?;
-            let transport = tls::TlsTransport::from_listener(listener, tls_config, args.max_frame)?;
+            let mut options = tls::TlsOptions::default();
+            options.max_frame_len = args.max_frame;
+            options.max_handshakes = args.max_tls_handshakes;
+            let transport = tls::TlsTransport::from_listener(listener, tls_config, options)?;
             log_start(true);
             server.clone().serve(transport, shutdown).await?;
         }

@@ -1,23 +1,26 @@
 //! Hostile clients over real TCP against a redb store, while 20 honest clients
 //! chat: garbage, huge length prefixes, silent connections, a request flood, a
-//! password guesser, 1 MiB user names, a reader that never reads, and a flooded
-//! inbox whose owner's sessions never read it. Afterwards every honest message
-//! was delivered exactly once, the flooded user gets the whole flood once at an
-//! honest login, and the reopened database holds exactly the honest messages.
+//! password guesser, 1 MiB user names, a reader that never reads, a flooded
+//! inbox whose owner's sessions never read it, and a user hoarding files until
+//! refused `quota_exceeded`. Afterwards every honest message was delivered
+//! exactly once, the flooded user gets the whole flood once at an honest login,
+//! the reopened database holds exactly the honest messages, and it still holds
+//! the hoarder to the quota.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatcore::client::Client;
+use chatcore::client::{Client, ClientError};
 use chatcore::engine::testkit::{password, test_config, TestClient};
 use chatcore::engine::Server;
 use chatcore::protocol::{
     encode_frame, Body, ClientFrame, ErrorCode, Event, Peer, Request, DEFAULT_MAX_FRAME_LEN,
     PROTOCOL_VERSION,
 };
-use chatcore::store::Store;
+use chatcore::store::{FileQuota, FileTarget, NewFile, Store};
 use chatcore::transport::tcp::{self, TcpTransport};
+use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +32,9 @@ const FLOOD: usize = 800; // 12.8 MiB: more than the socket buffers hold
 /// Sessions of the flooded user that log in and never read.
 const NON_READERS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(30);
+/// The hoarder's quota: files, and bytes.
+const MAX_FILES: u64 = 5;
+const MAX_BYTES: u64 = 64 * 1024;
 
 fn name(i: usize) -> String {
     format!("honest{i}")
@@ -86,6 +92,8 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
     config.request_burst = 500;
     config.max_rate_strikes = 20;
     config.outbound_queue = 64;
+    config.max_files_per_user = MAX_FILES;
+    config.max_stored_bytes_per_user = MAX_BYTES;
     let store: Arc<dyn Store> = Arc::new(chatcore_redb::open(dir.path()).unwrap());
     let server = Server::new(Arc::clone(&store), config).unwrap();
     let transport = TcpTransport::bind("127.0.0.1:0").await.unwrap();
@@ -100,7 +108,14 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
     for i in 0..HONEST {
         setup.register(&name(i), &password(&name(i))).await.unwrap();
     }
-    for user in ["victim", "slowpoke", "spammer", "flooder", "inundated"] {
+    for user in [
+        "victim",
+        "slowpoke",
+        "spammer",
+        "flooder",
+        "inundated",
+        "hoarder",
+    ] {
         setup.register(user, &password(user)).await.unwrap();
     }
     let mut honest = Vec::new();
@@ -199,19 +214,16 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
     let flooded = tokio::spawn(async move {
         // A flooded inbox, then several sessions of its owner that never read:
         // each is cut off within a grace period and pins a bounded queue.
-        let flooder = login(addr, "flooder").await;
         let big = "f".repeat(16 * 1024 - 8); // with its number, 16 KiB at most
         let mut sent = Vec::new();
-        for n in 0..FLOOD {
-            let text = format!("{n}:{big}");
-            sent.push(
-                flooder
-                    .client
-                    .send_text("inundated", &text)
-                    .await
-                    .unwrap()
-                    .id,
-            );
+        // Two connections, each within the request burst.
+        for half in [0..FLOOD / 2, FLOOD / 2..FLOOD] {
+            let flooder = login(addr, "flooder").await;
+            for n in half {
+                let text = format!("{n}:{big}");
+                let message = flooder.client.send_text("inundated", &text).await.unwrap();
+                sent.push(message.id);
+            }
         }
         let mut readers = tokio::task::JoinSet::new();
         for _ in 0..NON_READERS {
@@ -238,6 +250,41 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
             done.unwrap();
         }
         sent
+    });
+    attacks.spawn(async move {
+        // A user storing files until the quota says no: one too big for the
+        // bytes left, then small ones up to the file count.
+        let hoarder = login(addr, "hoarder").await;
+        let to = || Peer::User("victim".into());
+        let content = vec![7u8; 1024];
+        let sha256: [u8; 32] = sha2::Sha256::digest(&content).into();
+        let refused = |result: Result<(u64, u32), ClientError>| result.unwrap_err().code();
+        assert_eq!(
+            refused(
+                hoarder
+                    .client
+                    .offer_file(to(), "huge.bin", MAX_BYTES + 1, sha256)
+                    .await
+            ),
+            Some(ErrorCode::QuotaExceeded)
+        );
+        for n in 0..MAX_FILES {
+            let (file, _) = hoarder
+                .client
+                .offer_file(to(), &format!("{n}.bin"), content.len() as u64, sha256)
+                .await
+                .unwrap();
+            hoarder
+                .client
+                .upload_chunk(file, 0, content.clone())
+                .await
+                .unwrap();
+            hoarder.client.complete_file(file).await.unwrap();
+        }
+        assert_eq!(
+            refused(hoarder.client.offer_file(to(), "more.bin", 1, sha256).await),
+            Some(ErrorCode::QuotaExceeded)
+        );
     });
 
     // Meanwhile the honest pairs chat.
@@ -302,8 +349,31 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
         .unwrap();
     drop((honest, setup, server, store));
 
-    // The database, reopened, holds exactly the honest messages, all acked.
+    // The database, reopened, holds exactly the honest messages, all acked,
+    // and still holds the hoarder to the quota.
     let store = chatcore_redb::open(dir.path()).unwrap();
+    let account = |name: &str| {
+        let store = &store;
+        let name = name.to_owned();
+        async move { store.account_by_name(&name).await.unwrap().unwrap().user }
+    };
+    let offer = NewFile {
+        from: account("hoarder").await,
+        to: FileTarget::User(account("victim").await),
+        name: "after-restart.bin".into(),
+        size: 1,
+        sha256: [0; 32],
+        chunk_size: 1024,
+        ts: 0,
+    };
+    let quota = FileQuota {
+        files: MAX_FILES,
+        bytes: MAX_BYTES,
+    };
+    assert_eq!(
+        store.create_file(offer, quota).await.unwrap(),
+        Err(ErrorCode::QuotaExceeded)
+    );
     for i in 0..HONEST / 2 {
         let a = store.account_by_name(&name(i)).await.unwrap().unwrap().user;
         let b = store

@@ -16,12 +16,17 @@ fn file_config() -> ServerConfig {
     config
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
 }
 
-async fn upload(c: &Client, to: Peer, name: &str, bytes: &[u8]) -> Result<u64, ClientError> {
+pub(super) async fn upload(
+    c: &Client,
+    to: Peer,
+    name: &str,
+    bytes: &[u8],
+) -> Result<u64, ClientError> {
     let (file, chunk) = c
         .offer_file(to, name, bytes.len() as u64, sha256(bytes))
         .await?;

@@ -11,8 +11,9 @@
 //!
 //! The scenarios, by area: `chat` (1:1 delivery, receipts, history, pipelining),
 //! `contacts` (friend requests, block, presence, duplicate logins), `rooms`,
-//! `files`, `lists` (pages that fit a frame), and `protocol` (error codes,
-//! protocol violations, both ack forms).
+//! `files`, `lists` (pages that fit a frame), `protocol` (error codes,
+//! protocol violations, both ack forms), and `quotas` (rooms, uploads, stored
+//! files and bytes, friend requests per pair).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ mod contacts;
 mod files;
 mod lists;
 mod protocol;
+mod quotas;
 mod rooms;
 
 pub use chat::*;
@@ -39,6 +41,7 @@ pub use contacts::*;
 pub use files::*;
 pub use lists::*;
 pub use protocol::*;
+pub use quotas::*;
 pub use rooms::*;
 
 /// How long a test waits for an expected event before failing (a hang guard, not
@@ -86,7 +89,10 @@ pub async fn with_limits<F: std::future::Future>(limits: Limits, scenario: F) ->
 }
 
 /// Test config: light (still real) argon2 parameters, and the limits of the
-/// scenario's [`with_limits`] scope: fast by default.
+/// scenario's [`with_limits`] scope: fast by default, with request rates and
+/// per-address throttles out of the way of scenarios that pipeline hundreds of
+/// requests or register many users from one address (the tests of those limits
+/// set them back).
 pub fn test_config() -> ServerConfig {
     let mut config = ServerConfig {
         hash_params: HashParams::insecure_fast(),
@@ -95,6 +101,8 @@ pub fn test_config() -> ServerConfig {
     if LIMITS.try_with(|limits| *limits).unwrap_or(Limits::Fast) == Limits::Fast {
         config.request_rate = 100_000.0;
         config.request_burst = 100_000;
+        config.registrations_per_address = 100_000;
+        config.max_connections_per_address = 100_000;
     }
     config
 }
@@ -331,6 +339,11 @@ macro_rules! __engine_scenarios {
             joining_a_deleted_room_is_no_such_room,
             lists_bigger_than_a_frame_come_in_pages,
             history_pages_fit_a_frame,
+            rooms_per_owner_are_bounded,
+            open_uploads_per_connection_are_bounded,
+            stored_files_and_bytes_are_bounded_per_user,
+            stored_files_are_bounded_per_user,
+            friend_requests_to_one_user_are_bounded_per_day,
         );
     };
 }

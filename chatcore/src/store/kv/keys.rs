@@ -123,6 +123,10 @@ pub fn expiring_record(index_key: &[u8]) -> &[u8] {
 pub fn room(id: RoomId) -> Vec<u8> {
     key(b'o', None, &[id.0])
 }
+/// How many rooms a user owns (the rooms-per-owner quota).
+pub fn owned_rooms(owner: UserId) -> Vec<u8> {
+    key(b'O', None, &[owner.0])
+}
 pub fn room_name(lowercase: &str) -> Vec<u8> {
     let mut k = vec![b'g'];
     k.extend_from_slice(lowercase.as_bytes());
@@ -162,6 +166,10 @@ pub fn file(id: u64) -> Vec<u8> {
     key(b'f', None, &[id])
 }
 pub const FILES: (&[u8], &[u8]) = (b"f", b"g");
+/// The files a user stores and their offered bytes (the file quota).
+pub fn file_usage(user: UserId) -> Vec<u8> {
+    key(b'q', None, &[user.0])
+}
 pub fn chunk(file: u64, index: u64) -> Vec<u8> {
     key(b'c', None, &[file, index])
 }

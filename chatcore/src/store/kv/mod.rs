@@ -48,6 +48,8 @@
 //! | `i` user item | [`InboxRecord`](records::InboxRecord) |
 //! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
 //! | `C` room | member count (format 3) |
+//! | `O` owner | how many rooms the owner has (u64 BE) |
+//! | `q` user | what the user's files take up (`records::FileUsage`) |
 //!
 //! # Where things are
 //!

@@ -43,6 +43,14 @@ pub(super) struct RoomRecord {
     pub(super) owner: UserId,
 }
 
+/// Stored form of what a user's files take up: every file they offered and
+/// that is not deleted, complete or not, at its offered size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FileUsage {
+    pub(super) files: u64,
+    pub(super) bytes: u64,
+}
+
 pub(super) fn room_from(id: RoomId, record: RoomRecord) -> Room {
     Room {
         id,

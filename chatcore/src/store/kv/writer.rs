@@ -335,7 +335,7 @@ mod tests {
 
         let store = KvStore::open(MemoryBackend::new()).unwrap();
         let ann = store.create_user("ann", "h").await.unwrap().unwrap();
-        let room = store.create_room(&ann, "r").await.unwrap().unwrap();
+        let room = store.create_room(&ann, "r", 1).await.unwrap().unwrap();
         let msg = NewRoomMessage {
             from: ann.clone(),
             room,

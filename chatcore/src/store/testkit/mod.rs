@@ -39,7 +39,10 @@ pub use chat::{
     send_records_expire,
 };
 pub use durability::{concurrent_writers_all_land, reopen_keeps_everything_acked};
-pub use files::{files_become_visible_only_when_complete, files_page_by_id, files_survive_reopen};
+pub use files::{
+    files_become_visible_only_when_complete, files_page_by_id, files_survive_reopen,
+    the_file_quota_holds_across_a_reopen_and_deletion_frees_it,
+};
 pub use friends::{
     crossing_requests_make_friends, friend_request_and_accept, friend_request_and_reject,
     links_page_by_id, pending_requests_are_bounded, refusals_change_nothing, remove_and_block,
@@ -47,9 +50,10 @@ pub use friends::{
 pub use rooms::{
     room_delivery_is_in_seq_order, room_list_pages_with_kept_member_counts,
     room_members_page_by_id, room_messages_cursor_and_history, rooms_lifecycle,
+    rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one,
 };
 
-use super::{Appended, NewMessage, Store, User, UserId};
+use super::{Appended, NewMessage, Room, Store, User, UserId};
 use crate::friends::FriendAction;
 use crate::protocol::{Body, ErrorCode, Event};
 
@@ -122,9 +126,11 @@ macro_rules! store_conformance_tests {
             room_members_page_by_id,
             room_messages_cursor_and_history,
             room_delivery_is_in_seq_order,
+            rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one,
             files_become_visible_only_when_complete,
             files_survive_reopen,
             files_page_by_id,
+            the_file_quota_holds_across_a_reopen_and_deletion_frees_it,
         );
     };
 }
@@ -168,6 +174,15 @@ async fn user(store: &impl Store, name: &str) -> User {
         .create_user(name, HASH)
         .await
         .expect("create_user")
+        .expect("name is free")
+}
+
+/// Creates the room `name` owned by `owner` (no quota in the way).
+async fn new_room(store: &impl Store, owner: &User, name: &str) -> Room {
+    store
+        .create_room(owner, name, usize::MAX)
+        .await
+        .expect("create_room")
         .expect("name is free")
 }
 

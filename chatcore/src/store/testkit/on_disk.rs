@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{new_id, send, user, HASH};
+use super::{new_id, new_room, send, user, HASH};
 use crate::protocol::{Event, ItemId};
 use crate::store::kv::keys;
 use crate::store::{KvBackend, KvStore, Store, StoreError, WriteBatch, FORMAT_VERSION};
@@ -122,7 +122,7 @@ pub async fn a_format_2_database_opens_with_member_counts<B: KvBackend>(kit: &On
     let (ann, bob, lobby) = {
         let store = (kit.open)(tmp.path()).unwrap();
         let (ann, bob) = (user(&store, "ann").await, user(&store, "bob").await);
-        let lobby = store.create_room(&ann, "lobby").await.unwrap().unwrap();
+        let lobby = new_room(&store, &ann, "lobby").await;
         assert_eq!(store.join_room(lobby.id, bob.id).await.unwrap(), Ok(true));
         store.close();
         (ann, bob, lobby)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{inbox, new_id, send, text, user, Fixture};
+use super::{inbox, new_id, new_room, send, text, user, Fixture};
 use crate::protocol::{ErrorCode, Peer};
 use crate::store::{Appended, Deliver, NewRoomMessage, Room, RoomListing, Store, User, UserId};
 
@@ -62,13 +62,12 @@ async fn listed(store: &impl Store, viewer: UserId) -> Vec<Row> {
 pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
-    let room = store
-        .create_room(&a, "Lobby")
-        .await
-        .unwrap()
-        .expect("new room");
+    let room = new_room(&store, &a, "Lobby").await;
     assert_eq!((room.name.as_str(), room.owner), ("Lobby", a.id));
-    assert_eq!(store.create_room(&b, "LOBBY").await.unwrap(), None);
+    assert_eq!(
+        store.create_room(&b, "LOBBY", usize::MAX).await.unwrap(),
+        Err(ErrorCode::RoomExists)
+    );
     assert_eq!(
         store.room_by_name("lobby").await.unwrap(),
         Some(room.clone())
@@ -81,7 +80,7 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
         store.room_members(room.id).await.unwrap(),
         vec![a.clone(), b.clone()]
     );
-    let other = store.create_room(&b, "den").await.unwrap().unwrap();
+    let other = new_room(&store, &b, "den").await;
     assert_eq!(
         listed(&store, a.id).await,
         vec![row("den", "bob", 1, false), row("Lobby", "ann", 2, true)]
@@ -123,7 +122,11 @@ pub async fn rooms_lifecycle<S: Store>(fx: &Fixture<S>) {
         "joining a deleted room"
     );
     // The name is free again.
-    assert!(store.create_room(&b, "lobby").await.unwrap().is_some());
+    assert!(store
+        .create_room(&b, "lobby", usize::MAX)
+        .await
+        .unwrap()
+        .is_ok());
 }
 
 /// Room messages: seqs per room, one write (no inbox copies), idempotency, history
@@ -135,7 +138,7 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
         user(&store, "bob").await,
         user(&store, "cat").await,
     );
-    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let room = new_room(&store, &a, "lobby").await;
     store.join_room(room.id, b.id).await.unwrap().unwrap();
     let mut ids = Vec::new();
     for i in 1..=5 {
@@ -195,7 +198,7 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
 pub async fn room_delivery_is_in_seq_order<S: Store>(fx: &Fixture<S>) {
     let store = Arc::new(fx.open());
     let a = user(&*store, "ann").await;
-    let room = store.create_room(&a, "lobby").await.unwrap().unwrap();
+    let room = new_room(&*store, &a, "lobby").await;
     let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
     let tasks: Vec<_> = (0..64u64)
         .map(|i| {
@@ -237,7 +240,7 @@ pub async fn room_list_pages_with_kept_member_counts<S: Store>(fx: &Fixture<S>) 
     let mut names = Vec::new();
     for i in (0..7).rev() {
         let name = format!("Room{i}");
-        store.create_room(&a, &name).await.unwrap().unwrap();
+        new_room(&store, &a, &name).await;
         names.push(name);
     }
     names.sort_by_key(|n| n.to_lowercase());
@@ -267,7 +270,7 @@ pub async fn room_list_pages_with_kept_member_counts<S: Store>(fx: &Fixture<S>) 
     assert!(!store.leave_room(room.id, b.id).await.unwrap());
     assert_eq!(members_of_room3().await, 2);
     store.delete_room(room.id).await.unwrap();
-    let again = store.create_room(&c, "Room3").await.unwrap().unwrap();
+    let again = new_room(&store, &c, "Room3").await;
     let page = store.rooms(a.id, Some("room2"), 1).await.unwrap();
     assert_eq!(
         (page[0].room.id, page[0].members, page[0].joined),
@@ -280,7 +283,7 @@ pub async fn room_list_pages_with_kept_member_counts<S: Store>(fx: &Fixture<S>) 
 pub async fn room_members_page_by_id<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let owner = user(&store, "owner").await;
-    let room = store.create_room(&owner, "big").await.unwrap().unwrap();
+    let room = new_room(&store, &owner, "big").await;
     let mut everyone = vec![owner];
     for i in 0..6 {
         let u = user(&store, &format!("member{i}")).await;
@@ -297,4 +300,36 @@ pub async fn room_members_page_by_id<S: Store>(fx: &Fixture<S>) {
     }
     assert_eq!(seen, everyone);
     assert_eq!(store.room_members(room.id).await.unwrap(), everyone);
+}
+/// The rooms a user owns are counted in the store: the quota refuses one more
+/// `TooManyRooms` (and creates nothing), still after a reopen, and deleting one
+/// of them makes room for another.
+pub async fn rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one<S: Store>(
+    fx: &Fixture<S>,
+) {
+    let (a, first) = {
+        let store = fx.open();
+        let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
+        let first = new_room(&store, &a, "one").await;
+        new_room(&store, &a, "two").await;
+        assert_eq!(
+            store.create_room(&a, "three", 2).await.unwrap(),
+            Err(ErrorCode::TooManyRooms)
+        );
+        assert_eq!(store.room_by_name("three").await.unwrap(), None);
+        // Joining rooms is not owning them; others have their own quota.
+        assert!(store.create_room(&b, "three", 2).await.unwrap().is_ok());
+        (a, first)
+    };
+    let store = fx.open();
+    assert_eq!(
+        store.create_room(&a, "four", 2).await.unwrap(),
+        Err(ErrorCode::TooManyRooms)
+    );
+    store.delete_room(first.id).await.unwrap();
+    assert!(store.create_room(&a, "four", 2).await.unwrap().is_ok());
+    assert_eq!(
+        store.create_room(&a, "five", 2).await.unwrap(),
+        Err(ErrorCode::TooManyRooms)
+    );
 }

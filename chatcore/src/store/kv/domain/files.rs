@@ -2,11 +2,11 @@
 //! their inbox), deletion, and the lists of a conversation's files.
 
 use super::scan_decode;
-use crate::protocol::{Event, ItemId, Peer, Timestamp};
+use crate::protocol::{ErrorCode, Event, ItemId, Peer, Timestamp};
 use crate::store::kv::keys::{self, Conv};
-use crate::store::kv::records::Reader;
+use crate::store::kv::records::{FileUsage, Reader};
 use crate::store::kv::{KvBackend, Txn, View};
-use crate::store::{FileRecord, FileTarget, NewFile, Notice, StoreError, UserId};
+use crate::store::{FileQuota, FileRecord, FileTarget, NewFile, Notice, StoreError, UserId};
 
 /// The conversation a file from `from` to `target` belongs to.
 fn conv_of(target: &FileTarget, from: UserId) -> Conv {
@@ -17,18 +17,47 @@ fn conv_of(target: &FileTarget, from: UserId) -> Conv {
 }
 
 impl Txn<'_> {
-    /// Deletes a file's record, its chunks and its place in its conversation.
-    pub(super) fn delete_file_record(&mut self, file: &FileRecord) {
+    /// Deletes a file's record, its chunks and its place in its conversation,
+    /// and gives its uploader the quota back.
+    pub(super) fn delete_file_record(&mut self, file: &FileRecord) -> Result<(), StoreError> {
         for index in 0..file.size.div_ceil(u64::from(file.chunk_size.max(1))) {
             self.delete(keys::chunk(file.id, index));
         }
         self.delete(keys::conv_file(conv_of(&file.to, file.from.id), file.id));
         self.delete(keys::file(file.id));
+        let usage_key = keys::file_usage(file.from.id);
+        // Saturating: files stored before usage was kept are not in it.
+        let usage = self.record::<FileUsage>(&usage_key)?.unwrap_or_default();
+        let usage = FileUsage {
+            files: usage.files.saturating_sub(1),
+            bytes: usage.bytes.saturating_sub(file.size),
+        };
+        if usage == FileUsage::default() {
+            self.delete(usage_key);
+        } else {
+            self.put(usage_key, &usage);
+        }
+        Ok(())
     }
 }
 
-/// Records an offered file, with nothing received yet.
-pub(super) fn create_file(txn: &mut Txn<'_>, offer: NewFile) -> Result<FileRecord, StoreError> {
+/// Records an offered file, with nothing received yet, unless it would take
+/// its uploader over `quota`.
+pub(super) fn create_file(
+    txn: &mut Txn<'_>,
+    offer: NewFile,
+    quota: FileQuota,
+) -> Result<Result<FileRecord, ErrorCode>, StoreError> {
+    let usage_key = keys::file_usage(offer.from.id);
+    let usage = txn.record::<FileUsage>(&usage_key)?.unwrap_or_default();
+    let usage = FileUsage {
+        files: usage.files.saturating_add(1),
+        bytes: usage.bytes.saturating_add(offer.size),
+    };
+    if usage.files > quota.files || usage.bytes > quota.bytes {
+        return Ok(Err(ErrorCode::QuotaExceeded));
+    }
+    txn.put(usage_key, &usage);
     let record = FileRecord {
         id: txn.next_id()?,
         from: offer.from,
@@ -42,7 +71,7 @@ pub(super) fn create_file(txn: &mut Txn<'_>, offer: NewFile) -> Result<FileRecor
         ts: offer.ts,
     };
     txn.put(keys::file(record.id), &record);
-    Ok(record)
+    Ok(Ok(record))
 }
 
 /// Stores chunk `index` of `file`.
@@ -99,7 +128,7 @@ pub(super) fn complete_file(
 /// Deletes `file`, whatever state it is in.
 pub(super) fn delete_file(txn: &mut Txn<'_>, file: ItemId) -> Result<(), StoreError> {
     if let Some(record) = txn.record::<FileRecord>(&keys::file(file))? {
-        txn.delete_file_record(&record);
+        txn.delete_file_record(&record)?;
     }
     Ok(())
 }

@@ -21,8 +21,9 @@ use super::{KvBackend, KvStore, View};
 use crate::friends::{FriendAction, Link};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Timestamp};
 use crate::store::{
-    Account, Appended, Deliver, FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage,
-    Notice, Room, RoomId, RoomListing, RoomPosition, Store, StoreError, StoreHealth, User, UserId,
+    Account, Appended, Deliver, FileQuota, FileRecord, FriendOutcome, NewFile, NewMessage,
+    NewRoomMessage, Notice, Room, RoomId, RoomListing, RoomPosition, Store, StoreError,
+    StoreHealth, User, UserId,
 };
 
 /// Up to `limit` records with `start <= key < end`, decoded, with their keys.
@@ -180,9 +181,14 @@ impl<B: KvBackend> Store for KvStore<B> {
             .await
     }
 
-    async fn create_room(&self, owner: &User, name: &str) -> Result<Option<Room>, StoreError> {
+    async fn create_room(
+        &self,
+        owner: &User,
+        name: &str,
+        max_owned: usize,
+    ) -> Result<Result<Room, ErrorCode>, StoreError> {
         let (owner, name) = (owner.id, name.to_owned());
-        self.write(move |txn| rooms::create_room(txn, owner, name))
+        self.write(move |txn| rooms::create_room(txn, owner, name, max_owned))
             .await
     }
 
@@ -269,8 +275,13 @@ impl<B: KvBackend> Store for KvStore<B> {
             .await
     }
 
-    async fn create_file(&self, offer: NewFile) -> Result<FileRecord, StoreError> {
-        self.write(move |txn| files::create_file(txn, offer)).await
+    async fn create_file(
+        &self,
+        offer: NewFile,
+        quota: FileQuota,
+    ) -> Result<Result<FileRecord, ErrorCode>, StoreError> {
+        self.write(move |txn| files::create_file(txn, offer, quota))
+            .await
     }
 
     async fn put_chunk(&self, file: ItemId, index: u64, bytes: Vec<u8>) -> Result<(), StoreError> {

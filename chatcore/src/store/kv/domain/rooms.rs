@@ -29,16 +29,23 @@ impl Txn<'_> {
 }
 
 /// Creates the room `name` with its owner as the first member, unless a room
-/// has that name already, whatever its case.
+/// has that name already, whatever its case, or the owner has `max_owned`.
 pub(super) fn create_room(
     txn: &mut Txn<'_>,
     owner: UserId,
     name: String,
-) -> Result<Option<Room>, StoreError> {
+    max_owned: usize,
+) -> Result<Result<Room, ErrorCode>, StoreError> {
     let name_key = keys::room_name(&name.to_lowercase());
     if txn.raw(&name_key)?.is_some() {
-        return Ok(None);
+        return Ok(Err(ErrorCode::RoomExists));
     }
+    let owned_key = keys::owned_rooms(owner);
+    let owned = txn.counter(&owned_key)?;
+    if owned >= max_owned as u64 {
+        return Ok(Err(ErrorCode::TooManyRooms));
+    }
+    txn.put_u64(owned_key, owned + 1);
     let id = RoomId(txn.next_id()?);
     txn.put_u64(name_key, id.0);
     let record = RoomRecord {
@@ -49,7 +56,7 @@ pub(super) fn create_room(
     txn.put_u64(keys::member(id, owner), 0);
     txn.put(keys::membership(owner, id), &());
     txn.put_u64(keys::member_count(id), 1);
-    Ok(Some(room_from(id, record)))
+    Ok(Ok(room_from(id, record)))
 }
 
 /// The room whose lowercase name is under `name_key`.
@@ -160,13 +167,20 @@ pub(super) fn delete_room(txn: &mut Txn<'_>, room: RoomId) -> Result<Vec<UserId>
     }
     for key in txn.delete_range(keys::conv_files(conv))? {
         if let Some(file) = txn.record::<FileRecord>(&keys::file(keys::last_u64(&key)))? {
-            txn.delete_file_record(&file);
+            txn.delete_file_record(&file)?;
         }
     }
     txn.delete(keys::last_seq(conv));
     txn.delete(keys::member_count(room));
     txn.delete(keys::room_name(&record.name.to_lowercase()));
     txn.delete(keys::room(room));
+    let owned_key = keys::owned_rooms(record.owner);
+    match txn.counter(&owned_key)? {
+        // Rooms created before the count was kept are not in it.
+        0 => {}
+        1 => txn.delete(owned_key),
+        owned => txn.put_u64(owned_key, owned - 1),
+    }
     Ok(members)
 }
 
