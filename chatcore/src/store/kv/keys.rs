@@ -123,6 +123,7 @@ pub fn expiring_record(index_key: &[u8]) -> &[u8] {
 pub fn room(id: RoomId) -> Vec<u8> {
     key(b'o', None, &[id.0])
 }
+pub const ROOMS: (&[u8], &[u8]) = (b"o", b"p");
 /// How many rooms a user owns (the rooms-per-owner quota).
 pub fn owned_rooms(owner: UserId) -> Vec<u8> {
     key(b'O', None, &[owner.0])

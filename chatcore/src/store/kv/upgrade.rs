@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 
 use super::keys;
-use super::records::{FORMAT_VERSION, OLDEST_FORMAT};
+use super::records::{decode, encode, FileUsage, RoomRecord, FORMAT_VERSION, OLDEST_FORMAT};
 use super::{KvBackend, WriteBatch};
-use crate::store::{RoomId, StoreError};
+use crate::store::{FileRecord, RoomId, StoreError, UserId};
 
-/// The first format that keeps room member counts (`keys::member_count`).
-const MEMBER_COUNTS: u32 = 3;
+/// The first format that keeps room member counts (`keys::member_count`) and
+/// the quota counts: rooms per owner (`keys::owned_rooms`) and files per
+/// uploader (`keys::file_usage`).
+const KEPT_COUNTS: u32 = 3;
 
 /// Checks the format version: writes it into an empty database and returns
 /// `None`; returns an older format's version, for [`finish`] to upgrade (every
@@ -48,8 +50,9 @@ pub(super) fn finish<B: KvBackend>(backend: &B, from: Option<u32>) -> Result<(),
         return Ok(());
     };
     let mut batch = WriteBatch::new();
-    if from < MEMBER_COUNTS {
+    if from < KEPT_COUNTS {
         member_counts(backend, &mut batch)?;
+        quota_counts(backend, &mut batch)?;
     }
     backend.commit(with_version(batch))
 }
@@ -72,6 +75,32 @@ fn member_counts<B: KvBackend>(backend: &B, batch: &mut WriteBatch) -> Result<()
     }
     for (room, count) in counts {
         batch.insert(keys::member_count(room), Some(count.to_be_bytes().to_vec()));
+    }
+    Ok(())
+}
+
+/// Counts, once, the rooms each user owns and what each user's files take up,
+/// so that the quotas format 3 keeps hold for what was stored before.
+fn quota_counts<B: KvBackend>(backend: &B, batch: &mut WriteBatch) -> Result<(), StoreError> {
+    let mut owned: HashMap<UserId, u64> = HashMap::new();
+    let (start, end) = keys::ROOMS;
+    for (key, raw) in backend.scan(start, end, false, usize::MAX)? {
+        let room: RoomRecord = decode(&key, &raw)?;
+        *owned.entry(room.owner).or_default() += 1;
+    }
+    for (owner, count) in owned {
+        batch.insert(keys::owned_rooms(owner), Some(count.to_be_bytes().to_vec()));
+    }
+    let mut usage: HashMap<UserId, FileUsage> = HashMap::new();
+    let (start, end) = keys::FILES;
+    for (key, raw) in backend.scan(start, end, false, usize::MAX)? {
+        let file: FileRecord = decode(&key, &raw)?;
+        let entry = usage.entry(file.from.id).or_default();
+        entry.files += 1;
+        entry.bytes = entry.bytes.saturating_add(file.size);
+    }
+    for (user, usage) in usage {
+        batch.insert(keys::file_usage(user), Some(encode(&usage)));
     }
     Ok(())
 }

@@ -160,7 +160,7 @@ macro_rules! store_open_tests {
             reopen_after_close_keeps_data,
             a_second_open_of_an_open_database_is_an_error,
             another_format_version_is_refused,
-            a_format_2_database_opens_with_member_counts,
+            a_format_2_database_opens_with_its_counts,
             data_without_a_version_record_is_not_a_database,
         );
     };

@@ -16,9 +16,12 @@
 use std::path::{Path, PathBuf};
 
 use super::{new_id, new_room, send, user, HASH};
-use crate::protocol::{Event, ItemId};
+use crate::protocol::{ErrorCode, Event, ItemId};
 use crate::store::kv::keys;
-use crate::store::{KvBackend, KvStore, Store, StoreError, WriteBatch, FORMAT_VERSION};
+use crate::store::{
+    FileQuota, FileTarget, KvBackend, KvStore, NewFile, Store, StoreError, WriteBatch,
+    FORMAT_VERSION,
+};
 
 /// How a backend crate keeps a store in a directory.
 #[derive(Debug)]
@@ -115,15 +118,26 @@ pub async fn another_format_version_is_refused<B: KvBackend>(kit: &OnDisk<B>) {
     );
 }
 
-/// A database of format 2, which kept no room member counts, opens: the counts
-/// are made at open, the room list shows them, and they move from there.
-pub async fn a_format_2_database_opens_with_member_counts<B: KvBackend>(kit: &OnDisk<B>) {
+/// A database of format 2 (before member and quota counts were kept) opens
+/// with them counted: the room list's member counts, rooms per owner and what
+/// each user's files take up hold for what was stored before.
+pub async fn a_format_2_database_opens_with_its_counts<B: KvBackend>(kit: &OnDisk<B>) {
     let tmp = tempfile::tempdir().unwrap();
     let (ann, bob, lobby) = {
         let store = (kit.open)(tmp.path()).unwrap();
         let (ann, bob) = (user(&store, "ann").await, user(&store, "bob").await);
         let lobby = new_room(&store, &ann, "lobby").await;
         assert_eq!(store.join_room(lobby.id, bob.id).await.unwrap(), Ok(true));
+        let offer = NewFile {
+            from: ann.clone(),
+            to: FileTarget::User(bob.clone()),
+            name: "notes.txt".into(),
+            size: 3,
+            sha256: [7; 32],
+            chunk_size: 3,
+            ts: 1,
+        };
+        store.create_file(offer, UNLIMITED).await.unwrap().unwrap();
         store.close();
         (ann, bob, lobby)
     };
@@ -131,6 +145,8 @@ pub async fn a_format_2_database_opens_with_member_counts<B: KvBackend>(kit: &On
         tmp.path(),
         WriteBatch::from([
             (keys::member_count(lobby.id), None),
+            (keys::owned_rooms(ann.id), None),
+            (keys::file_usage(ann.id), None),
             (keys::VERSION.to_vec(), Some(2u32.to_be_bytes().to_vec())),
         ]),
     );
@@ -139,7 +155,35 @@ pub async fn a_format_2_database_opens_with_member_counts<B: KvBackend>(kit: &On
     assert_eq!(members().await, 2);
     assert!(store.leave_room(lobby.id, bob.id).await.unwrap());
     assert_eq!(members().await, 1);
+    assert_eq!(
+        store.create_room(&ann, "den", 1).await.unwrap(),
+        Err(ErrorCode::TooManyRooms),
+        "the room owned before counts"
+    );
+    let one_file = FileQuota {
+        files: 1,
+        bytes: u64::MAX,
+    };
+    let offer = NewFile {
+        from: ann.clone(),
+        to: FileTarget::User(bob),
+        name: "more.txt".into(),
+        size: 1,
+        sha256: [7; 32],
+        chunk_size: 1,
+        ts: 2,
+    };
+    assert_eq!(
+        store.create_file(offer, one_file).await.unwrap(),
+        Err(ErrorCode::QuotaExceeded),
+        "the file offered before counts"
+    );
 }
+
+const UNLIMITED: FileQuota = FileQuota {
+    files: u64::MAX,
+    bytes: u64::MAX,
+};
 
 /// Data without chatcore's version record is not taken for a database.
 pub async fn data_without_a_version_record_is_not_a_database<B: KvBackend>(kit: &OnDisk<B>) {
