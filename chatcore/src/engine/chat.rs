@@ -40,7 +40,10 @@ impl Conn {
         body: Body,
     ) -> Result<InFlight, ErrorCode> {
         let Body::Text(text) = &body;
-        if text.is_empty() || text.len() > limits::MAX_TEXT_LEN {
+        // A message that could not be sent in a frame would be stored and then
+        // fail its recipients' connections at every login.
+        let fits = text.len() + limits::PAGE_FRAME_OVERHEAD <= self.state.config.max_frame_len;
+        if text.is_empty() || text.len() > limits::MAX_TEXT_LEN || !fits {
             return Err(ErrorCode::InvalidMessage);
         }
         let me = self.me();

@@ -668,3 +668,27 @@ async fn connections_per_address_are_capped_at_the_default() {
     }
     h.stop().await;
 }
+
+/// On a server with frames smaller than the largest message, a message that
+/// would not fit a frame is refused at the send (never stored to fail its
+/// recipient's connection at every login); one that fits goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_bigger_than_a_frame_is_refused_at_the_send() {
+    let mut config = test_config();
+    config.max_frame_len = 4096;
+    config.file_chunk_size = 2048;
+    let h = start(config);
+    let (ann, mut bob) = friends(&h).await;
+    let err = ann
+        .client
+        .send_text("bob", &"x".repeat(5000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidMessage));
+    ann.client
+        .send_text("bob", &"y".repeat(3000))
+        .await
+        .unwrap();
+    bob.expect(|e| matches!(e, Event::Message(_))).await;
+    h.stop().await;
+}

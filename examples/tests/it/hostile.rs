@@ -15,8 +15,8 @@ use chatcore::client::{Client, ClientError};
 use chatcore::engine::testkit::{password, test_config, TestClient};
 use chatcore::engine::Server;
 use chatcore::protocol::{
-    encode_frame, Body, ClientFrame, ErrorCode, Event, Peer, Request, DEFAULT_MAX_FRAME_LEN,
-    PROTOCOL_VERSION,
+    encode_frame, limits, Body, ClientFrame, ErrorCode, Event, Peer, Request,
+    DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 use chatcore::store::{FileQuota, FileTarget, NewFile, Store};
 use chatcore::transport::tcp::{self, TcpTransport};
@@ -115,6 +115,7 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
         "flooder",
         "inundated",
         "hoarder",
+        "loud",
     ] {
         setup.register(user, &password(user)).await.unwrap();
     }
@@ -337,6 +338,38 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
     }
     assert_eq!(got, flood, "the flood, in order, once");
     inundated.sync().await;
+
+    // A room of 16 KiB messages, and a member asking for a page as wide as
+    // there is: the answer fits a frame (fewer messages, and the rest by
+    // paging), the connection lives on.
+    let loud = login(addr, "loud").await;
+    loud.client.create_room("noisy").await.unwrap();
+    let listener = &mut honest[0];
+    listener.client.join_room("noisy").await.unwrap();
+    let big = "l".repeat(limits::MAX_TEXT_LEN);
+    for _ in 0..90 {
+        loud.client.say("noisy", &big).await.unwrap();
+    }
+    let page = listener
+        .client
+        .history(Peer::Room("noisy".into()), None, limits::MAX_HISTORY_PAGE)
+        .await
+        .unwrap();
+    assert!(
+        !page.is_empty() && page.len() < 90,
+        "a page that fits: {}",
+        page.len()
+    );
+    let older = listener
+        .client
+        .history(
+            Peer::Room("noisy".into()),
+            Some(page[page.len() - 1].seq),
+            200,
+        )
+        .await
+        .unwrap();
+    assert!(!older.is_empty(), "the rest by paging");
     for c in &honest {
         c.sync().await;
     }
