@@ -43,6 +43,36 @@ async fn raw_hello(h: &Harness, client: &str) -> MemoryClientConnection {
     raw
 }
 
+/// A raw connection that said hello and asked to log in as `user` (nothing
+/// read yet).
+async fn raw_login(h: &Harness, client: &str, user: &str) -> MemoryClientConnection {
+    let mut raw = raw_hello(h, client).await;
+    let login = Request::Login {
+        username: user.into(),
+        password: password(user),
+    };
+    raw.send(ClientFrame::Request {
+        req_id: 1,
+        request: login,
+    })
+    .await
+    .unwrap();
+    raw
+}
+
+/// The messages `user`'s backlog holds at a fresh login, up to `CaughtUp`.
+async fn backlog_of(h: &Harness, user: &str) -> Vec<chatcore::protocol::Message> {
+    let mut c = h.login_raw(user).await;
+    let mut messages = Vec::new();
+    loop {
+        match c.next_event().await {
+            Event::Message(m) => messages.push(m),
+            Event::CaughtUp => return messages,
+            _ => {}
+        }
+    }
+}
+
 /// Reads server frames until the connection closes.
 async fn until_closed(
     raw: &mut chatcore::transport::memory::MemoryClientConnection,
@@ -163,18 +193,8 @@ async fn a_reader_that_never_reads_is_disconnected() {
     let h = start(config);
     let (ann, mut bob) = friends(&h).await;
     // cat logs in over a raw connection and then never reads again.
-    let mut raw = raw_hello(&h, "slow").await;
     h.register("cat").await;
-    let login = Request::Login {
-        username: "cat".into(),
-        password: password("cat"),
-    };
-    raw.send(ClientFrame::Request {
-        req_id: 1,
-        request: login,
-    })
-    .await
-    .unwrap();
+    let raw = raw_login(&h, "slow", "cat").await;
     let deadline = tokio::time::Instant::now() + LIMIT;
     while h.server().online_count() < 3 {
         assert!(tokio::time::Instant::now() < deadline, "cat logged in");
@@ -363,17 +383,7 @@ async fn a_backlog_to_a_reader_that_never_reads_stops_at_once() {
     for n in 0..BACKLOG {
         ann.client.send_text("bob", &format!("{n}")).await.unwrap();
     }
-    let mut raw = raw_hello(&h, "never reads").await;
-    let login = Request::Login {
-        username: "bob".into(),
-        password: password("bob"),
-    };
-    raw.send(ClientFrame::Request {
-        req_id: 1,
-        request: login,
-    })
-    .await
-    .unwrap();
+    let raw = raw_login(&h, "never reads", "bob").await;
     // One grace period (5 s) for the verdict, then the session is gone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut seen_online = false;
@@ -390,16 +400,11 @@ async fn a_backlog_to_a_reader_that_never_reads_stops_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(raw);
-    let mut bob = h.login_raw("bob").await;
-    let mut got = 0;
-    loop {
-        match bob.next_event().await {
-            Event::Message(_) => got += 1,
-            Event::CaughtUp => break,
-            _ => {}
-        }
-    }
-    assert_eq!(got, BACKLOG, "nothing was lost");
+    assert_eq!(
+        backlog_of(&h, "bob").await.len(),
+        BACKLOG,
+        "nothing was lost"
+    );
     drop(ann);
     tokio::time::timeout(Duration::from_secs(10), h.stop())
         .await
@@ -419,17 +424,7 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
     let (ann, bob) = friends(&h).await;
     bob.client.logout().await.unwrap();
     drop(bob);
-    let mut raw = raw_hello(&h, "stops reading").await;
-    let login = Request::Login {
-        username: "bob".into(),
-        password: password("bob"),
-    };
-    raw.send(ClientFrame::Request {
-        req_id: 1,
-        request: login,
-    })
-    .await
-    .unwrap();
+    let raw = raw_login(&h, "stops reading", "bob").await;
     let online = |n: usize| {
         let server = h.server().clone();
         async move {
@@ -452,16 +447,7 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
     // are queued.
     online(1).await;
     drop(raw);
-    let mut bob = h.login_raw("bob").await;
-    let mut got = 0;
-    loop {
-        match bob.next_event().await {
-            Event::Message(_) => got += 1,
-            Event::CaughtUp => break,
-            _ => {}
-        }
-    }
-    assert_eq!(got, SENT, "nothing was lost");
+    assert_eq!(backlog_of(&h, "bob").await.len(), SENT, "nothing was lost");
     h.stop().await;
 }
 
@@ -481,17 +467,7 @@ async fn acks_during_a_login_backlog_are_read_at_once() {
     for n in 0..BACKLOG {
         ann.client.send_text("bob", &format!("{n}")).await.unwrap();
     }
-    let mut raw = raw_hello(&h, "acks as it reads").await;
-    let login = Request::Login {
-        username: "bob".into(),
-        password: password("bob"),
-    };
-    raw.send(ClientFrame::Request {
-        req_id: 1,
-        request: login,
-    })
-    .await
-    .unwrap();
+    let mut raw = raw_login(&h, "acks as it reads", "bob").await;
     let mut received = Vec::new();
     let mut ack_answered_at = None;
     loop {
@@ -528,22 +504,12 @@ async fn acks_during_a_login_backlog_are_read_at_once() {
     assert_eq!(received.len(), BACKLOG, "the whole backlog, once");
     drop(raw);
     // The acked hundred are gone; the rest comes again.
-    let mut bob = h.login_raw("bob").await;
-    let mut again = 0;
-    loop {
-        match bob.next_event().await {
-            Event::Message(m) => {
-                assert!(
-                    !received[..100].contains(&m.id),
-                    "an acked message came back"
-                );
-                again += 1;
-            }
-            Event::CaughtUp => break,
-            _ => {}
-        }
-    }
-    assert_eq!(again, BACKLOG - 100);
+    let again = backlog_of(&h, "bob").await;
+    assert!(
+        again.iter().all(|m| !received[..100].contains(&m.id)),
+        "an acked message came back"
+    );
+    assert_eq!(again.len(), BACKLOG - 100);
     h.stop().await;
 }
 
