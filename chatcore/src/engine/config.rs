@@ -117,7 +117,10 @@ pub struct ServerConfig {
     /// `RegistrationThrottled` (before the password is hashed).
     pub registrations_per_address: usize,
     /// A connection that is not logged in this long after it connected (or
-    /// logged out) is told `Timeout` and closed, pings or not.
+    /// logged out) is told `Timeout` and closed, pings or not. Default 2
+    /// minutes (as ejabberd's `negotiation_timeout`): a person at an
+    /// interactive client has time to register and log in, and with the cap
+    /// per address anonymous connections cannot pile up.
     pub login_timeout: Duration,
     /// Connections served at once from one peer address; one more is told
     /// `TooManyConnections` and closed.
@@ -172,7 +175,7 @@ impl Default for ServerConfig {
             outbound_queue_bytes: 8 << 20,
             min_free_disk: Self::DEFAULT_MIN_FREE_DISK,
             registrations_per_address: 20,
-            login_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(120),
             max_connections_per_address: 64,
             max_rooms_per_owner: 100,
             max_files_per_user: 1000,

@@ -104,7 +104,7 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     registrations_per_address: usize,
     /// Seconds a connection may stay without logging in (pings or not).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 120)]
     login_timeout_secs: u64,
     /// Most connections served at once from one client address.
     #[arg(long, default_value_t = 64)]
