@@ -67,8 +67,9 @@ pub(super) async fn until_store_fails(state: Arc<ServerState>) -> StoreError {
     }
 }
 
-/// Deletes expired idempotency records while the server runs, a bounded batch
-/// at a time, a few times per retention period.
+/// Deletes expired idempotency records while the server runs: a few times per
+/// retention period, a pass over every record, a bounded batch at a time (no
+/// index by time: that would cost every send a write).
 pub(super) async fn sweep_send_records(state: Arc<ServerState>, shutdown: CancellationToken) {
     const BATCH: usize = 10_000;
     let retention = state.config.send_record_retention;
@@ -80,20 +81,24 @@ pub(super) async fn sweep_send_records(state: Arc<ServerState>, shutdown: Cancel
             _ = every.tick() => {}
         }
         let before = super::conn::now_ms().saturating_sub(retention.as_millis() as u64);
+        let (mut resume, mut expired) = (None, 0);
         loop {
-            match state.store.expire_send_records(before, BATCH).await {
-                Ok(n) if n == BATCH => continue,
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::debug!(n, "expired idempotency records");
+            match state.store.expire_send_records(before, resume, BATCH).await {
+                Ok(sweep) => {
+                    expired += sweep.expired;
+                    match sweep.next {
+                        Some(next) => resume = Some(next),
+                        None => break,
                     }
-                    break;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "expiring idempotency records failed");
                     break;
                 }
             }
+        }
+        if expired > 0 {
+            tracing::debug!(expired, "expired idempotency records");
         }
     }
 }

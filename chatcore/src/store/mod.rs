@@ -213,6 +213,20 @@ pub struct SendReceipt {
     pub ts: Timestamp,
 }
 
+/// Where a sweep of send records stopped: bytes only the store that made them
+/// reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepCursor(pub Vec<u8>);
+
+/// What one [`Store::expire_send_records`] call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRecordSweep {
+    /// Records deleted.
+    pub expired: usize,
+    /// Where the sweep goes on; `None` once every record was looked at.
+    pub next: Option<SweepCursor>,
+}
+
 /// What [`Store::append_direct`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
@@ -399,11 +413,17 @@ pub trait Store: Send + Sync + 'static {
         msg: NewMessage,
     ) -> Result<Result<Appended, ErrorCode>, StoreError>;
 
-    /// Deletes up to `max` idempotency records (see [`append_direct`](Self::append_direct))
-    /// of sends made before `before`; returns how many went. A retry after its
-    /// record expired is stored as a new message.
-    async fn expire_send_records(&self, before: Timestamp, max: usize)
-        -> Result<usize, StoreError>;
+    /// Looks at up to `max` idempotency records (see
+    /// [`append_direct`](Self::append_direct)) after `resume` (where the last
+    /// call stopped; `None`: from the first) and deletes those of sends made
+    /// before `before`. A sweep calls this until [`SendRecordSweep::next`] is
+    /// `None`. A retry after its record expired is stored as a new message.
+    async fn expire_send_records(
+        &self,
+        before: Timestamp,
+        resume: Option<SweepCursor>,
+        max: usize,
+    ) -> Result<SendRecordSweep, StoreError>;
 
     /// Up to `limit` inbox events of `user` with ids above `after`, oldest first.
     async fn inbox(

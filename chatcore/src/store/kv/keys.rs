@@ -97,29 +97,26 @@ pub fn inbox(user: UserId, item: u64) -> Vec<u8> {
 pub fn inbox_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'i', None, &[user.0])
 }
-/// A send's idempotency record: scoped to its conversation, so a client may
-/// number each conversation's messages on its own.
+/// A send's idempotency record: scoped to its conversation (the sender and
+/// the other user, or the room), so a client may number each conversation's
+/// messages on its own. 26 bytes: within the writer's inline key size.
 pub fn idempotency(sender: UserId, conv: Conv, client_msg_id: u64) -> Vec<u8> {
-    key(b'K', Some(conv), &[sender.0, client_msg_id])
+    let (kind, peer) = match conv {
+        Conv::Direct(lo, hi) => (b'd', if sender == lo { hi.0 } else { lo.0 }),
+        Conv::Room(room) => (b'r', room.0),
+    };
+    let mut k = Vec::with_capacity(26);
+    k.push(b'K');
+    k.extend_from_slice(&sender.0.to_be_bytes());
+    k.push(kind);
+    k.extend_from_slice(&peer.to_be_bytes());
+    k.extend_from_slice(&client_msg_id.to_be_bytes());
+    k
 }
+pub const IDEMPOTENCY: (&[u8], &[u8]) = (b"K", b"L");
 /// Idempotency records written before they were scoped per conversation: no
 /// longer read, swept like expired ones.
 pub const LEGACY_IDEMPOTENCY: (&[u8], &[u8]) = (b"k", b"l");
-/// The expiry index of idempotency records: `T ++ ts ++ record key`, so a sweep
-/// reads the oldest first.
-pub fn idempotency_expiry(ts: u64, record: &[u8]) -> Vec<u8> {
-    let mut k = key(b'T', None, &[ts]);
-    k.extend_from_slice(record);
-    k
-}
-/// `[start, end)` of the expiry index entries of records written before `ts`.
-pub fn idempotency_expired(before_ts: u64) -> (Vec<u8>, Vec<u8>) {
-    (key(b'T', None, &[0]), key(b'T', None, &[before_ts]))
-}
-/// The record key an expiry index entry names.
-pub fn expiring_record(index_key: &[u8]) -> &[u8] {
-    &index_key[9..]
-}
 pub fn room(id: RoomId) -> Vec<u8> {
     key(b'o', None, &[id.0])
 }

@@ -46,7 +46,8 @@
 //! | `h` `d` low high seq | [`Message`] of a 1:1 conversation |
 //! | `s` `d` low high | last seq of that conversation |
 //! | `i` user item | [`InboxRecord`](records::InboxRecord) |
-//! | `k` sender client_msg_id | [`SendReceipt`] (idempotency) |
+//! | `K` sender (`d` other user \| `r` room) client_msg_id | [`SendReceipt`] (idempotency, per conversation) |
+//! | `k` sender client_msg_id | format 2's idempotency records: swept |
 //! | `C` room | member count (format 3) |
 //! | `O` owner | how many rooms the owner has (u64 BE) |
 //! | `q` user | what the user's files take up (`records::FileUsage`) |

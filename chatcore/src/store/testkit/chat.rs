@@ -96,35 +96,55 @@ pub async fn client_msg_ids_are_per_conversation_and_a_reuse_is_refused<S: Store
     ));
 }
 
-/// Idempotency records are kept until they expire; a retry after that is a new
-/// message, and records of later sends stay.
+/// Idempotency records are kept until they expire; a sweep (pages of two
+/// records, resumed where the last stopped) deletes exactly the expired ones;
+/// a retry after that is a new message, and records of later sends stay.
 pub async fn send_records_expire<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
-    let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
-    // Sent at 1_700_000_000_000 + id ms.
-    let old = new_id(&send(&store, &a, &b, 1, "old").await);
-    let recent = new_id(&send(&store, &a, &b, 50, "recent").await);
+    let (a, b, c) = (
+        user(&store, "ann").await,
+        user(&store, "bob").await,
+        user(&store, "cat").await,
+    );
+    // Sent at 1_700_000_000_000 + id ms: ids 1..=3 old, 50..=52 recent.
+    let mut old = Vec::new();
+    for id in 1..=3 {
+        old.push(new_id(&send(&store, &a, &b, id, "old").await));
+        send(&store, &c, &a, id + 49, "recent").await;
+    }
+    let recent = new_id(&send(&store, &a, &b, 52, "recent").await);
+    let sweep = |before: u64| {
+        let store = &store;
+        async move {
+            let (mut resume, mut expired, mut calls) = (None, 0, 0);
+            loop {
+                let step = store.expire_send_records(before, resume, 2).await.unwrap();
+                expired += step.expired;
+                calls += 1;
+                assert!(calls < 100, "the sweep ends");
+                match step.next {
+                    Some(next) => resume = Some(next),
+                    None => return expired,
+                }
+            }
+        }
+    };
     assert_eq!(
-        store
-            .expire_send_records(1_700_000_000_001, 100)
-            .await
-            .unwrap(),
+        sweep(1_700_000_000_001).await,
         0,
         "nothing is older than its own ms"
     );
-    assert_eq!(
-        store
-            .expire_send_records(1_700_000_000_010, 100)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(sweep(1_700_000_000_010).await, 3);
+    assert_eq!(sweep(1_700_000_000_010).await, 0, "gone");
     drop(store);
     let store = fx.open();
     let again = new_id(&send(&store, &a, &b, 1, "old").await);
-    assert_ne!(again, old, "an expired record no longer deduplicates");
+    assert!(
+        !old.contains(&again),
+        "an expired record no longer deduplicates"
+    );
     assert!(matches!(
-        send(&store, &a, &b, 50, "recent").await,
+        send(&store, &a, &b, 52, "recent").await,
         Appended::Duplicate(r) if r.id == recent
     ));
 }

@@ -147,6 +147,8 @@ pub async fn a_format_2_database_opens_with_its_counts<B: KvBackend>(kit: &OnDis
             (keys::member_count(lobby.id), None),
             (keys::owned_rooms(ann.id), None),
             (keys::file_usage(ann.id), None),
+            // An idempotency record of format 2's layout (no conversation).
+            ([b"k".as_slice(), &[0; 16]].concat(), Some(vec![0; 3])),
             (keys::VERSION.to_vec(), Some(2u32.to_be_bytes().to_vec())),
         ]),
     );
@@ -178,6 +180,13 @@ pub async fn a_format_2_database_opens_with_its_counts<B: KvBackend>(kit: &OnDis
         Err(ErrorCode::QuotaExceeded),
         "the file offered before counts"
     );
+    let sweep = store.expire_send_records(0, None, 10).await.unwrap();
+    assert_eq!(
+        sweep.expired, 1,
+        "format 2's records are swept whatever their age"
+    );
+    let sweep = store.expire_send_records(0, sweep.next, 10).await.unwrap();
+    assert_eq!((sweep.expired, sweep.next), (0, None));
 }
 
 const UNLIMITED: FileQuota = FileQuota {

@@ -7,7 +7,7 @@ use super::scan_decode;
 use crate::friends::LinkState;
 use crate::protocol::{Body, ErrorCode, Event, ItemId, Message, Peer, Timestamp};
 use crate::store::kv::keys::{self, Conv};
-use crate::store::kv::records::{decode_u64, InboxRecord, Reader};
+use crate::store::kv::records::{decode, decode_u64, InboxRecord, Reader};
 use crate::store::kv::{KvBackend, Txn, View};
 use crate::store::{Appended, NewMessage, Notice, RoomId, SendReceipt, StoreError, User, UserId};
 
@@ -128,7 +128,6 @@ impl Txn<'_> {
         };
         self.put_created(keys::msg(conv, seq), &message);
         let idem_key = keys::idempotency(from.id, conv, client_msg_id);
-        self.put_created(keys::idempotency_expiry(ts, &idem_key), &());
         self.put_created(idem_key, &SendReceipt { id, seq, ts });
         Ok(message)
     }
@@ -181,38 +180,46 @@ pub(super) fn append_direct(
     Ok(Ok(Appended::New(message)))
 }
 
-/// Deletes up to `max` idempotency records written before `before_ts` (and any
-/// left from before they were scoped per conversation); returns how many went.
-pub(super) fn expire_send_records<B: KvBackend>(
+type Key = Vec<u8>;
+
+/// The idempotency records to delete among up to `max` after `resume`: those
+/// of sends made before `before`, and any left from before records were
+/// scoped per conversation (those go first). Returns them, and where the
+/// next look goes on (`None`: past the last record).
+pub(super) fn send_records_to_expire<B: KvBackend>(
     b: &View<'_, B>,
-    before_ts: Timestamp,
+    before: Timestamp,
+    resume: Option<Vec<u8>>,
     max: usize,
-) -> Result<Vec<Vec<u8>>, StoreError> {
+) -> Result<(Vec<Key>, Option<Key>), StoreError> {
     let (start, end) = keys::LEGACY_IDEMPOTENCY;
-    let mut doomed: Vec<Vec<u8>> = b
+    let legacy: Vec<Key> = b
         .scan(start, end, false, max)?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    let (start, end) = keys::idempotency_expired(before_ts);
-    let left = max - doomed.len();
-    doomed.extend(
-        b.scan(&start, &end, false, left)?
-            .into_iter()
-            .map(|(k, _)| k),
-    );
-    Ok(doomed)
-}
-
-/// Deletes what [`expire_send_records`] found: legacy records, and expiry
-/// entries with the records they name.
-pub(super) fn delete_send_records(txn: &mut Txn<'_>, doomed: Vec<Vec<u8>>) {
-    for key in doomed {
-        if key.first() == Some(&b'T') {
-            txn.delete(keys::expiring_record(&key).to_vec());
-        }
-        txn.delete(key);
+    if !legacy.is_empty() {
+        let (first, _) = keys::IDEMPOTENCY;
+        return Ok((legacy, Some(resume.unwrap_or_else(|| first.to_vec()))));
     }
+    let (first, end) = keys::IDEMPOTENCY;
+    // Just past the key the last look ended at.
+    let start = resume.map_or_else(
+        || first.to_vec(),
+        |mut key| {
+            key.push(0);
+            key
+        },
+    );
+    let looked = b.scan(&start, end, false, max)?;
+    let next = (looked.len() == max).then(|| looked[max - 1].0.clone());
+    let mut doomed = Vec::new();
+    for (key, raw) in looked {
+        if decode::<SendReceipt>(&key, &raw)?.ts < before {
+            doomed.push(key);
+        }
+    }
+    Ok((doomed, next))
 }
 
 /// Up to `limit` items of `user`'s inbox after the item `after`, in id order.

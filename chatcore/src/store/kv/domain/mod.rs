@@ -22,8 +22,8 @@ use crate::friends::{FriendAction, Link};
 use crate::protocol::{ErrorCode, Event, ItemId, Message, Timestamp};
 use crate::store::{
     Account, Appended, Deliver, FileQuota, FileRecord, FriendOutcome, NewFile, NewMessage,
-    NewRoomMessage, Notice, Room, RoomId, RoomListing, RoomPosition, Store, StoreError,
-    StoreHealth, User, UserId,
+    NewRoomMessage, Notice, Room, RoomId, RoomListing, RoomPosition, SendRecordSweep, Store,
+    StoreError, StoreHealth, SweepCursor, User, UserId,
 };
 
 /// Up to `limit` records with `start <= key < end`, decoded, with their keys.
@@ -140,20 +140,27 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn expire_send_records(
         &self,
         before: Timestamp,
+        resume: Option<SweepCursor>,
         max: usize,
-    ) -> Result<usize, StoreError> {
-        let doomed = self
-            .read(move |b| chat::expire_send_records(b, before, max))
+    ) -> Result<SendRecordSweep, StoreError> {
+        let resume = resume.map(|cursor| cursor.0);
+        let (doomed, next) = self
+            .read(move |b| chat::send_records_to_expire(b, before, resume, max))
             .await?;
-        let count = doomed.len();
-        if count > 0 {
+        let expired = doomed.len();
+        if expired > 0 {
+            // A record, once written, stays until it is deleted: what the look
+            // found expired is still there, and still expired.
             self.write(move |txn| {
-                chat::delete_send_records(txn, doomed);
+                doomed.into_iter().for_each(|key| txn.delete(key));
                 Ok(())
             })
             .await?;
         }
-        Ok(count)
+        Ok(SendRecordSweep {
+            expired,
+            next: next.map(SweepCursor),
+        })
     }
 
     async fn inbox(
