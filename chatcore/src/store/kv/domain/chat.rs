@@ -162,12 +162,17 @@ pub(super) fn append_direct(
     if let Some(answer) = txn.earlier_send(conv, msg.from.id, msg.client_msg_id, &msg.body)? {
         return Ok(answer);
     }
+    // Friends never block each other (a block ends the friendship on both
+    // sides, and blocked users cannot befriend; `proptest_friends` checks it):
+    // only a send between non-friends reads the other side's link.
     let mine = txn.link(msg.from.id, msg.to.id)?;
-    if mine.blocked || txn.link(msg.to.id, msg.from.id)?.blocked {
-        return Ok(Err(ErrorCode::Blocked));
-    }
-    if msg.friends_only && mine.state != LinkState::Friends {
-        return Ok(Err(ErrorCode::NotFriends));
+    if mine.state != LinkState::Friends {
+        if mine.blocked || txn.link(msg.to.id, msg.from.id)?.blocked {
+            return Ok(Err(ErrorCode::Blocked));
+        }
+        if msg.friends_only {
+            return Ok(Err(ErrorCode::NotFriends));
+        }
     }
     let to = Peer::User(msg.to.name.clone());
     let message = txn.append_new(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
