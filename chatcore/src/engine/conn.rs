@@ -6,13 +6,14 @@
 //! depends on none of them.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::Sha256;
 
 use super::ServerState;
+use crate::limits::Place;
 use crate::protocol::{ErrorCode, Event, ItemId, Response, ServerFrame};
 use crate::router::SessionHandle;
 use crate::session::Session;
@@ -24,6 +25,8 @@ pub(super) struct Conn {
     pub session: Session,
     pub handle: SessionHandle,
     pub peer: Option<SocketAddr>,
+    /// The connection's place among its address's (released when it drops).
+    pub _place: Option<Place<IpAddr>>,
     /// Uploads this connection started and has not completed.
     pub uploads: HashMap<ItemId, Upload>,
 }

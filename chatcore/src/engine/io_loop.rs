@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use super::backlog::Backlog;
 use super::conn::{Conn, Flow, WRITE_GRACE};
 use super::pipeline::Pipeline;
 use super::ServerState;
-use crate::limits::TokenBucket;
+use crate::limits::{Place, TokenBucket};
 use crate::mailbox::{Control, Mailbox};
 use crate::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame};
 use crate::router::SessionHandle;
@@ -33,19 +33,21 @@ pub(super) fn run<C: ServerConnection>(
     conn: C,
     conn_id: u64,
     peer: Option<SocketAddr>,
+    place: Option<Place<IpAddr>>,
 ) -> impl Future<Output = ()> + Send {
     let (sink, stream) = conn.split();
     let mailbox = Arc::new(Mailbox::new(
         state.config.outbound_queue,
         state.config.outbound_queue_bytes,
     ));
-    let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox), conn_id, peer));
+    let writer = tokio::spawn(write_loop(sink, Arc::clone(&mailbox), conn_id));
     // Boxed: passed into `serve` by value, it would take room twice in its task.
     let conn = Box::new(Conn {
         state,
         session: Session::new(),
         handle: SessionHandle { conn_id, mailbox },
         peer,
+        _place: place,
         uploads: HashMap::new(),
     });
     tracing::info!(conn_id, ?peer, "connected");
@@ -244,13 +246,15 @@ pub(super) async fn refuse<C: ServerConnection>(mut conn: C, code: ErrorCode) {
 /// a broken socket) ends the connection: the failure is logged, the mailbox
 /// closed and the session told to stop, so that the session does not go on
 /// queueing answers no one will send while its client waits for them.
-async fn write_loop<S>(mut sink: S, mailbox: Arc<Mailbox>, conn_id: u64, peer: Option<SocketAddr>)
+/// (Logged by `conn_id` alone: the "connected" line says its peer, and every
+/// idle writer would carry the address.)
+async fn write_loop<S>(mut sink: S, mailbox: Arc<Mailbox>, conn_id: u64)
 where
     S: futures::Sink<Arc<ServerFrame>, Error = TransportError> + Unpin,
 {
     while let Some(frames) = mailbox.take_all().await {
         if let Err(error) = write_burst(&mut sink, frames).await {
-            tracing::warn!(conn_id, ?peer, %error, "writing to the client failed; closing");
+            tracing::warn!(conn_id, %error, "writing to the client failed; closing");
             mailbox.close();
             mailbox.stop(Control::WriteFailed);
             break;
@@ -315,7 +319,7 @@ mod tests {
             mailbox.try_push(frame).unwrap();
         }
 
-        write_loop(sink, Arc::clone(&mailbox), 7, None).await;
+        write_loop(sink, Arc::clone(&mailbox), 7).await;
 
         assert!(mailbox.is_stopped(), "the session is told to stop");
         assert_eq!(mailbox.stopped().await, Control::WriteFailed);

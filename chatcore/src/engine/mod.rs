@@ -220,12 +220,9 @@ impl Server {
         };
         let conn_id = self.state.next_conn.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&self.state);
-        let serve = io_loop::run(state, conn, conn_id, peer);
-        tasks.spawn(async move {
-            serve.await;
-            // The address's place is held until the connection is gone.
-            drop(place);
-        });
+        // Not wrapped in another future to hold the place: that would keep a
+        // second copy of the connection's state in every idle task.
+        tasks.spawn(io_loop::run(state, conn, conn_id, peer, place));
     }
 
     /// Deletes uploads a crash left incomplete (no connection owns them now).
