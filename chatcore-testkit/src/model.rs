@@ -46,7 +46,9 @@ pub enum Needs {
 pub fn needs(request: &Request) -> Needs {
     match request {
         Request::Ping => Needs::Nothing,
-        Request::Register { .. } | Request::Login { .. } => Needs::Anonymous,
+        Request::Register { .. } | Request::Login { .. } | Request::LoginDevice { .. } => {
+            Needs::Anonymous
+        }
         Request::Logout
         | Request::SearchUsers { .. }
         | Request::FriendRequest { .. }
@@ -71,7 +73,9 @@ pub fn needs(request: &Request) -> Needs {
         | Request::CompleteFile { .. }
         | Request::ListFiles { .. }
         | Request::DownloadChunk { .. }
-        | Request::Page { .. } => Needs::Login,
+        | Request::Page { .. }
+        | Request::Devices
+        | Request::RevokeDevice { .. } => Needs::Login,
     }
 }
 

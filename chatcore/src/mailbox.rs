@@ -20,6 +20,8 @@ pub(crate) enum Control {
     Kick(String),
     /// Its outbound queue is full: the client does not read.
     SlowReader,
+    /// Its device was revoked.
+    Revoked,
     /// Its writer failed (a frame that cannot be encoded, a broken socket): no
     /// more frames reach the client.
     WriteFailed,

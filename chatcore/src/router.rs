@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::mailbox::{Control, Mailbox, PushError};
-use crate::protocol::ServerFrame;
+use crate::protocol::{DeviceId, ServerFrame};
 use crate::store::UserId;
 
 const SHARDS: usize = 64;
@@ -20,6 +20,8 @@ type Shard = RwLock<HashMap<UserId, Vec<SessionHandle>>>;
 pub(crate) struct SessionHandle {
     pub conn_id: u64,
     pub mailbox: Arc<Mailbox>,
+    /// The device it logged in as (`None`: a login that named none).
+    pub device: Option<DeviceId>,
 }
 
 impl SessionHandle {
@@ -106,6 +108,27 @@ impl Router {
             session.push(Arc::clone(frame));
         }
         sessions.len()
+    }
+
+    /// Tells every live session of `user`'s `device` to stop with `control`.
+    pub fn stop_device(&self, user: UserId, device: DeviceId, control: &Control) {
+        let shard = self.shard(user).read().expect("router lock");
+        for session in shard.get(&user).into_iter().flatten() {
+            if session.device == Some(device) {
+                session.mailbox.stop(control.clone());
+            }
+        }
+    }
+
+    /// The devices of `user` with a live session.
+    pub fn online_devices(&self, user: UserId) -> Vec<DeviceId> {
+        let shard = self.shard(user).read().expect("router lock");
+        shard
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|session| session.device)
+            .collect()
     }
 
     /// Whether `user` has a live session.

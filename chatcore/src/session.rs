@@ -204,7 +204,9 @@ enum Access {
 fn access(request: &Request) -> Access {
     match request {
         Request::Ping => Access::Any,
-        Request::Register { .. } | Request::Login { .. } => Access::Anonymous,
+        Request::Register { .. } | Request::Login { .. } | Request::LoginDevice { .. } => {
+            Access::Anonymous
+        }
         _ => Access::Authenticated,
     }
 }

@@ -11,9 +11,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
-    limits, Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo, FriendEntry, ItemId, Items,
-    List, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
-    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    limits, Body, ClientFrame, CodecError, DeviceClaim, DeviceId, DeviceInfo, ErrorCode, Event,
+    FileInfo, FriendEntry, ItemId, Items, List, MemberEntry, Message, Peer, Request, Response,
+    RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::transport::{ClientConnection, TransportError};
 
@@ -157,6 +157,8 @@ type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
 
 /// The protocol version that brought [`Request::Page`].
 const PAGED_LISTS: u16 = 3;
+/// The first protocol version with devices ([`Request::LoginDevice`]).
+const DEVICES: u16 = 4;
 
 /// A list's items and next cursor, from a page or from an older server's
 /// whole-list answer (no cursor); any other response back.
@@ -287,12 +289,7 @@ impl Client {
         after: Option<String>,
         limit: u32,
     ) -> Result<(Items, Option<String>), ClientError> {
-        if self.version < PAGED_LISTS {
-            return Err(ClientError::Unsupported {
-                server: self.version,
-                needed: PAGED_LISTS,
-            });
-        }
+        self.needs(PAGED_LISTS)?;
         match self.request(Request::Page { list, after, limit }).await? {
             Response::Page { items, next } => Ok((items, next)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
@@ -368,6 +365,55 @@ impl Client {
             Response::LoggedIn { user } => Ok(user),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
+    }
+
+    /// Logs in as one of the user's devices (protocol version 4): a new one,
+    /// named, or one the server issued before. Returns the device's id, which
+    /// a new device keeps and presents next time. An older server is not asked
+    /// ([`ClientError::Unsupported`]).
+    pub async fn login_device(
+        &self,
+        username: &str,
+        password: &str,
+        device: DeviceClaim,
+    ) -> Result<DeviceId, ClientError> {
+        self.needs(DEVICES)?;
+        let request = Request::LoginDevice {
+            username: username.into(),
+            password: password.into(),
+            device,
+        };
+        match self.request(request).await? {
+            Response::LoggedInDevice { device, .. } => Ok(device),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The user's devices, oldest first, with which are online.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ClientError> {
+        self.needs(DEVICES)?;
+        match self.request(Request::Devices).await? {
+            Response::Devices(devices) => Ok(devices),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Revokes one of the user's devices: its sessions are closed and it can
+    /// no longer log in.
+    pub async fn revoke_device(&self, device: DeviceId) -> Result<(), ClientError> {
+        self.needs(DEVICES)?;
+        self.expect_done(Request::RevokeDevice { device }).await
+    }
+
+    /// Refuses locally what the server's protocol version does not have.
+    fn needs(&self, version: u16) -> Result<(), ClientError> {
+        if self.version < version {
+            return Err(ClientError::Unsupported {
+                server: self.version,
+                needed: version,
+            });
+        }
+        Ok(())
     }
 
     /// Logs out; the connection stays open.

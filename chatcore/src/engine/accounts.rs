@@ -1,10 +1,13 @@
-//! Account handlers: register, log in (with the login backlog), log out, the
-//! end of a session (user search is in `lists`).
+//! Account handlers: register, log in (as a device or not), log out, the
+//! end of a session; a user's devices (user search is in `lists`).
 
-use super::conn::{internal, Conn, Reply};
+use super::conn::{internal, now_ms, Conn, Reply};
 use super::DuplicateLogin;
 use crate::mailbox::Control;
-use crate::protocol::{is_valid_name, limits, ErrorCode, Response};
+use crate::protocol::{
+    is_valid_device_name, is_valid_name, limits, DeviceClaim, DeviceId, DeviceInfo, ErrorCode,
+    Response,
+};
 use crate::store::User;
 
 impl Conn {
@@ -54,11 +57,14 @@ impl Conn {
 
     /// Checks the credentials and enters the user into the router. Returns the user
     /// and whether this is their first session.
+    /// Logs in, as the device `device` names if any; returns the user, the
+    /// device's id and whether they just came online.
     pub(super) async fn login(
         &mut self,
         username: String,
         password: String,
-    ) -> Result<(User, bool), ErrorCode> {
+        device: Option<DeviceClaim>,
+    ) -> Result<(User, Option<DeviceId>, bool), ErrorCode> {
         // Throttled before the (slow) hash: guessing costs the guesser, not us.
         let now = std::time::Instant::now();
         let address = self.peer.map(|p| p.ip());
@@ -105,6 +111,10 @@ impl Conn {
         };
         state.failed_logins_by_user.clear(&user_key);
         let user = account.user;
+        self.handle.device = match device {
+            None => None,
+            Some(claim) => Some(self.device_login(&user, claim).await?),
+        };
         let replace = state.config.duplicate_login == DuplicateLogin::ReplaceOld;
         let registered = state.router.register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
@@ -112,8 +122,63 @@ impl Conn {
                 .stop(Control::Kick("logged in elsewhere".into()));
         }
         self.session.logged_in(user.clone());
-        tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged in");
-        Ok((user, registered.first))
+        tracing::info!(
+            user = %user.name,
+            conn_id = self.handle.conn_id,
+            device = self.handle.device,
+            "logged in"
+        );
+        Ok((user, self.handle.device, registered.first))
+    }
+
+    /// The device a login claims, created or seen now.
+    async fn device_login(&self, user: &User, claim: DeviceClaim) -> Result<DeviceId, ErrorCode> {
+        if let DeviceClaim::New { name } = &claim {
+            if !is_valid_device_name(name) {
+                return Err(ErrorCode::InvalidDeviceName);
+            }
+        }
+        let max = self.state.config.max_devices_per_user;
+        let device = self
+            .state
+            .store
+            .device_login(user.id, claim, max, now_ms())
+            .await
+            .map_err(internal)??;
+        Ok(device.id)
+    }
+
+    /// The user's devices, with which of them are online.
+    pub(super) async fn devices(&self) -> Reply {
+        let me = self.me();
+        let devices = self.state.store.devices(me.id).await.map_err(internal)?;
+        let online = self.state.router.online_devices(me.id);
+        Ok(Response::Devices(
+            devices
+                .into_iter()
+                .map(|d| DeviceInfo {
+                    online: online.contains(&d.id),
+                    id: d.id,
+                    name: d.name,
+                    last_seen: d.last_seen,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Revokes one of the user's devices and closes its sessions.
+    pub(super) async fn revoke_device(&self, device: DeviceId) -> Reply {
+        let me = self.me();
+        self.state
+            .store
+            .revoke_device(me.id, device)
+            .await
+            .map_err(internal)??;
+        tracing::info!(user = %me.name, device, "device revoked");
+        self.state
+            .router
+            .stop_device(me.id, device, &Control::Revoked);
+        Ok(Response::Done)
     }
 
     /// After the login response: presence, then the inbox backlog, then `CaughtUp`.
@@ -121,6 +186,7 @@ impl Conn {
         if let Some(user) = self.session.logged_out() {
             self.went_away(user).await;
         }
+        self.handle.device = None;
         Ok(Response::Done)
     }
 
@@ -129,6 +195,16 @@ impl Conn {
         tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged out");
         if self.state.router.unregister(user.id, self.handle.conn_id) {
             self.announce_presence(&user, false).await;
+        }
+        if let Some(device) = self.handle.device {
+            if let Err(e) = self
+                .state
+                .store
+                .device_seen(user.id, device, now_ms())
+                .await
+            {
+                internal(e);
+            }
         }
     }
 

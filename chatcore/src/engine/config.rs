@@ -141,6 +141,9 @@ pub struct ServerConfig {
     /// blocked, removed or declined in between); more are refused
     /// `TooManyRequestsToUser`.
     pub friend_requests_per_pair: usize,
+    /// Devices one user may have at once; a login as one more new device is
+    /// refused `TooManyDevices` (the user revokes one first).
+    pub max_devices_per_user: usize,
 }
 
 impl Default for ServerConfig {
@@ -182,6 +185,7 @@ impl Default for ServerConfig {
             max_stored_bytes_per_user: 1 << 30,
             max_uploads_per_connection: 8,
             friend_requests_per_pair: 5,
+            max_devices_per_user: 20,
         }
     }
 }
@@ -239,6 +243,7 @@ impl ServerConfig {
             ("hash_concurrency", self.hash_concurrency),
             ("outbound_queue", self.outbound_queue),
             ("outbound_queue_bytes", self.outbound_queue_bytes),
+            ("max_devices_per_user", self.max_devices_per_user),
             ("backlog_page", self.backlog_page),
             ("max_connections", self.max_connections),
             ("file_chunk_size", self.file_chunk_size as usize),

@@ -8,7 +8,9 @@ use super::backlog::login_backlog;
 use super::conn::{Conn, Flow};
 use super::pipeline::Pipeline;
 use crate::friends::FriendAction;
-use crate::protocol::{limits, ClientFrame, ErrorCode, Event, Request, Response, ServerFrame};
+use crate::protocol::{
+    limits, ClientFrame, DeviceClaim, ErrorCode, Event, Request, Response, ServerFrame,
+};
 use crate::session::Action;
 
 impl Conn {
@@ -44,6 +46,35 @@ impl Conn {
         }
     }
 
+    /// Logs in (as a device, if it names one), answers, and starts the backlog.
+    async fn log_in(
+        &mut self,
+        req_id: u32,
+        username: String,
+        password: String,
+        device: Option<DeviceClaim>,
+    ) -> Flow {
+        match self.login(username, password, device).await {
+            Ok((user, device, first)) => {
+                let name = user.name.clone();
+                let answer = match device {
+                    None => Response::LoggedIn { user: name },
+                    Some(device) => Response::LoggedInDevice { user: name, device },
+                };
+                self.respond(req_id, Ok(answer));
+                if first {
+                    self.announce_presence(&user, true).await;
+                }
+                let mailbox = Arc::clone(&self.handle.mailbox);
+                Flow::Backlog(login_backlog(Arc::clone(&self.state), mailbox, user))
+            }
+            Err(code) => {
+                self.respond(req_id, Err(code));
+                Flow::Continue
+            }
+        }
+    }
+
     fn greet(&self) {
         self.send(ServerFrame::Hello {
             version: self.session.version(),
@@ -56,28 +87,18 @@ impl Conn {
             // Anything but a send or an ack sees the effects of every request before it.
             pipeline.drain(self).await;
         }
-        if let Request::Login { username, password } = request {
-            // The backlog must follow the response, so login answers by itself.
-            return match self.login(username, password).await {
-                Ok((user, first)) => {
-                    self.respond(
-                        req_id,
-                        Ok(Response::LoggedIn {
-                            user: user.name.clone(),
-                        }),
-                    );
-                    if first {
-                        self.announce_presence(&user, true).await;
-                    }
-                    let mailbox = Arc::clone(&self.handle.mailbox);
-                    Flow::Backlog(login_backlog(Arc::clone(&self.state), mailbox, user))
-                }
-                Err(code) => {
-                    self.respond(req_id, Err(code));
-                    Flow::Continue
-                }
-            };
-        }
+        // The backlog must follow the response, so a login answers by itself.
+        let request = match request {
+            Request::Login { username, password } => {
+                return self.log_in(req_id, username, password, None).await
+            }
+            Request::LoginDevice {
+                username,
+                password,
+                device,
+            } => return self.log_in(req_id, username, password, Some(device)).await,
+            other => other,
+        };
         // Sends and acks are pipelined: many may wait for their commit at once.
         let request = match request {
             Request::Send {
@@ -97,9 +118,14 @@ impl Conn {
             other => other,
         };
         let reply = match request {
-            Request::Login { .. } | Request::Send { .. } | Request::Ack { .. } => {
+            Request::Login { .. }
+            | Request::LoginDevice { .. }
+            | Request::Send { .. }
+            | Request::Ack { .. } => {
                 unreachable!("handled above")
             }
+            Request::Devices => self.devices().await,
+            Request::RevokeDevice { device } => self.revoke_device(device).await,
             Request::Ping => Ok(Response::Pong),
             Request::Register { username, password } => self.register(username, password).await,
             Request::Logout => self.logout().await,

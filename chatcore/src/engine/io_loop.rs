@@ -45,7 +45,11 @@ pub(super) fn run<C: ServerConnection>(
     let conn = Box::new(Conn {
         state,
         session: Session::new(),
-        handle: SessionHandle { conn_id, mailbox },
+        handle: SessionHandle {
+            conn_id,
+            mailbox,
+            device: None,
+        },
         peer,
         _place: place,
         uploads: HashMap::new(),
@@ -132,6 +136,10 @@ where
                     }
                     // The writer logged why; nothing more reaches this client.
                     Control::WriteFailed => {}
+                    Control::Revoked => {
+                        tracing::info!(conn_id, "device revoked; closing");
+                        conn.send_event(Event::Closing { code: ErrorCode::DeviceRevoked });
+                    }
                 }
                 break;
             }

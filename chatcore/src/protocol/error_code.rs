@@ -120,6 +120,15 @@ error_codes! {
     TooManyRequestsToUser = "too_many_requests_to_user", "too many friend requests to that user lately";
     /// Too many accounts registered from this address lately.
     RegistrationThrottled = "registration_throttled", "too many registrations from this address; try later";
+    /// A login named a device that was revoked, or that the server never
+    /// issued to this user: log in as a new device.
+    UnknownDevice = "unknown_device", "unknown or revoked device; log in as a new device";
+    /// This session's device was revoked (the reason a session is closed).
+    DeviceRevoked = "device_revoked", "this device was revoked";
+    /// The user has as many devices as the server allows: revoke one first.
+    TooManyDevices = "too_many_devices", "you have as many devices as allowed; revoke one";
+    /// A device name that is empty, too long or holds control characters.
+    InvalidDeviceName = "invalid_device_name", "device names are 1-64 bytes without control characters";
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -29,7 +29,10 @@ use serde::{Deserialize, Serialize};
 /// 2. [`ClientFrame::Ack`]: acks without an answer.
 /// 3. [`Request::Page`]: every list (and history) in pages that fit a frame,
 ///    with a cursor to the next.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4. Devices: [`Request::LoginDevice`] (the server issues a device id at a
+///    device's first login), [`Request::Devices`], [`Request::RevokeDevice`].
+///    A [`Request::Login`] names no device, as before.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The oldest protocol version this build still speaks.
 pub const OLDEST_PROTOCOL_VERSION: u16 = 1;
@@ -311,6 +314,61 @@ pub enum Request {
         /// Most items wanted.
         limit: u32,
     },
+    /// Log in as one of the user's devices (protocol version 4); answered
+    /// [`Response::LoggedInDevice`] with the device's id, which the client
+    /// keeps and presents again. Then, as after [`Request::Login`], the
+    /// backlog and `Event::CaughtUp`.
+    LoginDevice {
+        /// The account name (any case).
+        username: String,
+        /// The password.
+        password: String,
+        /// A new device, or one the server issued before.
+        device: DeviceClaim,
+    },
+    /// Your devices; answered [`Response::Devices`].
+    Devices,
+    /// Revoke one of your devices: its sessions are closed
+    /// (`Event::Closing` with `ErrorCode::DeviceRevoked`) and its id no longer
+    /// logs in (`ErrorCode::UnknownDevice`).
+    RevokeDevice {
+        /// The device.
+        device: DeviceId,
+    },
+}
+
+/// A device's id: issued by the server at the device's first login.
+pub type DeviceId = u64;
+
+/// Which device a [`Request::LoginDevice`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceClaim {
+    /// A device logging in for the first time, named by the user (1 to
+    /// [`limits::MAX_DEVICE_NAME_LEN`] bytes, no control characters): the
+    /// server issues its id (refused `TooManyDevices` past the user's limit).
+    New {
+        /// Its name, e.g. "laptop".
+        name: String,
+    },
+    /// A device the server issued `id` to (refused `UnknownDevice` if it was
+    /// revoked or never issued to this user).
+    Known {
+        /// Its id.
+        id: DeviceId,
+    },
+}
+
+/// One row of [`Response::Devices`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device's id.
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// When it last logged in or out, ms since the epoch.
+    pub last_seen: Timestamp,
+    /// It has a session now.
+    pub online: bool,
 }
 
 /// A list that [`Request::Page`] reads, and in which order.
@@ -465,6 +523,15 @@ pub enum Response {
         /// Opaque: only the server that made it knows what it means.
         next: Option<String>,
     },
+    /// Logged in as `user` on the device `device` (to [`Request::LoginDevice`]).
+    LoggedInDevice {
+        /// The canonical user name.
+        user: String,
+        /// The device's id: a new device keeps it and presents it next time.
+        device: DeviceId,
+    },
+    /// Your devices, oldest first (to [`Request::Devices`]).
+    Devices(Vec<DeviceInfo>),
 }
 
 /// The items of a [`Response::Page`]: one variant per [`List`].
@@ -647,6 +714,8 @@ pub mod limits {
     pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
     /// Longest file name, in bytes.
     pub const MAX_FILE_NAME_LEN: usize = 255;
+    /// Longest device name, in bytes.
+    pub const MAX_DEVICE_NAME_LEN: usize = 64;
     /// Messages pushed to a member when they join a room.
     pub const ROOM_RECENT_ON_JOIN: u32 = 20;
     /// Shortest username.
@@ -680,6 +749,14 @@ pub fn is_valid_file_name(name: &str) -> bool {
         && name != "."
         && name != ".."
         && !name.contains(['/', '\\', ':'])
+        && !name.chars().any(is_unsafe_in_file_name)
+}
+
+/// Whether `name` is a device name: 1 to [`limits::MAX_DEVICE_NAME_LEN`]
+/// bytes, no control or format characters.
+pub fn is_valid_device_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= limits::MAX_DEVICE_NAME_LEN
         && !name.chars().any(is_unsafe_in_file_name)
 }
 

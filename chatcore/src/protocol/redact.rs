@@ -39,6 +39,19 @@ impl fmt::Debug for Request {
                 .field("username", username)
                 .field("password", &Redacted)
                 .finish(),
+            LoginDevice {
+                username, device, ..
+            } => f
+                .debug_struct("LoginDevice")
+                .field("username", username)
+                .field("password", &Redacted)
+                .field("device", device)
+                .finish(),
+            Devices => f.write_str("Devices"),
+            RevokeDevice { device } => f
+                .debug_struct("RevokeDevice")
+                .field("device", device)
+                .finish(),
             Logout => f.write_str("Logout"),
             SearchUsers { query, limit } => f
                 .debug_struct("SearchUsers")
@@ -144,6 +157,13 @@ mod tests {
             Request::Register {
                 username: "ann".into(),
                 password: secret.into(),
+            },
+            Request::LoginDevice {
+                username: "ann".into(),
+                password: secret.into(),
+                device: crate::protocol::DeviceClaim::New {
+                    name: "laptop".into(),
+                },
             },
         ];
         for request in requests {

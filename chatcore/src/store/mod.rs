@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use crate::friends::{FriendAction, Link, LinkState};
-use crate::protocol::{Body, ErrorCode, Event, ItemId, Message, Timestamp};
+use crate::protocol::{Body, DeviceClaim, DeviceId, ErrorCode, Event, ItemId, Message, Timestamp};
 
 /// A user's numeric id, assigned by the store at registration. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -45,6 +45,17 @@ pub struct User {
     pub id: UserId,
     /// The name, in the case it was registered with.
     pub name: String,
+}
+
+/// One of a user's devices as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Its id (from the store's id counter: never reused).
+    pub id: DeviceId,
+    /// Its name, as the user gave it.
+    pub name: String,
+    /// When it last logged in or a session of it ended, ms since the epoch.
+    pub last_seen: Timestamp,
 }
 
 /// A room's numeric id, assigned by the store. Never reused.
@@ -352,6 +363,38 @@ pub trait Store: Send + Sync + 'static {
     fn free_space(&self) -> Option<u64> {
         None
     }
+
+    /// Logs `user` in as the device `claim` names: a new one is created with
+    /// a fresh id (refused [`ErrorCode::TooManyDevices`] if the user has
+    /// `max_devices`), a known one must be the user's and not revoked (else
+    /// [`ErrorCode::UnknownDevice`]). Either way it was last seen `now`.
+    async fn device_login(
+        &self,
+        user: UserId,
+        claim: DeviceClaim,
+        max_devices: usize,
+        now: Timestamp,
+    ) -> Result<Result<Device, ErrorCode>, StoreError>;
+
+    /// `user`'s devices, oldest first.
+    async fn devices(&self, user: UserId) -> Result<Vec<Device>, StoreError>;
+
+    /// Notes that a session of `user`'s `device` ended `now` (nothing if the
+    /// device is gone).
+    async fn device_seen(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes `user`'s `device`: it can no longer log in (refused
+    /// [`ErrorCode::UnknownDevice`] if there is no such device).
+    async fn revoke_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+    ) -> Result<Result<(), ErrorCode>, StoreError>;
 
     /// Creates a user; `Ok(None)` if the name is taken (compared without case).
     async fn create_user(

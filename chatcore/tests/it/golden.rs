@@ -13,9 +13,9 @@ use std::fmt::Debug;
 
 use bytes::BytesMut;
 use chatcore::protocol::{
-    decode_frame, encode_frame, Body, ClientFrame, ErrorCode, Event, FileInfo, FriendEntry,
-    FriendState, Items, List, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
-    DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
+    decode_frame, encode_frame, Body, ClientFrame, DeviceClaim, DeviceInfo, ErrorCode, Event,
+    FileInfo, FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request, Response,
+    RoomInfo, ServerFrame, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 use chatcore::session::{Action, Session};
 use serde::{de::DeserializeOwned, Serialize};
@@ -117,6 +117,9 @@ fn request_tag(r: &Request) -> u8 {
         Request::ListFiles { .. } => 25,
         Request::DownloadChunk { .. } => 26,
         Request::Page { .. } => 27,
+        Request::LoginDevice { .. } => 28,
+        Request::Devices => 29,
+        Request::RevokeDevice { .. } => 30,
     }
 }
 
@@ -137,6 +140,8 @@ fn response_tag(r: &Response) -> u8 {
         Response::Files(_) => 12,
         Response::Chunk(_) => 13,
         Response::Page { .. } => 14,
+        Response::LoggedInDevice { .. } => 15,
+        Response::Devices(_) => 16,
     }
 }
 
@@ -474,6 +479,35 @@ fn request_cases() -> Vec<(Request, &'static [u8])> {
                 0x00, 0x00, 0x00, 0x0a, 0x1b, 0x02, 0x01, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79, 0x32,
             ],
         ),
+        (
+            Request::LoginDevice {
+                username: s("ann"),
+                password: s("pw"),
+                device: DeviceClaim::New { name: s("pc") },
+            },
+            // variant 28, "ann", "pw", New = 0 "pc"
+            &[
+                0x00, 0x00, 0x00, 0x0c, 0x1c, 0x03, 0x61, 0x6e, 0x6e, 0x02, 0x70, 0x77, 0x00, 0x02,
+                0x70, 0x63,
+            ],
+        ),
+        (
+            Request::LoginDevice {
+                username: s("ann"),
+                password: s("pw"),
+                device: DeviceClaim::Known { id: 300 },
+            },
+            // variant 28, "ann", "pw", Known = 1 300 (varint ac 02)
+            &[
+                0x00, 0x00, 0x00, 0x0b, 0x1c, 0x03, 0x61, 0x6e, 0x6e, 0x02, 0x70, 0x77, 0x01, 0xac,
+                0x02,
+            ],
+        ),
+        (Request::Devices, &[0x00, 0x00, 0x00, 0x01, 0x1d]),
+        (
+            Request::RevokeDevice { device: 5 },
+            &[0x00, 0x00, 0x00, 0x02, 0x1e, 0x05],
+        ),
     ]
 }
 
@@ -481,6 +515,26 @@ fn response_cases() -> Vec<(Response, &'static [u8])> {
     vec![
         (Response::Done, &[0x00, 0x00, 0x00, 0x01, 0x00]),
         (Response::Pong, &[0x00, 0x00, 0x00, 0x01, 0x01]),
+        (
+            Response::LoggedInDevice {
+                user: s("ann"),
+                device: 7,
+            },
+            // variant 15, "ann", 7
+            &[0x00, 0x00, 0x00, 0x06, 0x0f, 0x03, 0x61, 0x6e, 0x6e, 0x07],
+        ),
+        (
+            Response::Devices(vec![DeviceInfo {
+                id: 7,
+                name: s("pc"),
+                last_seen: 1000,
+                online: true,
+            }]),
+            // variant 16, one device: 7, "pc", 1000 (varint e8 07), true
+            &[
+                0x00, 0x00, 0x00, 0x09, 0x10, 0x01, 0x07, 0x02, 0x70, 0x63, 0xe8, 0x07, 0x01,
+            ],
+        ),
         (
             Response::LoggedIn { user: s("ann") },
             &[0x00, 0x00, 0x00, 0x05, 0x02, 0x03, 0x61, 0x6e, 0x6e],
@@ -727,12 +781,12 @@ fn server_frame_golden() {
 
 #[test]
 fn request_golden() {
-    check_enum(&request_cases(), request_tag, 28);
+    check_enum(&request_cases(), request_tag, 31);
 }
 
 #[test]
 fn response_golden() {
-    check_enum(&response_cases(), response_tag, 15);
+    check_enum(&response_cases(), response_tag, 17);
 }
 
 #[test]
@@ -957,6 +1011,10 @@ const ERROR_CODE_NAMES: &[&str] = &[
     "client_msg_id_reused",
     "too_many_requests_to_user",
     "registration_throttled",
+    "unknown_device",
+    "device_revoked",
+    "too_many_devices",
+    "invalid_device_name",
 ];
 
 #[test]
@@ -985,6 +1043,7 @@ fn error_codes_encode_as_their_position() {
         (ErrorCode::Internal, 34),
         (ErrorCode::TooManyRooms, 35),
         (ErrorCode::RegistrationThrottled, 42),
+        (ErrorCode::InvalidDeviceName, 46),
     ];
     for (code, position) in pinned {
         assert_golden(&code, &[0x00, 0x00, 0x00, 0x01, position]);

@@ -5,9 +5,9 @@
 use bytes::{BufMut, BytesMut};
 use chatcore::protocol::FrameCodec;
 use chatcore::protocol::{
-    decode_frame, encode_frame, Body, ClientFrame, CodecError, ErrorCode, Event, FileInfo,
-    FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request, Response, RoomInfo,
-    ServerFrame, DEFAULT_MAX_FRAME_LEN,
+    decode_frame, encode_frame, Body, ClientFrame, CodecError, DeviceClaim, DeviceInfo, ErrorCode,
+    Event, FileInfo, FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request,
+    Response, RoomInfo, ServerFrame, DEFAULT_MAX_FRAME_LEN,
 };
 use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
@@ -155,6 +155,22 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(file, offset, len)| { Request::DownloadChunk { file, offset, len } }),
         (list(), prop::option::of(text()), any::<u32>())
             .prop_map(|(list, after, limit)| Request::Page { list, after, limit }),
+        (text(), text(), device_claim()).prop_map(|(username, password, device)| {
+            Request::LoginDevice {
+                username,
+                password,
+                device,
+            }
+        }),
+        Just(Request::Devices),
+        any::<u64>().prop_map(|device| Request::RevokeDevice { device }),
+    ]
+}
+
+fn device_claim() -> impl Strategy<Value = DeviceClaim> {
+    prop_oneof![
+        text().prop_map(|name| DeviceClaim::New { name }),
+        any::<u64>().prop_map(|id| DeviceClaim::Known { id }),
     ]
 }
 
@@ -225,6 +241,19 @@ fn response() -> impl Strategy<Value = Response> {
         prop::collection::vec(file, 0..3).prop_map(Response::Files),
         bytes().prop_map(Response::Chunk),
         (items, prop::option::of(text())).prop_map(|(items, next)| Response::Page { items, next }),
+        (text(), any::<u64>()).prop_map(|(user, device)| Response::LoggedInDevice { user, device }),
+        prop::collection::vec(
+            (any::<u64>(), text(), any::<u64>(), any::<bool>()).prop_map(
+                |(id, name, last_seen, online)| DeviceInfo {
+                    id,
+                    name,
+                    last_seen,
+                    online
+                }
+            ),
+            0..4
+        )
+        .prop_map(Response::Devices),
     ]
 }
 

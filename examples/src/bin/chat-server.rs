@@ -124,6 +124,10 @@ struct Args {
     /// Friend requests from one user to another per day.
     #[arg(long, default_value_t = 5)]
     friend_requests_per_pair: usize,
+    /// Devices one user may have at once (a login as one more new device is
+    /// refused `too_many_devices`).
+    #[arg(long, default_value_t = 20)]
+    max_devices_per_user: usize,
     /// Most TLS handshakes in progress at once (with --tls-cert).
     #[arg(long, default_value_t = tls::DEFAULT_MAX_HANDSHAKES)]
     max_tls_handshakes: usize,
@@ -225,6 +229,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.max_stored_bytes_per_user = args.max_stored_bytes_per_user;
     config.max_uploads_per_connection = args.max_uploads_per_connection;
     config.friend_requests_per_pair = args.friend_requests_per_pair;
+    config.max_devices_per_user = args.max_devices_per_user;
     config.outbound_queue = args.outbound_queue;
     config.outbound_queue_bytes = args.outbound_queue_bytes;
     config.send_record_retention = secs(args.send_record_retention_hours.saturating_mul(3600));

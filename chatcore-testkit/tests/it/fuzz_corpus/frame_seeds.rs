@@ -3,9 +3,9 @@
 
 use bytes::BytesMut;
 use chatcore::protocol::{
-    encode_frame, Body, ClientFrame, ErrorCode, Event, FileInfo, FriendEntry, FriendState, Items,
-    List, MemberEntry, Message, Peer, Request, Response, RoomInfo, ServerFrame,
-    DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
+    encode_frame, Body, ClientFrame, DeviceClaim, DeviceInfo, ErrorCode, Event, FileInfo,
+    FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request, Response, RoomInfo,
+    ServerFrame, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 
 use super::s;
@@ -101,6 +101,13 @@ fn requests() -> Vec<Request> {
             after: Some(s("7")),
             limit: 100,
         },
+        Request::LoginDevice {
+            username: s("ann"),
+            password: s("ann-password"),
+            device: DeviceClaim::New { name: s("laptop") },
+        },
+        Request::Devices,
+        Request::RevokeDevice { device: 12 },
     ]
 }
 
@@ -134,6 +141,9 @@ fn request_name(r: &Request) -> &'static str {
         Request::ListFiles { .. } => "list-files",
         Request::DownloadChunk { .. } => "download-chunk",
         Request::Page { .. } => "page",
+        Request::LoginDevice { .. } => "login-device",
+        Request::Devices => "devices",
+        Request::RevokeDevice { .. } => "revoke-device",
     }
 }
 
@@ -189,6 +199,16 @@ fn responses() -> Vec<Result<Response, ErrorCode>> {
             }]),
             next: Some(s("den")),
         }),
+        Ok(Response::LoggedInDevice {
+            user: s("ann"),
+            device: 12,
+        }),
+        Ok(Response::Devices(vec![DeviceInfo {
+            id: 12,
+            name: s("laptop"),
+            last_seen: 1_700_000_000_000,
+            online: true,
+        }])),
         Err(ErrorCode::NotAuthenticated),
         Err(*ErrorCode::ALL.last().expect("codes")),
     ]
@@ -211,6 +231,8 @@ fn response_name(r: &Result<Response, ErrorCode>) -> &'static str {
         Ok(Response::Files(_)) => "files",
         Ok(Response::Chunk(_)) => "chunk",
         Ok(Response::Page { .. }) => "page",
+        Ok(Response::LoggedInDevice { .. }) => "logged-in-device",
+        Ok(Response::Devices(_)) => "devices",
         Err(ErrorCode::NotAuthenticated) => "err-first",
         Err(_) => "err-last",
     }

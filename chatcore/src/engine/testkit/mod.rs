@@ -30,6 +30,7 @@ use crate::transport::memory::{self, MemoryConnector};
 
 mod chat;
 mod contacts;
+mod devices;
 mod files;
 mod lists;
 mod protocol;
@@ -38,6 +39,7 @@ mod rooms;
 
 pub use chat::*;
 pub use contacts::*;
+pub use devices::*;
 pub use files::*;
 pub use lists::*;
 pub use protocol::*;
@@ -337,6 +339,7 @@ macro_rules! __engine_scenarios {
             the_store_refuses_a_send_the_caches_would_allow,
             client_msg_ids_are_scoped_and_expire,
             joining_a_deleted_room_is_no_such_room,
+            devices_log_in_list_and_revoke,
             lists_bigger_than_a_frame_come_in_pages,
             history_pages_fit_a_frame,
             rooms_per_owner_are_bounded,

@@ -117,6 +117,13 @@ pub const IDEMPOTENCY: (&[u8], &[u8]) = (b"K", b"L");
 /// Idempotency records written before they were scoped per conversation: no
 /// longer read, swept like expired ones.
 pub const LEGACY_IDEMPOTENCY: (&[u8], &[u8]) = (b"k", b"l");
+/// One of a user's devices.
+pub fn device(user: UserId, device: u64) -> Vec<u8> {
+    key(b'V', None, &[user.0, device])
+}
+pub fn devices_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
+    range(b'V', None, &[user.0])
+}
 pub fn room(id: RoomId) -> Vec<u8> {
     key(b'o', None, &[id.0])
 }

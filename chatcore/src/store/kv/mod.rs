@@ -51,6 +51,7 @@
 //! | `C` room | member count (format 3) |
 //! | `O` owner | how many rooms the owner has (u64 BE) |
 //! | `q` user | what the user's files take up (`records::FileUsage`) |
+//! | `V` user device | [`DeviceRecord`](records::DeviceRecord) |
 //!
 //! # Where things are
 //!

@@ -4,7 +4,7 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::keys;
-use crate::protocol::Event;
+use crate::protocol::{Event, Timestamp};
 use crate::store::{Room, RoomId, StoreError, User, UserId};
 
 /// The format version of the key layout, stored in every database. Opening a
@@ -34,6 +34,13 @@ impl std::fmt::Debug for UserRecord {
             .field("password_hash", &crate::protocol::Redacted)
             .finish()
     }
+}
+
+/// Stored form of a device (under `keys::device`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct DeviceRecord {
+    pub(super) name: String,
+    pub(super) last_seen: Timestamp,
 }
 
 /// Stored form of a room.

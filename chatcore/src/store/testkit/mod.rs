@@ -15,7 +15,7 @@
 //! what was acknowledged survives a close.
 //!
 //! The properties live in files named for their area (`accounts`, `friends`,
-//! `chat`, `rooms`, `files`, `durability`) and are re-exported here, where the
+//! `chat`, `rooms`, `files`, `devices`, `durability`) and are re-exported here, where the
 //! macros name them; the helpers they share are here too.
 
 pub mod crash;
@@ -24,6 +24,7 @@ pub mod power_loss;
 
 mod accounts;
 mod chat;
+mod devices;
 mod durability;
 mod files;
 mod friends;
@@ -38,6 +39,7 @@ pub use chat::{
     inbox_pages_after_a_cursor, messages_get_seqs_and_inbox_order, retried_send_is_stored_once,
     send_records_expire,
 };
+pub use devices::devices_are_created_seen_listed_bounded_and_revoked;
 pub use durability::{concurrent_writers_all_land, reopen_keeps_everything_acked};
 pub use files::{
     files_become_visible_only_when_complete, files_page_by_id, files_survive_reopen,
@@ -103,6 +105,7 @@ macro_rules! store_conformance_tests {
     ($fixture:expr) => {
         $crate::__testkit_tests!(store::testkit; $fixture;
             users_are_unique_without_case,
+            devices_are_created_seen_listed_bounded_and_revoked,
             search_finds_prefixes_in_name_order_by_page,
             links_page_by_id,
             friend_request_and_accept,

@@ -7,6 +7,7 @@
 //! (1:1 messages, the inbox, acks and history), `rooms` and `files`.
 
 mod chat;
+mod devices;
 mod files;
 mod friends;
 mod rooms;
@@ -19,9 +20,9 @@ use super::keys::{self, Conv};
 use super::records::{decode, Reader};
 use super::{KvBackend, KvStore, View};
 use crate::friends::{FriendAction, Link};
-use crate::protocol::{ErrorCode, Event, ItemId, Message, Timestamp};
+use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, Event, ItemId, Message, Timestamp};
 use crate::store::{
-    Account, Appended, Deliver, FileQuota, FileRecord, FriendOutcome, NewFile, NewMessage,
+    Account, Appended, Deliver, Device, FileQuota, FileRecord, FriendOutcome, NewFile, NewMessage,
     NewRoomMessage, Notice, Room, RoomId, RoomListing, RoomPosition, SendRecordSweep, Store,
     StoreError, StoreHealth, SweepCursor, User, UserId,
 };
@@ -70,6 +71,40 @@ impl<B: KvBackend> Store for KvStore<B> {
         let name = name.to_owned();
         let password_hash = password_hash.to_owned();
         self.write(move |txn| users::create_user(txn, name, password_hash))
+            .await
+    }
+
+    async fn device_login(
+        &self,
+        user: UserId,
+        claim: DeviceClaim,
+        max_devices: usize,
+        now: Timestamp,
+    ) -> Result<Result<Device, ErrorCode>, StoreError> {
+        self.write(move |txn| devices::device_login(txn, user, claim, max_devices, now))
+            .await
+    }
+
+    async fn devices(&self, user: UserId) -> Result<Vec<Device>, StoreError> {
+        self.read(move |b| devices::devices(b, user)).await
+    }
+
+    async fn device_seen(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(move |txn| devices::device_seen(txn, user, device, now))
+            .await
+    }
+
+    async fn revoke_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+    ) -> Result<Result<(), ErrorCode>, StoreError> {
+        self.write(move |txn| devices::revoke_device(txn, user, device))
             .await
     }
 
