@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use chatcore::client::Client;
 use chatcore::transport::tls;
 use chatcore_examples::client::app::{App, Mode};
+use chatcore_examples::client::device::{self, DeviceSettings};
 use chatcore_examples::client::render::Style;
 use clap::Parser;
 use tokio::sync::mpsc;
@@ -36,6 +37,14 @@ struct Args {
     /// Name the server's certificate must carry (default: the host of --addr).
     #[arg(long, requires = "tls")]
     server_name: Option<String>,
+    /// Log in as this device (e.g. "laptop"): its first login gets an id from
+    /// the server, kept in the device file for the next runs.
+    #[arg(long)]
+    device: Option<String>,
+    /// Where device ids are kept (default: chatcore/devices.json in
+    /// $XDG_CONFIG_HOME or ~/.config).
+    #[arg(long, requires = "device")]
+    device_file: Option<std::path::PathBuf>,
 }
 
 /// Reads stdin on a thread of its own: a blocking read must not keep the
@@ -108,7 +117,26 @@ fn main() -> ExitCode {
                 progress: terminal,
             }
         };
-        let app = App::new(client, events, stdout.lock(), mode);
+        let mut app = App::new(client, events, stdout.lock(), mode);
+        if let Some(name) = args.device {
+            if !chatcore::protocol::is_valid_device_name(&name) {
+                eprintln!(
+                    "chat-client: --device: device names are 1-64 bytes without control characters"
+                );
+                return 1;
+            }
+            let Some(file) = args.device_file.or_else(device::default_file) else {
+                eprintln!(
+                    "chat-client: --device: no config directory ($HOME unset); give --device-file"
+                );
+                return 1;
+            };
+            app = app.with_device(DeviceSettings {
+                name,
+                file,
+                server: args.addr.clone(),
+            });
+        }
         app.run(stdin_lines()).await.code()
     });
     // Do not wait for the stdin thread: it may be blocked in a read.

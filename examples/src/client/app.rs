@@ -7,13 +7,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use chatcore::client::{Client, ClientError, Events};
-use chatcore::protocol::{limits, ErrorCode, Event, FriendState, Peer};
+use chatcore::protocol::{limits, DeviceClaim, ErrorCode, Event, FriendState, Peer};
 use tokio::sync::mpsc;
 
 use super::command::{self, Command, RoomAction, SEARCH_LIMIT, USAGE};
+use super::device::DeviceSettings;
 use super::emoji::emojify;
 use super::output::{
-    peer_name, FileLine, FriendLine, Line, MemberLine, MessageLine, Payload, RoomLine, State,
+    peer_name, DeviceLine, FileLine, FriendLine, Line, MemberLine, MessageLine, Payload, RoomLine,
+    State,
 };
 use super::render::Style;
 use super::transfer::{self, Failure, FileFacts, Progress};
@@ -89,6 +91,8 @@ pub struct App<W> {
     known_files: HashMap<u64, Known>,
     /// The progress bar of the running transfer, if shown.
     progress: Progress,
+    /// The device `login` logs in as (`--device`), if any.
+    device: Option<DeviceSettings>,
 }
 
 impl<W: Write> App<W> {
@@ -105,7 +109,14 @@ impl<W: Write> App<W> {
             closing: false,
             known_files: HashMap::new(),
             progress: Progress::none(),
+            device: None,
         }
+    }
+
+    /// Logs in as `device` (`--device NAME`) rather than with a plain login.
+    pub fn with_device(mut self, device: DeviceSettings) -> Self {
+        self.device = Some(device);
+        self
     }
 
     /// Runs commands from `input` (one line each) until it ends, `quit`, or the
@@ -172,7 +183,8 @@ impl<W: Write> App<W> {
             _ => None,
         };
         self.progress = progress.clone();
-        let response = perform(client, cmd, progress.clone(), known);
+        let device = self.device.clone();
+        let response = perform(client, cmd, progress.clone(), known, device);
         tokio::pin!(response);
         let line = loop {
             tokio::select! {
@@ -338,6 +350,7 @@ async fn perform(
     cmd: Command,
     progress: Progress,
     known: Option<Known>,
+    device: Option<DeviceSettings>,
 ) -> Result<Line, Lost> {
     let word = cmd.word();
     let result: Result<Payload, Failure> = async {
@@ -346,9 +359,50 @@ async fn perform(
                 client.register(&user, &pass).await?;
                 Payload::User { user }
             }
-            Command::Login { user, pass } => Payload::User {
-                user: client.login(&user, &pass).await?,
+            Command::Login { user, pass } => match device {
+                None => Payload::User {
+                    user: client.login(&user, &pass).await?,
+                },
+                Some(device) => {
+                    let claim = device.claim(&user)?;
+                    let new = matches!(claim, DeviceClaim::New { .. });
+                    let id = match client.login_device(&user, &pass, claim).await {
+                        Ok(id) => id,
+                        // Revoked: the next login registers it afresh.
+                        Err(ClientError::Refused(ErrorCode::UnknownDevice)) => {
+                            device.forget(&user)?;
+                            Err(ClientError::Refused(ErrorCode::UnknownDevice))?
+                        }
+                        Err(e) => Err(e)?,
+                    };
+                    if new {
+                        device.keep(&user, id)?;
+                    }
+                    Payload::LoggedInDevice { user, device: id }
+                }
             },
+            Command::Devices => Payload::Devices {
+                devices: client
+                    .devices()
+                    .await?
+                    .into_iter()
+                    .map(DeviceLine::from)
+                    .collect(),
+            },
+            Command::Revoke { device } => {
+                let id = match device.parse::<u64>() {
+                    Ok(id) => id,
+                    Err(_) => client
+                        .devices()
+                        .await?
+                        .into_iter()
+                        .find(|d| d.name == device)
+                        .map(|d| d.id)
+                        .ok_or(ClientError::Refused(ErrorCode::UnknownDevice))?,
+                };
+                client.revoke_device(id).await?;
+                Payload::Revoked { device: id }
+            }
             Command::Logout => {
                 client.logout().await?;
                 Payload::Empty

@@ -38,6 +38,8 @@ pub const USAGE: &[&str] = &[
     "sendfile USER|#ROOM PATH  send the file at PATH to a friend or a room",
     "files USER|#ROOM        files shared with USER or in room ROOM",
     "download FILE_ID PATH   save a shared file to PATH (checked against its sha-256)",
+    "devices                 your devices, with which are online (log in with --device NAME)",
+    "revoke DEVICE           revoke a device (its id or name): its sessions end, it can no longer log in",
     "quit                    close the connection and exit",
     "help                    this list",
 ];
@@ -164,6 +166,13 @@ pub enum Command {
         /// file's own name.
         path: String,
     },
+    /// `devices`
+    Devices,
+    /// `revoke DEVICE`
+    Revoke {
+        /// The device's id or name.
+        device: String,
+    },
     /// `quit`
     Quit,
     /// `help`
@@ -230,6 +239,8 @@ impl Command {
             Command::SendFile { .. } => "sendfile",
             Command::Files { .. } => "files",
             Command::Download { .. } => "download",
+            Command::Devices => "devices",
+            Command::Revoke { .. } => "revoke",
             Command::Quit => "quit",
             Command::Help => "help",
         }
@@ -464,6 +475,14 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
                 path: path.to_string(),
             },
         },
+        "devices" => no_args(rest, Command::Devices)?,
+        "revoke" => match split_word(rest) {
+            ("", _) => return Err(bad("missing DEVICE")),
+            (device, "") => Command::Revoke {
+                device: device.to_string(),
+            },
+            _ => return Err(bad("too many arguments")),
+        },
         "quit" | "exit" => no_args(rest, Command::Quit)?,
         "help" | "?" => Command::Help,
         _ => {
@@ -557,6 +576,16 @@ mod tests {
             }
         );
         assert_eq!(ok("quit"), Command::Quit);
+        assert_eq!(ok("devices"), Command::Devices);
+        assert_eq!(
+            ok("revoke  phone "),
+            Command::Revoke {
+                device: "phone".into()
+            }
+        );
+        assert_eq!(err("revoke").word, "revoke");
+        assert_eq!(err("revoke a b").word, "revoke");
+        assert_eq!(err("devices now").word, "devices");
         assert_eq!(ok("help"), Command::Help);
     }
 

@@ -5,8 +5,8 @@
 //! [`super::render`].
 
 use chatcore::protocol::{
-    Body, ErrorCode, Event, FileInfo, FriendEntry, FriendState, MemberEntry, Message, Peer,
-    RoomInfo,
+    Body, DeviceInfo, ErrorCode, Event, FileInfo, FriendEntry, FriendState, MemberEntry, Message,
+    Peer, RoomInfo,
 };
 use serde::Serialize;
 
@@ -200,6 +200,23 @@ pub enum Payload {
         /// The room.
         room: String,
     },
+    /// `login` as a device (`--device`).
+    LoggedInDevice {
+        /// Your canonical name.
+        user: String,
+        /// The device's id.
+        device: u64,
+    },
+    /// `devices`.
+    Devices {
+        /// Your devices, oldest first.
+        devices: Vec<DeviceLine>,
+    },
+    /// `revoke`.
+    Revoked {
+        /// The revoked device's id.
+        device: u64,
+    },
     /// `rooms`.
     Rooms {
         /// Every room.
@@ -274,6 +291,30 @@ pub struct RoomMessageLine {
     pub text: String,
     /// Server time, ms since the Unix epoch.
     pub ts: u64,
+}
+
+/// One entry of `devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceLine {
+    /// Its id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// When it last logged in or out, ms since the Unix epoch.
+    pub last_seen: u64,
+    /// It has a session now.
+    pub online: bool,
+}
+
+impl From<DeviceInfo> for DeviceLine {
+    fn from(d: DeviceInfo) -> Self {
+        DeviceLine {
+            id: d.id,
+            name: d.name,
+            last_seen: d.last_seen,
+            online: d.online,
+        }
+    }
 }
 
 /// One entry of `rooms`.

@@ -297,6 +297,31 @@ impl Style {
                     format!("rooms:\n{}", rows.join("\n"))
                 }
             }
+            Payload::LoggedInDevice { user, device } => self.paint(
+                GREEN,
+                &format!("logged in as {user} on this device (id {device})"),
+            ),
+            Payload::Devices { devices } => {
+                let rows: Vec<String> = devices
+                    .iter()
+                    .map(|d| {
+                        let (dot, state) = if d.online {
+                            (self.paint(GREEN, "●"), self.paint(GREEN, "online"))
+                        } else {
+                            (self.paint(DIM, "○"), self.paint(DIM, "offline"))
+                        };
+                        format!(
+                            "  {dot} {} {state} {}",
+                            d.name,
+                            self.paint(DIM, &format!("(id {})", d.id))
+                        )
+                    })
+                    .collect();
+                format!("devices:\n{}", rows.join("\n"))
+            }
+            Payload::Revoked { device } => {
+                format!("revoked device {device}: its sessions are closed")
+            }
             Payload::Members { room, members } => {
                 let rows: Vec<String> = members
                     .iter()
