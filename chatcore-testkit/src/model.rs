@@ -75,7 +75,8 @@ pub fn needs(request: &Request) -> Needs {
         | Request::DownloadChunk { .. }
         | Request::Page { .. }
         | Request::Devices
-        | Request::RevokeDevice { .. } => Needs::Login,
+        | Request::RevokeDevice { .. }
+        | Request::Typing { .. } => Needs::Login,
     }
 }
 

@@ -157,7 +157,7 @@ type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
 
 /// The protocol version that brought [`Request::Page`].
 const PAGED_LISTS: u16 = 3;
-/// The first protocol version with devices ([`Request::LoginDevice`]).
+/// The first protocol version with devices ([`Request::LoginDevice`]) and typing notices.
 const DEVICES: u16 = 4;
 
 /// A list's items and next cursor, from a page or from an older server's
@@ -403,6 +403,15 @@ impl Client {
     pub async fn revoke_device(&self, device: DeviceId) -> Result<(), ClientError> {
         self.needs(DEVICES)?;
         self.expect_done(Request::RevokeDevice { device }).await
+    }
+
+    /// Tells `to` (a friend, or a room you are in) that you are typing (protocol
+    /// version 4; an older server is not told). Send it again every second or
+    /// so while typing goes on; the server passes on one per
+    /// [`limits::TYPING_EVERY_MS`].
+    pub async fn typing(&self, to: Peer) -> Result<(), ClientError> {
+        self.needs(DEVICES)?;
+        self.expect_done(Request::Typing { to }).await
     }
 
     /// Refuses locally what the server's protocol version does not have.

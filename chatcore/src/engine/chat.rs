@@ -1,9 +1,9 @@
 //! Chat handlers: 1:1 and room sends (pipelined), and acks with their
-//! receipts (history pages are in `lists`).
+//! receipts, and typing notices (history pages are in `lists`).
 
 use std::sync::Arc;
 
-use super::conn::{internal, now_ms, push_notices, Conn};
+use super::conn::{internal, now_ms, push_notices, Conn, Reply};
 use super::pipeline::InFlight;
 use crate::friends::LinkState;
 use crate::protocol::{limits, Body, ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
@@ -99,6 +99,49 @@ impl Conn {
                 })
             }
         })
+    }
+
+    /// Tells `to` that this user is typing: a friend's (or, on an open server,
+    /// anyone's) online sessions, or a room's other online members. Never
+    /// stored; passed on at most once per `TYPING_EVERY_MS` per place.
+    pub(super) async fn typing(&mut self, to: Peer) -> Reply {
+        let now = std::time::Instant::now();
+        let every = std::time::Duration::from_millis(limits::TYPING_EVERY_MS);
+        if let Some((last, at)) = &self.last_typing {
+            if *last == to && now.duration_since(*at) < every {
+                return Ok(Response::Done);
+            }
+        }
+        let me = self.me();
+        let notice = |to| {
+            Arc::new(ServerFrame::Event(Event::Typing {
+                from: me.name.clone(),
+                to,
+                expires_ms: limits::TYPING_SHOWN_MS,
+            }))
+        };
+        match &to {
+            Peer::User(name) => {
+                let other = self.resolve(name).await?;
+                self.check_may_chat(&me, &other).await?;
+                let frame = notice(Peer::User(other.name.clone()));
+                self.state.router.push(other.id, &frame);
+            }
+            Peer::Room(name) => {
+                let room = self.joined_room(&me, name).await?;
+                let members = self
+                    .state
+                    .directory
+                    .members(&*self.state.store, room.id)
+                    .await;
+                let frame = notice(Peer::Room(room.name));
+                for member in members.map_err(internal)?.iter().filter(|m| m.id != me.id) {
+                    self.state.router.push(member.id, &frame);
+                }
+            }
+        }
+        self.last_typing = Some((to, now));
+        Ok(Response::Done)
     }
 
     /// Blocked either way refuses; otherwise friends may chat, and anyone may on an

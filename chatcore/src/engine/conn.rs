@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 use super::ServerState;
 use crate::limits::Place;
-use crate::protocol::{ErrorCode, Event, ItemId, Response, ServerFrame};
+use crate::protocol::{ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
 use crate::router::SessionHandle;
 use crate::session::Session;
 use crate::store::{FileRecord, Notice, StoreError, User};
@@ -29,6 +29,9 @@ pub(super) struct Conn {
     pub _place: Option<Place<IpAddr>>,
     /// Uploads this connection started and has not completed.
     pub uploads: HashMap<ItemId, Upload>,
+    /// Where this connection last said it was typing, and when (typing
+    /// notices to one place are passed on once per `TYPING_EVERY_MS`).
+    pub last_typing: Option<(Peer, std::time::Instant)>,
 }
 
 /// An upload in progress on a connection (see `files`): the offered file, and

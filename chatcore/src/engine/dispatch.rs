@@ -126,6 +126,7 @@ impl Conn {
             }
             Request::Devices => self.devices().await,
             Request::RevokeDevice { device } => self.revoke_device(device).await,
+            Request::Typing { to } => self.typing(to).await,
             Request::Ping => Ok(Response::Pong),
             Request::Register { username, password } => self.register(username, password).await,
             Request::Logout => self.logout().await,

@@ -53,6 +53,7 @@ pub(super) fn run<C: ServerConnection>(
         peer,
         _place: place,
         uploads: HashMap::new(),
+        last_typing: None,
     });
     tracing::info!(conn_id, ?peer, "connected");
     serve(conn, stream, writer)

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 ///    with a cursor to the next.
 /// 4. Devices: [`Request::LoginDevice`] (the server issues a device id at a
 ///    device's first login), [`Request::Devices`], [`Request::RevokeDevice`].
-///    A [`Request::Login`] names no device, as before.
+///    A [`Request::Login`] names no device, as before. Typing notices:
+///    [`Request::Typing`], [`Event::Typing`].
 pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The oldest protocol version this build still speaks.
@@ -334,6 +335,14 @@ pub enum Request {
     RevokeDevice {
         /// The device.
         device: DeviceId,
+    },
+    /// Tell `to` (a friend, or a room you are in) that you are typing:
+    /// answered `Done`; their online sessions get `Event::Typing` (never
+    /// stored). Send it again while typing goes on: more than one per
+    /// [`limits::TYPING_EVERY_MS`] to the same place is answered but not passed on.
+    Typing {
+        /// Where you are typing.
+        to: Peer,
     },
 }
 
@@ -664,6 +673,17 @@ pub enum Event {
     /// [`Request::Ping`]; a connection that sends nothing for the idle timeout is
     /// closed.
     Ping,
+    /// `from` is typing to you (`to` is you) or in a room you are in (protocol
+    /// version 4). Never stored: only online sessions get it. Show it until a
+    /// message from `from` arrives there or `expires_ms` pass.
+    Typing {
+        /// Who is typing.
+        from: String,
+        /// You, or the room.
+        to: Peer,
+        /// How long to show it, in ms.
+        expires_ms: u32,
+    },
 }
 
 impl Event {
@@ -716,6 +736,10 @@ pub mod limits {
     pub const MAX_FILE_NAME_LEN: usize = 255;
     /// Longest device name, in bytes.
     pub const MAX_DEVICE_NAME_LEN: usize = 64;
+    /// How often one connection's typing notices to one place are passed on.
+    pub const TYPING_EVERY_MS: u64 = 1_000;
+    /// How long a client shows a typing notice ([`Event::Typing`]).
+    pub const TYPING_SHOWN_MS: u32 = 5_000;
     /// Messages pushed to a member when they join a room.
     pub const ROOM_RECENT_ON_JOIN: u32 = 20;
     /// Shortest username.

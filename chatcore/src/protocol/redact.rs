@@ -48,6 +48,7 @@ impl fmt::Debug for Request {
                 .field("device", device)
                 .finish(),
             Devices => f.write_str("Devices"),
+            Typing { to } => f.debug_struct("Typing").field("to", to).finish(),
             RevokeDevice { device } => f
                 .debug_struct("RevokeDevice")
                 .field("device", device)

@@ -120,6 +120,7 @@ fn request_tag(r: &Request) -> u8 {
         Request::LoginDevice { .. } => 28,
         Request::Devices => 29,
         Request::RevokeDevice { .. } => 30,
+        Request::Typing { .. } => 31,
     }
 }
 
@@ -164,6 +165,7 @@ fn event_tag(e: &Event) -> u8 {
         Event::FileShared { .. } => 14,
         Event::RoomUnread { .. } => 15,
         Event::Ping => 16,
+        Event::Typing { .. } => 17,
     }
 }
 
@@ -508,6 +510,13 @@ fn request_cases() -> Vec<(Request, &'static [u8])> {
             Request::RevokeDevice { device: 5 },
             &[0x00, 0x00, 0x00, 0x02, 0x1e, 0x05],
         ),
+        (
+            Request::Typing {
+                to: Peer::User(s("bob")),
+            },
+            // variant 31, User = 0 "bob"
+            &[0x00, 0x00, 0x00, 0x06, 0x1f, 0x00, 0x03, 0x62, 0x6f, 0x62],
+        ),
     ]
 }
 
@@ -647,6 +656,18 @@ fn response_cases() -> Vec<(Response, &'static [u8])> {
 fn event_cases() -> Vec<(Event, &'static [u8])> {
     vec![
         (
+            Event::Typing {
+                from: s("ann"),
+                to: Peer::Room(s("lobby")),
+                expires_ms: 5_000,
+            },
+            // variant 17, "ann", Room = 1 "lobby", 5000 (varint 88 27)
+            &[
+                0x00, 0x00, 0x00, 0x0e, 0x11, 0x03, 0x61, 0x6e, 0x6e, 0x01, 0x05, 0x6c, 0x6f, 0x62,
+                0x62, 0x79, 0x88, 0x27,
+            ],
+        ),
+        (
             Event::Message(message()),
             &[
                 0x00, 0x00, 0x00, 0x12, 0x00, 0x09, 0x02, 0x03, 0x61, 0x6e, 0x6e, 0x00, 0x03, 0x62,
@@ -781,7 +802,7 @@ fn server_frame_golden() {
 
 #[test]
 fn request_golden() {
-    check_enum(&request_cases(), request_tag, 31);
+    check_enum(&request_cases(), request_tag, 32);
 }
 
 #[test]
@@ -791,7 +812,7 @@ fn response_golden() {
 
 #[test]
 fn event_golden() {
-    check_enum(&event_cases(), event_tag, 17);
+    check_enum(&event_cases(), event_tag, 18);
 }
 
 #[test]

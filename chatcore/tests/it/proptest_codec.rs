@@ -164,6 +164,7 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::Devices),
         any::<u64>().prop_map(|device| Request::RevokeDevice { device }),
+        peer().prop_map(|to| Request::Typing { to }),
     ]
 }
 
@@ -294,6 +295,11 @@ fn event() -> impl Strategy<Value = Event> {
             }
         }),
         Just(Event::Ping),
+        (text(), peer(), any::<u32>()).prop_map(|(from, to, expires_ms)| Event::Typing {
+            from,
+            to,
+            expires_ms
+        }),
     ]
 }
 

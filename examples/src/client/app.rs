@@ -381,6 +381,10 @@ async fn perform(
                     Payload::LoggedInDevice { user, device: id }
                 }
             },
+            Command::Typing { to } => {
+                client.typing(to.clone()).await?;
+                Payload::Typed { to: peer_name(to) }
+            }
             Command::Devices => Payload::Devices {
                 devices: client
                     .devices()

@@ -38,6 +38,7 @@ pub const USAGE: &[&str] = &[
     "sendfile USER|#ROOM PATH  send the file at PATH to a friend or a room",
     "files USER|#ROOM        files shared with USER or in room ROOM",
     "download FILE_ID PATH   save a shared file to PATH (checked against its sha-256)",
+    "typing USER|#ROOM       tell a friend or a room you are typing (they see it for 5 s)",
     "devices                 your devices, with which are online (log in with --device NAME)",
     "revoke DEVICE           revoke a device (its id or name): its sessions end, it can no longer log in",
     "quit                    close the connection and exit",
@@ -166,6 +167,11 @@ pub enum Command {
         /// file's own name.
         path: String,
     },
+    /// `typing USER|#ROOM`
+    Typing {
+        /// Where.
+        to: Peer,
+    },
     /// `devices`
     Devices,
     /// `revoke DEVICE`
@@ -239,6 +245,7 @@ impl Command {
             Command::SendFile { .. } => "sendfile",
             Command::Files { .. } => "files",
             Command::Download { .. } => "download",
+            Command::Typing { .. } => "typing",
             Command::Devices => "devices",
             Command::Revoke { .. } => "revoke",
             Command::Quit => "quit",
@@ -475,6 +482,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
                 path: path.to_string(),
             },
         },
+        "typing" => match split_word(rest) {
+            ("", _) => return Err(bad("missing USER or #ROOM")),
+            (to, "") => Command::Typing {
+                to: peer(to).ok_or_else(|| bad("missing the room name after #"))?,
+            },
+            _ => return Err(bad("too many arguments")),
+        },
         "devices" => no_args(rest, Command::Devices)?,
         "revoke" => match split_word(rest) {
             ("", _) => return Err(bad("missing DEVICE")),
@@ -577,6 +591,13 @@ mod tests {
         );
         assert_eq!(ok("quit"), Command::Quit);
         assert_eq!(ok("devices"), Command::Devices);
+        assert_eq!(
+            ok("typing #den"),
+            Command::Typing {
+                to: Peer::Room("den".into())
+            }
+        );
+        assert_eq!(err("typing").word, "typing");
         assert_eq!(
             ok("revoke  phone "),
             Command::Revoke {

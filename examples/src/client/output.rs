@@ -108,6 +108,16 @@ pub enum Line {
         /// The room.
         room: String,
     },
+    /// `from` is typing to you, or in a room (`to` is then `#room`): show it
+    /// for `expires_ms`, or until their next message there.
+    Typing {
+        /// Who.
+        from: String,
+        /// You, or `#room`.
+        to: String,
+        /// How long to show it, in ms.
+        expires_ms: u32,
+    },
     /// At login: `room` has messages past your read position.
     RoomUnread {
         /// The room.
@@ -211,6 +221,11 @@ pub enum Payload {
     Devices {
         /// Your devices, oldest first.
         devices: Vec<DeviceLine>,
+    },
+    /// `typing`.
+    Typed {
+        /// The friend, or `#room`.
+        to: String,
     },
     /// `revoke`.
     Revoked {
@@ -534,6 +549,15 @@ impl Line {
                 code: code.as_str(),
                 message: code.message(),
             },
+            Event::Typing {
+                from,
+                to,
+                expires_ms,
+            } => Line::Typing {
+                from,
+                to: peer_name(to),
+                expires_ms,
+            },
             Event::RoomJoined { room, user } => Line::RoomJoined { room, user },
             Event::RoomLeft { room, user } => Line::RoomLeft { room, user },
             Event::RoomDeleted { room } => Line::RoomDeleted { room },
@@ -784,6 +808,28 @@ mod tests {
             assert_eq!(json_of(Line::from_event(event)), want);
         }
         assert_eq!(json_of(Line::Disconnected), json!({"type":"disconnected"}));
+        assert_eq!(
+            json_of(Line::from_event(Event::Typing {
+                from: "ann".into(),
+                to: Peer::Room("den".into()),
+                expires_ms: 5000
+            })),
+            json!({"type":"typing","from":"ann","to":"#den","expires_ms":5000})
+        );
+        assert_eq!(
+            json_of(Line::ok(
+                "devices",
+                Payload::Devices {
+                    devices: vec![DeviceLine {
+                        id: 2,
+                        name: "laptop".into(),
+                        last_seen: 7,
+                        online: true
+                    }]
+                }
+            )),
+            json!({"type":"ok","cmd":"devices","devices":[{"id":2,"name":"laptop","last_seen":7,"online":true}]})
+        );
 
         let history = Line::ok(
             "history",

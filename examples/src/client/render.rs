@@ -93,6 +93,10 @@ impl Style {
             Line::RoomJoined { room, user } => self.paint(DIM, &format!("#{room}: {user} joined")),
             Line::RoomLeft { room, user } => self.paint(DIM, &format!("#{room}: {user} left")),
             Line::RoomDeleted { room } => self.paint(YELLOW, &format!("#{room} was deleted")),
+            Line::Typing { from, to, .. } => match to.strip_prefix('#') {
+                Some(room) => self.paint(DIM, &format!("#{room}: {from} is typing…")),
+                None => self.paint(DIM, &format!("{from} is typing…")),
+            },
             Line::RoomUnread {
                 room,
                 read_seq,
@@ -319,6 +323,7 @@ impl Style {
                     .collect();
                 format!("devices:\n{}", rows.join("\n"))
             }
+            Payload::Typed { to } => self.paint(DIM, &format!("(told {to} you are typing)")),
             Payload::Revoked { device } => {
                 format!("revoked device {device}: its sessions are closed")
             }

@@ -76,7 +76,7 @@ fn every_error_code_reachable_from_the_cli() {
     ann.ok("logout");
     ann.err("friends", "not_authenticated");
     let help = ann.ok("help");
-    assert_eq!(help["commands"].as_array().map(Vec::len), Some(29));
+    assert_eq!(help["commands"].as_array().map(Vec::len), Some(30));
     // Only presence changes may still be unread (bob's sessions came and went).
     let rest = ann.finish_ok();
     assert!(rest.iter().all(|v| v["type"] == "presence"), "{rest:?}");

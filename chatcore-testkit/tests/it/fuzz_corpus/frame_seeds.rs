@@ -108,6 +108,9 @@ fn requests() -> Vec<Request> {
         },
         Request::Devices,
         Request::RevokeDevice { device: 12 },
+        Request::Typing {
+            to: Peer::User(s("bob")),
+        },
     ]
 }
 
@@ -144,6 +147,7 @@ fn request_name(r: &Request) -> &'static str {
         Request::LoginDevice { .. } => "login-device",
         Request::Devices => "devices",
         Request::RevokeDevice { .. } => "revoke-device",
+        Request::Typing { .. } => "typing",
     }
 }
 
@@ -296,6 +300,11 @@ fn events() -> Vec<Event> {
             last_seq: 4,
         },
         Event::Ping,
+        Event::Typing {
+            from: s("ann"),
+            to: Peer::Room(s("lobby")),
+            expires_ms: 5_000,
+        },
     ]
 }
 
@@ -318,6 +327,7 @@ fn event_name(e: &Event) -> &'static str {
         Event::FileShared { .. } => "file-shared",
         Event::RoomUnread { .. } => "room-unread",
         Event::Ping => "ping",
+        Event::Typing { .. } => "typing",
     }
 }
 

@@ -277,3 +277,67 @@ pub async fn client_msg_ids_are_scoped_and_expire<S: Store>(fx: &Fixture<S>) {
     }
     h.stop().await;
 }
+
+/// Typing reaches a friend's online sessions (every one of them) and a room's
+/// other online members, never a stranger, never the typist; a second notice
+/// within a second to the same place is not passed on; nothing is stored.
+pub async fn typing_reaches_online_sessions_and_is_never_stored<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (ann, mut bob) = h.friends("ann", "bob").await;
+    let mut bob_again = h.login("bob").await;
+    let mut cat = h.user("cat").await;
+    let typing = |from: &str, to: Peer| Event::Typing {
+        from: from.into(),
+        to,
+        expires_ms: crate::protocol::limits::TYPING_SHOWN_MS,
+    };
+    ann.client.typing(Peer::User("bob".into())).await.unwrap();
+    for b in [&mut bob, &mut bob_again] {
+        assert_eq!(
+            b.next_event().await,
+            typing("ann", Peer::User("bob".into()))
+        );
+    }
+    // Again at once: answered, not passed on.
+    ann.client.typing(Peer::User("bob".into())).await.unwrap();
+    assert_eq!(
+        refused(ann.client.typing(Peer::User("cat".into())).await),
+        ErrorCode::NotFriends
+    );
+    ann.client.create_room("den").await.unwrap();
+    bob.client.join_room("den").await.unwrap();
+    cat.client.join_room("den").await.unwrap();
+    bob.sync().await;
+    let mut ann = ann;
+    bob.client.typing(Peer::Room("den".into())).await.unwrap();
+    ann.expect(|e| *e == typing("bob", Peer::Room("den".into())))
+        .await;
+    cat.expect(|e| *e == typing("bob", Peer::Room("den".into())))
+        .await;
+    assert_eq!(
+        refused(
+            h.user("dan")
+                .await
+                .client
+                .typing(Peer::Room("den".into()))
+                .await
+        ),
+        ErrorCode::NotRoomMember
+    );
+    bob.assert_quiet_except(|e| !matches!(e, Event::Typing { .. }))
+        .await;
+    bob_again
+        .assert_quiet_except(|e| !matches!(e, Event::Typing { .. }))
+        .await;
+    // Nothing waits for a later login.
+    drop((bob, bob_again));
+    let mut bob = h.login_raw("bob").await;
+    loop {
+        match bob.next_event().await {
+            Event::Typing { .. } => panic!("a typing notice was stored"),
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    h.stop().await;
+}

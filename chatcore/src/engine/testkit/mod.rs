@@ -340,6 +340,7 @@ macro_rules! __engine_scenarios {
             client_msg_ids_are_scoped_and_expire,
             joining_a_deleted_room_is_no_such_room,
             devices_log_in_list_and_revoke,
+            typing_reaches_online_sessions_and_is_never_stored,
             lists_bigger_than_a_frame_come_in_pages,
             history_pages_fit_a_frame,
             rooms_per_owner_are_bounded,
