@@ -738,7 +738,7 @@ pub mod limits {
     pub const MAX_DEVICE_NAME_LEN: usize = 64;
     /// How often one connection's typing notices to one place are passed on.
     pub const TYPING_EVERY_MS: u64 = 1_000;
-    /// How long a client shows a typing notice ([`Event::Typing`]).
+    /// How long a client shows a typing notice ([`Event::Typing`](super::Event::Typing)).
     pub const TYPING_SHOWN_MS: u32 = 5_000;
     /// Messages pushed to a member when they join a room.
     pub const ROOM_RECENT_ON_JOIN: u32 = 20;
