@@ -110,6 +110,17 @@ impl Router {
         sessions.len()
     }
 
+    /// Pushes a frame to every live session of `user` but the connection
+    /// `conn_id`.
+    pub fn push_except(&self, user: UserId, conn_id: u64, frame: &Arc<ServerFrame>) {
+        let shard = self.shard(user).read().expect("router lock");
+        for session in shard.get(&user).into_iter().flatten() {
+            if session.conn_id != conn_id {
+                session.push(Arc::clone(frame));
+            }
+        }
+    }
+
     /// Tells every live session of `user`'s `device` to stop with `control`.
     pub fn stop_device(&self, user: UserId, device: DeviceId, control: &Control) {
         let shard = self.shard(user).read().expect("router lock");

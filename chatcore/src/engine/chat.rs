@@ -53,6 +53,7 @@ impl Conn {
             Peer::User(name) => {
                 let to = self.resolve(&name).await?;
                 self.check_may_chat(&me, &to).await?;
+                let (sender, conn_id) = (me.id, self.handle.conn_id);
                 let msg = NewMessage {
                     from: me,
                     to: to.clone(),
@@ -70,6 +71,8 @@ impl Conn {
                                 // Moved, not copied, into the delivery.
                                 let frame = Arc::new(ServerFrame::Event(Event::Message(message)));
                                 state.router.push(to.id, &frame);
+                                // The sender's other sessions (devices) see it too, live.
+                                state.router.push_except(sender, conn_id, &frame);
                             }
                             Ok(answer)
                         }

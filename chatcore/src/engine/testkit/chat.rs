@@ -341,3 +341,36 @@ pub async fn typing_reaches_online_sessions_and_is_never_stored<S: Store>(fx: &F
     }
     h.stop().await;
 }
+
+/// A 1:1 message reaches the sender's other online sessions (devices) too,
+/// once, and not the session that sent it; a session that logs in later does
+/// not get it (until per-device sync, what a user sent is in the history).
+pub async fn a_sent_message_reaches_the_senders_other_sessions<S: Store>(fx: &Fixture<S>) {
+    let h = harness(fx, test_config());
+    let (mut ann, mut bob) = h.friends("ann", "bob").await;
+    let mut ann_phone = h.login("ann").await;
+    let sent = ann
+        .client
+        .send_text("bob", "from the laptop")
+        .await
+        .unwrap();
+    let is_it = |e: &Event| matches!(e, Event::Message(m) if m.id == sent.id);
+    let on_phone = ann_phone.expect(is_it).await;
+    assert!(
+        matches!(&on_phone, Event::Message(m) if m.from == "ann" && m.to == Peer::User("bob".into()))
+    );
+    bob.expect(is_it).await;
+    ann.sync().await;
+    ann.assert_quiet_except(|e| !is_it(e)).await;
+    ann_phone.sync().await;
+    ann_phone.assert_quiet_except(|e| !is_it(e)).await;
+    let mut ann_later = h.login_raw("ann").await;
+    loop {
+        match ann_later.next_event().await {
+            Event::Message(m) if m.id == sent.id => panic!("an own message in the backlog"),
+            Event::CaughtUp => break,
+            _ => {}
+        }
+    }
+    h.stop().await;
+}

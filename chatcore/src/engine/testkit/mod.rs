@@ -341,6 +341,7 @@ macro_rules! __engine_scenarios {
             joining_a_deleted_room_is_no_such_room,
             devices_log_in_list_and_revoke,
             typing_reaches_online_sessions_and_is_never_stored,
+            a_sent_message_reaches_the_senders_other_sessions,
             lists_bigger_than_a_frame_come_in_pages,
             history_pages_fit_a_frame,
             rooms_per_owner_are_bounded,
