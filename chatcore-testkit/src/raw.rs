@@ -7,8 +7,8 @@
 use chatcore::engine::testkit::password;
 use chatcore::engine::Server;
 use chatcore::protocol::{
-    limits, Body, ClientFrame, ErrorCode, Event, ItemId, Items, Request, Response, ServerFrame,
-    PROTOCOL_VERSION,
+    limits, Body, ClientFrame, DeviceClaim, ErrorCode, Event, ItemId, Items, Request, Response,
+    ServerFrame, PROTOCOL_VERSION,
 };
 use chatcore::session::{Action, Phase, Session};
 use chatcore::store::{User, UserId};
@@ -101,7 +101,7 @@ impl<'a> Raw<'a> {
                     .take(MAX_PIPELINED)
                     .map(|ask| match ask {
                         // The mirror can only predict a batch whose phase stays put.
-                        Ask::Login { .. } | Ask::Logout => Request::Ping,
+                        Ask::Login { .. } | Ask::LoginDevice { .. } | Ask::Logout => Request::Ping,
                         ask => self.build(ask),
                     })
                     .collect::<Vec<_>>()
@@ -155,6 +155,28 @@ impl<'a> Raw<'a> {
                 user,
                 good_password,
             } => login(*user, *good_password),
+            Ask::LoginDevice {
+                user,
+                good_password,
+                known,
+            } => {
+                let Request::Login { username, password } = login(*user, *good_password) else {
+                    unreachable!("login builds a login")
+                };
+                let device = match known {
+                    Some(id) => DeviceClaim::Known { id: u64::from(*id) },
+                    None => DeviceClaim::New {
+                        name: "fuzz".into(),
+                    },
+                };
+                Request::LoginDevice {
+                    username,
+                    password,
+                    device,
+                }
+            }
+            Ask::Devices => Request::Devices,
+            Ask::Typing { to } => Request::Typing { to: peer(*to) },
             Ask::Logout => Request::Logout,
             Ask::SearchUsers { query, limit } => Request::SearchUsers {
                 query: ["a", "", "ANN", "o"][usize::from(*query) % 4].into(),
@@ -456,6 +478,17 @@ impl<'a> Raw<'a> {
                 });
                 return true;
             }
+            (Request::LoginDevice { username, .. }, Response::LoggedInDevice { user, .. }) => {
+                assert!(
+                    user.eq_ignore_ascii_case(username),
+                    "logged in as {user} for {username}"
+                );
+                self.mirror.logged_in(User {
+                    id: UserId(0),
+                    name: user,
+                });
+                return true;
+            }
             (Request::Logout, _) => {
                 assert!(self.mirror.logged_out().is_some());
             }
@@ -568,6 +601,8 @@ fn fits(request: &Request, response: &Response) -> bool {
             | (Q::ListFiles { .. }, R::Files(_))
             | (Q::DownloadChunk { .. }, R::Chunk(_))
             | (Q::Page { .. }, R::Page { .. })
+            | (Q::LoginDevice { .. }, R::LoggedInDevice { .. })
+            | (Q::Devices, R::Devices(_))
             | (
                 Q::Register { .. }
                     | Q::Logout
@@ -581,7 +616,8 @@ fn fits(request: &Request, response: &Response) -> bool {
                     | Q::LeaveRoom { .. }
                     | Q::DeleteRoom { .. }
                     | Q::UploadChunk { .. }
-                    | Q::CompleteFile { .. },
+                    | Q::CompleteFile { .. }
+                    | Q::Typing { .. },
                 R::Done
             )
     )

@@ -132,6 +132,16 @@ pub enum Ask {
         after: Option<u8>,
         limit: u8,
     },
+    /// Logs in as a new device "fuzz", or (with `known`) as that device id.
+    LoginDevice {
+        user: u8,
+        good_password: bool,
+        known: Option<u8>,
+    },
+    Devices,
+    Typing {
+        to: Target,
+    },
 }
 
 /// One step of a session script.

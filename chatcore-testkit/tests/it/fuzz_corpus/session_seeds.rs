@@ -613,5 +613,39 @@ pub(super) fn session_seeds() -> Vec<(&'static str, u8, Vec<Step>)> {
                 Hello,
             ],
         ),
+        (
+            "devices-and-typing",
+            0,
+            vec![
+                Hello,
+                ask(Ask::Devices),
+                ask(Ask::LoginDevice {
+                    user: ANN,
+                    good_password: true,
+                    known: Some(200),
+                }),
+                ask(Ask::LoginDevice {
+                    user: ANN,
+                    good_password: true,
+                    known: None,
+                }),
+                ask(Ask::Devices),
+                ask(Ask::Typing { to: bob }),
+                ask(Ask::Typing { to: lobby }),
+                Pipelined(vec![
+                    Ask::Typing {
+                        to: Target::User(CAT),
+                    },
+                    Ask::Devices,
+                    Ask::LoginDevice {
+                        user: BOB,
+                        good_password: true,
+                        known: None,
+                    },
+                ]),
+                ask(Ask::Logout),
+                ask(Ask::Typing { to: bob }),
+            ],
+        ),
     ]
 }
