@@ -12,12 +12,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
     limits, Body, ClientFrame, CodecError, DeviceClaim, DeviceId, DeviceInfo, ErrorCode, Event,
-    FileInfo, FriendEntry, ItemId, Items, List, MemberEntry, Message, Peer, Request, Response,
-    RoomInfo, ServerFrame, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    FriendEntry, ItemId, Items, List, Message, Peer, Request, Response, ServerFrame,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::transport::{ClientConnection, TransportError};
 
+mod config;
 mod driver;
+mod rooms_files;
+
+pub use config::{ClientConfig, ConfigError, DEFAULT_ACK_DELAY, MAX_CLIENT_NAME_LEN};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,83 +78,6 @@ pub struct Sent {
     pub seq: u64,
     /// Server timestamp, ms since the epoch.
     pub ts: u64,
-}
-
-/// Client settings.
-///
-/// New settings may be added in any release, so the struct cannot be built
-/// with a literal outside this crate: start from the default and change what
-/// you need. [`Client::connect_with`] refuses nonsense with a [`ConfigError`].
-///
-/// ```
-/// use chatcore::client::ClientConfig;
-///
-/// let mut config = ClientConfig::default();
-/// config.ack_delay = std::time::Duration::ZERO;
-/// assert!(config.validate().is_ok());
-///
-/// config.client_name = "line\nbreak".into();
-/// assert!(config.validate().is_err());
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// Sent in the hello.
-    pub client_name: String,
-    /// Acknowledge inbox events once they are handed to [`Events`] (an event
-    /// that cannot be handed over, because `Events` was dropped, is never
-    /// acked). The server deletes an acked item and tells its sender it was
-    /// delivered, so an application that must not lose a message between
-    /// receiving and processing it (a crash before it is stored or shown)
-    /// turns this off and acks each item itself with [`Client::ack`] once it
-    /// is done with it: the explicit-ack mode. Unacked items come again at
-    /// the next login.
-    pub auto_ack: bool,
-    /// How long automatic acks wait for more to go out with them. Zero sends
-    /// them as soon as the driver has nothing else to do. Any request sends
-    /// the waiting ones first.
-    pub ack_delay: std::time::Duration,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            client_name: format!("chatcore-client/{}", env!("CARGO_PKG_VERSION")),
-            auto_ack: true,
-            ack_delay: DEFAULT_ACK_DELAY,
-        }
-    }
-}
-
-/// [`ClientConfig::ack_delay`]'s default: short beside a person's reading, long
-/// enough that a busy chat's acks go out several at a time.
-pub const DEFAULT_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
-
-/// The longest [`ClientConfig::client_name`], in bytes (it goes into the
-/// server's logs).
-pub const MAX_CLIENT_NAME_LEN: usize = 128;
-
-/// A [`ClientConfig`] setting that makes no sense.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// `client_name` is over [`MAX_CLIENT_NAME_LEN`] bytes or holds control
-    /// characters.
-    #[error("client_name must be at most {MAX_CLIENT_NAME_LEN} bytes, without control characters")]
-    BadClientName,
-}
-
-impl ClientConfig {
-    /// Checks the settings: a `client_name` of at most [`MAX_CLIENT_NAME_LEN`]
-    /// bytes without control characters.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.client_name.len() > MAX_CLIENT_NAME_LEN
-            || self.client_name.chars().any(char::is_control)
-        {
-            return Err(ConfigError::BadClientName);
-        }
-        Ok(())
-    }
 }
 
 type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
@@ -571,141 +498,6 @@ impl Client {
             .await?
         {
             Response::History(page) => Ok(page),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
-    }
-}
-
-impl Client {
-    /// Creates a room (you become owner and member).
-    pub async fn create_room(&self, name: &str) -> Result<(), ClientError> {
-        self.expect_done(Request::CreateRoom { name: name.into() })
-            .await
-    }
-
-    /// Joins a room; its recent messages follow as events.
-    pub async fn join_room(&self, name: &str) -> Result<(), ClientError> {
-        self.expect_done(Request::JoinRoom { name: name.into() })
-            .await
-    }
-
-    /// Leaves a room.
-    pub async fn leave_room(&self, name: &str) -> Result<(), ClientError> {
-        self.expect_done(Request::LeaveRoom { name: name.into() })
-            .await
-    }
-
-    /// Deletes a room you own.
-    pub async fn delete_room(&self, name: &str) -> Result<(), ClientError> {
-        self.expect_done(Request::DeleteRoom { name: name.into() })
-            .await
-    }
-
-    /// All rooms, in name order, a page at a time.
-    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, ClientError> {
-        self.whole_list(List::Rooms, Request::ListRooms, |r| match r {
-            Response::Rooms(all) => Ok((all, None)),
-            Response::Page {
-                items: Items::Rooms(page),
-                next,
-            } => Ok((page, next)),
-            other => Err(other),
-        })
-        .await
-    }
-
-    /// A room's members with presence: all of them, a page at a time.
-    pub async fn members(&self, room: &str) -> Result<Vec<MemberEntry>, ClientError> {
-        let list = List::Members { room: room.into() };
-        let older = Request::Members { room: room.into() };
-        self.whole_list(list, older, |r| match r {
-            Response::Members(all) => Ok((all, None)),
-            Response::Page {
-                items: Items::Members(page),
-                next,
-            } => Ok((page, next)),
-            other => Err(other),
-        })
-        .await
-    }
-
-    /// Sends a text to a room with a fresh random idempotency key.
-    pub async fn say(&self, room: &str, text: &str) -> Result<Sent, ClientError> {
-        self.send(
-            Peer::Room(room.into()),
-            rand::random(),
-            Body::Text(text.into()),
-        )
-        .await
-    }
-
-    /// Offers a file; returns the file id and the chunk size to upload with.
-    pub async fn offer_file(
-        &self,
-        to: Peer,
-        name: &str,
-        size: u64,
-        sha256: [u8; 32],
-    ) -> Result<(ItemId, u32), ClientError> {
-        let request = Request::OfferFile {
-            to,
-            name: name.into(),
-            size,
-            sha256,
-        };
-        match self.request(request).await? {
-            Response::FileOffered { file, chunk_size } => Ok((file, chunk_size)),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
-    }
-
-    /// Uploads the chunk at `offset` (chunks go in order, each `chunk_size` bytes
-    /// but the last).
-    pub async fn upload_chunk(
-        &self,
-        file: ItemId,
-        offset: u64,
-        bytes: Vec<u8>,
-    ) -> Result<(), ClientError> {
-        self.expect_done(Request::UploadChunk {
-            file,
-            offset,
-            bytes,
-        })
-        .await
-    }
-
-    /// Completes an upload; the server verifies it and tells the recipient.
-    pub async fn complete_file(&self, file: ItemId) -> Result<(), ClientError> {
-        self.expect_done(Request::CompleteFile { file }).await
-    }
-
-    /// Files of a conversation or room: all of them, a page at a time.
-    pub async fn files(&self, peer: Peer) -> Result<Vec<FileInfo>, ClientError> {
-        let older = Request::ListFiles { peer: peer.clone() };
-        self.whole_list(List::Files { peer }, older, |r| match r {
-            Response::Files(all) => Ok((all, None)),
-            Response::Page {
-                items: Items::Files(page),
-                next,
-            } => Ok((page, next)),
-            other => Err(other),
-        })
-        .await
-    }
-
-    /// Reads up to `len` bytes of a file at `offset` (empty at the end).
-    pub async fn download_chunk(
-        &self,
-        file: ItemId,
-        offset: u64,
-        len: u32,
-    ) -> Result<Vec<u8>, ClientError> {
-        match self
-            .request(Request::DownloadChunk { file, offset, len })
-            .await?
-        {
-            Response::Chunk(bytes) => Ok(bytes),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }

@@ -9,7 +9,7 @@ use futures::channel::mpsc as fmpsc;
 
 use super::driver::MAX_BURST;
 use super::*;
-use crate::protocol::limits;
+use crate::protocol::{limits, RoomInfo};
 
 /// A connection that records each flush's frames as one write.
 struct Recording {

@@ -1,0 +1,151 @@
+//! [`Event`]: what the server pushes unasked.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorCode, ItemId, Message, Peer};
+
+/// Something the server pushes unasked.
+///
+/// Variants with an `id` come from the user's inbox: they are redelivered (at every
+/// login) until the client acks the id with [`Request::Ack`](super::Request::Ack).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A chat message.
+    Message(Message),
+    /// Receipts: the recipients acked these messages you sent.
+    Delivered {
+        /// Inbox id of this receipt (ack it).
+        id: ItemId,
+        /// Ids of your messages that were delivered.
+        ids: Vec<ItemId>,
+    },
+    /// The backlog pushed at login is complete.
+    CaughtUp,
+    /// A friend came online or went offline.
+    Presence {
+        /// The friend.
+        user: String,
+        /// Online now.
+        online: bool,
+    },
+    /// Someone asks to be your friend.
+    FriendRequested {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// Who asks.
+        from: String,
+        /// Their note.
+        note: String,
+    },
+    /// You and `user` are now friends.
+    FriendAdded {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// The new friend.
+        user: String,
+    },
+    /// `user` rejected your request.
+    FriendRejected {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// Who rejected.
+        user: String,
+    },
+    /// `user` ended the friendship.
+    FriendRemoved {
+        /// Inbox id (ack it).
+        id: ItemId,
+        /// The former friend.
+        user: String,
+    },
+    /// This session was replaced by a newer login of the same user and is closing.
+    Kicked {
+        /// Why.
+        reason: String,
+    },
+    /// The server is shutting down; the connection closes next.
+    ServerShutdown,
+    /// The server closes the connection because of `code`.
+    Closing {
+        /// Why.
+        code: ErrorCode,
+    },
+    /// `user` joined `room` (sent to the room's online members).
+    RoomJoined {
+        /// The room.
+        room: String,
+        /// Who joined.
+        user: String,
+    },
+    /// `user` left `room`.
+    RoomLeft {
+        /// The room.
+        room: String,
+        /// Who left.
+        user: String,
+    },
+    /// The owner deleted `room`.
+    RoomDeleted {
+        /// The room.
+        room: String,
+    },
+    /// A file was shared with you or a room you are in. To a user it comes
+    /// through the inbox (ack `id`).
+    FileShared {
+        /// File id (also the inbox id for 1:1 files).
+        id: ItemId,
+        /// Uploader.
+        from: String,
+        /// Recipient user or room.
+        to: Peer,
+        /// File name.
+        name: String,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// Sent at login, before `CaughtUp`, for each room with messages you have
+    /// not acked: fetch them with `History`.
+    RoomUnread {
+        /// The room.
+        room: String,
+        /// The highest seq you acked.
+        read_seq: u64,
+        /// The room's newest seq.
+        last_seq: u64,
+    },
+    /// Heartbeat: the server checks the connection is alive. Answer with
+    /// [`Request::Ping`](super::Request::Ping); a connection that sends nothing for the idle timeout is
+    /// closed.
+    Ping,
+    /// `from` is typing to you (`to` is you) or in a room you are in (protocol
+    /// version 4). Never stored: only online sessions get it. Show it until a
+    /// message from `from` arrives there or `expires_ms` pass.
+    Typing {
+        /// Who is typing.
+        from: String,
+        /// You, or the room.
+        to: Peer,
+        /// How long to show it, in ms.
+        expires_ms: u32,
+    },
+}
+
+impl Event {
+    /// The inbox id to ack, for events delivered through the inbox.
+    pub fn inbox_id(&self) -> Option<ItemId> {
+        match self {
+            Event::Message(m) => Some(m.id),
+            Event::Delivered { id, .. }
+            | Event::FriendRequested { id, .. }
+            | Event::FriendAdded { id, .. }
+            | Event::FriendRejected { id, .. }
+            | Event::FriendRemoved { id, .. } => Some(*id),
+            Event::FileShared {
+                id,
+                to: Peer::User(_),
+                ..
+            } => Some(*id),
+            _ => None,
+        }
+    }
+}
