@@ -467,18 +467,10 @@ impl<'a> Raw<'a> {
             "{response:?} does not answer {request:?}"
         );
         match (&request, response) {
-            (Request::Login { username, .. }, Response::LoggedIn { user }) => {
-                assert!(
-                    user.eq_ignore_ascii_case(username),
-                    "logged in as {user} for {username}"
-                );
-                self.mirror.logged_in(User {
-                    id: UserId(0),
-                    name: user,
-                });
-                return true;
-            }
-            (Request::LoginDevice { username, .. }, Response::LoggedInDevice { user, .. }) => {
+            (
+                Request::Login { username, .. } | Request::LoginDevice { username, .. },
+                Response::LoggedIn { user } | Response::LoggedInDevice { user, .. },
+            ) => {
                 assert!(
                     user.eq_ignore_ascii_case(username),
                     "logged in as {user} for {username}"

@@ -73,6 +73,33 @@ async fn backlog_of(h: &Harness, user: &str) -> Vec<chatcore::protocol::Message>
     }
 }
 
+/// A server with a small outbound queue (32 frames), and ann, whose friend
+/// bob (offline) has `count` of her messages waiting.
+async fn backlog_for_bob(count: usize) -> (Harness, TestClient) {
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    let h = start(config);
+    let (ann, bob) = friends(&h).await;
+    bob.client.logout().await.unwrap();
+    drop(bob);
+    for n in 0..count {
+        ann.client.send_text("bob", &format!("{n}")).await.unwrap();
+    }
+    (h, ann)
+}
+
+/// Waits (20 s at most) until `n` users are online.
+async fn wait_online(h: &Harness, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h.server().online_count() != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "online count never became {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Reads server frames until the connection closes.
 async fn until_closed(
     raw: &mut chatcore::transport::memory::MemoryClientConnection,
@@ -374,31 +401,11 @@ async fn spread_guessing_and_malformed_names_are_bounded() {
 async fn a_backlog_to_a_reader_that_never_reads_stops_at_once() {
     // More than the memory transport's buffer (256) and the queue hold.
     const BACKLOG: usize = 600;
-    let mut config = test_config();
-    config.outbound_queue = 32;
-    let h = start(config);
-    let (ann, bob) = friends(&h).await;
-    bob.client.logout().await.unwrap();
-    drop(bob);
-    for n in 0..BACKLOG {
-        ann.client.send_text("bob", &format!("{n}")).await.unwrap();
-    }
+    let (h, ann) = backlog_for_bob(BACKLOG).await;
     let raw = raw_login(&h, "never reads", "bob").await;
     // One grace period (5 s) for the verdict, then the session is gone.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut seen_online = false;
-    loop {
-        let online = h.server().online_count();
-        seen_online |= online == 2;
-        if seen_online && online == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the backlog went on waiting for a reader that never reads"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_online(&h, 2).await;
+    wait_online(&h, 1).await;
     drop(raw);
     assert_eq!(
         backlog_of(&h, "bob").await.len(),
@@ -425,27 +432,14 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
     bob.client.logout().await.unwrap();
     drop(bob);
     let raw = raw_login(&h, "stops reading", "bob").await;
-    let online = |n: usize| {
-        let server = h.server().clone();
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            while server.online_count() != n {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "online count never became {n}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    online(2).await;
+    wait_online(&h, 2).await;
     let big = "x".repeat(limits::MAX_TEXT_LEN);
     for _ in 0..SENT {
         ann.client.send_text("bob", &big).await.unwrap();
     }
     // Closed as a slow reader although far fewer frames than the frame bound
     // are queued.
-    online(1).await;
+    wait_online(&h, 1).await;
     drop(raw);
     assert_eq!(backlog_of(&h, "bob").await.len(), SENT, "nothing was lost");
     h.stop().await;
@@ -458,15 +452,7 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
 async fn acks_during_a_login_backlog_are_read_at_once() {
     // More than the transport's buffer (256) and the queue hold together.
     const BACKLOG: usize = 600;
-    let mut config = test_config();
-    config.outbound_queue = 32;
-    let h = start(config);
-    let (ann, bob) = friends(&h).await;
-    bob.client.logout().await.unwrap();
-    drop(bob);
-    for n in 0..BACKLOG {
-        ann.client.send_text("bob", &format!("{n}")).await.unwrap();
-    }
+    let (h, _ann) = backlog_for_bob(BACKLOG).await;
     let mut raw = raw_login(&h, "acks as it reads", "bob").await;
     let mut received = Vec::new();
     let mut ack_answered_at = None;

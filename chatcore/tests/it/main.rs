@@ -4,6 +4,7 @@
 mod client_acks;
 mod conformance_memory;
 mod engine_memory;
+mod faulty;
 mod golden;
 mod limits;
 mod proptest_codec;

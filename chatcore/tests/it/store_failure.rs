@@ -2,7 +2,7 @@
 //! store is answered `Unavailable` and stops the server (fail-stop); below the
 //! free-space watermark uploads are refused `StorageFull` while chat goes on.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,38 +10,10 @@ use chatcore::client::ClientError;
 use chatcore::engine::testkit::{test_config, Harness, TestClient};
 use chatcore::engine::ServerError;
 use chatcore::protocol::{ErrorCode, Event, Peer};
-use chatcore::store::{
-    Entries, KvBackend, KvStore, MemoryBackend, StoreError, StoreHealth, WriteBatch,
-};
+use chatcore::store::{KvStore, StoreError, StoreHealth};
 use sha2::{Digest, Sha256};
 
-/// A memory backend whose commits fail like a full disk while `full` is set,
-/// and whose free space is `free`.
-#[derive(Clone, Default)]
-struct Faulty {
-    inner: MemoryBackend,
-    full: Arc<AtomicBool>,
-    free: Arc<AtomicU64>,
-}
-
-impl KvBackend for Faulty {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn scan(&self, s: &[u8], e: &[u8], rev: bool, n: usize) -> Result<Entries, StoreError> {
-        self.inner.scan(s, e, rev, n)
-    }
-    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        if self.full.load(Ordering::SeqCst) {
-            let enospc = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
-            return Err(StoreError::backend(enospc));
-        }
-        self.inner.commit(batch)
-    }
-    fn free_space(&self) -> Option<u64> {
-        Some(self.free.load(Ordering::SeqCst))
-    }
-}
+use crate::faulty::Faulty;
 
 fn start(backend: &Faulty, min_free_disk: u64) -> Harness {
     let mut config = test_config();

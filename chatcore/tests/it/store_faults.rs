@@ -2,54 +2,20 @@
 //! fails the store for good: see `store_failure`): the client is told (never a
 //! false `CaughtUp`), and a retry after the store is back succeeds.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chatcore::engine::testkit::{password, test_config, Harness};
 use chatcore::protocol::{
     ClientFrame, ErrorCode, Event, Peer, Request, ServerFrame, PROTOCOL_VERSION,
 };
-use chatcore::store::{Entries, KvBackend, KvStore, MemoryBackend, StoreError, WriteBatch};
+use chatcore::store::KvStore;
 use futures::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 
-/// A memory backend whose point reads, or range scans, fail while told to.
-#[derive(Debug, Default, Clone)]
-struct Flaky {
-    inner: MemoryBackend,
-    fail_gets: Arc<AtomicBool>,
-    fail_scans: Arc<AtomicBool>,
-}
+use crate::faulty::Faulty;
 
-fn failure() -> StoreError {
-    StoreError::backend(std::io::Error::other("injected failure"))
-}
-
-impl KvBackend for Flaky {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.fail_gets.load(Ordering::SeqCst) {
-            return Err(failure());
-        }
-        self.inner.get(key)
-    }
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Entries, StoreError> {
-        if self.fail_scans.load(Ordering::SeqCst) {
-            return Err(failure());
-        }
-        self.inner.scan(start, end, reverse, limit)
-    }
-    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.inner.commit(batch)
-    }
-}
-
-fn start(backend: &Flaky) -> Harness {
+fn start(backend: &Faulty) -> Harness {
     let store = KvStore::open(backend.clone()).unwrap();
     Harness::start(Arc::new(store), test_config())
 }
@@ -58,7 +24,7 @@ fn start(backend: &Flaky) -> Harness {
 /// client is never told it caught up on a backlog it did not get.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_that_cannot_be_read_is_not_caught_up() {
-    let backend = Flaky::default();
+    let backend = Faulty::default();
     let h = start(&backend);
     let (ann, bob) = h.friends("ann", "bob").await;
     bob.client.logout().await.unwrap();
@@ -112,7 +78,7 @@ async fn a_backlog_that_cannot_be_read_is_not_caught_up() {
 /// stored, and completes with the right checksum.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_the_store_failed_is_retried() {
-    let backend = Flaky::default();
+    let backend = Faulty::default();
     let h = start(&backend);
     let (ann, _bob) = h.friends("ann", "bob").await;
     let bytes = vec![7u8; 1000];

@@ -364,19 +364,19 @@ async fn perform(
                     user: client.login(&user, &pass).await?,
                 },
                 Some(device) => {
-                    let claim = device.claim(&user)?;
+                    let claim = device.claim(&user).await?;
                     let new = matches!(claim, DeviceClaim::New { .. });
                     let id = match client.login_device(&user, &pass, claim).await {
                         Ok(id) => id,
                         // Revoked: the next login registers it afresh.
                         Err(ClientError::Refused(ErrorCode::UnknownDevice)) => {
-                            device.forget(&user)?;
+                            device.forget(&user).await?;
                             Err(ClientError::Refused(ErrorCode::UnknownDevice))?
                         }
                         Err(e) => Err(e)?,
                     };
                     if new {
-                        device.keep(&user, id)?;
+                        device.keep(&user, id).await?;
                     }
                     Payload::LoggedInDevice { user, device: id }
                 }

@@ -4,7 +4,8 @@
 //!
 //! The file (`chatcore/devices.json` under `$XDG_CONFIG_HOME`, or under
 //! `~/.config`, unless `--device-file` names another) is a JSON list of
-//! `{"server", "user", "name", "id"}`.
+//! `{"server", "user", "name", "id"}`, read and written with `tokio::fs` (off
+//! the runtime's thread).
 
 use std::path::{Path, PathBuf};
 
@@ -45,8 +46,12 @@ pub fn default_file() -> Option<PathBuf> {
 impl DeviceSettings {
     /// How `user` logs in as this device: under the id kept for it, or as a
     /// new device.
-    pub fn claim(&self, user: &str) -> Result<DeviceClaim, Failure> {
-        let kept = self.entries()?.into_iter().find(|e| self.is_this(e, user));
+    pub async fn claim(&self, user: &str) -> Result<DeviceClaim, Failure> {
+        let kept = self
+            .entries()
+            .await?
+            .into_iter()
+            .find(|e| self.is_this(e, user));
         Ok(match kept {
             Some(entry) => DeviceClaim::Known { id: entry.id },
             None => DeviceClaim::New {
@@ -56,8 +61,8 @@ impl DeviceSettings {
     }
 
     /// Keeps the id the server issued this device for `user`.
-    pub fn keep(&self, user: &str, id: DeviceId) -> Result<(), Failure> {
-        let mut entries = self.entries()?;
+    pub async fn keep(&self, user: &str, id: DeviceId) -> Result<(), Failure> {
+        let mut entries = self.entries().await?;
         entries.retain(|e| !self.is_this(e, user));
         entries.push(Entry {
             server: self.server.clone(),
@@ -65,34 +70,40 @@ impl DeviceSettings {
             name: self.name.clone(),
             id,
         });
-        self.write(&entries)
+        self.write(&entries).await
     }
 
     /// Forgets the id kept for `user` (the server revoked it): the next login
     /// is a new device.
-    pub fn forget(&self, user: &str) -> Result<(), Failure> {
-        let mut entries = self.entries()?;
+    pub async fn forget(&self, user: &str) -> Result<(), Failure> {
+        let mut entries = self.entries().await?;
         entries.retain(|e| !self.is_this(e, user));
-        self.write(&entries)
+        self.write(&entries).await
     }
 
-    fn write(&self, entries: &[Entry]) -> Result<(), Failure> {
+    async fn write(&self, entries: &[Entry]) -> Result<(), Failure> {
         let json = serde_json::to_vec_pretty(&entries).expect("entries serialize");
         if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| self.io_error(&e))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| self.io_error(&e))?;
         }
         // Written aside and renamed: a crash never leaves half a file.
         let aside = self.file.with_extension("json.new");
-        std::fs::write(&aside, json).map_err(|e| self.io_error(&e))?;
-        std::fs::rename(&aside, &self.file).map_err(|e| self.io_error(&e))
+        tokio::fs::write(&aside, json)
+            .await
+            .map_err(|e| self.io_error(&e))?;
+        tokio::fs::rename(&aside, &self.file)
+            .await
+            .map_err(|e| self.io_error(&e))
     }
 
     fn is_this(&self, entry: &Entry, user: &str) -> bool {
         entry.server == self.server && entry.user == user.to_lowercase() && entry.name == self.name
     }
 
-    fn entries(&self) -> Result<Vec<Entry>, Failure> {
-        match std::fs::read(&self.file) {
+    async fn entries(&self) -> Result<Vec<Entry>, Failure> {
+        match tokio::fs::read(&self.file).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Failure::local(
                     "bad_device_file",
@@ -113,8 +124,8 @@ impl DeviceSettings {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_kept_id_is_found_again_by_server_user_and_name() {
+    #[tokio::test]
+    async fn a_kept_id_is_found_again_by_server_user_and_name() {
         let dir = tempfile::tempdir().unwrap();
         let settings = |name: &str, server: &str| DeviceSettings {
             name: name.into(),
@@ -125,26 +136,32 @@ mod tests {
         let new = DeviceClaim::New {
             name: "laptop".into(),
         };
-        assert_eq!(laptop.claim("ann").unwrap(), new);
-        laptop.keep("Ann", 12).unwrap();
-        assert_eq!(laptop.claim("ann").unwrap(), DeviceClaim::Known { id: 12 });
-        laptop.keep("ann", 13).unwrap();
-        assert_eq!(laptop.claim("ANN").unwrap(), DeviceClaim::Known { id: 13 });
-        laptop.forget("ann").unwrap();
-        assert_eq!(laptop.claim("ann").unwrap(), new, "forgotten");
-        laptop.keep("ann", 14).unwrap();
-        assert_eq!(laptop.claim("bob").unwrap(), new, "another user");
+        assert_eq!(laptop.claim("ann").await.unwrap(), new);
+        laptop.keep("Ann", 12).await.unwrap();
+        assert_eq!(
+            laptop.claim("ann").await.unwrap(),
+            DeviceClaim::Known { id: 12 }
+        );
+        laptop.keep("ann", 13).await.unwrap();
+        assert_eq!(
+            laptop.claim("ANN").await.unwrap(),
+            DeviceClaim::Known { id: 13 }
+        );
+        laptop.forget("ann").await.unwrap();
+        assert_eq!(laptop.claim("ann").await.unwrap(), new, "forgotten");
+        laptop.keep("ann", 14).await.unwrap();
+        assert_eq!(laptop.claim("bob").await.unwrap(), new, "another user");
         let elsewhere = settings("laptop", "10.0.0.1:7878");
-        assert_eq!(elsewhere.claim("ann").unwrap(), new, "another server");
+        assert_eq!(elsewhere.claim("ann").await.unwrap(), new, "another server");
         let phone = settings("phone", "127.0.0.1:7878");
         assert!(matches!(
-            phone.claim("ann").unwrap(),
+            phone.claim("ann").await.unwrap(),
             DeviceClaim::New { .. }
         ));
     }
 
-    #[test]
-    fn a_damaged_file_is_an_error_not_a_new_device() {
+    #[tokio::test]
+    async fn a_damaged_file_is_an_error_not_a_new_device() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("devices.json");
         std::fs::write(&file, b"{not json").unwrap();
@@ -154,7 +171,7 @@ mod tests {
             server: "s".into(),
         };
         assert!(matches!(
-            settings.claim("ann"),
+            settings.claim("ann").await,
             Err(Failure::Local {
                 code: "bad_device_file",
                 ..

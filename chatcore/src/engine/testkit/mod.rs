@@ -90,6 +90,11 @@ pub async fn with_limits<F: std::future::Future>(limits: Limits, scenario: F) ->
     LIMITS.scope(limits, scenario).await
 }
 
+/// Runs `scenario` with every limit at its [`ServerConfig::default`].
+pub async fn at_default_limits<F: std::future::Future>(scenario: F) -> F::Output {
+    with_limits(Limits::Default, scenario).await
+}
+
 /// Test config: light (still real) argon2 parameters, and the limits of the
 /// scenario's [`with_limits`] scope: fast by default, with request rates and
 /// per-address throttles out of the way of scenarios that pipeline hundreds of
@@ -299,11 +304,11 @@ fn harness<S: Store>(fx: &Fixture<S>, config: ServerConfig) -> Harness {
 #[macro_export]
 macro_rules! engine_scenario_tests {
     ($fixture:expr) => {
-        $crate::__engine_scenarios!($crate::__testkit_tests; $fixture);
+        $crate::__engine_scenarios!(::core::convert::identity; $fixture);
         mod at_default_limits {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__engine_scenarios!($crate::__engine_tests_at_default_limits; $fixture);
+            $crate::__engine_scenarios!($crate::engine::testkit::at_default_limits; $fixture);
         }
     };
 }
@@ -311,8 +316,8 @@ macro_rules! engine_scenario_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __engine_scenarios {
-    ($tests:path; $fixture:expr) => {
-        $tests!(engine::testkit; $fixture;
+    ($run:path; $fixture:expr) => {
+        $crate::__testkit_tests!($run; engine::testkit; $fixture;
             offline_message_is_delivered_once,
             receipt_reaches_offline_sender_at_login,
             retried_send_is_delivered_once,
@@ -350,23 +355,5 @@ macro_rules! __engine_scenarios {
             stored_files_are_bounded_per_user,
             friend_requests_to_one_user_are_bounded_per_day,
         );
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __engine_tests_at_default_limits {
-    ($($module:ident)::+; $fixture:expr;) => {};
-    ($($module:ident)::+; $fixture:expr; $name:ident $(, $rest:ident)* $(,)?) => {
-        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let fixture = $fixture;
-            $crate::engine::testkit::with_limits(
-                $crate::engine::testkit::Limits::Default,
-                $crate::$($module)::+::$name(&fixture),
-            )
-            .await;
-        }
-        $crate::__engine_tests_at_default_limits!($($module)::+; $fixture; $($rest),*);
     };
 }

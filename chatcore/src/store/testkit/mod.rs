@@ -103,7 +103,7 @@ impl<S: Store> Fixture<S> {
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($fixture:expr) => {
-        $crate::__testkit_tests!(store::testkit; $fixture;
+        $crate::__testkit_tests!(::core::convert::identity; store::testkit; $fixture;
             users_are_unique_without_case,
             devices_are_created_seen_listed_bounded_and_revoked,
             search_finds_prefixes_in_name_order_by_page,
@@ -141,15 +141,16 @@ macro_rules! store_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __testkit_tests {
-    // One name at a time: the module path repeats once per test.
-    ($($module:ident)::+; $fixture:expr;) => {};
-    ($($module:ident)::+; $fixture:expr; $name:ident $(, $rest:ident)* $(,)?) => {
+    // One name at a time: the module path repeats once per test. `$run` takes
+    // the property's future and returns the one the test awaits.
+    ($run:path; $($module:ident)::+; $fixture:expr;) => {};
+    ($run:path; $($module:ident)::+; $fixture:expr; $name:ident $(, $rest:ident)* $(,)?) => {
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let fixture = $fixture;
-            $crate::$($module)::+::$name(&fixture).await;
+            $run($crate::$($module)::+::$name(&fixture)).await;
         }
-        $crate::__testkit_tests!($($module)::+; $fixture; $($rest),*);
+        $crate::__testkit_tests!($run; $($module)::+; $fixture; $($rest),*);
     };
 }
 
@@ -159,7 +160,7 @@ macro_rules! __testkit_tests {
 #[macro_export]
 macro_rules! store_open_tests {
     ($on_disk:expr) => {
-        $crate::__testkit_tests!(store::testkit::on_disk; $on_disk;
+        $crate::__testkit_tests!(::core::convert::identity; store::testkit::on_disk; $on_disk;
             reopen_after_close_keeps_data,
             a_second_open_of_an_open_database_is_an_error,
             another_format_version_is_refused,
