@@ -110,8 +110,8 @@ impl Conn {
     pub(super) async fn typing(&mut self, to: Peer) -> Reply {
         let now = std::time::Instant::now();
         let every = std::time::Duration::from_millis(limits::TYPING_EVERY_MS);
-        if let Some((last, at)) = &self.last_typing {
-            if *last == to && now.duration_since(*at) < every {
+        if let Some(last) = &self.last_typing {
+            if last.0 == to && now.duration_since(last.1) < every {
                 return Ok(Response::Done);
             }
         }
@@ -143,7 +143,7 @@ impl Conn {
                 }
             }
         }
-        self.last_typing = Some((to, now));
+        self.last_typing = Some(Box::new((to, now)));
         Ok(Response::Done)
     }
 

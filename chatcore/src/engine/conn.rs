@@ -31,7 +31,8 @@ pub(super) struct Conn {
     pub uploads: HashMap<ItemId, Upload>,
     /// Where this connection last said it was typing, and when (typing
     /// notices to one place are passed on once per `TYPING_EVERY_MS`).
-    pub last_typing: Option<(Peer, std::time::Instant)>,
+    /// Boxed: most connections never type, and each idle one keeps this.
+    pub last_typing: Option<Box<(Peer, std::time::Instant)>>,
 }
 
 /// An upload in progress on a connection (see `files`): the offered file, and

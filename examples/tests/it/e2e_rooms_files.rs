@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{password, temp_data_dir, JsonClient, Server, TIMEOUT};
+use crate::common::{befriend, password, temp_data_dir, JsonClient, Server, TIMEOUT};
 use chatcore::client::Client;
 use chatcore::protocol::{ErrorCode, Peer};
 use rand::RngCore;
@@ -28,15 +28,6 @@ fn random_file(path: &Path, len: usize) -> String {
 
 fn as_u64(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-/// Makes `a` and `b` friends (both logged in).
-fn befriend(a: &mut JsonClient, a_name: &str, b: &mut JsonClient, b_name: &str) {
-    a.ok(&format!("add {b_name}"));
-    b.event("friend_request", |v| v["from"] == a_name);
-    b.ok(&format!("accept {a_name}"));
-    a.event("friend_added", |v| v["user"] == b_name);
-    b.event("friend_added", |v| v["user"] == a_name);
 }
 
 /// The next `n` `room_message` events of `client`, in the order printed.

@@ -5,16 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::{temp_data_dir, JsonClient, Server};
-
-/// Makes `a` and `b` friends (both logged in).
-fn befriend(a: &mut JsonClient, a_name: &str, b: &mut JsonClient, b_name: &str) {
-    a.ok(&format!("add {b_name}"));
-    b.event("friend_request", |v| v["from"] == a_name);
-    b.ok(&format!("accept {a_name}"));
-    a.event("friend_added", |v| v["user"] == b_name);
-    b.event("friend_added", |v| v["user"] == a_name);
-}
+use crate::common::{befriend, temp_data_dir, JsonClient, Server};
 
 /// `from` sends `text` to `to_name`, who receives it.
 fn chat(from: &mut JsonClient, to: &mut JsonClient, to_name: &str, text: &str) {

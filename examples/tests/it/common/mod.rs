@@ -375,3 +375,12 @@ pub fn temp_data_dir() -> (tempfile::TempDir, PathBuf) {
     let data = tmp.path().join("data");
     (tmp, data)
 }
+
+/// Makes `a` and `b` friends (both logged in).
+pub fn befriend(a: &mut JsonClient, a_name: &str, b: &mut JsonClient, b_name: &str) {
+    a.ok(&format!("add {b_name}"));
+    b.event("friend_request", |v| v["from"] == a_name);
+    b.ok(&format!("accept {a_name}"));
+    a.event("friend_added", |v| v["user"] == b_name);
+    b.event("friend_added", |v| v["user"] == a_name);
+}
