@@ -261,8 +261,6 @@ pub struct Notice {
 pub struct FriendOutcome {
     /// The actor's link to the other user after the operation.
     pub link: Link,
-    /// The other user's link to the actor after the operation.
-    pub other_link: Link,
     /// Inbox events written for either side.
     pub notices: Vec<Notice>,
 }

@@ -76,7 +76,6 @@ pub(super) fn friend_op(
     }
     Ok(Ok(FriendOutcome {
         link: t.actor,
-        other_link: t.other,
         notices,
     }))
 }
