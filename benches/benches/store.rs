@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatcore::protocol::{Body, Event};
-use chatcore::store::{KvStore, MemoryBackend, NewMessage, Store, User};
+use chatcore::protocol::Body;
+use chatcore::store::{Acks, KvStore, MemoryBackend, NewMessage, Store, User};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use tokio::runtime::Runtime;
 
@@ -73,6 +73,7 @@ async fn send<S: Store>(store: &S, client_ids: &AtomicU64, from: &User, to: &Use
         body: Body::Text("a typical short chat message, about sixty bytes long".into()),
         ts: 1_700_000_000_000,
         friends_only: false,
+        device: None,
     };
     store.append_direct(msg).await.unwrap().unwrap();
 }
@@ -116,6 +117,10 @@ fn bench_store<S: Store>(c: &mut Criterion, backend: &str, open: impl FnOnce(&Pa
         users
     });
     let (ann, bob, cat, dan) = (&ann, &bob, &cat, &dan);
+    let dan_device = rt.block_on(async {
+        let login = bench.store.device_login(dan.id, None, 1, 1_700_000_000_000);
+        login.await.unwrap().unwrap().device.id
+    });
 
     let mut group = c.benchmark_group(format!("{backend}/append_direct"));
     configure(&mut group);
@@ -138,7 +143,8 @@ fn bench_store<S: Store>(c: &mut Criterion, backend: &str, open: impl FnOnce(&Pa
     });
     group.finish();
 
-    let mut group = c.benchmark_group(format!("{backend}/inbox"));
+    // A device reads 256 items of its stream and acks them (cumulatively).
+    let mut group = c.benchmark_group(format!("{backend}/stream"));
     configure(&mut group);
     group.throughput(Throughput::Elements(1));
     group.bench_function("take256+ack", |b| {
@@ -147,11 +153,17 @@ fn bench_store<S: Store>(c: &mut Criterion, backend: &str, open: impl FnOnce(&Pa
             for _ in 0..iters {
                 bench.send_concurrently(cat, dan, INBOX_TAKE as u64).await;
                 let start = Instant::now();
-                let taken = bench.store.inbox(dan.id, None, INBOX_TAKE).await.unwrap();
-                let ids: Vec<u64> = taken.iter().filter_map(Event::inbox_id).collect();
-                bench.store.ack(dan.id, &ids).await.unwrap();
+                let taken = bench.store.stream(dan.id, 0, INBOX_TAKE).await.unwrap();
+                let acks = Acks {
+                    device: dan_device,
+                    up_to: taken.last().map(|item| item.pos),
+                    room_messages: Vec::new(),
+                    now: 1_700_000_000_000,
+                    active_since: 0,
+                };
+                bench.store.ack(dan.id, acks).await.unwrap();
                 timed += start.elapsed();
-                assert_eq!(ids.len(), INBOX_TAKE);
+                assert_eq!(taken.len(), INBOX_TAKE);
             }
             timed
         })

@@ -76,7 +76,9 @@ pub fn needs(request: &Request) -> Needs {
         | Request::Page { .. }
         | Request::Devices
         | Request::RevokeDevice { .. }
-        | Request::Typing { .. } => Needs::Login,
+        | Request::Typing { .. }
+        | Request::MarkRead { .. }
+        | Request::SetReadReceipts { .. } => Needs::Login,
     }
 }
 
@@ -145,9 +147,10 @@ impl SessionModel {
             (AwaitingHello, ClientFrame::Hello { .. }) => {
                 self.close_with(ErrorCode::UnsupportedVersion, true)
             }
-            (AwaitingHello, ClientFrame::Request { .. } | ClientFrame::Ack { .. }) => {
-                self.close_with(ErrorCode::ProtocolViolation, false)
-            }
+            (
+                AwaitingHello,
+                ClientFrame::Request { .. } | ClientFrame::Ack { .. } | ClientFrame::AckUpTo { .. },
+            ) => self.close_with(ErrorCode::ProtocolViolation, false),
 
             // A second hello closes.
             (Anonymous | Authenticated(_), ClientFrame::Hello { .. }) => {
@@ -160,9 +163,12 @@ impl SessionModel {
             {
                 self.close_with(ErrorCode::InvalidArgument, false)
             }
-            (Anonymous, ClientFrame::Ack { .. }) => Action::Ignore,
+            (Anonymous, ClientFrame::Ack { .. } | ClientFrame::AckUpTo { .. }) => Action::Ignore,
             (Authenticated(_), ClientFrame::Ack { ids }) => {
                 Action::Acknowledge { ids: ids.clone() }
+            }
+            (Authenticated(_), ClientFrame::AckUpTo { pos }) => {
+                Action::AcknowledgeUpTo { pos: *pos }
             }
 
             // Requests: dispatched where allowed, refused elsewhere.

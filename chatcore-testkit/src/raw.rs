@@ -177,6 +177,11 @@ impl<'a> Raw<'a> {
             }
             Ask::Devices => Request::Devices,
             Ask::Typing { to } => Request::Typing { to: peer(*to) },
+            Ask::MarkRead { peer: to, seq } => Request::MarkRead {
+                peer: peer(*to),
+                seq: u64::from(*seq),
+            },
+            Ask::SetReadReceipts { on } => Request::SetReadReceipts { on: *on },
             Ask::Logout => Request::Logout,
             Ask::SearchUsers { query, limit } => Request::SearchUsers {
                 query: ["a", "", "ANN", "o"][usize::from(*query) % 4].into(),
@@ -326,7 +331,9 @@ impl<'a> Raw<'a> {
                 .unwrap_or_else(|e| panic!("the server hung up before {frame:?}: {e}"));
             expect.push(match action {
                 // Not answered.
-                Action::Acknowledge { .. } | Action::Ignore => continue,
+                Action::Acknowledge { .. } | Action::AcknowledgeUpTo { .. } | Action::Ignore => {
+                    continue
+                }
                 Action::Greet => Expect::Greet,
                 Action::Dispatch { req_id, request } => Expect::Answer {
                     req_id,
@@ -402,6 +409,7 @@ impl<'a> Raw<'a> {
                         expect.insert(0, Expect::CaughtUp);
                     }
                 }
+                ServerFrame::Item { event, .. } => self.note_event(event),
                 ServerFrame::Event(event) => match event {
                     Event::CaughtUp => {
                         assert!(
@@ -564,7 +572,9 @@ impl<'a> Raw<'a> {
             let _ = conn.close().await;
             while let Some(frame) = conn.next().await {
                 match frame {
-                    Ok(ServerFrame::Event(event)) => self.note_event(event),
+                    Ok(ServerFrame::Event(event) | ServerFrame::Item { event, .. }) => {
+                        self.note_event(event)
+                    }
                     other => panic!("{other:?} after hanging up with nothing due"),
                 }
             }
@@ -609,7 +619,9 @@ fn fits(request: &Request, response: &Response) -> bool {
                     | Q::DeleteRoom { .. }
                     | Q::UploadChunk { .. }
                     | Q::CompleteFile { .. }
-                    | Q::Typing { .. },
+                    | Q::Typing { .. }
+                    | Q::MarkRead { .. }
+                    | Q::SetReadReceipts { .. },
                 R::Done
             )
     )

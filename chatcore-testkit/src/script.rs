@@ -142,6 +142,13 @@ pub enum Ask {
     Typing {
         to: Target,
     },
+    MarkRead {
+        peer: Target,
+        seq: u8,
+    },
+    SetReadReceipts {
+        on: bool,
+    },
 }
 
 /// One step of a session script.

@@ -101,3 +101,4 @@ pub mod session;
 
 mod mailbox;
 mod router;
+mod sync;

@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::mailbox::{Control, Mailbox, PushError};
 use crate::protocol::{DeviceId, ServerFrame};
-use crate::store::UserId;
+use crate::store::{StreamItem, UserId};
+use crate::sync::{understood, Outgoing, StreamSync};
 
 const SHARDS: usize = 64;
 
@@ -20,14 +21,22 @@ type Shard = RwLock<HashMap<UserId, Vec<SessionHandle>>>;
 pub(crate) struct SessionHandle {
     pub conn_id: u64,
     pub mailbox: Arc<Mailbox>,
-    /// The device it logged in as (`None`: a login that named none).
+    /// The device it logged in as (set at login).
     pub device: Option<DeviceId>,
+    /// The protocol version it speaks (set at the hello).
+    pub version: u16,
+    /// Its delivery of the user's stream (set at login).
+    pub sync: Option<Arc<StreamSync>>,
 }
 
 impl SessionHandle {
-    /// Queues a frame without waiting; a session whose queue is full is told to
-    /// close (its undelivered inbox items wait for its next login).
+    /// Queues a frame without waiting, unless the session's version does not
+    /// know it; a session whose queue is full is told to close (what its stream
+    /// holds waits for its next login).
     pub fn push(&self, frame: Arc<ServerFrame>) {
+        if !understood(&frame, self.version) {
+            return;
+        }
         if let Err(PushError::Full) = self.mailbox.try_push(frame) {
             self.mailbox.stop(Control::SlowReader);
         }
@@ -110,13 +119,16 @@ impl Router {
         sessions.len()
     }
 
-    /// Pushes a frame to every live session of `user` but the connection
-    /// `conn_id`.
-    pub fn push_except(&self, user: UserId, conn_id: u64, frame: &Arc<ServerFrame>) {
+    /// Offers an item of `user`'s stream to their live sessions.
+    pub fn push_item(&self, user: UserId, item: StreamItem) {
         let shard = self.shard(user).read().expect("router lock");
-        for session in shard.get(&user).into_iter().flatten() {
-            if session.conn_id != conn_id {
-                session.push(Arc::clone(frame));
+        let Some(sessions) = shard.get(&user) else {
+            return;
+        };
+        let out = Outgoing::new(item);
+        for session in sessions {
+            if let Some(sync) = &session.sync {
+                sync.offer(&out, &session.mailbox);
             }
         }
     }

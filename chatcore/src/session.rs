@@ -64,8 +64,14 @@ pub enum Action {
     Ignore,
     /// Carry out an unanswered ack ([`ClientFrame::Ack`]) of the logged-in user.
     Acknowledge {
-        /// The inbox items.
+        /// The items.
         ids: Vec<ItemId>,
+    },
+    /// Carry out a cumulative ack ([`ClientFrame::AckUpTo`]) of the logged-in
+    /// user's stream.
+    AcknowledgeUpTo {
+        /// Up to here.
+        pos: u64,
     },
 }
 
@@ -129,7 +135,10 @@ impl Session {
                     self.close_with(ErrorCode::UnsupportedVersion, true)
                 }
             }
-            (Phase::AwaitingHello, ClientFrame::Request { .. } | ClientFrame::Ack { .. })
+            (
+                Phase::AwaitingHello,
+                ClientFrame::Request { .. } | ClientFrame::Ack { .. } | ClientFrame::AckUpTo { .. },
+            )
             | (Phase::Anonymous | Phase::Authenticated(_), ClientFrame::Hello { .. }) => {
                 self.close_with(ErrorCode::ProtocolViolation, false)
             }
@@ -154,8 +163,13 @@ impl Session {
                 self.close_with(ErrorCode::InvalidArgument, false)
             }
             (Phase::Authenticated(_), ClientFrame::Ack { ids }) => Action::Acknowledge { ids },
-            // Nobody to ack for: the items stay in the inbox.
-            (Phase::Anonymous, ClientFrame::Ack { .. }) => Action::Ignore,
+            (Phase::Authenticated(_), ClientFrame::AckUpTo { pos }) => {
+                Action::AcknowledgeUpTo { pos }
+            }
+            // Nobody to ack for: the items stay in the stream.
+            (Phase::Anonymous, ClientFrame::Ack { .. } | ClientFrame::AckUpTo { .. }) => {
+                Action::Ignore
+            }
         }
     }
 

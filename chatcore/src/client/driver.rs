@@ -1,7 +1,8 @@
 //! The driver task behind a [`Client`](super::Client): writes requests (a burst
 //! per write) and acks (batched, at most one frame's worth each), matches
 //! responses to requests by `req_id`, answers heartbeats, and forwards events,
-//! each inbox id once.
+//! each inbox id once. From protocol version 5 the stream's items come with
+//! positions and are acked cumulatively: one `AckUpTo` per batch.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use super::Pending;
 use crate::protocol::{
     limits, ClientFrame, ErrorCode, Event, ItemId, Request, Response, ServerFrame,
 };
+use crate::sync::STREAM_VERSION;
 use crate::transport::{ClientConnection, TransportError};
 
 /// Remembers recently forwarded inbox ids so a redelivery is forwarded once.
@@ -41,6 +43,43 @@ impl SeenIds {
             }
         }
         true
+    }
+}
+
+/// Stream items forwarded in explicit-ack mode and not yet acked: their
+/// positions, and the ids the application acks them by.
+#[derive(Debug, Default)]
+struct Forwarded {
+    items: VecDeque<(u64, Option<ItemId>)>,
+}
+
+impl Forwarded {
+    /// Most remembered: an application that acks nothing is not remembered for
+    /// ever (what it never acked comes again at the next login).
+    const CAPACITY: usize = 65_536;
+
+    fn push(&mut self, pos: u64, id: Option<ItemId>) {
+        if self.items.len() == Self::CAPACITY {
+            self.items.pop_front();
+        }
+        self.items.push_back((pos, id));
+    }
+
+    /// The position acking `ids` moves to: past the newest item they name and
+    /// the items without an id after it (receipts and read marks, which the
+    /// application has nothing to do for).
+    fn acked(&mut self, ids: &[ItemId]) -> Option<u64> {
+        let newest = self
+            .items
+            .iter()
+            .rposition(|(_, id)| id.is_some_and(|id| ids.contains(&id)))?;
+        let mut up_to = self.items[newest].0;
+        self.items.drain(..=newest);
+        while let Some(&(pos, None)) = self.items.front() {
+            up_to = pos;
+            self.items.pop_front();
+        }
+        Some(up_to)
     }
 }
 
@@ -80,6 +119,9 @@ pub(super) async fn drive<C: ClientConnection>(
     let (mut sink, mut stream) = conn.split();
     let mut outstanding = Outstanding::default();
     let mut to_ack: Vec<ItemId> = Vec::new();
+    // The stream position to ack next (protocol version 5).
+    let mut ack_to: Option<u64> = None;
+    let mut forwarded = Forwarded::default();
     // When the waiting acks go out, if they wait for a timer.
     let mut ack_due: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut seen = SeenIds::default();
@@ -117,6 +159,22 @@ pub(super) async fn drive<C: ClientConnection>(
                         }
                     }
                 }
+                // Each position comes once per connection, in order: no
+                // dedup; an item no one can receive is not acked.
+                Some(Ok(ServerFrame::Item { pos, event })) => {
+                    let id = event.inbox_id();
+                    if events.send(event).is_ok() {
+                        match auto_ack {
+                            Some(delay) => {
+                                ack_to = Some(pos);
+                                if ack_due.is_none() && !delay.is_zero() {
+                                    ack_due = Some(Box::pin(tokio::time::sleep(delay)));
+                                }
+                            }
+                            None => forwarded.push(pos, id),
+                        }
+                    }
+                }
                 Some(Ok(ServerFrame::Hello { .. })) => {
                     tracing::warn!("server sent a second hello");
                 }
@@ -128,11 +186,15 @@ pub(super) async fn drive<C: ClientConnection>(
             },
             request = requests.recv(), if accepting => match request {
                 Some(first) => {
+                    // The application acks items by id: their positions go too.
+                    if let (Request::Ack { ids }, true) = (&first.0, version >= STREAM_VERSION) {
+                        ack_to = ack_to.max(forwarded.acked(ids));
+                    }
                     // Acks for events already forwarded go out first, so a request's
                     // answer implies they were processed.
                     ack_due = None;
                     let sent = async {
-                        feed_acks(&mut sink, &mut outstanding, &mut to_ack, version).await?;
+                        feed_acks(&mut sink, &mut outstanding, &mut to_ack, ack_to.take(), version).await?;
                         feed_requests(&mut sink, &mut outstanding, &mut requests, first).await?;
                         sink.flush().await
                     };
@@ -150,10 +212,10 @@ pub(super) async fn drive<C: ClientConnection>(
                     Some(due) if to_ack.len() < limits::MAX_ACK_IDS => due.await,
                     _ => {}
                 }
-            }, if !to_ack.is_empty() => {
+            }, if !to_ack.is_empty() || ack_to.is_some() => {
                 ack_due = None;
                 let sent = async {
-                    feed_acks(&mut sink, &mut outstanding, &mut to_ack, version).await?;
+                    feed_acks(&mut sink, &mut outstanding, &mut to_ack, ack_to.take(), version).await?;
                     sink.flush().await
                 };
                 if sent.await.is_err() {
@@ -161,7 +223,7 @@ pub(super) async fn drive<C: ClientConnection>(
                 }
             }
         }
-        if !accepting && outstanding.replies.is_empty() && to_ack.is_empty() {
+        if !accepting && outstanding.replies.is_empty() && to_ack.is_empty() && ack_to.is_none() {
             let _ = sink.close().await;
             break;
         }
@@ -197,18 +259,22 @@ where
     Ok(())
 }
 
-/// Queues acks for every id in `to_ack` (unflushed), at most
-/// [`limits::MAX_ACK_IDS`] per frame: unanswered ones from protocol version 2,
-/// else requests whose answers will be dropped.
+/// Queues the cumulative ack up to `ack_to`, and acks for every id in
+/// `to_ack` (unflushed), at most [`limits::MAX_ACK_IDS`] per frame: unanswered
+/// ones from protocol version 2, else requests whose answers will be dropped.
 async fn feed_acks<S>(
     sink: &mut S,
     outstanding: &mut Outstanding,
     to_ack: &mut Vec<ItemId>,
+    ack_to: Option<u64>,
     version: u16,
 ) -> Result<(), TransportError>
 where
     S: futures::Sink<ClientFrame, Error = TransportError> + Unpin,
 {
+    if let Some(pos) = ack_to {
+        sink.feed(ClientFrame::AckUpTo { pos }).await?;
+    }
     // A long login backlog can hold more ids than one frame may carry.
     for ids in std::mem::take(to_ack).chunks(limits::MAX_ACK_IDS) {
         let ids = ids.to_vec();

@@ -1,11 +1,13 @@
 //! An async client over any [`ClientConnection`].
 //!
 //! [`Client::connect`] exchanges hellos and starts a driver task that matches
-//! responses to requests by `req_id` and forwards events to [`Events`]. Inbox
-//! events (messages, friend notices, receipts) are acknowledged automatically once
-//! forwarded, in batches (held up to [`ClientConfig::ack_delay`], 5 ms by
-//! default), and a redelivered id is forwarded only once. Requests
-//! may be pipelined: those queued while the driver was busy leave in one write.
+//! responses to requests by `req_id` and forwards events to [`Events`]. The
+//! items of the user's stream (messages, friend notices, receipts, read marks)
+//! are acknowledged automatically once forwarded, in batches (held up to
+//! [`ClientConfig::ack_delay`], 5 ms by default): one cumulative ack of the
+//! last position per batch. Each item reaches [`Events`] once per connection.
+//! Requests may be pipelined: those queued while the driver was busy leave in
+//! one write.
 
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -339,6 +341,20 @@ impl Client {
     pub async fn typing(&self, to: Peer) -> Result<(), ClientError> {
         self.needs(DEVICES)?;
         self.expect_done(Request::Typing { to }).await
+    }
+
+    /// Marks the conversation with `peer` (a user, or a room you are in) read
+    /// up to `seq` (protocol version 5): your other devices learn it, and the
+    /// user you chat with unless you turned read receipts off.
+    pub async fn mark_read(&self, peer: Peer, seq: u64) -> Result<(), ClientError> {
+        self.needs(crate::sync::STREAM_VERSION)?;
+        self.expect_done(Request::MarkRead { peer, seq }).await
+    }
+
+    /// Whether others learn what you read (on by default; protocol version 5).
+    pub async fn set_read_receipts(&self, on: bool) -> Result<(), ClientError> {
+        self.needs(crate::sync::STREAM_VERSION)?;
+        self.expect_done(Request::SetReadReceipts { on }).await
     }
 
     /// Refuses locally what the server's protocol version does not have.

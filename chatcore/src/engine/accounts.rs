@@ -1,6 +1,8 @@
 //! Account handlers: register, log in (as a device or not), log out, the
 //! end of a session; a user's devices (user search is in `lists`).
 
+use std::sync::Arc;
+
 use super::conn::{internal, now_ms, Conn, Reply};
 use super::DuplicateLogin;
 use crate::mailbox::Control;
@@ -8,7 +10,18 @@ use crate::protocol::{
     is_valid_device_name, is_valid_name, limits, DeviceClaim, DeviceId, DeviceInfo, ErrorCode,
     Response,
 };
-use crate::store::User;
+use crate::store::{DeviceLogin, User};
+use crate::sync::StreamSync;
+
+/// A login that succeeded.
+pub(super) struct LoggedIn {
+    pub user: User,
+    pub device: DeviceId,
+    /// The user just came online.
+    pub first: bool,
+    /// The device was away so long that items it never got were let go.
+    pub fell_behind: bool,
+}
 
 impl Conn {
     /// Registers a user. Everything cheap is checked before the (slow) hash:
@@ -55,16 +68,14 @@ impl Conn {
         }
     }
 
-    /// Checks the credentials and enters the user into the router. Returns the user
-    /// and whether this is their first session.
-    /// Logs in, as the device `device` names if any; returns the user, the
-    /// device's id and whether they just came online.
+    /// Checks the credentials, logs in as the device `device` names (none: the
+    /// user's default device) and enters the session into the router.
     pub(super) async fn login(
         &mut self,
         username: String,
         password: String,
         device: Option<DeviceClaim>,
-    ) -> Result<(User, Option<DeviceId>, bool), ErrorCode> {
+    ) -> Result<LoggedIn, ErrorCode> {
         // Throttled before the (slow) hash: guessing costs the guesser, not us.
         let now = std::time::Instant::now();
         let address = self.peer.map(|p| p.ip());
@@ -111,10 +122,11 @@ impl Conn {
         };
         state.failed_logins_by_user.clear(&user_key);
         let user = account.user;
-        self.handle.device = match device {
-            None => None,
-            Some(claim) => Some(self.device_login(&user, claim).await?),
-        };
+        let login = self.device_login(&user, device).await?;
+        let device = login.device.id;
+        self.handle.device = Some(device);
+        let sync = StreamSync::new(device, self.session.version(), login.position);
+        self.handle.sync = Some(Arc::new(sync));
         let replace = state.config.duplicate_login == DuplicateLogin::ReplaceOld;
         let registered = state.router.register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
@@ -128,24 +140,31 @@ impl Conn {
             device = self.handle.device,
             "logged in"
         );
-        Ok((user, self.handle.device, registered.first))
+        Ok(LoggedIn {
+            user,
+            device,
+            first: registered.first,
+            fell_behind: login.fell_behind,
+        })
     }
 
     /// The device a login claims, created or seen now.
-    async fn device_login(&self, user: &User, claim: DeviceClaim) -> Result<DeviceId, ErrorCode> {
-        if let DeviceClaim::New { name } = &claim {
+    async fn device_login(
+        &self,
+        user: &User,
+        claim: Option<DeviceClaim>,
+    ) -> Result<DeviceLogin, ErrorCode> {
+        if let Some(DeviceClaim::New { name }) = &claim {
             if !is_valid_device_name(name) {
                 return Err(ErrorCode::InvalidDeviceName);
             }
         }
         let max = self.state.config.max_devices_per_user;
-        let device = self
-            .state
+        self.state
             .store
             .device_login(user.id, claim, max, now_ms())
             .await
-            .map_err(internal)??;
-        Ok(device.id)
+            .map_err(internal)?
     }
 
     /// The user's devices, with which of them are online.
@@ -181,12 +200,13 @@ impl Conn {
         Ok(Response::Done)
     }
 
-    /// After the login response: presence, then the inbox backlog, then `CaughtUp`.
+    /// Logs out: the session leaves the router and its device is seen now.
     pub(super) async fn logout(&mut self) -> Reply {
         if let Some(user) = self.session.logged_out() {
             self.went_away(user).await;
         }
         self.handle.device = None;
+        self.handle.sync = None;
         Ok(Response::Done)
     }
 

@@ -1,59 +1,98 @@
-//! What a login owes its session: the inbox backlog, then where the user's rooms
-//! have unread messages, then `CaughtUp`. It runs as a future the connection's
-//! loop polls beside reading frames, so the client's acks (and its other
-//! requests) are read and answered while the backlog goes out, and the loop's
-//! timers, stops and shutdown keep running.
+//! What a login owes its session: the items of the user's stream past the
+//! device's position, then where the user has unread messages, then
+//! `CaughtUp`; and later, whenever a live item shows a gap, the items up to it.
+//! Both are *fills* (see [`crate::sync`]): futures the connection's loop polls
+//! beside reading frames, so the client's acks (and its other requests) are
+//! read and answered while the backlog goes out, and the loop's timers, stops
+//! and shutdown keep running.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::conn::{internal, WRITE_GRACE};
+use super::conn::{internal, Conn, WRITE_GRACE};
 use super::ServerState;
 use crate::mailbox::{Control, Mailbox};
 use crate::protocol::{ErrorCode, Event, ServerFrame};
 use crate::store::User;
+use crate::sync::{Outgoing, StreamSync, STREAM_VERSION};
 
-/// A login's backlog in progress; `Err` if the store could not be read, and
-/// the client must not be told it is caught up.
+/// A fill in progress; `Err` if the store could not be read, and the client
+/// must not be told it is caught up.
 pub(super) type Backlog = Pin<Box<dyn Future<Output = Result<(), ErrorCode>> + Send>>;
 
-/// The backlog of `user`'s login on the session whose mailbox is `mailbox`.
-pub(super) fn login_backlog(state: Arc<ServerState>, mailbox: Arc<Mailbox>, user: User) -> Backlog {
-    Box::pin(async move {
-        let send = |event| push_waiting(&state, &mailbox, event);
-        let mut after = None;
-        loop {
-            let page = state
-                .store
-                .inbox(user.id, after, state.config.backlog_page)
-                .await
-                .map_err(internal)?;
-            let full = page.len() == state.config.backlog_page;
-            for event in page {
-                after = event.inbox_id().or(after);
-                if !send(event).await {
-                    return Ok(()); // going away; what is left stays in the inbox
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        let positions = state.store.rooms_of(user.id).await.map_err(internal)?;
-        for p in positions.into_iter().filter(|p| p.last_seq > p.read_seq) {
-            let unread = Event::RoomUnread {
-                room: p.room.name,
-                read_seq: p.read_seq,
-                last_seq: p.last_seq,
+impl Conn {
+    /// A fill of this session's stream: a login's backlog (`login`: with the
+    /// unread counts and `CaughtUp` after it, and the news that the device
+    /// `fell_behind` before it), or the filling of a gap.
+    pub(super) fn backlog(&self, user: User, login: bool, fell_behind: bool) -> Backlog {
+        let state = Arc::clone(&self.state);
+        let mailbox = Arc::clone(&self.handle.mailbox);
+        let sync = self.handle.sync.clone();
+        let current = self.session.version() >= STREAM_VERSION;
+        Box::pin(async move {
+            let Some(sync) = sync else {
+                return Ok(());
             };
-            if !send(unread).await {
+            let send = |event| push_waiting(&state, &mailbox, event);
+            if fell_behind && current && !send(Event::FellBehind).await {
                 return Ok(());
             }
+            if !fill(&state, &mailbox, &sync, &user).await? || !login {
+                return Ok(());
+            }
+            if current {
+                let unread = state.store.unread(user.id).await.map_err(internal)?;
+                if !unread.is_empty() && !send(Event::Unread(unread)).await {
+                    return Ok(());
+                }
+            }
+            let positions = state.store.rooms_of(user.id).await.map_err(internal)?;
+            for p in positions.into_iter().filter(|p| p.last_seq > p.read_seq) {
+                let unread = Event::RoomUnread {
+                    room: p.room.name,
+                    read_seq: p.read_seq,
+                    last_seq: p.last_seq,
+                };
+                if !send(unread).await {
+                    return Ok(());
+                }
+            }
+            send(Event::CaughtUp).await;
+            Ok(())
+        })
+    }
+}
+
+/// Queues the stored items of `user`'s stream past what `sync` handed out,
+/// until it is caught up with the live ones. Returns whether it got there
+/// (`false`: the session is going away).
+async fn fill(
+    state: &ServerState,
+    mailbox: &Mailbox,
+    sync: &StreamSync,
+    user: &User,
+) -> Result<bool, ErrorCode> {
+    let page_len = state.config.backlog_page;
+    loop {
+        let page = state
+            .store
+            .stream(user.id, sync.handed_out(), page_len)
+            .await
+            .map_err(internal)?;
+        let full = page.len() == page_len;
+        for item in page {
+            let out = Outgoing::new(item);
+            if let Some(frame) = sync.filled(&out) {
+                if !push_frame_waiting(state, mailbox, frame).await {
+                    return Ok(false); // going away; the rest stays in the stream
+                }
+            }
         }
-        send(Event::CaughtUp).await;
-        Ok(())
-    })
+        if !full && sync.fill_caught_up() {
+            return Ok(true);
+        }
+    }
 }
 
 /// Queues an event, waiting for room in the queue (for bulk sends: a backlog, a
@@ -63,10 +102,17 @@ pub(super) fn login_backlog(state: Arc<ServerState>, mailbox: Arc<Mailbox>, user
 /// server shuts down, so that the rest does not wait its turn for a client
 /// that is going away.
 pub(super) async fn push_waiting(state: &ServerState, mailbox: &Mailbox, event: Event) -> bool {
+    push_frame_waiting(state, mailbox, Arc::new(ServerFrame::Event(event))).await
+}
+
+async fn push_frame_waiting(
+    state: &ServerState,
+    mailbox: &Mailbox,
+    frame: Arc<ServerFrame>,
+) -> bool {
     if mailbox.is_stopped() || state.shutdown.is_cancelled() {
         return false;
     }
-    let frame = Arc::new(ServerFrame::Event(event));
     tokio::select! {
         pushed = tokio::time::timeout(WRITE_GRACE, mailbox.push_bulk(frame)) => match pushed {
             Ok(Ok(())) => true,

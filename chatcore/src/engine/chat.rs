@@ -7,7 +7,7 @@ use super::conn::{internal, now_ms, push_notices, Conn, Reply};
 use super::pipeline::InFlight;
 use crate::friends::LinkState;
 use crate::protocol::{limits, Body, ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
-use crate::store::{Appended, NewMessage, NewRoomMessage, User};
+use crate::store::{Acks, Appended, Conversation, NewMessage, NewRoomMessage, User};
 
 /// The answer to a send: where the message is stored.
 fn sent(appended: &Appended) -> Response {
@@ -53,28 +53,27 @@ impl Conn {
             Peer::User(name) => {
                 let to = self.resolve(&name).await?;
                 self.check_may_chat(&me, &to).await?;
-                let (sender, conn_id) = (me.id, self.handle.conn_id);
                 let msg = NewMessage {
                     from: me,
-                    to: to.clone(),
+                    to,
                     client_msg_id,
                     body,
                     ts,
                     friends_only: !self.state.config.open_chat,
+                    device: self.handle.device,
                 };
                 Box::pin(async move {
                     let reply = match state.store.append_direct(msg).await {
                         Ok(Err(code)) => Err(code),
-                        Ok(Ok(appended)) => {
-                            let answer = sent(&appended);
-                            if let Appended::New(message) = appended {
-                                // Moved, not copied, into the delivery.
-                                let frame = Arc::new(ServerFrame::Event(Event::Message(message)));
-                                state.router.push(to.id, &frame);
-                                // The sender's other sessions (devices) see it too, live.
-                                state.router.push_except(sender, conn_id, &frame);
-                            }
-                            Ok(answer)
+                        Ok(Ok(sent)) => {
+                            // The recipient's devices, and the sender's others.
+                            push_notices(&state, sent.notices);
+                            let r = sent.receipt;
+                            Ok(Response::Sent {
+                                id: r.id,
+                                seq: r.seq,
+                                ts: r.ts,
+                            })
                         }
                         Err(e) => Err(internal(e)),
                     };
@@ -147,6 +146,31 @@ impl Conn {
         Ok(Response::Done)
     }
 
+    /// Marks a conversation read; the reader's devices and (unless they turned
+    /// read receipts off) the other user learn it.
+    pub(super) async fn mark_read(&self, peer: Peer, seq: u64) -> Reply {
+        let conversation = match peer {
+            Peer::User(name) => Conversation::User(self.resolve(&name).await?),
+            Peer::Room(name) => Conversation::Room(self.room(&name).await?),
+        };
+        let store = &self.state.store;
+        let notices = store
+            .mark_read(&self.me(), conversation, seq)
+            .await
+            .map_err(internal)??;
+        self.push_notices(notices);
+        Ok(Response::Done)
+    }
+
+    pub(super) async fn set_read_receipts(&self, on: bool) -> Reply {
+        let store = &self.state.store;
+        store
+            .set_read_receipts(self.me().id, on)
+            .await
+            .map_err(internal)?;
+        Ok(Response::Done)
+    }
+
     /// Blocked either way refuses; otherwise friends may chat, and anyone may on an
     /// open server. From the caches, to refuse early: the store checks again
     /// inside the send's transaction.
@@ -169,8 +193,9 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues an ack's store write; the receipts go out after the commit.
-    /// `req_id`: `None` for an unanswered ack.
+    /// Queues an ack by ids: of room messages, and for a session older than
+    /// protocol version 5, of its stream's items. `req_id`: `None` for an
+    /// unanswered ack.
     pub(super) fn start_ack(&self, req_id: Option<u32>, ids: Vec<ItemId>) -> InFlight {
         if ids.len() > limits::MAX_ACK_IDS {
             return Box::pin(std::future::ready((
@@ -178,10 +203,42 @@ impl Conn {
                 Err(ErrorCode::InvalidArgument),
             )));
         }
+        let (up_to, room_messages) = match &self.handle.sync {
+            Some(sync) => sync.acked_ids(ids),
+            None => (None, ids),
+        };
+        self.start_acks(req_id, up_to, room_messages)
+    }
+
+    /// Queues a cumulative ack of the stream up to `pos` (unanswered).
+    pub(super) fn start_ack_up_to(&self, pos: u64) -> InFlight {
+        let up_to = self.handle.sync.as_ref().map(|sync| sync.acked_up_to(pos));
+        self.start_acks(None, up_to, Vec::new())
+    }
+
+    /// Queues an ack's store write; the receipts go out after the commit.
+    fn start_acks(
+        &self,
+        req_id: Option<u32>,
+        up_to: Option<u64>,
+        room_messages: Vec<ItemId>,
+    ) -> InFlight {
         let me = self.me();
         let state = Arc::clone(&self.state);
+        let Some(device) = self.handle.device else {
+            return Box::pin(std::future::ready((req_id, Ok(Response::Done))));
+        };
+        let now = now_ms();
+        let inactive = state.config.device_inactive_after.as_millis() as u64;
+        let acks = Acks {
+            device,
+            up_to,
+            room_messages,
+            now,
+            active_since: now.saturating_sub(inactive),
+        };
         Box::pin(async move {
-            let reply = match state.store.ack(me.id, &ids).await {
+            let reply = match state.store.ack(me.id, acks).await {
                 Ok(receipts) => {
                     push_notices(&state, receipts);
                     Ok(Response::Done)

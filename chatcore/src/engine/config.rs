@@ -50,7 +50,7 @@ pub struct ServerConfig {
     pub hash_concurrency: usize,
     /// Frames queued for one session before it counts as a slow reader and is closed.
     pub outbound_queue: usize,
-    /// Inbox items read per page when pushing the login backlog.
+    /// Stream items read per page when pushing the login backlog.
     pub backlog_page: usize,
     /// Most connections served at once; one more is told `TooManyConnections`
     /// and closed.
@@ -144,6 +144,10 @@ pub struct ServerConfig {
     /// Devices one user may have at once; a login as one more new device is
     /// refused `TooManyDevices` (the user revokes one first).
     pub max_devices_per_user: usize,
+    /// A device unseen for this long no longer holds back its user's stream:
+    /// items every other device acked are let go, and when it comes back it is
+    /// told it fell behind (`Event::FellBehind`) and catches up from history.
+    pub device_inactive_after: Duration,
 }
 
 impl Default for ServerConfig {
@@ -186,6 +190,7 @@ impl Default for ServerConfig {
             max_uploads_per_connection: 8,
             friend_requests_per_pair: 5,
             max_devices_per_user: 20,
+            device_inactive_after: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -281,6 +286,7 @@ impl ServerConfig {
             ("ping_interval", self.ping_interval),
             ("send_record_retention", self.send_record_retention),
             ("login_timeout", self.login_timeout),
+            ("device_inactive_after", self.device_inactive_after),
         ];
         let zero = counts
             .iter()

@@ -83,11 +83,10 @@ pub(super) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Pushes inbox notices to their recipients' live sessions.
+/// Offers stream items to their recipients' live sessions.
 pub(super) fn push_notices(state: &ServerState, notices: Vec<Notice>) {
     for notice in notices {
-        let frame = Arc::new(ServerFrame::Event(notice.event));
-        state.router.push(notice.recipient, &frame);
+        state.router.push_item(notice.recipient, notice.item);
     }
 }
 

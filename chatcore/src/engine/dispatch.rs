@@ -2,9 +2,6 @@
 //! do, and requests go to the handler for their area (accounts, contacts,
 //! chat, rooms, files).
 
-use std::sync::Arc;
-
-use super::backlog::login_backlog;
 use super::conn::{Conn, Flow};
 use super::pipeline::Pipeline;
 use crate::friends::FriendAction;
@@ -42,6 +39,10 @@ impl Conn {
                 pipeline.push(self.start_ack(None, ids));
                 Flow::Continue
             }
+            Action::AcknowledgeUpTo { pos } => {
+                pipeline.push(self.start_ack_up_to(pos));
+                Flow::Continue
+            }
             Action::Ignore => Flow::Continue,
         }
     }
@@ -54,19 +55,23 @@ impl Conn {
         password: String,
         device: Option<DeviceClaim>,
     ) -> Flow {
+        let named = device.is_some();
         match self.login(username, password, device).await {
-            Ok((user, device, first)) => {
-                let name = user.name.clone();
-                let answer = match device {
-                    None => Response::LoggedIn { user: name },
-                    Some(device) => Response::LoggedInDevice { user: name, device },
+            Ok(login) => {
+                let name = login.user.name.clone();
+                let answer = if named {
+                    Response::LoggedInDevice {
+                        user: name,
+                        device: login.device,
+                    }
+                } else {
+                    Response::LoggedIn { user: name }
                 };
                 self.respond(req_id, Ok(answer));
-                if first {
-                    self.announce_presence(&user, true).await;
+                if login.first {
+                    self.announce_presence(&login.user, true).await;
                 }
-                let mailbox = Arc::clone(&self.handle.mailbox);
-                Flow::Backlog(login_backlog(Arc::clone(&self.state), mailbox, user))
+                Flow::Backlog(self.backlog(login.user, true, login.fell_behind))
             }
             Err(code) => {
                 self.respond(req_id, Err(code));
@@ -75,7 +80,8 @@ impl Conn {
         }
     }
 
-    fn greet(&self) {
+    fn greet(&mut self) {
+        self.handle.version = self.session.version();
         self.send(ServerFrame::Hello {
             version: self.session.version(),
             server: self.state.config.server_name.clone(),
@@ -127,6 +133,8 @@ impl Conn {
             Request::Devices => self.devices().await,
             Request::RevokeDevice { device } => self.revoke_device(device).await,
             Request::Typing { to } => self.typing(to).await,
+            Request::MarkRead { peer, seq } => self.mark_read(peer, seq).await,
+            Request::SetReadReceipts { on } => self.set_read_receipts(on).await,
             Request::Ping => Ok(Response::Pong),
             Request::Register { username, password } => self.register(username, password).await,
             Request::Logout => self.logout().await,

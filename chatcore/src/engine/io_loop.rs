@@ -17,7 +17,7 @@ use super::pipeline::Pipeline;
 use super::ServerState;
 use crate::limits::{Place, TokenBucket};
 use crate::mailbox::{Control, Mailbox};
-use crate::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame, PROTOCOL_VERSION};
 use crate::router::SessionHandle;
 use crate::session::{Phase, Session};
 use crate::transport::{ServerConnection, TransportError};
@@ -49,6 +49,8 @@ pub(super) fn run<C: ServerConnection>(
             conn_id,
             mailbox,
             device: None,
+            version: PROTOCOL_VERSION,
+            sync: None,
         },
         peer,
         _place: place,
@@ -90,6 +92,8 @@ where
     let mut backlog: Option<Backlog> = None;
 
     loop {
+        // The live items of the user's stream showed a gap: fill it.
+        let sync = conn.handle.sync.clone().filter(|_| backlog.is_none());
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
@@ -116,6 +120,10 @@ where
                     conn.send_event(Event::Closing { code });
                     break;
                 }
+            }
+            _ = async { sync.as_ref().expect("checked").gap().await }, if sync.is_some() => {
+                let user = conn.me();
+                backlog = Some(conn.backlog(user, false, false));
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= conn.state.config.idle_timeout {
@@ -233,6 +241,7 @@ where
 /// version's form).
 fn acked_ids(frame: &ClientFrame) -> Option<u32> {
     match frame {
+        ClientFrame::AckUpTo { .. } => Some(1),
         ClientFrame::Ack { ids }
         | ClientFrame::Request {
             request: Request::Ack { ids },

@@ -128,9 +128,71 @@ pub enum Event {
         /// How long to show it, in ms.
         expires_ms: u32,
     },
+    /// Your messages to `peer` up to `seq` reached one of their devices
+    /// (protocol version 5; a stream item). Cumulative: one receipt covers every
+    /// message before it.
+    DeliveredTo {
+        /// The recipient.
+        peer: String,
+        /// Your messages to them with seqs up to this one are delivered.
+        seq: u64,
+    },
+    /// You marked the conversation with `peer` read up to `seq`, on this or
+    /// another of your devices (protocol version 5; a stream item).
+    ReadUpTo {
+        /// The user or room.
+        peer: Peer,
+        /// Read up to here.
+        seq: u64,
+        /// Messages from others left unread there.
+        unread: u64,
+    },
+    /// `by` read your conversation up to `seq` (protocol version 5; a stream
+    /// item; only if `by` has read receipts on).
+    Read {
+        /// Who read.
+        by: String,
+        /// Up to here.
+        seq: u64,
+    },
+    /// Where you have unread messages, sent at login before `CaughtUp`
+    /// (protocol version 5). Keep the counts current from new messages and
+    /// [`Event::ReadUpTo`].
+    Unread(Vec<Unread>),
+    /// This device was away longer than the server keeps items for it: items it
+    /// never got were let go (protocol version 5). What follows starts at the
+    /// stream's oldest kept item; fetch what you missed with `History`.
+    FellBehind,
+}
+
+/// One conversation with unread messages ([`Event::Unread`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unread {
+    /// The user or room.
+    pub peer: Peer,
+    /// Messages from others after your read mark.
+    pub unread: u64,
+    /// Your read mark.
+    pub read_seq: u64,
+    /// The conversation's newest seq.
+    pub last_seq: u64,
 }
 
 impl Event {
+    /// The protocol version that introduced this event: a session of an older
+    /// version is never sent it.
+    pub fn since_version(&self) -> u16 {
+        match self {
+            Event::Typing { .. } => 4,
+            Event::DeliveredTo { .. }
+            | Event::ReadUpTo { .. }
+            | Event::Read { .. }
+            | Event::Unread(_)
+            | Event::FellBehind => 5,
+            _ => 1,
+        }
+    }
+
     /// The inbox id to ack, for events delivered through the inbox.
     pub fn inbox_id(&self) -> Option<ItemId> {
         match self {

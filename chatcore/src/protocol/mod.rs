@@ -18,7 +18,7 @@ mod redact;
 
 pub use codec::{decode_frame, encode_frame, CodecError, FrameCodec, DEFAULT_MAX_FRAME_LEN};
 pub use error_code::ErrorCode;
-pub use event::Event;
+pub use event::{Event, Unread};
 pub use names::{is_valid_device_name, is_valid_file_name, is_valid_name};
 pub(crate) use redact::Redacted;
 
@@ -38,7 +38,17 @@ use serde::{Deserialize, Serialize};
 ///    device's first login), [`Request::Devices`], [`Request::RevokeDevice`].
 ///    A [`Request::Login`] names no device, as before. Typing notices:
 ///    [`Request::Typing`], [`Event::Typing`].
-pub const PROTOCOL_VERSION: u16 = 4;
+/// 5. Sync from a cursor: everything a user must not miss comes as
+///    [`ServerFrame::Item`]s of their stream, acked cumulatively with
+///    [`ClientFrame::AckUpTo`] (each device keeps its own position; a
+///    [`Request::Login`] is the user's default device). A user's own messages
+///    reach their other devices; receipts are cumulative
+///    ([`Event::DeliveredTo`]); read marks ([`Request::MarkRead`],
+///    [`Event::ReadUpTo`], [`Event::Read`], [`Request::SetReadReceipts`]);
+///    unread counts at login ([`Event::Unread`]); [`Event::FellBehind`].
+///    Sessions of older versions get their stream as `Event` frames acked by
+///    id, as before, and nothing newer than their version.
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The oldest protocol version this build still speaks.
 pub const OLDEST_PROTOCOL_VERSION: u16 = 1;
@@ -77,6 +87,16 @@ pub enum ClientFrame {
         /// Inbox item ids, as in [`Request::Ack`].
         ids: Vec<ItemId>,
     },
+    /// Acknowledges every item of the user's stream up to `pos` for this
+    /// session's device (protocol version 5): the device's position moves
+    /// there, and a later login of it starts after `pos`. Cumulative: send the
+    /// position of the last [`ServerFrame::Item`] handed to the application;
+    /// an older or repeated position changes nothing. Not answered, and
+    /// ordered among the requests like [`ClientFrame::Ack`].
+    AckUpTo {
+        /// The position of an item this connection was sent.
+        pos: u64,
+    },
 }
 
 /// A frame sent by the server.
@@ -100,6 +120,16 @@ pub enum ServerFrame {
     },
     /// Something the server pushes unasked.
     Event(Event),
+    /// An item of the user's stream (protocol version 5): what the user must not
+    /// miss, at its position. A connection gets the items past its device's
+    /// position in order, each once, then `Event::CaughtUp`, then new ones as
+    /// they come; ack them with [`ClientFrame::AckUpTo`].
+    Item {
+        /// Its place in the user's stream: positions increase by one.
+        pos: u64,
+        /// What it is.
+        event: Event,
+    },
 }
 
 /// The other side of a conversation: a user or a room.
@@ -348,6 +378,23 @@ pub enum Request {
     Typing {
         /// Where you are typing.
         to: Peer,
+    },
+    /// Mark the conversation with `peer` (a user, or a room you are in) read up
+    /// to `seq` (protocol version 5); answered `Done`. Your devices get
+    /// `Event::ReadUpTo` with what is left unread, and a user you chat with
+    /// gets `Event::Read` unless you turned read receipts off. A mark never
+    /// moves back.
+    MarkRead {
+        /// The conversation.
+        peer: Peer,
+        /// The newest seq read.
+        seq: u64,
+    },
+    /// Whether others are told what you read (`Event::Read`; on by default);
+    /// answered `Done` (protocol version 5).
+    SetReadReceipts {
+        /// Tell them.
+        on: bool,
     },
 }
 

@@ -49,6 +49,12 @@ impl fmt::Debug for Request {
                 .finish(),
             Devices => f.write_str("Devices"),
             Typing { to } => f.debug_struct("Typing").field("to", to).finish(),
+            MarkRead { peer, seq } => f
+                .debug_struct("MarkRead")
+                .field("peer", peer)
+                .field("seq", seq)
+                .finish(),
+            SetReadReceipts { on } => f.debug_struct("SetReadReceipts").field("on", on).finish(),
             RevokeDevice { device } => f
                 .debug_struct("RevokeDevice")
                 .field("device", device)

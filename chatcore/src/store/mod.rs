@@ -32,7 +32,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use crate::friends::{FriendAction, Link, LinkState};
-use crate::protocol::{Body, DeviceClaim, DeviceId, ErrorCode, Event, ItemId, Message, Timestamp};
+use crate::protocol::{
+    Body, DeviceClaim, DeviceId, ErrorCode, Event, ItemId, Message, Timestamp, Unread,
+};
 
 /// A user's numeric id, assigned by the store at registration. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,6 +58,70 @@ pub struct Device {
     pub name: String,
     /// When it last logged in or a session of it ended, ms since the epoch.
     pub last_seen: Timestamp,
+}
+
+/// What [`Store::device_login`] found: the device and where it is in the
+/// user's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceLogin {
+    /// The device.
+    pub device: Device,
+    /// The position it acked up to: its session starts after it.
+    pub position: u64,
+    /// It was away so long that items it never acked were let go (its position
+    /// moved up to the oldest kept item).
+    pub fell_behind: bool,
+}
+
+/// An item of a user's stream, as [`Store::stream`] reads it or a write returns
+/// it (in a [`Notice`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamItem {
+    /// Its position in the user's stream (from 1, increasing by one).
+    pub pos: u64,
+    /// What it is.
+    pub event: Event,
+    /// What a session older than protocol version 5 is sent instead.
+    pub older: Older,
+    /// The device that caused it (a message the user sent from it): its
+    /// sessions are not sent it.
+    pub from_device: Option<DeviceId>,
+}
+
+/// How a [`StreamItem`] reaches a session older than protocol version 5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Older {
+    /// As [`StreamItem::event`].
+    Same,
+    /// As this event.
+    Instead(Event),
+    /// Not at all.
+    Hidden,
+}
+
+/// A device's acks, for [`Store::ack`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acks {
+    /// The device that acks.
+    pub device: DeviceId,
+    /// Its new position in the stream (cumulative; an older one changes nothing).
+    pub up_to: Option<u64>,
+    /// Room messages acked by id: each moves the user's delivered position in
+    /// its room.
+    pub room_messages: Vec<ItemId>,
+    /// Now.
+    pub now: Timestamp,
+    /// Devices last seen before this no longer hold items back.
+    pub active_since: Timestamp,
+}
+
+/// A conversation: with a user, or a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conversation {
+    /// The 1:1 conversation with this user.
+    User(User),
+    /// This room.
+    Room(Room),
 }
 
 /// A room's numeric id, assigned by the store. Never reused.
@@ -211,6 +277,9 @@ pub struct NewMessage {
     pub ts: Timestamp,
     /// Only friends may send (a closed server); blocks refuse either way.
     pub friends_only: bool,
+    /// The sender's device: their other devices get the message in their
+    /// stream, this one does not.
+    pub device: Option<DeviceId>,
 }
 
 /// The stored identity of a sent message: what the sender is answered.
@@ -247,13 +316,23 @@ pub enum Appended {
     Duplicate(SendReceipt),
 }
 
-/// An inbox event created by a store operation, to push to a live recipient.
+/// What [`Store::append_direct`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectSent {
+    /// Where the message is (for a retry: where it was stored the first time).
+    pub receipt: SendReceipt,
+    /// The stream items it made (none for a retry): the recipient's, and the
+    /// sender's for their other devices.
+    pub notices: Vec<Notice>,
+}
+
+/// A stream item created by a store operation, to push to a live recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    /// Whose inbox holds it.
+    /// Whose stream holds it.
     pub recipient: UserId,
-    /// The event (its `id` is its inbox id).
-    pub event: Event,
+    /// The item.
+    pub item: StreamItem,
 }
 
 /// The outcome of a friend operation ([`Store::friend_op`]).
@@ -364,15 +443,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Logs `user` in as the device `claim` names: a new one is created with
     /// a fresh id (refused [`ErrorCode::TooManyDevices`] if the user has
-    /// `max_devices`), a known one must be the user's and not revoked (else
-    /// [`ErrorCode::UnknownDevice`]). Either way it was last seen `now`.
+    /// `max_devices`) at the oldest kept item of the stream, a known one must
+    /// be the user's and not revoked (else [`ErrorCode::UnknownDevice`]);
+    /// `None` is the user's default device (named `default`, created at the
+    /// first such login, beside the `max_devices`). Either way it was last seen
+    /// `now`. A device whose position is below the oldest kept item
+    /// [fell behind](DeviceLogin::fell_behind) and moves up to it.
     async fn device_login(
         &self,
         user: UserId,
-        claim: DeviceClaim,
+        claim: Option<DeviceClaim>,
         max_devices: usize,
         now: Timestamp,
-    ) -> Result<Result<Device, ErrorCode>, StoreError>;
+    ) -> Result<Result<DeviceLogin, ErrorCode>, StoreError>;
 
     /// `user`'s devices, oldest first.
     async fn devices(&self, user: UserId) -> Result<Vec<Device>, StoreError>;
@@ -442,17 +525,18 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(User, Link)>, StoreError>;
 
-    /// Stores a 1:1 message: history, recipient inbox and idempotency record in one
-    /// atomic write. Checked in the same transaction, in this order: a retry
+    /// Stores a 1:1 message: history, the recipient's stream item (and unread
+    /// count), the sender's stream item if they have other devices than
+    /// [`NewMessage::device`], and the idempotency record, in one atomic write. Checked in the same transaction, in this order: a retry
     /// (`client_msg_id` used by `from` in this conversation before) is answered
-    /// [`Appended::Duplicate`] if the body is the same and refused
+    /// with the first send's receipt (and no notices) if the body is the same and refused
     /// [`ErrorCode::ClientMsgIdReused`] if not; a block either way refuses
     /// [`ErrorCode::Blocked`]; with [`NewMessage::friends_only`], a sender who is
     /// not the recipient's friend is refused [`ErrorCode::NotFriends`].
     async fn append_direct(
         &self,
         msg: NewMessage,
-    ) -> Result<Result<Appended, ErrorCode>, StoreError>;
+    ) -> Result<Result<DirectSent, ErrorCode>, StoreError>;
 
     /// Looks at up to `max` idempotency records (see
     /// [`append_direct`](Self::append_direct)) after `resume` (where the last
@@ -466,18 +550,43 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<SendRecordSweep, StoreError>;
 
-    /// Up to `limit` inbox events of `user` with ids above `after`, oldest first.
-    async fn inbox(
+    /// Up to `limit` items of `user`'s stream at positions above `after`, in
+    /// order (items every active device acked are gone).
+    async fn stream(
         &self,
         user: UserId,
-        after: Option<ItemId>,
+        after: u64,
         limit: usize,
-    ) -> Result<Vec<Event>, StoreError>;
+    ) -> Result<Vec<StreamItem>, StoreError>;
 
-    /// Removes acked items from `user`'s inbox (unknown ids are ignored) and, for
-    /// acked messages, writes one `Delivered` receipt per sender into that sender's
-    /// inbox, all atomically. Returns the receipts.
-    async fn ack(&self, user: UserId, ids: &[ItemId]) -> Result<Vec<Notice>, StoreError>;
+    /// Carries out a device's acks atomically. Its position moves up to
+    /// [`Acks::up_to`] (never past the newest item, never back); the first
+    /// device of a user to pass a message from someone moves that
+    /// conversation's delivered mark, and the sender gets one
+    /// [`Event::DeliveredTo`] item per conversation. Items every active device
+    /// (seen since [`Acks::active_since`], and this one) is past are let go.
+    /// Room messages move the user's delivered position in their rooms
+    /// (unknown ids are ignored). Returns the receipts.
+    async fn ack(&self, user: UserId, acks: Acks) -> Result<Vec<Notice>, StoreError>;
+
+    /// Marks `reader`'s conversation read up to `seq` (at most its newest; a
+    /// mark never moves back): `reader`'s stream gets [`Event::ReadUpTo`] and,
+    /// in a 1:1 conversation, the other user's stream [`Event::Read`] unless
+    /// `reader` turned read receipts off. Refused `NotRoomMember` for a room
+    /// `reader` is not in. Returns the items (none if the mark did not move).
+    async fn mark_read(
+        &self,
+        reader: &User,
+        conversation: Conversation,
+        seq: u64,
+    ) -> Result<Result<Vec<Notice>, ErrorCode>, StoreError>;
+
+    /// Whether `user`'s read marks are passed on as [`Event::Read`] (on unless
+    /// turned off).
+    async fn set_read_receipts(&self, user: UserId, on: bool) -> Result<(), StoreError>;
+
+    /// `user`'s conversations and rooms with unread messages.
+    async fn unread(&self, user: UserId) -> Result<Vec<Unread>, StoreError>;
 
     /// A page of the 1:1 conversation of `a` and `b`: messages with `seq <
     /// before_seq` (all if `None`), newest first, at most `limit`.
@@ -585,7 +694,7 @@ pub trait Store: Send + Sync + 'static {
     async fn put_chunk(&self, file: ItemId, index: u64, bytes: Vec<u8>) -> Result<(), StoreError>;
 
     /// Marks a file complete and visible; for a file to a user also writes a
-    /// `FileShared` inbox item (returned).
+    /// `FileShared` item into their stream (returned).
     async fn complete_file(
         &self,
         file: ItemId,

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use chatcore::protocol::{
     decode_frame, encode_frame, Body, ClientFrame, DeviceClaim, DeviceInfo, ErrorCode, Event,
     FileInfo, FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request, Response,
-    RoomInfo, ServerFrame, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
+    RoomInfo, ServerFrame, Unread, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 use chatcore::session::{Action, Session};
 use serde::{de::DeserializeOwned, Serialize};
@@ -76,6 +76,7 @@ fn client_frame_tag(f: &ClientFrame) -> u8 {
         ClientFrame::Hello { .. } => 0,
         ClientFrame::Request { .. } => 1,
         ClientFrame::Ack { .. } => 2,
+        ClientFrame::AckUpTo { .. } => 3,
     }
 }
 
@@ -84,6 +85,7 @@ fn server_frame_tag(f: &ServerFrame) -> u8 {
         ServerFrame::Hello { .. } => 0,
         ServerFrame::Response { .. } => 1,
         ServerFrame::Event(_) => 2,
+        ServerFrame::Item { .. } => 3,
     }
 }
 
@@ -121,6 +123,8 @@ fn request_tag(r: &Request) -> u8 {
         Request::Devices => 29,
         Request::RevokeDevice { .. } => 30,
         Request::Typing { .. } => 31,
+        Request::MarkRead { .. } => 32,
+        Request::SetReadReceipts { .. } => 33,
     }
 }
 
@@ -166,6 +170,11 @@ fn event_tag(e: &Event) -> u8 {
         Event::RoomUnread { .. } => 15,
         Event::Ping => 16,
         Event::Typing { .. } => 17,
+        Event::DeliveredTo { .. } => 18,
+        Event::ReadUpTo { .. } => 19,
+        Event::Read { .. } => 20,
+        Event::Unread(_) => 21,
+        Event::FellBehind => 22,
     }
 }
 
@@ -256,6 +265,11 @@ fn client_frame_cases() -> Vec<(ClientFrame, &'static [u8])> {
             // variant 2, 2 ids: 1, 128 = varint 80 01
             &[0x00, 0x00, 0x00, 0x05, 0x02, 0x02, 0x01, 0x80, 0x01],
         ),
+        (
+            ClientFrame::AckUpTo { pos: 300 },
+            // variant 3, 300 = varint ac 02
+            &[0x00, 0x00, 0x00, 0x03, 0x03, 0xac, 0x02],
+        ),
     ]
 }
 
@@ -287,6 +301,14 @@ fn server_frame_cases() -> Vec<(ServerFrame, &'static [u8])> {
         (
             ServerFrame::Event(Event::CaughtUp),
             &[0x00, 0x00, 0x00, 0x02, 0x02, 0x02],
+        ),
+        (
+            ServerFrame::Item {
+                pos: 5,
+                event: Event::CaughtUp,
+            },
+            // variant 3, pos 5, CaughtUp = 2
+            &[0x00, 0x00, 0x00, 0x03, 0x03, 0x05, 0x02],
         ),
     ]
 }
@@ -517,6 +539,20 @@ fn request_cases() -> Vec<(Request, &'static [u8])> {
             // variant 31, User = 0 "bob"
             &[0x00, 0x00, 0x00, 0x06, 0x1f, 0x00, 0x03, 0x62, 0x6f, 0x62],
         ),
+        (
+            Request::MarkRead {
+                peer: Peer::User(s("bob")),
+                seq: 9,
+            },
+            // variant 32, User = 0 "bob", seq 9
+            &[
+                0x00, 0x00, 0x00, 0x07, 0x20, 0x00, 0x03, 0x62, 0x6f, 0x62, 0x09,
+            ],
+        ),
+        (
+            Request::SetReadReceipts { on: false },
+            &[0x00, 0x00, 0x00, 0x02, 0x21, 0x00],
+        ),
     ]
 }
 
@@ -656,6 +692,46 @@ fn response_cases() -> Vec<(Response, &'static [u8])> {
 fn event_cases() -> Vec<(Event, &'static [u8])> {
     vec![
         (
+            Event::DeliveredTo {
+                peer: s("bob"),
+                seq: 3,
+            },
+            // variant 18, "bob", seq 3
+            &[0x00, 0x00, 0x00, 0x06, 0x12, 0x03, 0x62, 0x6f, 0x62, 0x03],
+        ),
+        (
+            Event::ReadUpTo {
+                peer: Peer::Room(s("lobby")),
+                seq: 4,
+                unread: 1,
+            },
+            // variant 19, Room = 1 "lobby", seq 4, unread 1
+            &[
+                0x00, 0x00, 0x00, 0x0a, 0x13, 0x01, 0x05, 0x6c, 0x6f, 0x62, 0x62, 0x79, 0x04, 0x01,
+            ],
+        ),
+        (
+            Event::Read {
+                by: s("ann"),
+                seq: 2,
+            },
+            // variant 20, "ann", seq 2
+            &[0x00, 0x00, 0x00, 0x06, 0x14, 0x03, 0x61, 0x6e, 0x6e, 0x02],
+        ),
+        (
+            Event::Unread(vec![Unread {
+                peer: Peer::User(s("ann")),
+                unread: 2,
+                read_seq: 1,
+                last_seq: 3,
+            }]),
+            // variant 21, one entry: User = 0 "ann", 2, 1, 3
+            &[
+                0x00, 0x00, 0x00, 0x0a, 0x15, 0x01, 0x00, 0x03, 0x61, 0x6e, 0x6e, 0x02, 0x01, 0x03,
+            ],
+        ),
+        (Event::FellBehind, &[0x00, 0x00, 0x00, 0x01, 0x16]),
+        (
             Event::Typing {
                 from: s("ann"),
                 to: Peer::Room(s("lobby")),
@@ -792,17 +868,17 @@ fn event_cases() -> Vec<(Event, &'static [u8])> {
 
 #[test]
 fn client_frame_golden() {
-    check_enum(&client_frame_cases(), client_frame_tag, 3);
+    check_enum(&client_frame_cases(), client_frame_tag, 4);
 }
 
 #[test]
 fn server_frame_golden() {
-    check_enum(&server_frame_cases(), server_frame_tag, 3);
+    check_enum(&server_frame_cases(), server_frame_tag, 4);
 }
 
 #[test]
 fn request_golden() {
-    check_enum(&request_cases(), request_tag, 32);
+    check_enum(&request_cases(), request_tag, 34);
 }
 
 #[test]
@@ -812,7 +888,7 @@ fn response_golden() {
 
 #[test]
 fn event_golden() {
-    check_enum(&event_cases(), event_tag, 18);
+    check_enum(&event_cases(), event_tag, 23);
 }
 
 #[test]

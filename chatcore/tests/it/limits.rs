@@ -446,8 +446,8 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
 }
 
 /// Acks (and other requests) sent while a login backlog is going out are read
-/// and answered at once, not after the whole backlog: the answer to an ack sent
-/// mid-backlog arrives before `CaughtUp`.
+/// and answered at once, not after the whole backlog: the answer to a request
+/// sent after an ack mid-backlog arrives before `CaughtUp`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_during_a_login_backlog_are_read_at_once() {
     // More than the transport's buffer (256) and the queue hold together.
@@ -463,29 +463,30 @@ async fn acks_during_a_login_backlog_are_read_at_once() {
             .unwrap_or_else(|| panic!("closed after {} messages", received.len()))
             .unwrap();
         match frame {
-            ServerFrame::Event(Event::Message(m)) => {
+            ServerFrame::Item {
+                pos,
+                event: Event::Message(m),
+            } => {
                 received.push(m.id);
                 if received.len() == 100 {
-                    let ack = Request::Ack {
-                        ids: received.clone(),
-                    };
-                    raw.send(ClientFrame::Request {
+                    // A ping after the ack is answered once the ack is done.
+                    raw.send(ClientFrame::AckUpTo { pos }).await.unwrap();
+                    let ping = ClientFrame::Request {
                         req_id: 2,
-                        request: ack,
-                    })
-                    .await
-                    .unwrap();
+                        request: Request::Ping,
+                    };
+                    raw.send(ping).await.unwrap();
                 }
             }
             ServerFrame::Response { req_id: 2, result } => {
-                assert_eq!(result, Ok(chatcore::protocol::Response::Done));
+                assert_eq!(result, Ok(chatcore::protocol::Response::Pong));
                 ack_answered_at = Some(received.len());
             }
             ServerFrame::Event(Event::CaughtUp) => break,
             _ => {}
         }
     }
-    let answered_at = ack_answered_at.expect("the ack was answered before CaughtUp");
+    let answered_at = ack_answered_at.expect("the ping was answered before CaughtUp");
     assert!(answered_at < BACKLOG, "answered only after the backlog");
     assert_eq!(received.len(), BACKLOG, "the whole backlog, once");
     drop(raw);

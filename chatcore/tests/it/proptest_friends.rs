@@ -440,11 +440,15 @@ async fn store_follows_the_model(
                     .collect();
                 let mut got = Vec::new();
                 for notice in &outcome.notices {
-                    got.push(observed_notice(notice.recipient, &notice.event)?);
-                    let id = notice.event.inbox_id().expect("friend notices have ids");
+                    got.push(observed_notice(notice.recipient, &notice.item.event)?);
+                    let id = notice
+                        .item
+                        .event
+                        .inbox_id()
+                        .expect("friend notices have ids");
                     prop_assert!(id > last_id, "inbox ids increase");
                     last_id = id;
-                    inboxes[index(notice.recipient)].push(notice.event.clone());
+                    inboxes[index(notice.recipient)].push(notice.item.event.clone());
                 }
                 same_multiset(&got, &want)?;
             }
@@ -480,8 +484,9 @@ async fn store_follows_the_model(
         }
     }
     for (i, user) in users.iter().enumerate() {
-        let inbox = store.inbox(user.id, None, usize::MAX).await.unwrap();
-        prop_assert_eq!(&inbox, &inboxes[i], "inbox of {}", i);
+        let stream = store.stream(user.id, 0, usize::MAX).await.unwrap();
+        let inbox: Vec<_> = stream.into_iter().map(|item| item.event).collect();
+        prop_assert_eq!(&inbox, &inboxes[i], "stream of {}", i);
     }
     Ok(())
 }

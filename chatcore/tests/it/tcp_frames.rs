@@ -92,6 +92,7 @@ async fn a_frame_over_the_limit_closes_the_connection() {
             body: Body::Text("x".repeat(5000)),
             ts: 1,
             friends_only: false,
+            device: None,
         })
         .await
         .unwrap()

@@ -128,6 +128,10 @@ struct Args {
     /// refused `too_many_devices`).
     #[arg(long, default_value_t = 20)]
     max_devices_per_user: usize,
+    /// Days a device may be unseen before it stops holding back its user's
+    /// stream (it then catches up from history).
+    #[arg(long, default_value_t = 30)]
+    device_inactive_days: u64,
     /// Most TLS handshakes in progress at once (with --tls-cert).
     #[arg(long, default_value_t = tls::DEFAULT_MAX_HANDSHAKES)]
     max_tls_handshakes: usize,
@@ -230,6 +234,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.max_uploads_per_connection = args.max_uploads_per_connection;
     config.friend_requests_per_pair = args.friend_requests_per_pair;
     config.max_devices_per_user = args.max_devices_per_user;
+    config.device_inactive_after = Duration::from_secs(args.device_inactive_days * 24 * 3600);
     config.outbound_queue = args.outbound_queue;
     config.outbound_queue_bytes = args.outbound_queue_bytes;
     config.send_record_retention = secs(args.send_record_retention_hours.saturating_mul(3600));

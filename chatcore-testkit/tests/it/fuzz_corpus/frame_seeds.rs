@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use chatcore::protocol::{
     encode_frame, Body, ClientFrame, DeviceClaim, DeviceInfo, ErrorCode, Event, FileInfo,
     FriendEntry, FriendState, Items, List, MemberEntry, Message, Peer, Request, Response, RoomInfo,
-    ServerFrame, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
+    ServerFrame, Unread, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 
 use super::s;
@@ -111,6 +111,11 @@ fn requests() -> Vec<Request> {
         Request::Typing {
             to: Peer::User(s("bob")),
         },
+        Request::MarkRead {
+            peer: Peer::Room(s("lobby")),
+            seq: 3,
+        },
+        Request::SetReadReceipts { on: false },
     ]
 }
 
@@ -148,6 +153,8 @@ fn request_name(r: &Request) -> &'static str {
         Request::Devices => "devices",
         Request::RevokeDevice { .. } => "revoke-device",
         Request::Typing { .. } => "typing",
+        Request::MarkRead { .. } => "mark-read",
+        Request::SetReadReceipts { .. } => "set-read-receipts",
     }
 }
 
@@ -305,6 +312,26 @@ fn events() -> Vec<Event> {
             to: Peer::Room(s("lobby")),
             expires_ms: 5_000,
         },
+        Event::DeliveredTo {
+            peer: s("bob"),
+            seq: 4,
+        },
+        Event::ReadUpTo {
+            peer: Peer::User(s("bob")),
+            seq: 4,
+            unread: 0,
+        },
+        Event::Read {
+            by: s("bob"),
+            seq: 2,
+        },
+        Event::Unread(vec![Unread {
+            peer: Peer::Room(s("lobby")),
+            unread: 3,
+            read_seq: 1,
+            last_seq: 4,
+        }]),
+        Event::FellBehind,
     ]
 }
 
@@ -328,6 +355,11 @@ fn event_name(e: &Event) -> &'static str {
         Event::RoomUnread { .. } => "room-unread",
         Event::Ping => "ping",
         Event::Typing { .. } => "typing",
+        Event::DeliveredTo { .. } => "delivered-to",
+        Event::ReadUpTo { .. } => "read-up-to",
+        Event::Read { .. } => "read",
+        Event::Unread(_) => "unread",
+        Event::FellBehind => "fell-behind",
     }
 }
 
@@ -373,7 +405,18 @@ pub(super) fn frame_seeds() -> Vec<(String, Vec<u8>)> {
         stream.extend(&bytes);
         seeds.push((format!("server-event-{name}"), bytes));
     }
+    let item = frame(&ServerFrame::Item {
+        pos: 7,
+        event: Event::Read {
+            by: s("bob"),
+            seq: 2,
+        },
+    });
+    stream.extend(&item);
+    seeds.push((s("server-item"), item));
     seeds.push((s("stream-server-all"), stream));
+    let ack_up_to = frame(&ClientFrame::AckUpTo { pos: 7 });
+    seeds.push((s("client-ack-up-to"), ack_up_to));
     // Broken input.
     let ping = frame(&ClientFrame::Request {
         req_id: 1,

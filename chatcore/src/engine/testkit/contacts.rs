@@ -181,7 +181,7 @@ pub async fn replace_policy_kicks_old_session<S: Store>(fx: &Fixture<S>) {
         .unwrap();
     bob2.expect(|e| matches!(e, Event::Message(m) if m.id == sent.id))
         .await;
-    ann.assert_quiet_except(|e| matches!(e, Event::Delivered { .. }))
+    ann.assert_quiet_except(|e| matches!(e, Event::DeliveredTo { .. }))
         .await;
     assert_eq!(ann.client.online_friends().await.unwrap(), vec!["bob"]);
     h.stop().await;
@@ -200,7 +200,7 @@ pub async fn allow_policy_delivers_to_every_session<S: Store>(fx: &Fixture<S>) {
     }
     drop(bob2);
     assert_eq!(ann.client.online_friends().await.unwrap(), vec!["bob"]);
-    ann.assert_quiet_except(|e| matches!(e, Event::Delivered { .. }))
+    ann.assert_quiet_except(|e| matches!(e, Event::DeliveredTo { .. }))
         .await;
     h.stop().await;
 }

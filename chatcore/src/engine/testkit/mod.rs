@@ -143,6 +143,11 @@ impl Harness {
         &self.server
     }
 
+    /// The server's store.
+    pub fn store(&self) -> &dyn Store {
+        &**self.server.store()
+    }
+
     /// Opens raw connections to the server.
     pub fn connector(&self) -> &MemoryConnector {
         &self.connector
@@ -228,6 +233,14 @@ impl Harness {
         let c = self.connect().await;
         c.client.login(name, &password(name)).await.expect("login");
         c
+    }
+}
+
+/// The receipt a sender gets once `peer` has their messages up to `seq`.
+pub fn delivered_to(peer: &str, seq: u64) -> Event {
+    Event::DeliveredTo {
+        peer: peer.into(),
+        seq,
     }
 }
 
@@ -346,7 +359,11 @@ macro_rules! __engine_scenarios {
             joining_a_deleted_room_is_no_such_room,
             devices_log_in_list_and_revoke,
             typing_reaches_online_sessions_and_is_never_stored,
-            a_sent_message_reaches_the_senders_other_sessions,
+            every_device_gets_every_message,
+            an_own_message_reaches_the_other_devices,
+            an_item_is_let_go_only_after_every_active_device_passed_it,
+            an_expired_device_catches_up_from_history,
+            read_marks_reach_the_readers_devices_and_the_peer,
             lists_bigger_than_a_frame_come_in_pages,
             history_pages_fit_a_frame,
             rooms_per_owner_are_bounded,

@@ -91,11 +91,50 @@ pub fn msg(conv: Conv, seq: u64) -> Vec<u8> {
 pub fn last_seq(conv: Conv) -> Vec<u8> {
     key(b's', Some(conv), &[])
 }
+/// Format 3's inbox item (by item id): the upgrade to format 4 moves them into
+/// the stream.
+#[cfg(test)]
 pub fn inbox(user: UserId, item: u64) -> Vec<u8> {
     key(b'i', None, &[user.0, item])
 }
-pub fn inbox_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
-    range(b'i', None, &[user.0])
+/// Every format-3 inbox item.
+pub const INBOXES: (&[u8], &[u8]) = (b"i", b"j");
+/// An item of a user's stream, at its position.
+pub fn stream_item(user: UserId, pos: u64) -> Vec<u8> {
+    key(b'w', None, &[user.0, pos])
+}
+/// A user's stream: its newest position and the highest one let go.
+pub fn stream(user: UserId) -> Vec<u8> {
+    key(b'W', None, &[user.0])
+}
+/// A device's position in its user's stream.
+pub fn cursor(user: UserId, device: u64) -> Vec<u8> {
+    key(b'v', None, &[user.0, device])
+}
+/// The user's default device (the one a login naming none is).
+pub fn default_device(user: UserId) -> Vec<u8> {
+    key(b'D', None, &[user.0])
+}
+/// The newest seq of `sender`'s messages to `recipient` that a device of
+/// `recipient` acked.
+pub fn delivered_mark(recipient: UserId, sender: UserId) -> Vec<u8> {
+    key(b'M', None, &[recipient.0, sender.0])
+}
+/// `reader`'s read mark in a conversation with a user (kind 0) or a room
+/// (kind 1).
+pub fn read_mark(reader: UserId, kind: u64, id: u64) -> Vec<u8> {
+    key(b'R', None, &[reader.0, kind, id])
+}
+/// How many of `sender`'s messages `user` has not read.
+pub fn unread(user: UserId, sender: UserId) -> Vec<u8> {
+    key(b'N', None, &[user.0, sender.0])
+}
+pub fn unread_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
+    range(b'N', None, &[user.0])
+}
+/// A user's settings.
+pub fn settings(user: UserId) -> Vec<u8> {
+    key(b'P', None, &[user.0])
 }
 /// A send's idempotency record: scoped to its conversation (the sender and
 /// the other user, or the room), so a client may number each conversation's

@@ -436,6 +436,11 @@ mod tests {
         let mut batch = WriteBatch::new();
         batch.insert(keys::VERSION.to_vec(), Some(1u32.to_be_bytes().to_vec()));
         batch.insert(keys::inbox(bob.id, 900), v1(Some(ann.id), &message));
+        let Event::Message(stored) = &message else {
+            unreachable!()
+        };
+        let history = keys::msg(keys::Conv::direct(ann.id, bob.id), 1);
+        batch.insert(history, Some(postcard::to_allocvec(stored).unwrap()));
         batch.insert(keys::inbox(bob.id, 901), v1(None, &notice));
         backend.commit(batch).unwrap();
 
@@ -444,16 +449,24 @@ mod tests {
             backend.get(keys::VERSION).unwrap(),
             Some(FORMAT_VERSION.to_be_bytes().to_vec())
         );
-        assert_eq!(
-            store.inbox(bob.id, None, 10).await.unwrap(),
-            [message, notice]
-        );
-        let receipts = store.ack(bob.id, &[900, 901]).await.unwrap();
+        let stream = store.stream(bob.id, 0, 10).await.unwrap();
+        let events: Vec<_> = stream.iter().map(|i| i.event.clone()).collect();
+        assert_eq!(events, [message, notice]);
+        let phone = store.device_login(bob.id, None, 1, 1).await.unwrap();
+        let acks = crate::store::Acks {
+            device: phone.unwrap().device.id,
+            up_to: Some(2),
+            room_messages: Vec::new(),
+            now: 1,
+            active_since: 0,
+        };
+        let receipts = store.ack(bob.id, acks).await.unwrap();
         assert!(matches!(
             &receipts[..],
-            [Notice { recipient, event: Event::Delivered { ids, .. } }]
-                if *recipient == ann.id && ids[..] == [900]
+            [Notice { recipient, item }]
+                if *recipient == ann.id
+                    && matches!(&item.older, crate::store::Older::Instead(Event::Delivered { ids, .. }) if ids[..] == [900])
         ));
-        assert!(store.inbox(bob.id, None, 10).await.unwrap().is_empty());
+        assert!(store.stream(bob.id, 0, 10).await.unwrap().is_empty());
     }
 }

@@ -12,8 +12,10 @@ use crate::store::{Room, RoomId, StoreError, User, UserId};
 /// crate then refuse it). Format 2: an inbox item of a 1:1 message points into
 /// the conversation's history instead of holding a copy; format-1 records are
 /// read as they are. Format 3: rooms' member counts are kept (counted once when
-/// an older database opens).
-pub const FORMAT_VERSION: u32 = 3;
+/// an older database opens). Format 4: the inbox became a stream with a
+/// position per device (an older database's inbox items move into it, in
+/// order, ahead of every device).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The oldest format this version reads.
 pub(super) const OLDEST_FORMAT: u32 = 1;
@@ -41,6 +43,75 @@ impl std::fmt::Debug for UserRecord {
 pub(super) struct DeviceRecord {
     pub(super) name: String,
     pub(super) last_seen: Timestamp,
+}
+
+/// Where a device is in its user's stream (under `keys::cursor`; none yet: 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct CursorRecord {
+    /// Acked up to here.
+    pub(super) pos: u64,
+    /// When it last acked or logged in.
+    pub(super) at: Timestamp,
+}
+
+/// A user's stream (under `keys::stream`): its newest position and the highest
+/// one let go (every item at or below it is gone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct StreamRecord {
+    pub(super) head: u64,
+    pub(super) floor: u64,
+}
+
+/// A user's settings (under `keys::settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Settings {
+    /// Others get `Event::Read` for this user's read marks.
+    pub(super) read_receipts: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            read_receipts: true,
+        }
+    }
+}
+
+/// Stored form of an item of a user's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemRecord {
+    /// An event stored whole (friend notices, shared files, read marks).
+    Event(Event),
+    /// A 1:1 message from `sender` to the stream's owner, stored once: in
+    /// their conversation's history, at `seq`.
+    Message {
+        /// Who sent it.
+        sender: UserId,
+        /// Where it is in the conversation.
+        seq: u64,
+        /// Its id (named in the sender's receipt).
+        id: u64,
+    },
+    /// A 1:1 message the stream's owner sent to `to` from `device`, for
+    /// their other devices.
+    Sent {
+        /// The recipient.
+        to: UserId,
+        /// Where it is in the conversation.
+        seq: u64,
+        /// The device it was sent from (its sessions are not sent it).
+        device: Option<u64>,
+    },
+    /// A receipt: `event` is the `DeliveredTo`; sessions older than protocol
+    /// version 5 get a `Delivered` receipt with the id `id` naming `ids`.
+    Receipt {
+        /// The cumulative receipt.
+        event: Event,
+        /// Its id, for older sessions' acks.
+        id: u64,
+        /// The messages it newly covers.
+        ids: Vec<u64>,
+    },
 }
 
 /// Stored form of a room.
@@ -73,7 +144,7 @@ pub(super) fn user_from(id: UserId, record: UserRecord) -> User {
     }
 }
 
-/// Stored form of an inbox item.
+/// Stored form of an inbox item up to format 3 (read by the upgrade to format 4).
 ///
 /// Format 1 stored the struct `{ sender: Option<UserId>, event: Event }`. postcard
 /// writes an `Option` as variant 0 or 1 of an enum, so [`Event`](Self::Event) and
@@ -95,17 +166,6 @@ pub enum InboxRecord {
         /// Where it is in the conversation.
         seq: u64,
     },
-}
-
-impl InboxRecord {
-    /// Whom an ack of this item sends a `Delivered` receipt.
-    pub(super) fn receipt_to(&self) -> Option<UserId> {
-        match self {
-            InboxRecord::Message { sender, .. } => Some(*sender),
-            InboxRecord::FromUser(sender, Event::Message(_)) => Some(*sender),
-            _ => None,
-        }
-    }
 }
 
 /// A record's stored bytes, in an allocation of exactly their size.

@@ -3,14 +3,22 @@
 use std::collections::HashMap;
 
 use super::keys;
-use super::records::{decode, encode, FileUsage, RoomRecord, FORMAT_VERSION, OLDEST_FORMAT};
+use super::keys::Conv;
+use super::records::{
+    decode, encode, FileUsage, InboxRecord, ItemRecord, RoomRecord, StreamRecord, FORMAT_VERSION,
+    OLDEST_FORMAT,
+};
 use super::{KvBackend, WriteBatch};
+use crate::protocol::{Event, Message};
 use crate::store::{FileRecord, RoomId, StoreError, UserId};
 
 /// The first format that keeps room member counts (`keys::member_count`) and
 /// the quota counts: rooms per owner (`keys::owned_rooms`) and files per
 /// uploader (`keys::file_usage`).
 const KEPT_COUNTS: u32 = 3;
+
+/// The first format with streams (`keys::stream_item`) instead of inboxes.
+const STREAMS: u32 = 4;
 
 /// Checks the format version: writes it into an empty database and returns
 /// `None`; returns an older format's version, for [`finish`] to upgrade (every
@@ -53,6 +61,9 @@ pub(super) fn finish<B: KvBackend>(backend: &B, from: Option<u32>) -> Result<(),
     if from < KEPT_COUNTS {
         member_counts(backend, &mut batch)?;
         quota_counts(backend, &mut batch)?;
+    }
+    if from < STREAMS {
+        inboxes_to_streams(backend, &mut batch)?;
     }
     backend.commit(with_version(batch))
 }
@@ -101,6 +112,55 @@ fn quota_counts<B: KvBackend>(backend: &B, batch: &mut WriteBatch) -> Result<(),
     }
     for (user, usage) in usage {
         batch.insert(keys::file_usage(user), Some(encode(&usage)));
+    }
+    Ok(())
+}
+
+/// Moves every inbox item into its user's stream, in id order (the order they
+/// were stored in), ahead of every device: positions start at 1 and nothing is
+/// let go yet.
+fn inboxes_to_streams<B: KvBackend>(backend: &B, batch: &mut WriteBatch) -> Result<(), StoreError> {
+    let (start, end) = keys::INBOXES;
+    let mut heads: HashMap<UserId, u64> = HashMap::new();
+    for (key, raw) in backend.scan(start, end, false, usize::MAX)? {
+        let user = UserId(u64::from_be_bytes(
+            key[1..9].try_into().expect("an inbox key holds a user id"),
+        ));
+        let record = match decode::<InboxRecord>(&key, &raw)? {
+            // Format 1 kept a copy; the history has the message too.
+            InboxRecord::FromUser(sender, Event::Message(m))
+                if backend
+                    .get(&keys::msg(Conv::direct(sender, user), m.seq))?
+                    .is_some() =>
+            {
+                ItemRecord::Message {
+                    sender,
+                    seq: m.seq,
+                    id: m.id,
+                }
+            }
+            InboxRecord::Event(event) | InboxRecord::FromUser(_, event) => ItemRecord::Event(event),
+            InboxRecord::Message { sender, seq } => {
+                let at = keys::msg(Conv::direct(sender, user), seq);
+                let Some(raw) = backend.get(&at)? else {
+                    continue; // a dangling item: nothing to deliver
+                };
+                let message: Message = decode(&at, &raw)?;
+                ItemRecord::Message {
+                    sender,
+                    seq,
+                    id: message.id,
+                }
+            }
+        };
+        let head = heads.entry(user).or_default();
+        *head += 1;
+        batch.insert(keys::stream_item(user, *head), Some(encode(&record)));
+        batch.insert(key, None);
+    }
+    for (user, head) in heads {
+        let stream = StreamRecord { head, floor: 0 };
+        batch.insert(keys::stream(user), Some(encode(&stream)));
     }
     Ok(())
 }

@@ -294,7 +294,7 @@ mod tests {
     #[tokio::test]
     async fn the_log_alone_recovers_every_acknowledged_change() {
         use crate::protocol::{Body, Event};
-        use crate::store::{Appended, NewMessage};
+        use crate::store::{Acks, NewMessage, Older};
 
         let (live, crashed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let store =
@@ -310,29 +310,38 @@ mod tests {
                 body: Body::Text(format!("hi {n}")),
                 ts: 1,
                 friends_only: false,
+                device: None,
             };
-            let Ok(Appended::New(m)) = store.append_direct(msg).await.unwrap() else {
-                panic!("a new message")
-            };
-            ids.push(m.id);
+            let sent = store.append_direct(msg).await.unwrap().unwrap();
+            ids.push(sent.receipt.id);
         }
-        store.ack(bob.id, &ids[..4]).await.unwrap();
+        let phone = store.device_login(bob.id, None, 1, 1).await.unwrap();
+        let acks = Acks {
+            device: phone.unwrap().device.id,
+            up_to: Some(4),
+            room_messages: Vec::new(),
+            now: 1,
+            active_since: 0,
+        };
+        store.ack(bob.id, acks).await.unwrap();
         copy_dir(live.path(), crashed.path());
 
         let backend = MemoryBackend::new();
         let reopened =
             KvStore::open_with_wal(backend.clone(), WalConfig::new(crashed.path())).unwrap();
-        let inbox = reopened.inbox(bob.id, None, 100).await.unwrap();
-        let left: Vec<_> = inbox
+        let stream = reopened.stream(bob.id, 0, 100).await.unwrap();
+        let left: Vec<_> = stream
             .iter()
-            .filter_map(|e| match e {
+            .filter_map(|i| match &i.event {
                 Event::Message(m) => Some(m.id),
                 _ => None,
             })
             .collect();
         assert_eq!(left, ids[4..]);
-        let receipts = reopened.inbox(ann.id, None, 100).await.unwrap();
-        assert!(matches!(&receipts[..], [Event::Delivered { ids: d, .. }] if d[..] == ids[..4]));
+        let receipts = reopened.stream(ann.id, 0, 100).await.unwrap();
+        assert!(
+            matches!(&receipts[..], [i] if matches!(&i.older, Older::Instead(Event::Delivered { ids: d, .. }) if d[..] == ids[..4]))
+        );
         assert_eq!(
             reopened
                 .direct_history(ann.id, bob.id, None, 100)

@@ -1,10 +1,13 @@
-//! Chat: 1:1 messages and their seqs, the inbox and its cursor, acks and their
-//! receipts, history, and idempotent sends.
+//! Chat: 1:1 messages and their seqs, the stream and devices' positions in
+//! it, acks and their receipts, history, and idempotent sends.
 
-use super::{befriend, inbox, new_id, send, text, try_send, user, Fixture, MAX_PENDING};
+use super::{
+    ack_to, befriend, default_device, inbox, new_id, send, stream, text, try_send, user, Fixture,
+    MAX_PENDING,
+};
 use crate::friends::FriendAction;
-use crate::protocol::{ErrorCode, Event, Peer};
-use crate::store::{Appended, NewMessage, Store};
+use crate::protocol::{DeviceClaim, ErrorCode, Event, Peer};
+use crate::store::{Appended, DirectSent, NewMessage, Older, Store};
 
 /// Each conversation numbers its messages from 1; the inbox lists them in order.
 pub async fn messages_get_seqs_and_inbox_order<S: Store>(fx: &Fixture<S>) {
@@ -161,6 +164,7 @@ pub async fn blocks_and_friendship_are_checked_by_the_send<S: Store>(fx: &Fixtur
         body: text("hi"),
         ts: 1,
         friends_only: true,
+        device: None,
     };
     assert_eq!(
         store.append_direct(closed(&a, &b, 1)).await.unwrap(),
@@ -169,7 +173,7 @@ pub async fn blocks_and_friendship_are_checked_by_the_send<S: Store>(fx: &Fixtur
     befriend(&store, &a, &b).await;
     assert!(matches!(
         store.append_direct(closed(&a, &b, 2)).await.unwrap(),
-        Ok(Appended::New(_))
+        Ok(DirectSent { notices, .. }) if notices.len() == 1
     ));
     store
         .friend_op(&b, &a, FriendAction::Block, MAX_PENDING)
@@ -188,7 +192,7 @@ pub async fn blocks_and_friendship_are_checked_by_the_send<S: Store>(fx: &Fixtur
     // A retry of what was stored before the block is still answered as stored.
     assert!(matches!(
         store.append_direct(closed(&a, &b, 2)).await.unwrap(),
-        Ok(Appended::Duplicate(_))
+        Ok(DirectSent { notices, .. }) if notices.is_empty()
     ));
     let messages = inbox(&store, b.id)
         .await
@@ -198,36 +202,106 @@ pub async fn blocks_and_friendship_are_checked_by_the_send<S: Store>(fx: &Fixtur
     assert_eq!(messages, 1, "only the message sent before the block");
 }
 
-/// Ack removes items; acked messages produce one `Delivered` per sender; acking
-/// again, unknown ids, and acking receipts produce nothing more.
-pub async fn ack_removes_and_writes_one_receipt_per_sender<S: Store>(fx: &Fixture<S>) {
+/// A device's ack moves its position, cumulatively; the messages it passes
+/// move each conversation's delivered mark, and each sender gets one
+/// cumulative receipt (with the ids it newly covers, for older clients); an
+/// older position, a repeated one, and another device passing the same
+/// messages produce nothing more. Items every device is past are let go.
+pub async fn acks_move_a_position_and_write_one_receipt_per_sender<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let (a, b, c) = (
         user(&store, "ann").await,
         user(&store, "bob").await,
         user(&store, "cat").await,
     );
+    let phone = default_device(&store, c.id).await;
     let x1 = new_id(&send(&store, &a, &c, 1, "x1").await);
     let y1 = new_id(&send(&store, &b, &c, 1, "y1").await);
     let x2 = new_id(&send(&store, &a, &c, 2, "x2").await);
-    let receipts = store.ack(c.id, &[x1, y1, x2, 999_999]).await.unwrap();
-    assert!(inbox(&store, c.id).await.is_empty());
+    let items = stream(&store, c.id).await;
+    assert_eq!(
+        items.iter().map(|i| i.pos).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "positions from 1, one per item"
+    );
+    let laptop = store
+        .device_login(
+            c.id,
+            Some(DeviceClaim::New {
+                name: "laptop".into(),
+            }),
+            20,
+            5,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        laptop.position, 0,
+        "a new device starts at the oldest kept item"
+    );
+    // The phone passes ann's first message and bob's: one receipt each.
+    let receipts = ack_to(&store, c.id, phone, 2).await;
     assert_eq!(receipts.len(), 2);
     let to_a = receipts
         .iter()
         .find(|n| n.recipient == a.id)
-        .expect("receipt for a");
-    assert!(matches!(&to_a.event, Event::Delivered { ids, .. } if *ids == vec![x1, x2]));
+        .expect("for a");
+    assert_eq!(
+        to_a.item.event,
+        Event::DeliveredTo {
+            peer: "cat".into(),
+            seq: 1
+        }
+    );
+    assert!(
+        matches!(&to_a.item.older, Older::Instead(Event::Delivered { ids, .. }) if *ids == vec![x1])
+    );
     let to_b = receipts
         .iter()
         .find(|n| n.recipient == b.id)
-        .expect("receipt for b");
-    assert!(matches!(&to_b.event, Event::Delivered { ids, .. } if *ids == vec![y1]));
-    assert_eq!(inbox(&store, a.id).await, vec![to_a.event.clone()]);
-    assert!(store.ack(c.id, &[x1, y1]).await.unwrap().is_empty());
-    let receipt_id = to_a.event.inbox_id().unwrap();
-    assert!(store.ack(a.id, &[receipt_id]).await.unwrap().is_empty());
-    assert!(inbox(&store, a.id).await.is_empty());
+        .expect("for b");
+    assert!(
+        matches!(&to_b.item.older, Older::Instead(Event::Delivered { ids, .. }) if *ids == vec![y1])
+    );
+    assert_eq!(stream(&store, a.id).await, vec![to_a.item.clone()]);
+    // Nothing is let go while the laptop has not passed it.
+    assert_eq!(stream(&store, c.id).await.len(), 3);
+    // An older or repeated position, and the laptop passing the same
+    // messages, send nothing more.
+    assert!(ack_to(&store, c.id, phone, 1).await.is_empty());
+    assert!(ack_to(&store, c.id, phone, 2).await.is_empty());
+    assert!(ack_to(&store, c.id, laptop.device.id, 2).await.is_empty());
+    assert_eq!(stream(&store, c.id).await.len(), 1, "both passed two items");
+    // Past the newest item is the newest item; ann's second message is now
+    // delivered, cumulatively.
+    let receipts = ack_to(&store, c.id, laptop.device.id, 99).await;
+    assert!(matches!(
+        &receipts[..],
+        [n] if n.recipient == a.id && n.item.event == Event::DeliveredTo { peer: "cat".into(), seq: 2 }
+            && matches!(&n.item.older, Older::Instead(Event::Delivered { ids, .. }) if *ids == vec![x2])
+    ));
+    assert_eq!(
+        stream(&store, c.id).await.len(),
+        1,
+        "the phone holds the last one"
+    );
+    ack_to(&store, c.id, phone, 3).await;
+    assert!(stream(&store, c.id).await.is_empty());
+    // A new device now starts past everything let go.
+    let tablet = store
+        .device_login(
+            c.id,
+            Some(DeviceClaim::New {
+                name: "tablet".into(),
+            }),
+            20,
+            5,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tablet.position, 3);
     // History is not touched by acks.
     assert_eq!(
         store
@@ -239,8 +313,8 @@ pub async fn ack_removes_and_writes_one_receipt_per_sender<S: Store>(fx: &Fixtur
     );
 }
 
-/// The inbox pages by id cursor.
-pub async fn inbox_pages_after_a_cursor<S: Store>(fx: &Fixture<S>) {
+/// The stream pages by position.
+pub async fn the_stream_pages_after_a_position<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
     let mut ids = Vec::new();
@@ -248,18 +322,21 @@ pub async fn inbox_pages_after_a_cursor<S: Store>(fx: &Fixture<S>) {
         ids.push(new_id(&send(&store, &a, &b, i, "m").await));
     }
     let mut seen = Vec::new();
-    let mut after = None;
+    let mut after = 0;
     loop {
-        let page = store.inbox(b.id, after, 3).await.unwrap();
+        let page = store.stream(b.id, after, 3).await.unwrap();
         if page.is_empty() {
             break;
         }
         assert!(page.len() <= 3);
-        after = page.last().and_then(Event::inbox_id);
-        seen.extend(page.iter().filter_map(Event::inbox_id));
+        for item in &page {
+            assert_eq!(item.pos, after + 1, "positions follow each other");
+            after = item.pos;
+        }
+        seen.extend(page.iter().filter_map(|i| i.event.inbox_id()));
     }
     assert_eq!(seen, ids);
-    // Another user's inbox is separate.
+    // Another user's stream is separate.
     assert!(inbox(&store, a.id).await.is_empty());
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::protocol::{Body, Event};
-use crate::store::{Appended, NewMessage, Store};
+use crate::store::{NewMessage, Store};
 
 const WRITERS: u64 = 64;
 const RUN_AT_MOST: Duration = Duration::from_secs(60);
@@ -47,6 +47,7 @@ pub async fn run_writer<S: Store>(store: S) {
                         body: Body::Text(format!("message {n} of writer {writer}")),
                         ts: 1_700_000_000_000,
                         friends_only: false,
+                        device: None,
                     };
                     match store
                         .append_direct(msg)
@@ -55,8 +56,8 @@ pub async fn run_writer<S: Store>(store: S) {
                         .expect("refused")
                     {
                         // stdout is line-buffered: the line is out when println returns.
-                        Appended::New(m) => println!("{}", m.id),
-                        Appended::Duplicate(r) => panic!("unexpected duplicate {r:?}"),
+                        sent if !sent.notices.is_empty() => println!("{}", sent.receipt.id),
+                        sent => panic!("unexpected duplicate {:?}", sent.receipt),
                     }
                 }
             })
@@ -158,15 +159,15 @@ pub(super) async fn check<S: Store>(store: S, printed: &[u64]) {
     );
     let history_ids: Vec<u64> = history.iter().map(|m| m.id).collect();
 
-    let inbox = store.inbox(bob.id, None, usize::MAX).await.unwrap();
+    let inbox = store.stream(bob.id, 0, usize::MAX).await.unwrap();
     let inbox_ids: Vec<u64> = inbox
         .iter()
-        .map(|e| match e {
+        .map(|i| match &i.event {
             Event::Message(m) => m.id,
             other => panic!("unexpected inbox item {other:?}"),
         })
         .collect();
-    assert_eq!(inbox_ids, history_ids, "nothing acked: inbox == history");
+    assert_eq!(inbox_ids, history_ids, "nothing acked: stream == history");
 
     let stored: HashSet<u64> = history_ids.iter().copied().collect();
     assert_eq!(stored.len(), history_ids.len(), "history ids are unique");
@@ -185,8 +186,9 @@ pub(super) async fn check<S: Store>(store: S, printed: &[u64]) {
             body: Body::Text("after the crash".into()),
             ts: 1,
             friends_only: false,
+            device: None,
         })
         .await
         .unwrap();
-    assert!(matches!(next, Ok(Appended::New(m)) if m.seq == history.len() as u64 + 1));
+    assert!(matches!(next, Ok(sent) if sent.receipt.seq == history.len() as u64 + 1));
 }

@@ -10,7 +10,8 @@ use crate::store::Store;
 /// one is not; a revoked device (or another user's) no longer logs in, and
 /// all of it holds after a reopen.
 pub async fn devices_are_created_seen_listed_bounded_and_revoked<S: Store>(fx: &Fixture<S>) {
-    let new = |name: &str| DeviceClaim::New { name: name.into() };
+    let new = |name: &str| Some(DeviceClaim::New { name: name.into() });
+    let known = |id| Some(DeviceClaim::Known { id });
     let (ann, bob, laptop, phone) = {
         let store = fx.open();
         let (ann, bob) = (user(&store, "ann").await, user(&store, "bob").await);
@@ -18,13 +19,15 @@ pub async fn devices_are_created_seen_listed_bounded_and_revoked<S: Store>(fx: &
             .device_login(ann.id, new("laptop"), 2, 10)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .device;
         assert_eq!((laptop.name.as_str(), laptop.last_seen), ("laptop", 10));
         let phone = store
             .device_login(ann.id, new("phone"), 2, 20)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .device;
         assert_ne!(laptop.id, phone.id);
         assert_eq!(
             store
@@ -33,12 +36,12 @@ pub async fn devices_are_created_seen_listed_bounded_and_revoked<S: Store>(fx: &
                 .unwrap(),
             Err(ErrorCode::TooManyDevices)
         );
-        let again = DeviceClaim::Known { id: laptop.id };
         let seen = store
-            .device_login(ann.id, again, 2, 40)
+            .device_login(ann.id, known(laptop.id), 2, 40)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .device;
         assert_eq!(
             (seen.id, seen.name.as_str(), seen.last_seen),
             (laptop.id, "laptop", 40)
@@ -46,7 +49,7 @@ pub async fn devices_are_created_seen_listed_bounded_and_revoked<S: Store>(fx: &
         store.device_seen(ann.id, phone.id, 50).await.unwrap();
         assert_eq!(
             store
-                .device_login(bob.id, DeviceClaim::Known { id: laptop.id }, 2, 60)
+                .device_login(bob.id, known(laptop.id), 2, 60)
                 .await
                 .unwrap(),
             Err(ErrorCode::UnknownDevice),
@@ -76,7 +79,7 @@ pub async fn devices_are_created_seen_listed_bounded_and_revoked<S: Store>(fx: &
     );
     assert_eq!(
         store
-            .device_login(ann.id, DeviceClaim::Known { id: phone.id }, 2, 70)
+            .device_login(ann.id, known(phone.id), 2, 70)
             .await
             .unwrap(),
         Err(ErrorCode::UnknownDevice),
@@ -96,4 +99,12 @@ pub async fn devices_are_created_seen_listed_bounded_and_revoked<S: Store>(fx: &
             .is_ok(),
         "revoking made room"
     );
+    // A login naming no device is the default device, beside the limit, and
+    // the same one every time.
+    let default = store.device_login(ann.id, None, 2, 100).await.unwrap();
+    let default = default.unwrap().device;
+    assert_eq!(default.name, "default");
+    let again = store.device_login(ann.id, None, 2, 110).await.unwrap();
+    assert_eq!(again.unwrap().device.id, default.id);
+    assert_eq!(store.devices(ann.id).await.unwrap().len(), 3);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{befriend, inbox, new_id, send, user, Fixture};
+use super::{ack_to, befriend, default_device, inbox, new_id, send, stream, user, Fixture};
 use crate::friends::LinkState;
 use crate::protocol::Event;
 use crate::store::{Appended, Store};
@@ -44,18 +44,15 @@ pub async fn reopen_keeps_everything_acked<S: Store>(fx: &Fixture<S>) {
         let store = fx.open();
         let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);
         befriend(&store, &a, &b).await;
+        let phone = default_device(&store, b.id).await;
         let acked = new_id(&send(&store, &a, &b, 1, "read").await);
         let kept = new_id(&send(&store, &a, &b, 2, "unread").await);
-        let receipts = store.ack(b.id, &[acked]).await.unwrap();
-        let receipt = receipts[0].event.clone();
-        // Drain b's friend notices so only the unread message remains.
-        let notices: Vec<u64> = inbox(&store, b.id)
-            .await
-            .iter()
-            .filter(|e| !matches!(e, Event::Message(_)))
-            .filter_map(Event::inbox_id)
-            .collect();
-        store.ack(b.id, &notices).await.unwrap();
+        // Past b's friend notices and the first message: only the second is
+        // left.
+        let items = stream(&store, b.id).await;
+        let first = items.iter().find(|i| i.event.inbox_id() == Some(acked));
+        let receipts = ack_to(&store, b.id, phone, first.expect("sent").pos).await;
+        let receipt = receipts[0].item.event.clone();
         (a, b, acked, kept, receipt)
     };
     let store = fx.open();

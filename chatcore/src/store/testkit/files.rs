@@ -48,9 +48,9 @@ pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) 
         .expect("notice for bob");
     assert_eq!(notice.recipient, b.id);
     assert!(
-        matches!(&notice.event, Event::FileShared { id, name, size: 5, .. } if *id == f.id && name == "notes.txt")
+        matches!(&notice.item.event, Event::FileShared { id, name, size: 5, .. } if *id == f.id && name == "notes.txt")
     );
-    assert_eq!(inbox(&store, b.id).await, vec![notice.event.clone()]);
+    assert_eq!(inbox(&store, b.id).await, vec![notice.item.event.clone()]);
     let listed = store.direct_files(b.id, a.id, None, 100).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(

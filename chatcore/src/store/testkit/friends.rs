@@ -22,7 +22,7 @@ pub async fn friend_request_and_accept<S: Store>(fx: &Fixture<S>) {
     assert!(out.link.is_outgoing());
     assert_eq!(out.notices.len(), 1);
     assert_eq!(out.notices[0].recipient, b.id);
-    assert!(matches!(&out.notices[0].event,
+    assert!(matches!(&out.notices[0].item.event,
         Event::FriendRequested { from, note, .. } if from == "ann" && note == "it's ann"));
     assert_eq!(
         store.link(b.id, a.id).await.unwrap().state,
@@ -33,7 +33,7 @@ pub async fn friend_request_and_accept<S: Store>(fx: &Fixture<S>) {
     // The request waits in b's inbox.
     assert_eq!(
         inbox(&store, b.id).await,
-        vec![out.notices[0].event.clone()]
+        vec![out.notices[0].item.event.clone()]
     );
 
     let accept = FriendAction::Respond { accept: true };
@@ -76,7 +76,9 @@ pub async fn friend_request_and_reject<S: Store>(fx: &Fixture<S>) {
         .unwrap();
     assert_eq!(out.notices.len(), 1);
     assert_eq!(out.notices[0].recipient, a.id);
-    assert!(matches!(&out.notices[0].event, Event::FriendRejected { user, .. } if user == "bob"));
+    assert!(
+        matches!(&out.notices[0].item.event, Event::FriendRejected { user, .. } if user == "bob")
+    );
     assert!(store.links(a.id).await.unwrap().is_empty());
     assert!(store.links(b.id).await.unwrap().is_empty());
 }
@@ -155,7 +157,7 @@ pub async fn remove_and_block<S: Store>(fx: &Fixture<S>) {
         .unwrap()
         .unwrap();
     assert!(matches!(&out.notices[..], [n] if n.recipient == b.id
-        && matches!(&n.event, Event::FriendRemoved { user, .. } if user == "ann")));
+        && matches!(&n.item.event, Event::FriendRemoved { user, .. } if user == "ann")));
     assert!(store.links(a.id).await.unwrap().is_empty());
     assert!(store.links(b.id).await.unwrap().is_empty());
 

@@ -34,10 +34,11 @@ use std::path::Path;
 
 pub use accounts::{search_finds_prefixes_in_name_order_by_page, users_are_unique_without_case};
 pub use chat::{
-    ack_removes_and_writes_one_receipt_per_sender, blocks_and_friendship_are_checked_by_the_send,
+    acks_move_a_position_and_write_one_receipt_per_sender,
+    blocks_and_friendship_are_checked_by_the_send,
     client_msg_ids_are_per_conversation_and_a_reuse_is_refused, history_pages_backwards,
-    inbox_pages_after_a_cursor, messages_get_seqs_and_inbox_order, retried_send_is_stored_once,
-    send_records_expire,
+    messages_get_seqs_and_inbox_order, retried_send_is_stored_once, send_records_expire,
+    the_stream_pages_after_a_position,
 };
 pub use devices::devices_are_created_seen_listed_bounded_and_revoked;
 pub use durability::{concurrent_writers_all_land, reopen_keeps_everything_acked};
@@ -55,7 +56,9 @@ pub use rooms::{
     rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one,
 };
 
-use super::{Appended, NewMessage, Room, Store, User, UserId};
+use super::{
+    Acks, Appended, DirectSent, NewMessage, Notice, Room, Store, StreamItem, User, UserId,
+};
 use crate::friends::FriendAction;
 use crate::protocol::{Body, ErrorCode, Event};
 
@@ -119,8 +122,8 @@ macro_rules! store_conformance_tests {
             client_msg_ids_are_per_conversation_and_a_reuse_is_refused,
             send_records_expire,
             blocks_and_friendship_are_checked_by_the_send,
-            ack_removes_and_writes_one_receipt_per_sender,
-            inbox_pages_after_a_cursor,
+            acks_move_a_position_and_write_one_receipt_per_sender,
+            the_stream_pages_after_a_position,
             history_pages_backwards,
             concurrent_writers_all_land,
             reopen_keeps_everything_acked,
@@ -226,9 +229,28 @@ async fn try_send(
             body: text(body),
             ts: 1_700_000_000_000 + client_msg_id,
             friends_only: false,
+            device: None,
         })
         .await
         .expect("append_direct")
+        .map(appended)
+}
+
+/// What a send stored, as a room send answers it: the new message (from the
+/// recipient's stream item), or the receipt of a retry.
+fn appended(sent: DirectSent) -> Appended {
+    let message = sent
+        .notices
+        .into_iter()
+        .rev()
+        .find_map(|notice| match notice.item.event {
+            Event::Message(m) if notice.item.from_device.is_none() => Some(m),
+            _ => None,
+        });
+    match message {
+        Some(message) => Appended::New(message),
+        None => Appended::Duplicate(sent.receipt),
+    }
 }
 
 async fn send(
@@ -250,6 +272,52 @@ fn new_id(appended: &Appended) -> u64 {
     }
 }
 
+/// The events of `user`'s stream that are kept (not yet acked by every
+/// active device).
 async fn inbox(store: &impl Store, user: UserId) -> Vec<Event> {
-    store.inbox(user, None, 10_000).await.expect("inbox")
+    stream(store, user)
+        .await
+        .into_iter()
+        .map(|i| i.event)
+        .collect()
+}
+
+/// The kept items of `user`'s stream.
+async fn stream(store: &impl Store, user: UserId) -> Vec<StreamItem> {
+    store.stream(user, 0, 10_000).await.expect("stream")
+}
+
+/// `device` of `user` acks the stream up to `pos`; returns the receipts.
+async fn ack_to(store: &impl Store, user: UserId, device: u64, pos: u64) -> Vec<Notice> {
+    acks(store, user, device, Some(pos), Vec::new()).await
+}
+
+/// `user` acks room messages by id (and, as `device`, the stream up to
+/// `up_to`).
+async fn acks(
+    store: &impl Store,
+    user: UserId,
+    device: u64,
+    up_to: Option<u64>,
+    room_messages: Vec<u64>,
+) -> Vec<Notice> {
+    let acks = Acks {
+        device,
+        up_to,
+        room_messages,
+        now: 1_700_000_000_000,
+        active_since: 0,
+    };
+    store.ack(user, acks).await.expect("ack")
+}
+
+/// Logs `user` in as their default device; returns its id.
+async fn default_device(store: &impl Store, user: UserId) -> u64 {
+    let login = store.device_login(user, None, 20, 1_700_000_000_000);
+    login
+        .await
+        .expect("device_login")
+        .expect("refused")
+        .device
+        .id
 }

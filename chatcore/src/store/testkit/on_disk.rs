@@ -89,8 +89,10 @@ pub async fn reopen_after_close_keeps_data<B: KvBackend>(kit: &OnDisk<B>) {
     for _ in 0..2 {
         let store = (kit.open)(&dir).unwrap();
         let bob = store.account_by_name("bob").await.unwrap().unwrap().user;
-        let inbox = store.inbox(bob.id, None, 10).await.unwrap();
-        assert!(matches!(&inbox[..], [Event::Message(m)] if m.id == ids[0]));
+        let inbox = store.stream(bob.id, 0, 10).await.unwrap();
+        assert!(
+            matches!(&inbox[..], [i] if matches!(&i.event, Event::Message(m) if m.id == ids[0]))
+        );
         assert_eq!(store.account_by_name("cat").await.unwrap(), None);
     }
 }

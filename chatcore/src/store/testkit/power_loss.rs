@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use super::crash::check;
 use super::HASH;
 use crate::protocol::Body;
-use crate::store::{Appended, NewMessage, Store};
+use crate::store::{NewMessage, Store};
 
 /// Concurrent senders, so that group commits hold several writes.
 const WRITERS: u64 = 16;
@@ -88,9 +88,12 @@ async fn run_and_cut<D: PowerLossDisk, S: Store>(
                         body: Body::Text(format!("message {n} of writer {writer}")),
                         ts: 1,
                         friends_only: false,
+                        device: None,
                     };
                     match store.append_direct(msg).await {
-                        Ok(Ok(Appended::New(m))) => acknowledged.lock().unwrap().push(m.id),
+                        Ok(Ok(sent)) if !sent.notices.is_empty() => {
+                            acknowledged.lock().unwrap().push(sent.receipt.id)
+                        }
                         other => panic!("a send failed before the power cut: {other:?}"),
                     }
                 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{inbox, new_id, new_room, send, text, user, Fixture};
+use super::{acks, default_device, inbox, new_id, new_room, send, stream, text, user, Fixture};
 use crate::protocol::{ErrorCode, Peer};
 use crate::store::{Appended, Deliver, NewRoomMessage, Room, RoomListing, Store, User, UserId};
 
@@ -171,23 +171,24 @@ pub async fn room_messages_cursor_and_history<S: Store>(fx: &Fixture<S>) {
 
     let position = store.rooms_of(b.id).await.unwrap().remove(0);
     assert_eq!((position.read_seq, position.last_seq), (0, 5));
-    store.ack(b.id, &[ids[2]]).await.unwrap();
+    let phone = default_device(&store, b.id).await;
+    acks(&store, b.id, phone, None, vec![ids[2]]).await;
     assert_eq!(read_seq(&store, b.id, &room).await, 3);
-    store.ack(b.id, &[ids[0]]).await.unwrap(); // never moves back
+    acks(&store, b.id, phone, None, vec![ids[0]]).await; // never moves back
     assert_eq!(read_seq(&store, b.id, &room).await, 3);
-    // One batch, room messages out of order among inbox items: the position
-    // moves to the highest, and the items leave the inbox.
+    // One batch, room messages out of order beside a stream position: the
+    // room position moves to the highest, and the stream's items are let go;
+    // a direct message's id among room ones means nothing.
     let direct = [
         new_id(&send(&store, &a, &b, 8, "dm 1").await),
         new_id(&send(&store, &a, &b, 9, "dm 2").await),
     ];
-    store
-        .ack(b.id, &[direct[0], ids[3], ids[1], direct[1]])
-        .await
-        .unwrap();
+    let head = stream(&store, b.id).await.last().expect("two items").pos;
+    let room_ids = vec![direct[0], ids[3], ids[1], direct[1]];
+    acks(&store, b.id, phone, Some(head), room_ids).await;
     assert_eq!(read_seq(&store, b.id, &room).await, 4);
     assert!(inbox(&store, b.id).await.is_empty());
-    store.ack(c.id, &[ids[4]]).await.unwrap(); // not a member: nothing
+    acks(&store, c.id, phone, None, vec![ids[4]]).await; // not a member: nothing
     assert!(store.rooms_of(c.id).await.unwrap().is_empty());
     // A new member starts at the newest message.
     store.join_room(room.id, c.id).await.unwrap().unwrap();

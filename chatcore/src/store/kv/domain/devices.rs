@@ -1,12 +1,14 @@
 //! Devices: a user's devices, created at their first login, seen at every
-//! login and logout, revoked by the user.
+//! login and logout, revoked by the user; each with its position in the
+//! user's stream.
 
 use super::scan_decode;
+use super::stream::stream_record;
 use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, Timestamp};
 use crate::store::kv::keys;
-use crate::store::kv::records::{DeviceRecord, Reader};
+use crate::store::kv::records::{CursorRecord, DeviceRecord, Reader};
 use crate::store::kv::{KvBackend, Txn, View};
-use crate::store::{Device, StoreError, UserId};
+use crate::store::{Device, DeviceLogin, StoreError, UserId};
 
 fn device_from(id: DeviceId, record: DeviceRecord) -> Device {
     Device {
@@ -16,26 +18,42 @@ fn device_from(id: DeviceId, record: DeviceRecord) -> Device {
     }
 }
 
-/// `user` logs in as the device `claim` names: a new one is created (unless
-/// the user has `max_devices` already), a known one must exist. Either is seen
-/// `now`.
+/// The name of the device a login naming none is.
+const DEFAULT_DEVICE: &str = "default";
+
+/// `user` logs in as the device `claim` names (`None`: the default device):
+/// a new one is created (unless the user has `max_devices` already) at the
+/// stream's oldest kept item, a known one must exist. Either is seen `now`; a
+/// position below the oldest kept item moves up to it.
 pub(super) fn device_login(
     txn: &mut Txn<'_>,
     user: UserId,
-    claim: DeviceClaim,
+    claim: Option<DeviceClaim>,
     max_devices: usize,
     now: Timestamp,
-) -> Result<Result<Device, ErrorCode>, StoreError> {
-    let (id, name) = match claim {
-        DeviceClaim::New { name } => {
+) -> Result<Result<DeviceLogin, ErrorCode>, StoreError> {
+    let known = |txn: &Txn<'_>, id| txn.record::<DeviceRecord>(&keys::device(user, id));
+    let (id, name, new) = match claim {
+        None => {
+            let default = keys::default_device(user);
+            match txn.record::<u64>(&default)? {
+                Some(id) if known(txn, id)?.is_some() => (id, DEFAULT_DEVICE.to_owned(), false),
+                _ => {
+                    let id = txn.next_id()?;
+                    txn.put(default, &id);
+                    (id, DEFAULT_DEVICE.to_owned(), true)
+                }
+            }
+        }
+        Some(DeviceClaim::New { name }) => {
             let (start, end) = keys::devices_of(user);
             if txn.scan(&start, &end)?.len() >= max_devices {
                 return Ok(Err(ErrorCode::TooManyDevices));
             }
-            (txn.next_id()?, name)
+            (txn.next_id()?, name, true)
         }
-        DeviceClaim::Known { id } => match txn.record::<DeviceRecord>(&keys::device(user, id))? {
-            Some(record) => (id, record.name),
+        Some(DeviceClaim::Known { id }) => match known(txn, id)? {
+            Some(record) => (id, record.name, false),
             None => return Ok(Err(ErrorCode::UnknownDevice)),
         },
     };
@@ -44,7 +62,25 @@ pub(super) fn device_login(
         last_seen: now,
     };
     txn.put(keys::device(user, id), &record);
-    Ok(Ok(device_from(id, record)))
+    let floor = stream_record(txn, user)?.floor;
+    let cursor_key = keys::cursor(user, id);
+    let mut cursor: CursorRecord = if new {
+        CursorRecord {
+            pos: floor,
+            at: now,
+        }
+    } else {
+        txn.record(&cursor_key)?.unwrap_or_default()
+    };
+    let fell_behind = cursor.pos < floor;
+    cursor.pos = cursor.pos.max(floor);
+    cursor.at = now;
+    txn.put(cursor_key, &cursor);
+    Ok(Ok(DeviceLogin {
+        device: device_from(id, record),
+        position: cursor.pos,
+        fell_behind,
+    }))
 }
 
 /// Notes that a session of `device` ended `now` (nothing if it was revoked).
@@ -73,6 +109,7 @@ pub(super) fn revoke_device(
         return Ok(Err(ErrorCode::UnknownDevice));
     }
     txn.delete(key);
+    txn.delete(keys::cursor(user, device));
     Ok(Ok(()))
 }
 

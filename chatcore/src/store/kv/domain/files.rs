@@ -95,7 +95,7 @@ pub(super) fn put_chunk(
 }
 
 /// Marks `file` complete and lists it in its conversation; a file to a user
-/// also goes into their inbox.
+/// also goes into their stream.
 pub(super) fn complete_file(
     txn: &mut Txn<'_>,
     file: ItemId,
@@ -122,7 +122,7 @@ pub(super) fn complete_file(
         name: record.name.clone(),
         size: record.size,
     };
-    txn.put_inbox(to.id, record.id, event, false).map(Some)
+    txn.push_event(to.id, event).map(Some)
 }
 
 /// Deletes `file`, whatever state it is in.

@@ -63,7 +63,8 @@ pub(super) fn friend_op(
             Side::Other => (other, actor),
         };
         let user = about.name.clone();
-        notices.push(txn.push_inbox(to.id, |id| match kind {
+        let id = txn.next_id()?;
+        let event = match kind {
             NoticeKind::Requested { note } => Event::FriendRequested {
                 id,
                 from: user,
@@ -72,7 +73,8 @@ pub(super) fn friend_op(
             NoticeKind::Added => Event::FriendAdded { id, user },
             NoticeKind::Rejected => Event::FriendRejected { id, user },
             NoticeKind::Removed => Event::FriendRemoved { id, user },
-        })?);
+        };
+        notices.push(txn.push_event(to.id, event)?);
     }
     Ok(Ok(FriendOutcome {
         link: t.actor,

@@ -3,14 +3,18 @@
 //! Each method is one job of the group commit (writes) or one read on the blocking
 //! pool; see [`keys`] for the layout. The [`Store`] implementation here only
 //! chooses which, and the files named for each area hold the operations:
-//! `users` (accounts and search), `friends` (links and friend requests), `chat`
-//! (1:1 messages, the inbox, acks and history), `rooms` and `files`.
+//! `users` (accounts and search), `devices`, `friends` (links and friend
+//! requests), `chat` (1:1 messages and history), `stream` (what each user must
+//! not miss, devices' positions in it, acks and receipts), `reads` (read marks
+//! and unread counts), `rooms` and `files`.
 
 mod chat;
 mod devices;
 mod files;
 mod friends;
+mod reads;
 mod rooms;
+mod stream;
 mod users;
 
 use async_trait::async_trait;
@@ -20,11 +24,12 @@ use super::keys::{self, Conv};
 use super::records::{decode, Reader};
 use super::{KvBackend, KvStore, View};
 use crate::friends::{FriendAction, Link};
-use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, Event, ItemId, Message, Timestamp};
+use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, ItemId, Message, Timestamp, Unread};
 use crate::store::{
-    Account, Appended, Deliver, Device, FileQuota, FileRecord, FriendOutcome, NewFile, NewMessage,
-    NewRoomMessage, Notice, Room, RoomId, RoomListing, RoomPosition, SendRecordSweep, Store,
-    StoreError, StoreHealth, SweepCursor, User, UserId,
+    Account, Acks, Appended, Conversation, Deliver, Device, DeviceLogin, DirectSent, FileQuota,
+    FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Room, RoomId,
+    RoomListing, RoomPosition, SendRecordSweep, Store, StoreError, StoreHealth, StreamItem,
+    SweepCursor, User, UserId,
 };
 
 /// Up to `limit` records with `start <= key < end`, decoded, with their keys.
@@ -77,10 +82,10 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn device_login(
         &self,
         user: UserId,
-        claim: DeviceClaim,
+        claim: Option<DeviceClaim>,
         max_devices: usize,
         now: Timestamp,
-    ) -> Result<Result<Device, ErrorCode>, StoreError> {
+    ) -> Result<Result<DeviceLogin, ErrorCode>, StoreError> {
         self.write(move |txn| devices::device_login(txn, user, claim, max_devices, now))
             .await
     }
@@ -168,7 +173,7 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn append_direct(
         &self,
         msg: NewMessage,
-    ) -> Result<Result<Appended, ErrorCode>, StoreError> {
+    ) -> Result<Result<DirectSent, ErrorCode>, StoreError> {
         self.write(move |txn| chat::append_direct(txn, msg)).await
     }
 
@@ -198,18 +203,38 @@ impl<B: KvBackend> Store for KvStore<B> {
         })
     }
 
-    async fn inbox(
+    async fn stream(
         &self,
         user: UserId,
-        after: Option<ItemId>,
+        after: u64,
         limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.read(move |b| chat::inbox(b, user, after, limit)).await
+    ) -> Result<Vec<StreamItem>, StoreError> {
+        self.read(move |b| stream::stream(b, user, after, limit))
+            .await
     }
 
-    async fn ack(&self, user: UserId, ids: &[ItemId]) -> Result<Vec<Notice>, StoreError> {
-        let ids = ids.to_vec();
-        self.write(move |txn| chat::ack(txn, user, ids)).await
+    async fn ack(&self, user: UserId, acks: Acks) -> Result<Vec<Notice>, StoreError> {
+        self.write(move |txn| stream::ack(txn, user, acks)).await
+    }
+
+    async fn mark_read(
+        &self,
+        reader: &User,
+        conversation: Conversation,
+        seq: u64,
+    ) -> Result<Result<Vec<Notice>, ErrorCode>, StoreError> {
+        let reader = reader.clone();
+        self.write(move |txn| reads::mark_read(txn, &reader, conversation, seq))
+            .await
+    }
+
+    async fn set_read_receipts(&self, user: UserId, on: bool) -> Result<(), StoreError> {
+        self.write(move |txn| reads::set_read_receipts(txn, user, on))
+            .await
+    }
+
+    async fn unread(&self, user: UserId) -> Result<Vec<Unread>, StoreError> {
+        self.read(move |b| reads::unread(b, user)).await
     }
 
     async fn direct_history(

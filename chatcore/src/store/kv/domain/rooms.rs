@@ -124,6 +124,8 @@ pub(super) fn join_room(
     let last = txn.counter(&keys::last_seq(Conv::Room(room)))?;
     txn.put_u64(member, last);
     txn.put(keys::membership(user, room), &());
+    // A read mark from an earlier membership would count what was said since.
+    txn.delete(keys::read_mark(user, super::reads::ROOM, room.0));
     txn.count_members(room, 1)?;
     Ok(Ok(true))
 }
@@ -242,5 +244,6 @@ pub(super) fn append_room(
     let to = Peer::Room(msg.room.name.clone());
     let message = txn.append_new(conv, &msg.from, to, msg.client_msg_id, msg.body, msg.ts)?;
     txn.put(keys::room_msg_index(message.id), &(room, message.seq));
+    super::reads::read_own(txn, msg.from.id, room, message.seq)?;
     Ok(Ok(Appended::New(message)))
 }

@@ -1,0 +1,174 @@
+//! Read marks: what a user read of each conversation, the unread counts they
+//! leave, and whether others are told.
+
+use super::scan_decode;
+use crate::protocol::{ErrorCode, Event, Message, Peer, Unread};
+use crate::store::kv::keys::{self, Conv};
+use crate::store::kv::records::{decode, Reader, Settings};
+use crate::store::kv::{KvBackend, Txn, View};
+use crate::store::{Conversation, Notice, RoomId, StoreError, User, UserId};
+
+/// A recount of unread messages looks at most this many: past it, a mark
+/// keeps the count it had (bounded by what is after the mark).
+const MAX_RECOUNT: u64 = 10_000;
+
+/// The kinds of conversation in `keys::read_mark`.
+const USER: u64 = 0;
+pub(super) const ROOM: u64 = 1;
+
+/// `reader`'s read mark in a room: the one they set, else their delivered
+/// position (what they acked, or where they joined).
+fn room_read_mark(r: &impl Reader, reader: UserId, room: RoomId) -> Result<u64, StoreError> {
+    match r.raw(&keys::read_mark(reader, ROOM, room.0))? {
+        Some(_) => r.counter(&keys::read_mark(reader, ROOM, room.0)),
+        None => r.counter(&keys::member(room, reader)),
+    }
+}
+
+/// Marks `reader`'s conversation read up to `seq` (see
+/// [`Store::mark_read`](crate::store::Store::mark_read)).
+pub(super) fn mark_read(
+    txn: &mut Txn<'_>,
+    reader: &User,
+    conversation: Conversation,
+    seq: u64,
+) -> Result<Result<Vec<Notice>, ErrorCode>, StoreError> {
+    let (conv, mark_key, old) = match &conversation {
+        Conversation::User(peer) => {
+            let key = keys::read_mark(reader.id, USER, peer.id.0);
+            let old = txn.counter(&key)?;
+            (Conv::direct(reader.id, peer.id), key, old)
+        }
+        Conversation::Room(room) => {
+            if txn.raw(&keys::member(room.id, reader.id))?.is_none() {
+                return Ok(Err(ErrorCode::NotRoomMember));
+            }
+            let key = keys::read_mark(reader.id, ROOM, room.id.0);
+            (
+                Conv::Room(room.id),
+                key,
+                room_read_mark(txn, reader.id, room.id)?,
+            )
+        }
+    };
+    let last = txn.counter(&keys::last_seq(conv))?;
+    let seq = seq.min(last);
+    if seq <= old && txn.raw(&mark_key)?.is_some() {
+        return Ok(Ok(Vec::new()));
+    }
+    txn.put_u64(mark_key, seq);
+    let mut notices = Vec::with_capacity(2);
+    let (peer, unread) = match conversation {
+        Conversation::User(peer) => {
+            let unread_key = keys::unread(reader.id, peer.id);
+            let unread = if seq >= last {
+                0
+            } else if last - seq > MAX_RECOUNT {
+                txn.counter(&unread_key)?.min(last - seq)
+            } else {
+                let (start, end) = (keys::msg(conv, seq + 1), keys::msg(conv, last + 1));
+                let mut unread = 0;
+                for (key, raw) in txn.scan(&start, &end)? {
+                    unread += u64::from(decode::<Message>(&key, &raw)?.from != reader.name);
+                }
+                unread
+            };
+            txn.put_u64(unread_key, unread);
+            let settings: Settings = txn.record(&keys::settings(reader.id))?.unwrap_or_default();
+            if settings.read_receipts {
+                let read = Event::Read {
+                    by: reader.name.clone(),
+                    seq,
+                };
+                notices.push(txn.push_event(peer.id, read)?);
+            }
+            (Peer::User(peer.name), unread)
+        }
+        Conversation::Room(room) => (Peer::Room(room.name), last - seq),
+    };
+    let mine = Event::ReadUpTo { peer, seq, unread };
+    notices.push(txn.push_event(reader.id, mine)?);
+    Ok(Ok(notices))
+}
+
+/// A room message `sender` wrote at `seq`: they read it, so a read mark they
+/// set just below it moves past it.
+pub(super) fn read_own(
+    txn: &mut Txn<'_>,
+    sender: UserId,
+    room: RoomId,
+    seq: u64,
+) -> Result<(), StoreError> {
+    let key = keys::read_mark(sender, ROOM, room.0);
+    if txn.raw(&key)?.is_some() && txn.counter(&key)? + 1 == seq {
+        txn.put_u64(key, seq);
+    }
+    Ok(())
+}
+
+/// Sets whether `user`'s read marks are passed on.
+pub(super) fn set_read_receipts(
+    txn: &mut Txn<'_>,
+    user: UserId,
+    on: bool,
+) -> Result<(), StoreError> {
+    let key = keys::settings(user);
+    let mut settings: Settings = txn.record(&key)?.unwrap_or_default();
+    settings.read_receipts = on;
+    txn.put(key, &settings);
+    Ok(())
+}
+
+/// `user`'s conversations and rooms with unread messages.
+pub(super) fn unread<B: KvBackend>(
+    b: &View<'_, B>,
+    user: UserId,
+) -> Result<Vec<Unread>, StoreError> {
+    let mut found = Vec::new();
+    for (key, count) in scan_decode_u64(b, keys::unread_of(user))? {
+        if count == 0 {
+            continue;
+        }
+        let sender = UserId(keys::last_u64(&key));
+        let Some(peer) = b.user(sender)? else {
+            continue;
+        };
+        found.push(Unread {
+            peer: Peer::User(peer.name),
+            unread: count,
+            read_seq: b.counter(&keys::read_mark(user, USER, sender.0))?,
+            last_seq: b.counter(&keys::last_seq(Conv::direct(user, sender)))?,
+        });
+    }
+    for (key, ()) in scan_decode::<B, ()>(b, keys::memberships_of(user), false, usize::MAX)? {
+        let id = RoomId(keys::last_u64(&key));
+        let Some(room) = b.room(id)? else {
+            continue;
+        };
+        let read_seq = room_read_mark(b, user, id)?;
+        let last_seq = b.counter(&keys::last_seq(Conv::Room(id)))?;
+        if last_seq > read_seq {
+            found.push(Unread {
+                peer: Peer::Room(room.name),
+                unread: last_seq - read_seq,
+                read_seq,
+                last_seq,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Counters with their keys.
+fn scan_decode_u64<B: KvBackend>(
+    b: &View<'_, B>,
+    (start, end): (Vec<u8>, Vec<u8>),
+) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+    b.scan(&start, &end, false, usize::MAX)?
+        .into_iter()
+        .map(|(key, raw)| {
+            let count = crate::store::kv::records::decode_u64(&key, &raw)?;
+            Ok((key, count))
+        })
+        .collect()
+}

@@ -1,0 +1,266 @@
+//! A user's stream: what they must not miss, at increasing positions, with a
+//! position per device (cumulative acks), the delivered marks the acks move,
+//! and letting go of what every active device is past.
+
+use super::scan_decode;
+use crate::protocol::{Event, Message};
+use crate::store::kv::keys::{self, Conv};
+use crate::store::kv::records::{
+    decode, CursorRecord, DeviceRecord, ItemRecord, Reader, StreamRecord,
+};
+use crate::store::kv::{KvBackend, Txn, View};
+use crate::store::{Acks, Notice, Older, RoomId, StoreError, StreamItem, UserId};
+
+/// Most items one ack lets go: a device that comes back after long lets a
+/// long stream go over several acks, never in one long write.
+const MAX_RECLAIM: u64 = 10_000;
+
+impl Txn<'_> {
+    /// Appends `record` to `user`'s stream; returns its position.
+    pub(super) fn push_item(
+        &mut self,
+        user: UserId,
+        record: &ItemRecord,
+    ) -> Result<u64, StoreError> {
+        let key = keys::stream(user);
+        let mut stream: StreamRecord = self.record(&key)?.unwrap_or_default();
+        stream.head += 1;
+        self.put(key, &stream);
+        self.put_created(keys::stream_item(user, stream.head), record);
+        Ok(stream.head)
+    }
+
+    /// Appends an event stored whole to `user`'s stream.
+    pub(super) fn push_event(&mut self, user: UserId, event: Event) -> Result<Notice, StoreError> {
+        let record = ItemRecord::Event(event);
+        let pos = self.push_item(user, &record)?;
+        let ItemRecord::Event(event) = record else {
+            unreachable!("built above")
+        };
+        Ok(Notice {
+            recipient: user,
+            item: whole(pos, event),
+        })
+    }
+}
+
+/// An item stored as its event: older sessions get it too if their version
+/// knows it.
+fn whole(pos: u64, event: Event) -> StreamItem {
+    let older = if event.since_version() >= 5 {
+        Older::Hidden
+    } else {
+        Older::Same
+    };
+    StreamItem {
+        pos,
+        event,
+        older,
+        from_device: None,
+    }
+}
+
+/// The item `record` of `owner`'s stream at `pos`, as sessions get it.
+pub(super) fn render(
+    r: &impl Reader,
+    owner: UserId,
+    pos: u64,
+    record: ItemRecord,
+) -> Result<StreamItem, StoreError> {
+    let message = |other: UserId, seq: u64| {
+        let key = keys::msg(Conv::direct(owner, other), seq);
+        r.record::<Message>(&key)?
+            .map(Event::Message)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("{:?}", keys::stream_item(owner, pos)),
+                reason: "stream item points to a missing message".into(),
+            })
+    };
+    Ok(match record {
+        ItemRecord::Event(event) => whole(pos, event),
+        ItemRecord::Message { sender, seq, .. } => StreamItem {
+            pos,
+            event: message(sender, seq)?,
+            older: Older::Same,
+            from_device: None,
+        },
+        ItemRecord::Sent { to, seq, device } => StreamItem {
+            pos,
+            event: message(to, seq)?,
+            older: Older::Same,
+            from_device: device,
+        },
+        ItemRecord::Receipt { event, id, ids } => StreamItem {
+            pos,
+            event,
+            older: Older::Instead(Event::Delivered { id, ids }),
+            from_device: None,
+        },
+    })
+}
+
+/// Up to `limit` items of `user`'s stream past `after`.
+pub(super) fn stream<B: KvBackend>(
+    b: &View<'_, B>,
+    user: UserId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<StreamItem>, StoreError> {
+    let start = keys::stream_item(user, after.saturating_add(1));
+    let end = keys::stream_item(user, u64::MAX);
+    scan_decode::<B, ItemRecord>(b, (start, end), false, limit)?
+        .into_iter()
+        .map(|(key, record)| render(b, user, keys::last_u64(&key), record))
+        .collect()
+}
+
+/// Carries out a device's acks (see [`Store::ack`](crate::store::Store::ack)).
+pub(super) fn ack(txn: &mut Txn<'_>, user: UserId, acks: Acks) -> Result<Vec<Notice>, StoreError> {
+    room_acks(txn, user, &acks.room_messages)?;
+    let mut receipts = Vec::new();
+    let Some(up_to) = acks.up_to else {
+        return Ok(receipts);
+    };
+    // A revoked device acks in vain.
+    if txn.raw(&keys::device(user, acks.device))?.is_none() {
+        return Ok(receipts);
+    }
+    let stream: StreamRecord = txn.record(&keys::stream(user))?.unwrap_or_default();
+    let up_to = up_to.min(stream.head);
+    let cursor_key = keys::cursor(user, acks.device);
+    let mut cursor: CursorRecord = txn.record(&cursor_key)?.unwrap_or_default();
+    if up_to > cursor.pos {
+        receipts = delivered(txn, user, cursor.pos.max(stream.floor), up_to)?;
+        cursor.pos = up_to;
+    }
+    cursor.at = acks.now;
+    txn.put(cursor_key, &cursor);
+    reclaim(txn, user, acks.active_since)?;
+    Ok(receipts)
+}
+
+/// The receipts for `user`'s stream items in `(from, to]` that a device just
+/// acked: per sender, the newest seq passed moves the conversation's delivered
+/// mark, and a mark that moved makes one receipt.
+fn delivered(
+    txn: &mut Txn<'_>,
+    user: UserId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Notice>, StoreError> {
+    // (sender, [(seq, id)]) in first-seen order: an ack covers few senders.
+    let mut passed: Vec<(UserId, Vec<(u64, u64)>)> = Vec::new();
+    let start = keys::stream_item(user, from + 1);
+    let end = keys::stream_item(user, to.saturating_add(1));
+    for (key, raw) in txn.scan(&start, &end)? {
+        if let ItemRecord::Message { sender, seq, id } = decode(&key, &raw)? {
+            match passed.iter_mut().find(|(s, _)| *s == sender) {
+                Some((_, messages)) => messages.push((seq, id)),
+                None => passed.push((sender, vec![(seq, id)])),
+            }
+        }
+    }
+    let mut receipts = Vec::with_capacity(passed.len());
+    let mut me = None;
+    for (sender, messages) in passed {
+        let mark_key = keys::delivered_mark(user, sender);
+        let mark = txn.counter(&mark_key)?;
+        let newest = messages.iter().map(|&(seq, _)| seq).max().unwrap_or(0);
+        if newest <= mark {
+            continue; // another device of this user passed them first
+        }
+        txn.put_u64(mark_key, newest);
+        let name = match &me {
+            Some(name) => String::clone(name),
+            None => {
+                let name = txn.user(user)?.map(|u| u.name).unwrap_or_default();
+                me.insert(name).clone()
+            }
+        };
+        let ids = messages
+            .iter()
+            .filter(|&&(seq, _)| seq > mark)
+            .map(|&(_, id)| id)
+            .collect();
+        let event = Event::DeliveredTo {
+            peer: name,
+            seq: newest,
+        };
+        let id = txn.next_id()?;
+        let record = ItemRecord::Receipt { event, id, ids };
+        let pos = txn.push_item(sender, &record)?;
+        let ItemRecord::Receipt { event, id, ids } = record else {
+            unreachable!("built above")
+        };
+        receipts.push(Notice {
+            recipient: sender,
+            item: StreamItem {
+                pos,
+                event,
+                older: Older::Instead(Event::Delivered { id, ids }),
+                from_device: None,
+            },
+        });
+    }
+    Ok(receipts)
+}
+
+/// Lets go of the items of `user`'s stream that every active device (seen
+/// since `active_since`) is past, at most [`MAX_RECLAIM`] of them.
+fn reclaim(txn: &mut Txn<'_>, user: UserId, active_since: u64) -> Result<(), StoreError> {
+    let (start, end) = keys::devices_of(user);
+    let mut lowest: Option<u64> = None;
+    for (key, raw) in txn.scan(&start, &end)? {
+        let device: DeviceRecord = decode(&key, &raw)?;
+        let cursor: CursorRecord = txn
+            .record(&keys::cursor(user, keys::last_u64(&key)))?
+            .unwrap_or_default();
+        if device.last_seen.max(cursor.at) >= active_since {
+            lowest = Some(lowest.map_or(cursor.pos, |l| l.min(cursor.pos)));
+        }
+    }
+    let stream_key = keys::stream(user);
+    let mut stream: StreamRecord = txn.record(&stream_key)?.unwrap_or_default();
+    let Some(lowest) = lowest else {
+        return Ok(()); // no active device: keep everything for the next one
+    };
+    let upto = lowest.min(stream.floor.saturating_add(MAX_RECLAIM));
+    if upto <= stream.floor {
+        return Ok(());
+    }
+    for pos in stream.floor + 1..=upto {
+        txn.delete(keys::stream_item(user, pos));
+    }
+    stream.floor = upto;
+    txn.put(stream_key, &stream);
+    Ok(())
+}
+
+/// Room messages acked by id move the user's delivered position in each
+/// room, once per room however many of its messages the ack names; a user
+/// who left acks in vain.
+fn room_acks(txn: &mut Txn<'_>, user: UserId, ids: &[u64]) -> Result<(), StoreError> {
+    let mut read_to: Vec<(RoomId, u64)> = Vec::new();
+    for &id in ids {
+        if let Some((room, seq)) = txn.record::<(RoomId, u64)>(&keys::room_msg_index(id))? {
+            match read_to.iter_mut().find(|(r, _)| *r == room) {
+                Some((_, highest)) => *highest = (*highest).max(seq),
+                None => read_to.push((room, seq)),
+            }
+        }
+    }
+    for (room, seq) in read_to {
+        let member = keys::member(room, user);
+        if let Some(raw) = txn.raw(&member)? {
+            if crate::store::kv::records::decode_u64(&member, &raw)? < seq {
+                txn.put_u64(member, seq);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stream's newest position and the highest one let go.
+pub(super) fn stream_record(r: &impl Reader, user: UserId) -> Result<StreamRecord, StoreError> {
+    Ok(r.record(&keys::stream(user))?.unwrap_or_default())
+}
