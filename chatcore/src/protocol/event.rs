@@ -6,8 +6,12 @@ use super::{ErrorCode, ItemId, Message, Peer};
 
 /// Something the server pushes unasked.
 ///
-/// Variants with an `id` come from the user's inbox: they are redelivered (at every
-/// login) until the client acks the id with [`Request::Ack`](super::Request::Ack).
+/// Messages, friend notices, receipts, read marks and 1:1 file shares are items
+/// of the user's stream: from protocol version 5 they come inside
+/// [`ServerFrame::Item`](super::ServerFrame::Item) and are acked by position
+/// ([`ClientFrame::AckUpTo`](super::ClientFrame::AckUpTo)); to older sessions
+/// as events acked by their `id` ([`Request::Ack`](super::Request::Ack)). Either
+/// way they come again at every login until acked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// A chat message.
@@ -90,9 +94,9 @@ pub enum Event {
         room: String,
     },
     /// A file was shared with you or a room you are in. To a user it comes
-    /// through the inbox (ack `id`).
+    /// through the stream.
     FileShared {
-        /// File id (also the inbox id for 1:1 files).
+        /// File id (also the id an older session acks a 1:1 file by).
         id: ItemId,
         /// Uploader.
         from: String,
@@ -193,7 +197,8 @@ impl Event {
         }
     }
 
-    /// The inbox id to ack, for events delivered through the inbox.
+    /// The id a session older than protocol version 5 acks this stream item
+    /// by (stream items without one are acked along with the next that has one).
     pub fn inbox_id(&self) -> Option<ItemId> {
         match self {
             Event::Message(m) => Some(m.id),

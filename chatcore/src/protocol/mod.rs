@@ -54,7 +54,7 @@ pub const PROTOCOL_VERSION: u16 = 5;
 pub const OLDEST_PROTOCOL_VERSION: u16 = 1;
 
 /// Server-assigned id of a message or of any other item delivered through a user's
-/// inbox. Ids increase in the order the server stored the items.
+/// stream. Ids increase in the order the server stored the items.
 pub type ItemId = u64;
 
 /// Milliseconds since the Unix epoch, as stamped by the server.
@@ -77,10 +77,10 @@ pub enum ClientFrame {
         /// What the client asks for.
         request: Request,
     },
-    /// Acknowledges inbox items like [`Request::Ack`], but is not answered
+    /// Acknowledges items by id like [`Request::Ack`], but is not answered
     /// (protocol version 2). It takes its turn among the requests: the answer to a
     /// later request means it is committed. If it cannot be carried out (not
-    /// logged in, or a storage failure), the items stay in the inbox and are
+    /// logged in, or a storage failure), the items stay in the stream and are
     /// delivered again at the next login; more than
     /// [`limits::MAX_ACK_IDS`] ids close the connection with `InvalidArgument`.
     Ack {
@@ -178,8 +178,9 @@ pub enum Request {
         /// 8 to 1024 bytes.
         password: String,
     },
-    /// Log in; answered `Ok(Response::LoggedIn)`, then the inbox backlog and
-    /// `Event::CaughtUp` follow as events.
+    /// Log in (as the user's default device); answered `Ok(Response::LoggedIn)`,
+    /// then the backlog (the stream past the device's position) and
+    /// `Event::CaughtUp` follow.
     Login {
         /// The account name (any case).
         username: String,
@@ -247,7 +248,9 @@ pub enum Request {
         /// The content.
         body: Body,
     },
-    /// Acknowledge delivered inbox items (messages, friend notices, receipts) by id.
+    /// Acknowledge items by id: room messages (each moves your delivered
+    /// position in its room) and, before protocol version 5, the stream's items
+    /// (an id acks its item and every item sent before it).
     Ack {
         /// The item ids.
         ids: Vec<ItemId>,

@@ -93,7 +93,7 @@ pub fn last_seq(conv: Conv) -> Vec<u8> {
 }
 /// Format 3's inbox item (by item id): the upgrade to format 4 moves them into
 /// the stream.
-#[cfg(test)]
+#[cfg(any(test, feature = "testkit"))]
 pub fn inbox(user: UserId, item: u64) -> Vec<u8> {
     key(b'i', None, &[user.0, item])
 }

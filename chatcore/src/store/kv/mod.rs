@@ -80,7 +80,7 @@ mod memtable;
 mod os;
 #[cfg(all(test, feature = "testkit"))]
 mod power_loss;
-mod records;
+pub(super) mod records;
 mod upgrade;
 mod view;
 mod wal;

@@ -168,6 +168,7 @@ macro_rules! store_open_tests {
             a_second_open_of_an_open_database_is_an_error,
             another_format_version_is_refused,
             a_format_2_database_opens_with_its_counts,
+            a_format_3_database_opens_with_its_inboxes_as_streams,
             data_without_a_version_record_is_not_a_database,
         );
     };

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use super::{new_id, new_room, send, user, HASH};
 use crate::protocol::{ErrorCode, Event, ItemId};
 use crate::store::kv::keys;
+use crate::store::kv::records::InboxRecord;
 use crate::store::{
-    FileQuota, FileTarget, KvBackend, KvStore, NewFile, Store, StoreError, WriteBatch,
+    Acks, FileQuota, FileTarget, KvBackend, KvStore, NewFile, Older, Store, StoreError, WriteBatch,
     FORMAT_VERSION,
 };
 
@@ -189,6 +190,95 @@ pub async fn a_format_2_database_opens_with_its_counts<B: KvBackend>(kit: &OnDis
     );
     let sweep = store.expire_send_records(0, sweep.next, 10).await.unwrap();
     assert_eq!((sweep.expired, sweep.next), (0, None));
+}
+
+/// A database of format 3 (an inbox per user, its items deleted one by one
+/// as they were acked) opens with each inbox as its user's stream, in the
+/// order it was stored: a device that logs in gets every item, and passing the
+/// messages sends their sender a receipt that names them.
+pub async fn a_format_3_database_opens_with_its_inboxes_as_streams<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ann, bob, ids) = {
+        let store = (kit.open)(tmp.path()).unwrap();
+        let (ann, bob) = (user(&store, "ann").await, user(&store, "bob").await);
+        let one = new_id(&send(&store, &ann, &bob, 1, "one").await);
+        let two = new_id(&send(&store, &ann, &bob, 2, "two").await);
+        store.close();
+        (ann, bob, [one, two])
+    };
+    let record = |r: InboxRecord| Some(postcard::to_allocvec(&r).unwrap());
+    let notice = Event::FriendAdded {
+        id: ids[1] + 100,
+        user: "ann".into(),
+    };
+    kit.commit_raw(
+        tmp.path(),
+        WriteBatch::from([
+            // Format 3 had no streams...
+            (keys::stream_item(bob.id, 1), None),
+            (keys::stream_item(bob.id, 2), None),
+            (keys::stream(bob.id), None),
+            (keys::unread(bob.id, ann.id), None),
+            // ...but inboxes, by item id.
+            (
+                keys::inbox(bob.id, ids[0]),
+                record(InboxRecord::Message {
+                    sender: ann.id,
+                    seq: 1,
+                }),
+            ),
+            (
+                keys::inbox(bob.id, ids[1]),
+                record(InboxRecord::Message {
+                    sender: ann.id,
+                    seq: 2,
+                }),
+            ),
+            (
+                keys::inbox(bob.id, ids[1] + 100),
+                record(InboxRecord::Event(notice.clone())),
+            ),
+            (keys::VERSION.to_vec(), Some(3u32.to_be_bytes().to_vec())),
+        ]),
+    );
+    let store = (kit.open)(tmp.path()).unwrap();
+    let items = store.stream(bob.id, 0, 10).await.unwrap();
+    let order: Vec<_> = items.iter().map(|i| (i.pos, i.event.inbox_id())).collect();
+    assert_eq!(
+        order,
+        [
+            (1, Some(ids[0])),
+            (2, Some(ids[1])),
+            (3, Some(ids[1] + 100))
+        ]
+    );
+    assert_eq!(items[2].event, notice);
+    let phone = store
+        .device_login(bob.id, None, 1, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(phone.position, 0, "a device gets what the inbox held");
+    let acks = Acks {
+        device: phone.device.id,
+        up_to: Some(3),
+        room_messages: Vec::new(),
+        now: 1,
+        active_since: 0,
+    };
+    let receipts = store.ack(bob.id, acks).await.unwrap();
+    assert!(matches!(
+        &receipts[..],
+        [n] if n.recipient == ann.id
+            && n.item.event == Event::DeliveredTo { peer: "bob".into(), seq: 2 }
+            && matches!(&n.item.older, Older::Instead(Event::Delivered { ids: named, .. }) if named[..] == ids)
+    ));
+    assert!(store.stream(bob.id, 0, 10).await.unwrap().is_empty());
+    let three = send(&store, &ann, &bob, 3, "three").await;
+    assert!(
+        store.stream(bob.id, 0, 10).await.unwrap()[0].pos == 4,
+        "{three:?}"
+    );
 }
 
 const UNLIMITED: FileQuota = FileQuota {

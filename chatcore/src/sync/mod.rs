@@ -165,6 +165,12 @@ impl StreamSync {
         }
     }
 
+    /// Whether a fill owns delivery.
+    #[cfg(test)]
+    pub fn is_filling(&self) -> bool {
+        self.cursor().filling
+    }
+
     /// Resolves when a live item showed a gap and a fill should start.
     pub async fn gap(&self) {
         self.gap.notified().await;
@@ -255,3 +261,6 @@ pub(crate) fn understood(frame: &ServerFrame, version: u16) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests;
