@@ -314,11 +314,12 @@ impl<W: Write> App<W> {
         self.known_files.insert(id, Known::Facts(facts));
     }
 
-    /// Who is logged in now; what was seen of conversations was someone
-    /// else's, or is stale.
+    /// Who is logged in now, if anyone.
     fn set_user(&mut self, user: Option<String>) {
+        if let Some(user) = &user {
+            self.conversations.logged_in(user);
+        }
         self.user = user;
-        self.conversations = Conversations::default();
         self.read_echo = None;
     }
 

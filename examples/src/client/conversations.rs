@@ -37,6 +37,8 @@ pub fn conversation_of(me: Option<&str>, m: &Message) -> Peer {
 /// Per-conversation state of one client run.
 #[derive(Debug, Default)]
 pub struct Conversations {
+    /// Whose conversations these are.
+    owner: Option<String>,
     /// The newest seq seen in each conversation (by [`key`]).
     newest: HashMap<Peer, u64>,
     /// Per recipient (lower-cased): `(seq, id)` of the messages sent in this
@@ -45,6 +47,22 @@ pub struct Conversations {
 }
 
 impl Conversations {
+    /// `user` logged in: someone else's conversations are forgotten; the same
+    /// user's are kept (receipts for what was sent before a logout still name
+    /// its ids).
+    pub fn logged_in(&mut self, user: &str) {
+        let same = self
+            .owner
+            .as_deref()
+            .is_some_and(|owner| owner.eq_ignore_ascii_case(user));
+        if !same {
+            *self = Conversations {
+                owner: Some(user.to_string()),
+                ..Conversations::default()
+            };
+        }
+    }
+
     /// Notes that the conversation with `peer` has reached `seq`.
     pub fn saw(&mut self, peer: &Peer, seq: u64) {
         let newest = self.newest.entry(key(peer)).or_default();
@@ -137,6 +155,18 @@ mod tests {
         assert_eq!(c.delivered("dan", 9), Vec::<u64>::new());
         assert_eq!(c.delivered("cat", 2), [20]);
         assert!(c.undelivered.is_empty());
+    }
+
+    #[test]
+    fn another_user_starts_afresh_the_same_one_does_not() {
+        let mut c = Conversations::default();
+        c.logged_in("ann");
+        c.sent("bob", 1, 10);
+        c.logged_in("ANN");
+        assert_eq!(c.newest(&Peer::User("bob".into())), Some(1));
+        c.logged_in("cat");
+        assert_eq!(c.newest(&Peer::User("bob".into())), None);
+        assert_eq!(c.delivered("bob", 1), Vec::<u64>::new());
     }
 
     #[test]

@@ -379,8 +379,11 @@ impl Style {
                 format!("members of #{room}:\n{}", rows.join("\n"))
             }
             // Your message itself is shown as the room shows it to everyone
-            // (a `room_message`, in the room's order): just the tick here.
-            Payload::Said { room, id, .. } => self.paint(DIM, &format!("✓ #{room} message #{id}")),
+            // (a `room_message`, in the room's order): just the tick here, with
+            // the seq, as for `msg`.
+            Payload::Said { room, seq, .. } => {
+                self.paint(DIM, &format!("✓ #{room} message #{seq}"))
+            }
             Payload::FileSent {
                 to, id, name, size, ..
             } => self.paint(
@@ -683,6 +686,17 @@ mod tests {
             },
         );
         assert_eq!(PLAIN.render(&sent, Some("ann")), "you → bob: hi ✓ #3");
+        let said = Line::ok(
+            "say",
+            Payload::Said {
+                room: "lobby".into(),
+                text: "hi".into(),
+                id: 19,
+                seq: 1,
+                ts: 0,
+            },
+        );
+        assert_eq!(PLAIN.render(&said, None), "✓ #lobby message #1");
         let delivered = Line::Delivered {
             ids: vec![17],
             peer: Some("bob".into()),
