@@ -1,7 +1,7 @@
 //! The client's main loop: commands from input lines, one at a time, each
 //! awaited before the next, while events are printed as they arrive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use chatcore::protocol::{limits, DeviceClaim, ErrorCode, Event, FriendState, Pee
 use tokio::sync::mpsc;
 
 use super::command::{self, Command, RoomAction, SEARCH_LIMIT, USAGE};
+use super::conversations::{self, Conversations};
 use super::device::DeviceSettings;
 use super::emoji::emojify;
 use super::output::{
@@ -93,6 +94,15 @@ pub struct App<W> {
     progress: Progress,
     /// The device `login` logs in as (`--device`), if any.
     device: Option<DeviceSettings>,
+    /// What this run has seen of each conversation.
+    conversations: Conversations,
+    /// The conversation (by [`conversations::key`]) of this client's latest
+    /// `read`, and the seq it marked once answered: the `read` event it causes
+    /// here too is not shown to people, who saw the answer.
+    read_echo: Option<(Peer, Option<u64>)>,
+    /// The conversations (by key) the login's `unread` listed: people are not
+    /// shown a room's `room_unread` with other numbers besides.
+    unread_listed: HashSet<Peer>,
 }
 
 impl<W: Write> App<W> {
@@ -110,6 +120,9 @@ impl<W: Write> App<W> {
             known_files: HashMap::new(),
             progress: Progress::none(),
             device: None,
+            conversations: Conversations::default(),
+            read_echo: None,
+            unread_listed: HashSet::new(),
         }
     }
 
@@ -182,9 +195,25 @@ impl<W: Write> App<W> {
             Command::Download { id, .. } => self.known_files.get(id).cloned(),
             _ => None,
         };
+        let newest = match &cmd {
+            Command::Read { peer } => {
+                self.read_echo = Some((conversations::key(peer), None));
+                self.conversations.newest(peer)
+            }
+            _ => None,
+        };
+        let history_of = match &cmd {
+            Command::History { user, .. } => Some(Peer::User(user.clone())),
+            Command::RoomHistory { room, .. } => Some(Peer::Room(room.clone())),
+            _ => None,
+        };
+        let reading = matches!(cmd, Command::Read { .. });
+        // A login's backlog waits for its answer, which a new device gives
+        // only once its id is kept: the events stay queued meanwhile.
+        let hold_events = matches!(cmd, Command::Login { .. });
         self.progress = progress.clone();
         let device = self.device.clone();
-        let response = perform(client, cmd, progress.clone(), known, device);
+        let response = perform(client, cmd, progress.clone(), known, device, newest);
         tokio::pin!(response);
         let line = loop {
             tokio::select! {
@@ -192,7 +221,7 @@ impl<W: Write> App<W> {
                 // `login` comes before its backlog.
                 biased;
                 line = &mut response => break line,
-                event = self.events.next(), if !self.events_done => match event {
+                event = self.events.next(), if !self.events_done && !hold_events => match event {
                     Some(event) => self.on_event(event),
                     // The response fails next.
                     None => self.events_done = true,
@@ -203,13 +232,36 @@ impl<W: Write> App<W> {
         self.progress = Progress::none();
         let line = line?;
         let mut logged_in = false;
+        if reading {
+            // The echo of the mark just made is still to come, if it moved.
+            self.read_echo = match (&line, self.read_echo.take()) {
+                (
+                    Line::Ok {
+                        payload: Payload::Marked { seq, .. },
+                        ..
+                    },
+                    Some((peer, None)),
+                ) if *seq > 0 => Some((peer, Some(*seq))),
+                _ => None,
+            };
+        }
         if let Line::Ok { cmd, payload } = &line {
             match (*cmd, payload) {
-                ("login", Payload::User { user }) => {
-                    self.user = Some(user.clone());
+                ("login", Payload::User { user } | Payload::LoggedInDevice { user, .. }) => {
+                    self.set_user(Some(user.clone()));
                     logged_in = true;
                 }
-                ("logout", _) => self.user = None,
+                ("logout", _) => self.set_user(None),
+                (_, Payload::Sent { to, id, seq, .. }) => self.conversations.sent(to, *seq, *id),
+                (_, Payload::Said { room, seq, .. }) => {
+                    self.conversations.saw(&Peer::Room(room.clone()), *seq);
+                }
+                (_, Payload::History { messages }) => {
+                    let newest = messages.iter().map(|m| m.seq).max();
+                    if let (Some(peer), Some(seq)) = (&history_of, newest) {
+                        self.conversations.saw(peer, seq);
+                    }
+                }
                 (_, Payload::Files { files }) => {
                     for f in files {
                         self.know(f.id, &f.name, f.size, &f.sha256);
@@ -262,9 +314,33 @@ impl<W: Write> App<W> {
         self.known_files.insert(id, Known::Facts(facts));
     }
 
+    /// Who is logged in now, if anyone.
+    fn set_user(&mut self, user: Option<String>) {
+        if let Some(user) = &user {
+            self.conversations.logged_in(user);
+        }
+        self.user = user;
+        self.read_echo = None;
+    }
+
     fn on_event(&mut self, event: Event) {
         match &event {
-            Event::Kicked { .. } => self.user = None,
+            Event::Kicked { .. } => self.set_user(None),
+            Event::Message(m) => self.conversations.saw_message(self.user.as_deref(), m),
+            Event::Unread(unread) => {
+                self.unread_listed.clear();
+                for u in unread {
+                    self.conversations.saw(&u.peer, u.last_seq);
+                    self.unread_listed.insert(conversations::key(&u.peer));
+                }
+            }
+            Event::RoomUnread { room, last_seq, .. } => {
+                self.conversations.saw(&Peer::Room(room.clone()), *last_seq);
+            }
+            Event::ReadUpTo { peer, seq, .. } => self.conversations.saw(peer, *seq),
+            Event::Read { by: user, seq } | Event::DeliveredTo { peer: user, seq } => {
+                self.conversations.saw(&Peer::User(user.clone()), *seq);
+            }
             Event::FileShared { id, from, to, .. } => {
                 // Where `files` will list it: the room, or the conversation.
                 let mine = self
@@ -280,7 +356,47 @@ impl<W: Write> App<W> {
             }
             _ => {}
         }
-        self.emit(&Line::from_event(event));
+        let shown = self.shown(&event);
+        if let Event::CaughtUp = event {
+            self.unread_listed.clear();
+        }
+        let mut line = Line::from_event(event);
+        if let Line::Delivered {
+            ids,
+            peer: Some(peer),
+            seq: Some(seq),
+        } = &mut line
+        {
+            *ids = self.conversations.delivered(peer, *seq);
+        }
+        if shown {
+            self.emit(&line);
+        }
+    }
+
+    /// Whether to print an event: in JSON, every one. People are spared two
+    /// repeats: the `read` event of this client's own `read` (its answer said
+    /// so already), and at login a room's `room_unread` when `unread` counted
+    /// the room (with other numbers: delivered rather than read).
+    fn shown(&mut self, event: &Event) -> bool {
+        if self.mode == Mode::Json {
+            return true;
+        }
+        match event {
+            Event::ReadUpTo { peer, seq, .. } => match &self.read_echo {
+                Some((mine, want))
+                    if *mine == conversations::key(peer) && want.is_none_or(|w| w == *seq) =>
+                {
+                    self.read_echo = None;
+                    false
+                }
+                _ => true,
+            },
+            Event::RoomUnread { room, .. } => !self
+                .unread_listed
+                .contains(&conversations::key(&Peer::Room(room.clone()))),
+            _ => true,
+        }
     }
 
     /// Lets the connection close cleanly: the client is dropped, so the driver
@@ -351,6 +467,7 @@ async fn perform(
     progress: Progress,
     known: Option<Known>,
     device: Option<DeviceSettings>,
+    newest: Option<u64>,
 ) -> Result<Line, Lost> {
     let word = cmd.word();
     let result: Result<Payload, Failure> = async {
@@ -384,6 +501,29 @@ async fn perform(
             Command::Typing { to } => {
                 client.typing(to.clone()).await?;
                 Payload::Typed { to: peer_name(to) }
+            }
+            Command::Read { peer } => {
+                let seq = match newest {
+                    Some(seq) => Some(seq),
+                    // Nothing seen there in this run: the newest message tells.
+                    None => client
+                        .history(peer.clone(), None, 1)
+                        .await?
+                        .first()
+                        .map(|m| m.seq),
+                };
+                // An empty conversation has nothing to mark.
+                if let Some(seq) = seq {
+                    client.mark_read(peer.clone(), seq).await?;
+                }
+                Payload::Marked {
+                    peer: peer_name(peer),
+                    seq: seq.unwrap_or(0),
+                }
+            }
+            Command::Receipts { on } => {
+                client.set_read_receipts(on).await?;
+                Payload::Receipts { on }
             }
             Command::Devices => Payload::Devices {
                 devices: client
@@ -552,6 +692,10 @@ async fn perform(
         Err(Failure::Client(ClientError::Refused(code))) => Ok(Line::refused(word, code)),
         Err(Failure::Client(ClientError::Unexpected(what))) => {
             Ok(Line::error(word, "unexpected_response", what))
+        }
+        // An older server: the request was not sent, the connection is fine.
+        Err(Failure::Client(e @ ClientError::Unsupported { .. })) => {
+            Ok(Line::error(word, "unsupported", e.to_string()))
         }
         Err(Failure::Client(_)) => Err(Lost),
         Err(Failure::Local { code, message }) => Ok(Line::error(word, code, message)),
@@ -814,6 +958,69 @@ mod tests {
         assert_eq!(bob_app.await.unwrap(), Exit::Done);
         let quit = find(&bob_out.json(), |v| v["cmd"] == "quit").clone();
         assert_eq!(quit, serde_json::json!({"type":"ok","cmd":"quit"}));
+    }
+
+    #[tokio::test]
+    async fn read_marks_up_to_what_was_seen_else_the_newest_message() {
+        let (connector, _shutdown) = server();
+        let json = |lines: &'static [&'static str]| run_lines(&connector, Mode::Json, lines);
+        json(&["register ann password-ann", "register bob password-bob"]).await;
+        json(&["login ann password-ann", "add bob"]).await;
+        json(&["login bob password-bob", "accept ann"]).await;
+        let (_, ann_out) = json(&["login ann password-ann", "msg bob one", "msg bob two"]).await;
+        let two = find(&ann_out.json(), |v| v["text"] == "two").clone();
+
+        // bob, interactively: the unread count at login, his mark up to what
+        // came in the backlog, without its echo; an empty room has nothing to mark.
+        let mode = Mode::Interactive {
+            style: Style { color: false },
+            prompt: false,
+            progress: false,
+        };
+        let (_, bob_out) = run_lines(
+            &connector,
+            mode,
+            &[
+                "login bob password-bob",
+                "read ann",
+                "room create quiet",
+                "read #quiet",
+                "receipts off",
+            ],
+        )
+        .await;
+        let text = bob_out.text();
+        assert!(text.contains("ann: 2 unread"), "{text}");
+        assert!(
+            text.contains(&format!("marked ann read up to #{}", two["seq"])),
+            "{text}"
+        );
+        assert!(!text.contains("read ann up to"), "{text}");
+        assert!(text.contains("nothing to mark read with #quiet"), "{text}");
+        assert!(text.contains("read receipts off"), "{text}");
+
+        // A new run has seen nothing: the newest message tells where to mark.
+        let (_, bob_out) = json(&["login bob password-bob", "read ann"]).await;
+        let read = find(&bob_out.json(), |v| v["cmd"] == "read").clone();
+        assert_eq!(
+            read,
+            serde_json::json!({"type":"ok","cmd":"read","peer":"ann","seq":two["seq"]})
+        );
+
+        // ann learns, at her next login, that bob got and read her messages
+        // (by seq: this run of hers sent nothing).
+        let (_, ann_out) = json(&["login ann password-ann"]).await;
+        let lines = ann_out.json();
+        let delivered = find(&lines, |v| v["type"] == "delivered");
+        assert_eq!(
+            *delivered,
+            serde_json::json!({"type":"delivered","ids":[],"peer":"bob","seq":two["seq"]})
+        );
+        let read_by = find(&lines, |v| v["type"] == "read_by");
+        assert_eq!(
+            *read_by,
+            serde_json::json!({"type":"read_by","user":"bob","seq":two["seq"]})
+        );
     }
 
     #[tokio::test]

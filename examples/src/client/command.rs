@@ -39,6 +39,8 @@ pub const USAGE: &[&str] = &[
     "files USER|#ROOM        files shared with USER or in room ROOM",
     "download FILE_ID PATH   save a shared file to PATH (checked against its sha-256)",
     "typing USER|#ROOM       tell a friend or a room you are typing (they see it for 5 s)",
+    "read USER|#ROOM         mark a conversation read up to its newest message (your devices and USER learn it)",
+    "receipts on|off         whether others learn what you read (on by default)",
     "devices                 your devices, with which are online (log in with --device NAME)",
     "revoke DEVICE           revoke a device (its id or name): its sessions end, it can no longer log in",
     "quit                    close the connection and exit",
@@ -172,6 +174,16 @@ pub enum Command {
         /// Where.
         to: Peer,
     },
+    /// `read USER|#ROOM`
+    Read {
+        /// The conversation.
+        peer: Peer,
+    },
+    /// `receipts on|off`
+    Receipts {
+        /// Tell others what you read.
+        on: bool,
+    },
     /// `devices`
     Devices,
     /// `revoke DEVICE`
@@ -246,6 +258,8 @@ impl Command {
             Command::Files { .. } => "files",
             Command::Download { .. } => "download",
             Command::Typing { .. } => "typing",
+            Command::Read { .. } => "read",
+            Command::Receipts { .. } => "receipts",
             Command::Devices => "devices",
             Command::Revoke { .. } => "revoke",
             Command::Quit => "quit",
@@ -489,6 +503,19 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             },
             _ => return Err(bad("too many arguments")),
         },
+        "read" => match split_word(rest) {
+            ("", _) => return Err(bad("missing USER or #ROOM")),
+            (with, "") => Command::Read {
+                peer: peer(with).ok_or_else(|| bad("missing the room name after #"))?,
+            },
+            _ => return Err(bad("too many arguments")),
+        },
+        "receipts" => match rest.to_lowercase().as_str() {
+            "on" => Command::Receipts { on: true },
+            "off" => Command::Receipts { on: false },
+            "" => return Err(bad("missing on or off")),
+            _ => return Err(bad("say on or off")),
+        },
         "devices" => no_args(rest, Command::Devices)?,
         "revoke" => match split_word(rest) {
             ("", _) => return Err(bad("missing DEVICE")),
@@ -607,6 +634,21 @@ mod tests {
         assert_eq!(err("revoke").word, "revoke");
         assert_eq!(err("revoke a b").word, "revoke");
         assert_eq!(err("devices now").word, "devices");
+        assert_eq!(
+            ok("read bob"),
+            Command::Read {
+                peer: Peer::User("bob".into())
+            }
+        );
+        assert_eq!(
+            ok("READ #lobby"),
+            Command::Read {
+                peer: Peer::Room("lobby".into())
+            }
+        );
+        assert_eq!(ok("receipts off"), Command::Receipts { on: false });
+        assert_eq!(ok("receipts ON"), Command::Receipts { on: true });
+        assert_eq!(ok("receipts on").word(), "receipts");
         assert_eq!(ok("help"), Command::Help);
     }
 
@@ -643,6 +685,16 @@ mod tests {
         assert_eq!(err("history bob 0").word, "history");
         assert_eq!(err("history bob -1").word, "history");
         assert_eq!(err("quit now").word, "quit");
+
+        let e = err("read");
+        assert_eq!(e.word, "read");
+        assert!(e.message.contains("usage: read USER|#ROOM"), "{e}");
+        assert!(err("read #").message.contains("room name"));
+        assert!(err("read bob now").message.contains("too many"));
+        let e = err("receipts");
+        assert!(e.message.contains("missing on or off"), "{e}");
+        assert!(e.message.contains("usage: receipts on|off"), "{e}");
+        assert_eq!(err("receipts maybe").word, "receipts");
     }
 
     #[test]

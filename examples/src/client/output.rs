@@ -6,7 +6,7 @@
 
 use chatcore::protocol::{
     Body, DeviceInfo, ErrorCode, Event, FileInfo, FriendEntry, FriendState, MemberEntry, Message,
-    Peer, RoomInfo,
+    Peer, RoomInfo, Unread,
 };
 use serde::Serialize;
 
@@ -67,9 +67,44 @@ pub enum Line {
     },
     /// Receipts: recipients received these messages you sent.
     Delivered {
-        /// Server ids of your messages (the `id` of the `msg` response).
+        /// Server ids of your messages (the `id` of the `msg` response). From a
+        /// cumulative receipt (`peer` and `seq` set), only the ids of messages
+        /// this client sent in this run, which [`Line::from_event`] cannot
+        /// know: it leaves them empty for the caller to fill in.
         ids: Vec<u64>,
+        /// The recipient (absent from servers older than protocol version 5).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// Every message you sent them up to this seq was delivered (absent
+        /// with `peer`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
+    /// You marked the conversation with `peer` read up to `seq`, on this or
+    /// another of your devices.
+    Read {
+        /// The user, or `#room`.
+        peer: String,
+        /// Read up to here.
+        seq: u64,
+        /// Messages from others left unread there.
+        unread: u64,
+    },
+    /// `user` read your conversation with them up to `seq` (a read receipt).
+    ReadBy {
+        /// Who read.
+        user: String,
+        /// Up to here.
+        seq: u64,
+    },
+    /// At login: where you have unread messages.
+    Unread {
+        /// One entry per conversation with unread messages.
+        conversations: Vec<UnreadLine>,
+    },
+    /// This device was away longer than the server keeps what it missed: fetch
+    /// it with `history`.
+    FellBehind,
     /// Everything that waited for you at login has been printed.
     CaughtUp,
     /// A heartbeat from the server (the client library answers it itself, so
@@ -227,6 +262,19 @@ pub enum Payload {
         /// The friend, or `#room`.
         to: String,
     },
+    /// `read`.
+    Marked {
+        /// The user, or `#room`.
+        peer: String,
+        /// Marked read up to here (0: the conversation is empty, nothing was
+        /// marked).
+        seq: u64,
+    },
+    /// `receipts`.
+    Receipts {
+        /// Whether others now learn what you read.
+        on: bool,
+    },
     /// `revoke`.
     Revoked {
         /// The revoked device's id.
@@ -306,6 +354,30 @@ pub struct RoomMessageLine {
     pub text: String,
     /// Server time, ms since the Unix epoch.
     pub ts: u64,
+}
+
+/// One conversation of an `unread` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadLine {
+    /// The user, or `#room`.
+    pub peer: String,
+    /// Messages from others after your read mark.
+    pub unread: u64,
+    /// Your read mark.
+    pub read_seq: u64,
+    /// The conversation's newest seq.
+    pub last_seq: u64,
+}
+
+impl From<Unread> for UnreadLine {
+    fn from(u: Unread) -> Self {
+        UnreadLine {
+            peer: peer_name(u.peer),
+            unread: u.unread,
+            read_seq: u.read_seq,
+            last_seq: u.last_seq,
+        }
+    }
 }
 
 /// One entry of `devices`.
@@ -516,7 +588,8 @@ impl Line {
         }
     }
 
-    /// The line for an event.
+    /// The line for an event. A cumulative receipt (`Event::DeliveredTo`)
+    /// gets no `ids`: only the client that sent the messages knows them.
     pub fn from_event(event: Event) -> Line {
         match event {
             Event::Message(Message {
@@ -535,7 +608,26 @@ impl Line {
                 ts,
             }),
             Event::Message(m) => Line::Message(m.into()),
-            Event::Delivered { ids, .. } => Line::Delivered { ids },
+            Event::Delivered { ids, .. } => Line::Delivered {
+                ids,
+                peer: None,
+                seq: None,
+            },
+            Event::DeliveredTo { peer, seq } => Line::Delivered {
+                ids: Vec::new(),
+                peer: Some(peer),
+                seq: Some(seq),
+            },
+            Event::ReadUpTo { peer, seq, unread } => Line::Read {
+                peer: peer_name(peer),
+                seq,
+                unread,
+            },
+            Event::Read { by, seq } => Line::ReadBy { user: by, seq },
+            Event::Unread(unread) => Line::Unread {
+                conversations: unread.into_iter().map(UnreadLine::from).collect(),
+            },
+            Event::FellBehind => Line::FellBehind,
             Event::CaughtUp => Line::CaughtUp,
             Event::Ping => Line::Ping,
             Event::Presence { user, online } => Line::Presence { user, online },
@@ -951,6 +1043,115 @@ mod tests {
                 ),
                 json!({"type":"ok","cmd":"download","id":3,"name":"a.bin",
                        "path":"/tmp/a.bin","size":5,"sha256":"ab".repeat(32)}),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(json_of(line), want);
+        }
+    }
+
+    #[test]
+    fn receipts_read_marks_and_unread_counts_have_their_documented_shapes() {
+        let cases = [
+            // A cumulative receipt: the ids are the caller's to fill in.
+            (
+                Line::from_event(Event::DeliveredTo {
+                    peer: "bob".into(),
+                    seq: 4,
+                }),
+                json!({"type":"delivered","ids":[],"peer":"bob","seq":4}),
+            ),
+            (
+                Line::Delivered {
+                    ids: vec![17, 18],
+                    peer: Some("bob".into()),
+                    seq: Some(4),
+                },
+                json!({"type":"delivered","ids":[17,18],"peer":"bob","seq":4}),
+            ),
+            (
+                Line::from_event(Event::ReadUpTo {
+                    peer: Peer::User("bob".into()),
+                    seq: 4,
+                    unread: 0,
+                }),
+                json!({"type":"read","peer":"bob","seq":4,"unread":0}),
+            ),
+            (
+                Line::from_event(Event::ReadUpTo {
+                    peer: Peer::Room("lobby".into()),
+                    seq: 9,
+                    unread: 2,
+                }),
+                json!({"type":"read","peer":"#lobby","seq":9,"unread":2}),
+            ),
+            (
+                Line::from_event(Event::Read {
+                    by: "ann".into(),
+                    seq: 4,
+                }),
+                json!({"type":"read_by","user":"ann","seq":4}),
+            ),
+            (
+                Line::from_event(Event::Unread(vec![
+                    Unread {
+                        peer: Peer::User("bob".into()),
+                        unread: 2,
+                        read_seq: 3,
+                        last_seq: 5,
+                    },
+                    Unread {
+                        peer: Peer::Room("lobby".into()),
+                        unread: 5,
+                        read_seq: 0,
+                        last_seq: 5,
+                    },
+                ])),
+                json!({"type":"unread","conversations":[
+                    {"peer":"bob","unread":2,"read_seq":3,"last_seq":5},
+                    {"peer":"#lobby","unread":5,"read_seq":0,"last_seq":5}
+                ]}),
+            ),
+            (
+                Line::from_event(Event::FellBehind),
+                json!({"type":"fell_behind"}),
+            ),
+            (
+                Line::ok(
+                    "read",
+                    Payload::Marked {
+                        peer: "#lobby".into(),
+                        seq: 9,
+                    },
+                ),
+                json!({"type":"ok","cmd":"read","peer":"#lobby","seq":9}),
+            ),
+            (
+                Line::ok("receipts", Payload::Receipts { on: false }),
+                json!({"type":"ok","cmd":"receipts","on":false}),
+            ),
+            (
+                Line::ok(
+                    "typing",
+                    Payload::Typed {
+                        to: "#lobby".into(),
+                    },
+                ),
+                json!({"type":"ok","cmd":"typing","to":"#lobby"}),
+            ),
+            (
+                Line::ok("revoke", Payload::Revoked { device: 13 }),
+                json!({"type":"ok","cmd":"revoke","device":13}),
+            ),
+            (
+                Line::ok(
+                    "login",
+                    Payload::LoggedInDevice {
+                        user: "ann".into(),
+                        device: 12,
+                    },
+                ),
+                json!({"type":"ok","cmd":"login","user":"ann","device":12}),
             ),
         ];
         for (line, want) in cases {

@@ -1,7 +1,9 @@
 //! Interactive rendering: a [`Line`] as text for people, coloured only when
 //! stdout is a terminal.
 
-use super::output::{FileLine, FriendLine, Line, MessageLine, Payload, RoomMessageLine, State};
+use super::output::{
+    FileLine, FriendLine, Line, MessageLine, Payload, RoomMessageLine, State, UnreadLine,
+};
 
 /// How to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +80,29 @@ impl Style {
             Line::FriendRemoved { user } => {
                 self.paint(YELLOW, &format!("{user} is no longer your friend"))
             }
-            Line::Delivered { ids } => {
+            Line::Delivered {
+                peer: Some(peer),
+                seq: Some(seq),
+                ..
+            } => self.paint(DIM, &format!("✓✓ delivered to {peer} (up to #{seq})")),
+            // An older server's receipt names message ids only.
+            Line::Delivered { ids, .. } => {
                 let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
                 self.paint(DIM, &format!("✓✓ delivered {}", ids.join(" ")))
             }
+            Line::ReadBy { user, seq } => format!(
+                "{} {}",
+                self.paint(CYAN, "✓✓"),
+                self.paint(DIM, &format!("read by {user} (up to #{seq})"))
+            ),
+            Line::Read { peer, seq, unread } => {
+                self.paint(DIM, &format!("read {peer} up to #{seq} ({unread} unread)"))
+            }
+            Line::Unread { conversations } => self.paint(YELLOW, &unread(conversations)),
+            Line::FellBehind => self.paint(
+                YELLOW,
+                "fell behind: this device was away too long; fetch what you missed with history",
+            ),
             Line::CaughtUp => self.paint(DIM, "(up to date)"),
             Line::Ping => self.paint(DIM, "(ping)"),
             Line::Kicked { reason } => self.paint(RED, &format!("disconnected: {reason}")),
@@ -255,10 +276,11 @@ impl Style {
                     format!("friends:\n{}", rows.join("\n"))
                 }
             }
-            Payload::Sent { to, text, id, .. } => format!(
+            // `#seq` is what the receipts name (`delivered to bob (up to #3)`).
+            Payload::Sent { to, text, seq, .. } => format!(
                 "{} {text} {}",
                 self.paint(DIM, &format!("you → {to}:")),
-                self.paint(DIM, &format!("✓ #{id}"))
+                self.paint(DIM, &format!("✓ #{seq}"))
             ),
             Payload::History { messages } => {
                 if messages.is_empty() {
@@ -324,6 +346,12 @@ impl Style {
                 format!("devices:\n{}", rows.join("\n"))
             }
             Payload::Typed { to } => self.paint(DIM, &format!("(told {to} you are typing)")),
+            Payload::Marked { peer, seq: 0 } => format!("nothing to mark read with {peer}"),
+            Payload::Marked { peer, seq } => format!("marked {peer} read up to #{seq}"),
+            Payload::Receipts { on: true } => "read receipts on: others see what you read".into(),
+            Payload::Receipts { on: false } => {
+                "read receipts off: others no longer see what you read".into()
+            }
             Payload::Revoked { device } => {
                 format!("revoked device {device}: its sessions are closed")
             }
@@ -351,8 +379,11 @@ impl Style {
                 format!("members of #{room}:\n{}", rows.join("\n"))
             }
             // Your message itself is shown as the room shows it to everyone
-            // (a `room_message`, in the room's order): just the tick here.
-            Payload::Said { room, id, .. } => self.paint(DIM, &format!("✓ #{room} message #{id}")),
+            // (a `room_message`, in the room's order): just the tick here, with
+            // the seq, as for `msg`.
+            Payload::Said { room, seq, .. } => {
+                self.paint(DIM, &format!("✓ #{room} message #{seq}"))
+            }
             Payload::FileSent {
                 to, id, name, size, ..
             } => self.paint(
@@ -373,6 +404,15 @@ impl Style {
             ),
         }
     }
+}
+
+/// `bob: 2 unread, #lobby: 5 unread`.
+fn unread(conversations: &[UnreadLine]) -> String {
+    let each: Vec<String> = conversations
+        .iter()
+        .map(|u| format!("{}: {} unread", u.peer, u.unread))
+        .collect();
+    each.join(", ")
 }
 
 /// A byte count for people: `512 bytes`, `1.5 KiB`, `20.0 MiB`.
@@ -477,7 +517,14 @@ mod tests {
             "○ bob went offline"
         );
         assert_eq!(
-            PLAIN.render(&Line::Delivered { ids: vec![3, 4] }, None),
+            PLAIN.render(
+                &Line::Delivered {
+                    ids: vec![3, 4],
+                    peer: None,
+                    seq: None
+                },
+                None
+            ),
             "✓✓ delivered #3 #4"
         );
         assert_eq!(
@@ -624,6 +671,96 @@ mod tests {
         );
         assert_eq!(human_size(0), "0 bytes");
         assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
+    }
+
+    #[test]
+    fn ticks_read_marks_and_unread_counts_read_well() {
+        let sent = Line::ok(
+            "msg",
+            Payload::Sent {
+                to: "bob".into(),
+                text: "hi".into(),
+                id: 17,
+                seq: 3,
+                ts: 0,
+            },
+        );
+        assert_eq!(PLAIN.render(&sent, Some("ann")), "you → bob: hi ✓ #3");
+        let said = Line::ok(
+            "say",
+            Payload::Said {
+                room: "lobby".into(),
+                text: "hi".into(),
+                id: 19,
+                seq: 1,
+                ts: 0,
+            },
+        );
+        assert_eq!(PLAIN.render(&said, None), "✓ #lobby message #1");
+        let delivered = Line::Delivered {
+            ids: vec![17],
+            peer: Some("bob".into()),
+            seq: Some(3),
+        };
+        assert_eq!(
+            PLAIN.render(&delivered, None),
+            "✓✓ delivered to bob (up to #3)"
+        );
+        let read_by = Line::ReadBy {
+            user: "bob".into(),
+            seq: 3,
+        };
+        assert_eq!(PLAIN.render(&read_by, None), "✓✓ read by bob (up to #3)");
+        assert!(COLOR
+            .render(&read_by, None)
+            .starts_with(&format!("{CYAN}✓✓{RESET}")));
+        let mine = Line::Read {
+            peer: "#lobby".into(),
+            seq: 9,
+            unread: 0,
+        };
+        assert_eq!(PLAIN.render(&mine, None), "read #lobby up to #9 (0 unread)");
+        let unread = Line::Unread {
+            conversations: vec![
+                UnreadLine {
+                    peer: "bob".into(),
+                    unread: 2,
+                    read_seq: 1,
+                    last_seq: 3,
+                },
+                UnreadLine {
+                    peer: "#lobby".into(),
+                    unread: 5,
+                    read_seq: 0,
+                    last_seq: 5,
+                },
+            ],
+        };
+        assert_eq!(
+            PLAIN.render(&unread, None),
+            "bob: 2 unread, #lobby: 5 unread"
+        );
+        assert!(PLAIN
+            .render(&Line::FellBehind, None)
+            .starts_with("fell behind: "));
+        let marked = |seq| {
+            PLAIN.render(
+                &Line::ok(
+                    "read",
+                    Payload::Marked {
+                        peer: "bob".into(),
+                        seq,
+                    },
+                ),
+                None,
+            )
+        };
+        assert_eq!(marked(4), "marked bob read up to #4");
+        assert_eq!(marked(0), "nothing to mark read with bob");
+        assert_eq!(
+            PLAIN.render(&Line::ok("receipts", Payload::Receipts { on: false }), None),
+            "read receipts off: others no longer see what you read"
+        );
     }
 
     #[test]

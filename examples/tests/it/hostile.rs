@@ -420,12 +420,12 @@ async fn honest_clients_are_served_exactly_once_while_hostile_ones_are_shut_out(
         let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
         seqs.sort();
         assert_eq!(seqs, (1..=2 * MESSAGES as u64).collect::<Vec<_>>());
+        // What every device of a user acked is let go of their stream.
         for user in [&a, &b] {
-            let left = store.inbox(user.id, None, 1000).await.unwrap();
+            let left = store.stream(user.id, 0, 1000).await.unwrap();
             assert!(
-                left.iter().all(
-                    |e| !matches!(e, Event::Message(m) if m.to == Peer::User(user.name.clone()))
-                ),
+                left.iter().all(|item| !matches!(&item.event,
+                    Event::Message(m) if m.to == Peer::User(user.name.clone()))),
                 "{} has unacked messages",
                 user.name
             );
