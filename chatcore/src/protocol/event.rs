@@ -174,9 +174,11 @@ pub enum Event {
 pub struct Unread {
     /// The user or room.
     pub peer: Peer,
-    /// Messages from others after your read mark.
+    /// Messages from others after your read mark (in a room, counted among
+    /// the first 1 000 after it; every later one counts).
     pub unread: u64,
-    /// Your read mark.
+    /// Your read mark (in a room you joined before read marks existed and
+    /// never marked: the newest message one of your devices received).
     pub read_seq: u64,
     /// The conversation's newest seq.
     pub last_seq: u64,

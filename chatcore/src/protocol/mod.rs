@@ -152,7 +152,9 @@ pub enum Body {
 /// A chat message as stored and delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    /// Server id; acked by the recipient, named in the sender's `Delivered` receipt.
+    /// Server id: what a session older than protocol version 5 acks it by, and
+    /// what an older sender's `Delivered` receipt names (newer ones get
+    /// `DeliveredTo` with the seq).
     pub id: ItemId,
     /// Position in its conversation, from 1, assigned by the server.
     pub seq: u64,

@@ -8,16 +8,21 @@ use crate::store::kv::records::{decode, Reader, Settings};
 use crate::store::kv::{KvBackend, Txn, View};
 use crate::store::{Conversation, Notice, RoomId, StoreError, User, UserId};
 
-/// A recount of unread messages looks at most this many: past it, a mark
-/// keeps the count it had (bounded by what is after the mark).
+/// A recount of a 1:1 conversation's unread messages looks at most this many:
+/// past it, a mark keeps the count it had (bounded by what is after the mark).
 const MAX_RECOUNT: u64 = 10_000;
+
+/// A room's unread messages are counted among at most this many after the
+/// mark (rooms keep no counter: the count is made when asked); past them
+/// every message counts.
+const MAX_ROOM_COUNT: u64 = 1_000;
 
 /// The kinds of conversation in `keys::read_mark`.
 const USER: u64 = 0;
 pub(super) const ROOM: u64 = 1;
 
-/// `reader`'s read mark in a room: the one they set, else their delivered
-/// position (what they acked, or where they joined).
+/// `reader`'s read mark in a room: set at create or join and by `mark_read`;
+/// a membership from before read marks has none: its delivered position then.
 fn room_read_mark(r: &impl Reader, reader: UserId, room: RoomId) -> Result<u64, StoreError> {
     match r.raw(&keys::read_mark(reader, ROOM, room.0))? {
         Some(_) => r.counter(&keys::read_mark(reader, ROOM, room.0)),
@@ -67,11 +72,7 @@ pub(super) fn mark_read(
                 txn.counter(&unread_key)?.min(last - seq)
             } else {
                 let (start, end) = (keys::msg(conv, seq + 1), keys::msg(conv, last + 1));
-                let mut unread = 0;
-                for (key, raw) in txn.scan(&start, &end)? {
-                    unread += u64::from(decode::<Message>(&key, &raw)?.from != reader.name);
-                }
-                unread
+                others(txn.scan(&start, &end)?, &reader.name)?
             };
             txn.put_u64(unread_key, unread);
             let settings: Settings = txn.record(&keys::settings(reader.id))?.unwrap_or_default();
@@ -84,7 +85,15 @@ pub(super) fn mark_read(
             }
             (Peer::User(peer.name), unread)
         }
-        Conversation::Room(room) => (Peer::Room(room.name), last - seq),
+        Conversation::Room(room) => {
+            let unread = if last - seq > MAX_ROOM_COUNT {
+                last - seq
+            } else {
+                let (start, end) = (keys::msg(conv, seq + 1), keys::msg(conv, last + 1));
+                others(txn.scan(&start, &end)?, &reader.name)?
+            };
+            (Peer::Room(room.name), unread)
+        }
     };
     let mine = Event::ReadUpTo { peer, seq, unread };
     notices.push(txn.push_event(reader.id, mine)?);
@@ -104,6 +113,15 @@ pub(super) fn read_own(
         txn.put_u64(key, seq);
     }
     Ok(())
+}
+
+/// How many of `messages` (history entries) someone other than `me` sent.
+fn others(messages: Vec<(Vec<u8>, Vec<u8>)>, me: &str) -> Result<u64, StoreError> {
+    let mut count = 0;
+    for (key, raw) in messages {
+        count += u64::from(decode::<Message>(&key, &raw)?.from != me);
+    }
+    Ok(count)
 }
 
 /// Sets whether `user`'s read marks are passed on.
@@ -140,6 +158,7 @@ pub(super) fn unread<B: KvBackend>(
             last_seq: b.counter(&keys::last_seq(Conv::direct(user, sender)))?,
         });
     }
+    let me = b.user(user)?.map(|u| u.name).unwrap_or_default();
     for (key, ()) in scan_decode::<B, ()>(b, keys::memberships_of(user), false, usize::MAX)? {
         let id = RoomId(keys::last_u64(&key));
         let Some(room) = b.room(id)? else {
@@ -147,10 +166,18 @@ pub(super) fn unread<B: KvBackend>(
         };
         let read_seq = room_read_mark(b, user, id)?;
         let last_seq = b.counter(&keys::last_seq(Conv::Room(id)))?;
-        if last_seq > read_seq {
+        if last_seq <= read_seq {
+            continue;
+        }
+        let conv = Conv::Room(id);
+        let (start, end) = (keys::msg(conv, read_seq + 1), keys::msg(conv, last_seq + 1));
+        let looked = b.scan(&start, &end, false, MAX_ROOM_COUNT as usize)?;
+        let past = (last_seq - read_seq).saturating_sub(looked.len() as u64);
+        let unread = others(looked, &me)? + past;
+        if unread > 0 {
             found.push(Unread {
                 peer: Peer::Room(room.name),
-                unread: last_seq - read_seq,
+                unread,
                 read_seq,
                 last_seq,
             });

@@ -54,6 +54,7 @@ pub(super) fn create_room(
     };
     txn.put(keys::room(id), &record);
     txn.put_u64(keys::member(id, owner), 0);
+    txn.put_u64(keys::read_mark(owner, super::reads::ROOM, id.0), 0);
     txn.put(keys::membership(owner, id), &());
     txn.put_u64(keys::member_count(id), 1);
     Ok(Ok(room_from(id, record)))
@@ -124,8 +125,9 @@ pub(super) fn join_room(
     let last = txn.counter(&keys::last_seq(Conv::Room(room)))?;
     txn.put_u64(member, last);
     txn.put(keys::membership(user, room), &());
-    // A read mark from an earlier membership would count what was said since.
-    txn.delete(keys::read_mark(user, super::reads::ROOM, room.0));
+    // Read up to where they joined (a mark from an earlier membership would
+    // count what was said since).
+    txn.put_u64(keys::read_mark(user, super::reads::ROOM, room.0), last);
     txn.count_members(room, 1)?;
     Ok(Ok(true))
 }
