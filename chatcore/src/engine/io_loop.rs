@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use tokio::sync::futures::OwnedNotified;
 
 use super::backlog::Backlog;
 use super::conn::{Conn, Flow, WRITE_GRACE};
@@ -91,9 +93,13 @@ where
     let mut slow_reader = false;
     let mut backlog: Option<Backlog> = None;
 
+    // Armed while the session is logged in and no fill runs: the live items
+    // of the user's stream showed a gap, and a fill must close it.
+    let mut gap: Option<Pin<Box<OwnedNotified>>> = None;
     loop {
-        // The live items of the user's stream showed a gap: fill it.
-        let sync = conn.handle.sync.clone().filter(|_| backlog.is_none());
+        if gap.is_none() && backlog.is_none() {
+            gap = conn.handle.sync.as_ref().map(|sync| Box::pin(sync.gap()));
+        }
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
@@ -121,7 +127,8 @@ where
                     break;
                 }
             }
-            _ = async { sync.as_ref().expect("checked").gap().await }, if sync.is_some() => {
+            _ = async { gap.as_mut().expect("checked").await }, if gap.is_some() && backlog.is_none() => {
+                gap = None;
                 let user = conn.me();
                 backlog = Some(conn.backlog(user, false, false));
             }
@@ -183,10 +190,14 @@ where
                     match Box::pin(conn.on_frame(frame, &mut pipeline)).await {
                         Flow::Continue => {}
                         Flow::Close => break,
-                        Flow::Backlog(started) => backlog = Some(started),
+                        Flow::Backlog(started) => {
+                            backlog = Some(started);
+                            gap = None; // a new login: its own stream delivery
+                        }
                     }
                     if conn.session.user().is_none() {
                         backlog = None; // logged out: the rest waits for the next login
+                        gap = None;
                     }
                     match conn.session.phase() {
                         Phase::AwaitingHello => {}

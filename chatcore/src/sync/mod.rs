@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 
 use crate::mailbox::{Control, Mailbox, PushError};
@@ -93,7 +94,7 @@ struct Cursor {
 pub(crate) struct StreamSync {
     cursor: Mutex<Cursor>,
     /// Wakes the session to fill when a live item showed a gap.
-    gap: Notify,
+    gap: Arc<Notify>,
     device: DeviceId,
     /// The session speaks a version older than [`STREAM_VERSION`].
     older: bool,
@@ -111,7 +112,7 @@ impl StreamSync {
                 last_sent: 0,
                 sent_ids: VecDeque::new(),
             }),
-            gap: Notify::new(),
+            gap: Arc::new(Notify::new()),
             device,
             older: version < STREAM_VERSION,
         }
@@ -171,9 +172,11 @@ impl StreamSync {
         self.cursor().filling
     }
 
-    /// Resolves when a live item showed a gap and a fill should start.
-    pub async fn gap(&self) {
-        self.gap.notified().await;
+    /// Resolves when a live item showed a gap and a fill should start. Owned,
+    /// so that the connection's loop keeps one across its turns rather than
+    /// registering a new waiter at each.
+    pub fn gap(&self) -> OwnedNotified {
+        Arc::clone(&self.gap).notified_owned()
     }
 
     /// Where a fill reads on from: the last position handed out.

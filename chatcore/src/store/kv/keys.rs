@@ -125,7 +125,8 @@ pub fn delivered_mark(recipient: UserId, sender: UserId) -> Vec<u8> {
 pub fn read_mark(reader: UserId, kind: u64, id: u64) -> Vec<u8> {
     key(b'R', None, &[reader.0, kind, id])
 }
-/// How many of `sender`'s messages `user` has not read.
+/// `user` may have unread messages from `sender` (set by a message, cleared
+/// by a read mark past the newest).
 pub fn unread(user: UserId, sender: UserId) -> Vec<u8> {
     key(b'N', None, &[user.0, sender.0])
 }
@@ -162,6 +163,14 @@ pub fn device(user: UserId, device: u64) -> Vec<u8> {
 }
 pub fn devices_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'V', None, &[user.0])
+}
+/// Every device of every user.
+pub const DEVICES: (&[u8], &[u8]) = (b"V", b"W");
+/// The user of a key from [`device`].
+pub fn device_user(key: &[u8]) -> UserId {
+    UserId(u64::from_be_bytes(
+        key[1..9].try_into().expect("a device key holds a user id"),
+    ))
 }
 pub fn room(id: RoomId) -> Vec<u8> {
     key(b'o', None, &[id.0])

@@ -27,6 +27,9 @@ type Changes = BTreeMap<MemKey, Entry>;
 pub struct Memtable {
     active: Changes,
     frozen: Option<Frozen>,
+    /// How many checkpoints were forgotten: what the backend holds changed
+    /// with each (the writer's read cache of the backend goes with it).
+    checkpoints: u64,
 }
 
 /// The changes a checkpoint writes. Frozen as they are: the writer thread does
@@ -121,7 +124,15 @@ impl Memtable {
 
     /// The frozen changes are in the backend now: returns them, to be freed.
     pub fn checkpointed(&mut self) -> Option<Frozen> {
+        self.checkpoints += 1;
         self.frozen.take()
+    }
+
+    /// How many checkpoints were forgotten so far: the backend changes only
+    /// through them, so a read of a key the memtable does not hold answers the
+    /// same until the next.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints
     }
 
     /// Changes held (active and frozen), for deciding when to checkpoint.

@@ -81,6 +81,7 @@ mod os;
 #[cfg(all(test, feature = "testkit"))]
 mod power_loss;
 pub(super) mod records;
+mod send_filter;
 mod upgrade;
 mod view;
 mod wal;

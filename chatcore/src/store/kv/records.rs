@@ -54,12 +54,14 @@ pub(super) struct CursorRecord {
     pub(super) at: Timestamp,
 }
 
-/// A user's stream (under `keys::stream`): its newest position and the highest
-/// one let go (every item at or below it is gone).
+/// A user's stream (under `keys::stream`): its newest position, the highest
+/// one let go (every item at or below it is gone), and how many devices the
+/// user has (so that a send and an ack need not list them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct StreamRecord {
     pub(super) head: u64,
     pub(super) floor: u64,
+    pub(super) devices: u64,
 }
 
 /// A user's settings (under `keys::settings`).

@@ -158,8 +158,20 @@ fn inboxes_to_streams<B: KvBackend>(backend: &B, batch: &mut WriteBatch) -> Resu
         batch.insert(keys::stream_item(user, *head), Some(encode(&record)));
         batch.insert(key, None);
     }
-    for (user, head) in heads {
-        let stream = StreamRecord { head, floor: 0 };
+    // Devices of format 3 (protocol 4 logins) are counted in their streams.
+    let mut devices: HashMap<UserId, u64> = HashMap::new();
+    let (start, end) = keys::DEVICES;
+    for (key, _) in backend.scan(start, end, false, usize::MAX)? {
+        *devices.entry(keys::device_user(&key)).or_default() += 1;
+    }
+    let users: std::collections::HashSet<UserId> =
+        heads.keys().chain(devices.keys()).copied().collect();
+    for user in users {
+        let stream = StreamRecord {
+            head: heads.get(&user).copied().unwrap_or(0),
+            floor: 0,
+            devices: devices.get(&user).copied().unwrap_or(0),
+        };
         batch.insert(keys::stream(user), Some(encode(&stream)));
     }
     Ok(())

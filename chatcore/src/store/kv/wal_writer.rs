@@ -457,6 +457,61 @@ mod tests {
         assert_eq!(state(), (false, false), "no log after the close");
     }
 
+    /// The writer's reads of the backend stay true across checkpoints: with a
+    /// checkpoint after every write, a link that changes back and forth is
+    /// read by each send as it last was (a stale cached read would let a
+    /// blocked send through, or refuse an allowed one).
+    #[tokio::test]
+    async fn the_writers_reads_follow_checkpoints() {
+        use crate::friends::FriendAction;
+        use crate::protocol::{Body, ErrorCode};
+        use crate::store::NewMessage;
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = WalConfig {
+            checkpoint_bytes: 1,
+            ..WalConfig::new(dir.path())
+        };
+        let store = KvStore::open_with_wal(MemoryBackend::new(), config).unwrap();
+        let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+        let bob = store.create_user("bob", "h").await.unwrap().unwrap();
+        for n in 0..40u64 {
+            let blocked = n % 2 == 0;
+            let action = if blocked {
+                FriendAction::Block
+            } else {
+                FriendAction::Unblock
+            };
+            store
+                .friend_op(&ann, &bob, action, 10)
+                .await
+                .unwrap()
+                .unwrap();
+            // Let a checkpoint or two go by.
+            for _ in 0..(n % 3) {
+                store
+                    .create_user(&format!("pad{n}x{}", n % 3), "h")
+                    .await
+                    .ok();
+                tokio::task::yield_now().await;
+            }
+            let msg = NewMessage {
+                from: bob.clone(),
+                to: ann.clone(),
+                client_msg_id: n,
+                body: Body::Text("hi".into()),
+                ts: 1,
+                friends_only: false,
+                device: None,
+            };
+            let sent = store.append_direct(msg).await.unwrap();
+            assert_eq!(sent.is_err(), blocked, "step {n}: {sent:?}");
+            if blocked {
+                assert_eq!(sent.unwrap_err(), ErrorCode::Blocked);
+            }
+        }
+    }
+
     /// A checkpoint that fails stops all later writes (what is on disk is then
     /// unknown) but loses nothing acknowledged: reads still see it, and the next
     /// open replays it from the log.

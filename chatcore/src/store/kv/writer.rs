@@ -13,6 +13,7 @@ use super::failure::{FailOnPanic, Failure};
 use super::memkey::MemKey;
 use super::memtable::Memtable;
 use super::records::{decode_u64, encode, Reader};
+use super::send_filter::SendFilter;
 use super::view::overlay;
 use super::wal_writer::WalWriter;
 use super::{keys, Entries, KvBackend, KvSnapshot};
@@ -49,6 +50,11 @@ pub(super) struct Txn<'a> {
     undo: &'a mut Vec<(MemKey, Option<Write>)>,
     /// The id counter, kept by the writer and stored once per group.
     next_id: &'a mut u64,
+    /// What the backend answered for keys the memtable does not hold (with a
+    /// memtable only).
+    cache: Option<&'a BackendCache>,
+    /// Which idempotency records may exist.
+    sends: &'a mut SendFilter,
 }
 
 impl Reader for Txn<'_> {
@@ -57,10 +63,58 @@ impl Reader for Txn<'_> {
         if let Some(write) = self.group.get(&mem_key) {
             return Ok(write.value.clone());
         }
-        if let Some(v) = self.memtable.and_then(|m| m.get(&mem_key)) {
+        let Some(memtable) = self.memtable else {
+            return self.snapshot.get(key);
+        };
+        if let Some(v) = memtable.get(&mem_key) {
             return Ok(v);
         }
-        self.snapshot.get(key)
+        match self.cache {
+            Some(cache) => cache.get_or_read(key, || self.snapshot.get(key)),
+            None => self.snapshot.get(key),
+        }
+    }
+}
+
+/// The writer's cache of backend reads: a send reads records that change
+/// seldom (the link between two users, a device) from the backend again and
+/// again, each a walk down its B-tree. Only keys the memtable does not hold are
+/// asked of the backend, and the backend changes only when a checkpoint
+/// writes the memtable into it: so an answer holds until the memtable forgets
+/// a checkpoint ([`Memtable::checkpoints`]), when the cache is emptied.
+#[derive(Default)]
+pub(super) struct BackendCache {
+    entries: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    checkpoints: std::cell::Cell<u64>,
+}
+
+impl BackendCache {
+    /// Most entries: a cache that fills up starts again.
+    const CAPACITY: usize = 65_536;
+
+    /// Empties the cache if the backend changed since it was filled.
+    fn sync(&self, memtable: &Memtable) {
+        if self.checkpoints.get() != memtable.checkpoints() {
+            self.checkpoints.set(memtable.checkpoints());
+            self.entries.borrow_mut().clear();
+        }
+    }
+
+    fn get_or_read(
+        &self,
+        key: &[u8],
+        read: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.entries.borrow().get(key) {
+            return Ok(value.clone());
+        }
+        let value = read()?;
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key.to_vec(), value.clone());
+        Ok(value)
     }
 }
 
@@ -105,6 +159,17 @@ impl Txn<'_> {
     pub(super) fn delete(&mut self, key: Vec<u8>) {
         self.write(key, None, false);
     }
+    /// Whether an idempotency record may be stored under `key` (`false`:
+    /// certainly not, without a read).
+    pub(super) fn may_have_sent(&self, key: &[u8]) -> bool {
+        self.sends.may_hold(key)
+    }
+
+    /// An idempotency record is stored under `key` (with [`put_created`](Self::put_created)).
+    pub(super) fn note_sent(&mut self, key: &[u8]) {
+        self.sends.note(key);
+    }
+
     pub(super) fn next_id(&mut self) -> Result<u64, StoreError> {
         let id = *self.next_id;
         *self.next_id += 1;
@@ -171,11 +236,32 @@ pub(super) fn write_loop<B: KvBackend>(
     };
     // Kept across groups: growing fresh ones every group faults in fresh pages.
     let (mut completions, mut undo) = (Vec::new(), Vec::new());
+    let cache = BackendCache::default();
+    let load_sends = |memtable: Option<&Memtable>| SendFilter::load(backend, memtable);
+    let mut sends = match load_sends(None) {
+        Ok(sends) => sends,
+        Err(e) => {
+            failure.fail(e);
+            return;
+        }
+    };
     while let Ok(first) = jobs.recv() {
         let mut group = Group::new();
         // The memtable is read before the snapshot is taken: a checkpoint that
         // finishes in between is then in the snapshot.
         let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
+        if let Some(memtable) = &unchecked {
+            cache.sync(memtable);
+        }
+        if sends.is_full() {
+            match load_sends(unchecked.as_deref()) {
+                Ok(loaded) => sends = loaded,
+                Err(e) => {
+                    failure.fail(e);
+                    return;
+                }
+            }
+        }
         let snapshot = match backend.snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -194,6 +280,8 @@ pub(super) fn write_loop<B: KvBackend>(
                 group: &mut group,
                 undo: &mut undo,
                 next_id: &mut next_id,
+                cache: unchecked.is_some().then_some(&cache),
+                sends: &mut sends,
             };
             // A panicking job must not take the writer (and every later caller) down.
             match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
@@ -291,6 +379,8 @@ mod tests {
             group: &mut group,
             undo: &mut undo,
             next_id: &mut next_id,
+            cache: None,
+            sends: &mut SendFilter::empty(),
         };
         txn.put_created(b"inbox".to_vec(), &1u8);
         txn.put_u64(b"count".to_vec(), 1);

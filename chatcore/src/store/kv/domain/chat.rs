@@ -2,6 +2,7 @@
 //! append and history that rooms share).
 
 use super::scan_decode;
+use super::stream::stream_record;
 use crate::friends::LinkState;
 use crate::protocol::{Body, DeviceId, ErrorCode, Event, Message, Peer, Timestamp};
 use crate::store::kv::keys::{self, Conv};
@@ -23,9 +24,11 @@ impl Txn<'_> {
         client_msg_id: u64,
         body: &Body,
     ) -> Result<Option<Result<Appended, ErrorCode>>, StoreError> {
-        let Some(receipt) =
-            self.record::<SendReceipt>(&keys::idempotency(from, conv, client_msg_id))?
-        else {
+        let key = keys::idempotency(from, conv, client_msg_id);
+        if !self.may_have_sent(&key) {
+            return Ok(None);
+        }
+        let Some(receipt) = self.record::<SendReceipt>(&key)? else {
             return Ok(None);
         };
         let stored = self.record::<Message>(&keys::msg(conv, receipt.seq))?;
@@ -61,6 +64,7 @@ impl Txn<'_> {
         };
         self.put_created(keys::msg(conv, seq), &message);
         let idem_key = keys::idempotency(from.id, conv, client_msg_id);
+        self.note_sent(&idem_key);
         self.put_created(idem_key, &SendReceipt { id, seq, ts });
         Ok(message)
     }
@@ -84,7 +88,7 @@ pub(super) fn history_page<B: KvBackend>(
 }
 
 /// Appends a 1:1 message to its conversation, the recipient's stream (with
-/// their unread count) and, if the sender has other devices than the one it
+/// the note that they have unread messages from the sender) and, if the sender has other devices than the one it
 /// came from, the sender's stream; unless it is a retry, or a block (either
 /// way) or a missing friendship refuses it: checked here, in the write's
 /// transaction, so a block takes effect for the very next message whatever the
@@ -130,9 +134,11 @@ pub(super) fn append_direct(
         seq: message.seq,
         ts: message.ts,
     };
+    // Noted once, not counted per message: counts are made when asked.
     let unread = keys::unread(recipient, sender);
-    let count = txn.counter(&unread)?;
-    txn.put_u64(unread, count + 1);
+    if txn.raw(&unread)?.is_none() {
+        txn.put(unread, &());
+    }
     // The streams point into the history rather than hold a copy.
     let pos = txn.push_item(
         recipient,
@@ -173,17 +179,14 @@ pub(super) fn append_direct(
     Ok(Ok(DirectSent { receipt, notices }))
 }
 
-/// Whether `user` has a device other than `device`.
+/// Whether `user` has a device other than `device` (one of theirs, if any).
 fn has_other_devices(
     txn: &Txn<'_>,
     user: UserId,
     device: Option<DeviceId>,
 ) -> Result<bool, StoreError> {
-    let (start, end) = keys::devices_of(user);
-    Ok(txn
-        .scan(&start, &end)?
-        .iter()
-        .any(|(key, _)| Some(keys::last_u64(key)) != device))
+    let devices = stream_record(txn, user)?.devices;
+    Ok(devices > u64::from(device.is_some()))
 }
 
 type Key = Vec<u8>;

@@ -62,7 +62,12 @@ pub(super) fn device_login(
         last_seen: now,
     };
     txn.put(keys::device(user, id), &record);
-    let floor = stream_record(txn, user)?.floor;
+    let mut stream = stream_record(txn, user)?;
+    if new {
+        stream.devices += 1;
+        txn.put(keys::stream(user), &stream);
+    }
+    let floor = stream.floor;
     let cursor_key = keys::cursor(user, id);
     let mut cursor: CursorRecord = if new {
         CursorRecord {
@@ -110,6 +115,9 @@ pub(super) fn revoke_device(
     }
     txn.delete(key);
     txn.delete(keys::cursor(user, device));
+    let mut stream = stream_record(txn, user)?;
+    stream.devices = stream.devices.saturating_sub(1);
+    txn.put(keys::stream(user), &stream);
     Ok(Ok(()))
 }
 

@@ -8,14 +8,10 @@ use crate::store::kv::records::{decode, Reader, Settings};
 use crate::store::kv::{KvBackend, Txn, View};
 use crate::store::{Conversation, Notice, RoomId, StoreError, User, UserId};
 
-/// A recount of a 1:1 conversation's unread messages looks at most this many:
-/// past it, a mark keeps the count it had (bounded by what is after the mark).
-const MAX_RECOUNT: u64 = 10_000;
-
-/// A room's unread messages are counted among at most this many after the
-/// mark (rooms keep no counter: the count is made when asked); past them
-/// every message counts.
-const MAX_ROOM_COUNT: u64 = 1_000;
+/// Unread messages are counted when asked, among at most this many after the
+/// read mark (conversations keep no counter: a message costs no count
+/// update); past them every message counts.
+const MAX_COUNTED: u64 = 1_000;
 
 /// The kinds of conversation in `keys::read_mark`.
 const USER: u64 = 0;
@@ -63,18 +59,17 @@ pub(super) fn mark_read(
     }
     txn.put_u64(mark_key, seq);
     let mut notices = Vec::with_capacity(2);
-    let (peer, unread) = match conversation {
+    let (start, end) = (keys::msg(conv, seq + 1), keys::msg(conv, last + 1));
+    let unread = if last - seq > MAX_COUNTED {
+        last - seq
+    } else {
+        others(txn.scan(&start, &end)?, &reader.name)?
+    };
+    let peer = match conversation {
         Conversation::User(peer) => {
-            let unread_key = keys::unread(reader.id, peer.id);
-            let unread = if seq >= last {
-                0
-            } else if last - seq > MAX_RECOUNT {
-                txn.counter(&unread_key)?.min(last - seq)
-            } else {
-                let (start, end) = (keys::msg(conv, seq + 1), keys::msg(conv, last + 1));
-                others(txn.scan(&start, &end)?, &reader.name)?
-            };
-            txn.put_u64(unread_key, unread);
+            if unread == 0 {
+                txn.delete(keys::unread(reader.id, peer.id));
+            }
             let settings: Settings = txn.record(&keys::settings(reader.id))?.unwrap_or_default();
             if settings.read_receipts {
                 let read = Event::Read {
@@ -83,17 +78,9 @@ pub(super) fn mark_read(
                 };
                 notices.push(txn.push_event(peer.id, read)?);
             }
-            (Peer::User(peer.name), unread)
+            Peer::User(peer.name)
         }
-        Conversation::Room(room) => {
-            let unread = if last - seq > MAX_ROOM_COUNT {
-                last - seq
-            } else {
-                let (start, end) = (keys::msg(conv, seq + 1), keys::msg(conv, last + 1));
-                others(txn.scan(&start, &end)?, &reader.name)?
-            };
-            (Peer::Room(room.name), unread)
-        }
+        Conversation::Room(room) => Peer::Room(room.name),
     };
     let mine = Event::ReadUpTo { peer, seq, unread };
     notices.push(txn.push_event(reader.id, mine)?);
@@ -142,23 +129,26 @@ pub(super) fn unread<B: KvBackend>(
     b: &View<'_, B>,
     user: UserId,
 ) -> Result<Vec<Unread>, StoreError> {
+    let me = b.user(user)?.map(|u| u.name).unwrap_or_default();
     let mut found = Vec::new();
-    for (key, count) in scan_decode_u64(b, keys::unread_of(user))? {
-        if count == 0 {
-            continue;
-        }
+    for (key, ()) in scan_decode::<B, ()>(b, keys::unread_of(user), false, usize::MAX)? {
         let sender = UserId(keys::last_u64(&key));
         let Some(peer) = b.user(sender)? else {
             continue;
         };
-        found.push(Unread {
-            peer: Peer::User(peer.name),
-            unread: count,
-            read_seq: b.counter(&keys::read_mark(user, USER, sender.0))?,
-            last_seq: b.counter(&keys::last_seq(Conv::direct(user, sender)))?,
-        });
+        let conv = Conv::direct(user, sender);
+        let read_seq = b.counter(&keys::read_mark(user, USER, sender.0))?;
+        let last_seq = b.counter(&keys::last_seq(conv))?;
+        let unread = count_unread(b, conv, read_seq, last_seq, &me)?;
+        if unread > 0 {
+            found.push(Unread {
+                peer: Peer::User(peer.name),
+                unread,
+                read_seq,
+                last_seq,
+            });
+        }
     }
-    let me = b.user(user)?.map(|u| u.name).unwrap_or_default();
     for (key, ()) in scan_decode::<B, ()>(b, keys::memberships_of(user), false, usize::MAX)? {
         let id = RoomId(keys::last_u64(&key));
         let Some(room) = b.room(id)? else {
@@ -169,11 +159,7 @@ pub(super) fn unread<B: KvBackend>(
         if last_seq <= read_seq {
             continue;
         }
-        let conv = Conv::Room(id);
-        let (start, end) = (keys::msg(conv, read_seq + 1), keys::msg(conv, last_seq + 1));
-        let looked = b.scan(&start, &end, false, MAX_ROOM_COUNT as usize)?;
-        let past = (last_seq - read_seq).saturating_sub(looked.len() as u64);
-        let unread = others(looked, &me)? + past;
+        let unread = count_unread(b, Conv::Room(id), read_seq, last_seq, &me)?;
         if unread > 0 {
             found.push(Unread {
                 peer: Peer::Room(room.name),
@@ -186,16 +172,21 @@ pub(super) fn unread<B: KvBackend>(
     Ok(found)
 }
 
-/// Counters with their keys.
-fn scan_decode_u64<B: KvBackend>(
+/// Messages of `conv` after `read_seq` (up to `last_seq`) that someone other
+/// than `me` sent: counted among the first [`MAX_COUNTED`], every later one
+/// counts.
+fn count_unread<B: KvBackend>(
     b: &View<'_, B>,
-    (start, end): (Vec<u8>, Vec<u8>),
-) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
-    b.scan(&start, &end, false, usize::MAX)?
-        .into_iter()
-        .map(|(key, raw)| {
-            let count = crate::store::kv::records::decode_u64(&key, &raw)?;
-            Ok((key, count))
-        })
-        .collect()
+    conv: Conv,
+    read_seq: u64,
+    last_seq: u64,
+    me: &str,
+) -> Result<u64, StoreError> {
+    if last_seq <= read_seq {
+        return Ok(0);
+    }
+    let (start, end) = (keys::msg(conv, read_seq + 1), keys::msg(conv, last_seq + 1));
+    let looked = b.scan(&start, &end, false, MAX_COUNTED as usize)?;
+    let past = (last_seq - read_seq).saturating_sub(looked.len() as u64);
+    Ok(others(looked, me)? + past)
 }

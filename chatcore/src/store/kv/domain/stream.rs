@@ -121,21 +121,21 @@ pub(super) fn ack(txn: &mut Txn<'_>, user: UserId, acks: Acks) -> Result<Vec<Not
     let Some(up_to) = acks.up_to else {
         return Ok(receipts);
     };
-    // A revoked device acks in vain.
-    if txn.raw(&keys::device(user, acks.device))?.is_none() {
+    // Every device has a position from its first login until it is revoked:
+    // a revoked device acks in vain.
+    let cursor_key = keys::cursor(user, acks.device);
+    let Some(mut cursor) = txn.record::<CursorRecord>(&cursor_key)? else {
         return Ok(receipts);
-    }
+    };
     let stream: StreamRecord = txn.record(&keys::stream(user))?.unwrap_or_default();
     let up_to = up_to.min(stream.head);
-    let cursor_key = keys::cursor(user, acks.device);
-    let mut cursor: CursorRecord = txn.record(&cursor_key)?.unwrap_or_default();
     if up_to > cursor.pos {
         receipts = delivered(txn, user, cursor.pos.max(stream.floor), up_to)?;
         cursor.pos = up_to;
     }
     cursor.at = acks.now;
     txn.put(cursor_key, &cursor);
-    reclaim(txn, user, acks.active_since)?;
+    reclaim(txn, user, stream, &cursor, acks.active_since)?;
     Ok(receipts)
 }
 
@@ -150,10 +150,19 @@ fn delivered(
 ) -> Result<Vec<Notice>, StoreError> {
     // (sender, [(seq, id)]) in first-seen order: an ack covers few senders.
     let mut passed: Vec<(UserId, Vec<(u64, u64)>)> = Vec::new();
-    let start = keys::stream_item(user, from + 1);
-    let end = keys::stream_item(user, to.saturating_add(1));
-    for (key, raw) in txn.scan(&start, &end)? {
+    // Positions are contiguous: point reads, which the log's memory answers
+    // for a device that keeps up, where a scan would also ask the backend.
+    for pos in from + 1..=to {
+        let key = keys::stream_item(user, pos);
+        let Some(raw) = txn.raw(&key)? else {
+            continue;
+        };
         if let ItemRecord::Message { sender, seq, id } = decode(&key, &raw)? {
+            // A note to oneself needs no receipt (and would change the stream
+            // record the caller holds).
+            if sender == user {
+                continue;
+            }
             match passed.iter_mut().find(|(s, _)| *s == sender) {
                 Some((_, messages)) => messages.push((seq, id)),
                 None => passed.push((sender, vec![(seq, id)])),
@@ -205,24 +214,32 @@ fn delivered(
     Ok(receipts)
 }
 
-/// Lets go of the items of `user`'s stream that every active device (seen
-/// since `active_since`) is past, at most [`MAX_RECLAIM`] of them.
-fn reclaim(txn: &mut Txn<'_>, user: UserId, active_since: u64) -> Result<(), StoreError> {
-    let (start, end) = keys::devices_of(user);
-    let mut lowest: Option<u64> = None;
-    for (key, raw) in txn.scan(&start, &end)? {
-        let device: DeviceRecord = decode(&key, &raw)?;
-        let cursor: CursorRecord = txn
-            .record(&keys::cursor(user, keys::last_u64(&key)))?
-            .unwrap_or_default();
-        if device.last_seen.max(cursor.at) >= active_since {
-            lowest = Some(lowest.map_or(cursor.pos, |l| l.min(cursor.pos)));
+/// Lets go of the items of `user`'s stream (`stream`) that every active device
+/// (seen since `active_since`, and the one that just acked to `acked`) is
+/// past, at most [`MAX_RECLAIM`] of them.
+fn reclaim(
+    txn: &mut Txn<'_>,
+    user: UserId,
+    mut stream: StreamRecord,
+    acked: &CursorRecord,
+    active_since: u64,
+) -> Result<(), StoreError> {
+    // The acking device is active; a user's only device needs no list.
+    let lowest = if stream.devices <= 1 {
+        acked.pos
+    } else {
+        let (start, end) = keys::devices_of(user);
+        let mut lowest = acked.pos;
+        for (key, raw) in txn.scan(&start, &end)? {
+            let device: DeviceRecord = decode(&key, &raw)?;
+            let cursor: CursorRecord = txn
+                .record(&keys::cursor(user, keys::last_u64(&key)))?
+                .unwrap_or_default();
+            if device.last_seen.max(cursor.at) >= active_since {
+                lowest = lowest.min(cursor.pos);
+            }
         }
-    }
-    let stream_key = keys::stream(user);
-    let mut stream: StreamRecord = txn.record(&stream_key)?.unwrap_or_default();
-    let Some(lowest) = lowest else {
-        return Ok(()); // no active device: keep everything for the next one
+        lowest
     };
     let upto = lowest.min(stream.floor.saturating_add(MAX_RECLAIM));
     if upto <= stream.floor {
@@ -232,7 +249,7 @@ fn reclaim(txn: &mut Txn<'_>, user: UserId, active_since: u64) -> Result<(), Sto
         txn.delete(keys::stream_item(user, pos));
     }
     stream.floor = upto;
-    txn.put(stream_key, &stream);
+    txn.put(keys::stream(user), &stream);
     Ok(())
 }
 
