@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use crate::mailbox::{Control, Mailbox, PushError};
 use crate::protocol::{DeviceId, ServerFrame};
 use crate::store::{StreamItem, UserId};
-use crate::sync::{understood, Outgoing, StreamSync};
+use crate::sync::{understood, Outgoing, StreamSync, STREAM_VERSION};
 
 const SHARDS: usize = 64;
 
@@ -117,6 +117,25 @@ impl Router {
             session.push(Arc::clone(frame));
         }
         sessions.len()
+    }
+
+    /// Pushes `current` to `user`'s live sessions of protocol version 5 or
+    /// newer and `older` to the others.
+    pub fn push_by_version(
+        &self,
+        user: UserId,
+        current: &Arc<ServerFrame>,
+        older: &Arc<ServerFrame>,
+    ) {
+        let shard = self.shard(user).read().expect("router lock");
+        for session in shard.get(&user).into_iter().flatten() {
+            let frame = if session.version >= STREAM_VERSION {
+                current
+            } else {
+                older
+            };
+            session.push(Arc::clone(frame));
+        }
     }
 
     /// Offers an item of `user`'s stream to their live sessions.

@@ -21,6 +21,8 @@ pub(super) struct LoggedIn {
     pub first: bool,
     /// The device was away so long that items it never got were let go.
     pub fell_behind: bool,
+    /// When the device was last seen before (0: a new device).
+    pub seen_before: u64,
 }
 
 impl Conn {
@@ -145,6 +147,7 @@ impl Conn {
             device,
             first: registered.first,
             fell_behind: login.fell_behind,
+            seen_before: login.seen_before,
         })
     }
 

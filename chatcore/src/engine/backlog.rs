@@ -1,6 +1,7 @@
 //! What a login owes its session: the items of the user's stream past the
-//! device's position, then where the user has unread messages, then
-//! `CaughtUp`; and later, whenever a live item shows a gap, the items up to it.
+//! device's position, then the receipts that came since the device was last
+//! seen and where the user has unread messages, then `CaughtUp`; and later,
+//! whenever a live item shows a gap, the items up to it.
 //! Both are *fills* (see [`crate::sync`]): futures the connection's loop polls
 //! beside reading frames, so the client's acks (and its other requests) are
 //! read and answered while the backlog goes out, and the loop's timers, stops
@@ -21,11 +22,18 @@ use crate::sync::{Outgoing, StreamSync, STREAM_VERSION};
 /// must not be told it is caught up.
 pub(super) type Backlog = Pin<Box<dyn Future<Output = Result<(), ErrorCode>> + Send>>;
 
+/// What a login's backlog tells besides the stream.
+pub(super) struct LoginNews {
+    /// The device fell behind: say so first.
+    pub fell_behind: bool,
+    /// The delivered marks that moved since then are news to the device.
+    pub receipts_since: u64,
+}
+
 impl Conn {
-    /// A fill of this session's stream: a login's backlog (`login`: with the
-    /// unread counts and `CaughtUp` after it, and the news that the device
-    /// `fell_behind` before it), or the filling of a gap.
-    pub(super) fn backlog(&self, user: User, login: bool, fell_behind: bool) -> Backlog {
+    /// A fill of this session's stream: a login's backlog (with `login`'s news,
+    /// the unread counts and `CaughtUp`), or the filling of a gap (`None`).
+    pub(super) fn backlog(&self, user: User, login: Option<LoginNews>) -> Backlog {
         let state = Arc::clone(&self.state);
         let mailbox = Arc::clone(&self.handle.mailbox);
         let sync = self.handle.sync.clone();
@@ -35,14 +43,25 @@ impl Conn {
                 return Ok(());
             };
             let send = |event| push_waiting(&state, &mailbox, event);
+            let fell_behind = login.as_ref().is_some_and(|l| l.fell_behind);
             if fell_behind && current && !send(Event::FellBehind).await {
                 return Ok(());
             }
-            if !fill(&state, &mailbox, &sync, &user).await? || !login {
+            if !fill(&state, &mailbox, &sync, &user).await? {
                 return Ok(());
             }
+            let Some(login) = login else {
+                return Ok(());
+            };
             if current {
-                let unread = state.store.unread(user.id).await.map_err(internal)?;
+                let store = &state.store;
+                let receipts = store.delivered_since(user.id, login.receipts_since);
+                for (peer, seq) in receipts.await.map_err(internal)? {
+                    if !send(Event::DeliveredTo { peer, seq }).await {
+                        return Ok(());
+                    }
+                }
+                let unread = store.unread(user.id).await.map_err(internal)?;
                 if !unread.is_empty() && !send(Event::Unread(unread)).await {
                     return Ok(());
                 }

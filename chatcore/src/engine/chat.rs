@@ -5,9 +5,29 @@ use std::sync::Arc;
 
 use super::conn::{internal, now_ms, push_notices, Conn, Reply};
 use super::pipeline::InFlight;
+use super::ServerState;
 use crate::friends::LinkState;
 use crate::protocol::{limits, Body, ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
-use crate::store::{Acks, Appended, Conversation, NewMessage, NewRoomMessage, User};
+use crate::store::{Acks, Appended, Conversation, NewMessage, NewRoomMessage, Receipt, User};
+
+/// Tells the senders' live sessions that their messages were delivered:
+/// cumulatively from protocol version 5, by ids before.
+fn push_receipts(state: &ServerState, receipts: Vec<Receipt>) {
+    for receipt in receipts {
+        let current = Arc::new(ServerFrame::Event(Event::DeliveredTo {
+            peer: receipt.recipient,
+            seq: receipt.seq,
+        }));
+        let id = receipt.ids.last().copied().unwrap_or_default();
+        let older = Arc::new(ServerFrame::Event(Event::Delivered {
+            id,
+            ids: receipt.ids,
+        }));
+        state
+            .router
+            .push_by_version(receipt.sender, &current, &older);
+    }
+}
 
 /// The answer to a send: where the message is stored.
 fn sent(appended: &Appended) -> Response {
@@ -240,7 +260,7 @@ impl Conn {
         Box::pin(async move {
             let reply = match state.store.ack(me.id, acks).await {
                 Ok(receipts) => {
-                    push_notices(&state, receipts);
+                    push_receipts(&state, receipts);
                     Ok(Response::Done)
                 }
                 Err(e) => Err(internal(e)),

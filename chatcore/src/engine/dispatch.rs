@@ -2,6 +2,7 @@
 //! do, and requests go to the handler for their area (accounts, contacts,
 //! chat, rooms, files).
 
+use super::backlog::LoginNews;
 use super::conn::{Conn, Flow};
 use super::pipeline::Pipeline;
 use crate::friends::FriendAction;
@@ -71,7 +72,11 @@ impl Conn {
                 if login.first {
                     self.announce_presence(&login.user, true).await;
                 }
-                Flow::Backlog(self.backlog(login.user, true, login.fell_behind))
+                let login_news = LoginNews {
+                    fell_behind: login.fell_behind,
+                    receipts_since: login.seen_before,
+                };
+                Flow::Backlog(self.backlog(login.user, Some(login_news)))
             }
             Err(code) => {
                 self.respond(req_id, Err(code));

@@ -130,7 +130,7 @@ where
             _ = async { gap.as_mut().expect("checked").await }, if gap.is_some() && backlog.is_none() => {
                 gap = None;
                 let user = conn.me();
-                backlog = Some(conn.backlog(user, false, false));
+                backlog = Some(conn.backlog(user, None));
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= conn.state.config.idle_timeout {

@@ -133,8 +133,10 @@ pub enum Event {
         expires_ms: u32,
     },
     /// Your messages to `peer` up to `seq` reached one of their devices
-    /// (protocol version 5; a stream item). Cumulative: one receipt covers every
-    /// message before it.
+    /// (protocol version 5). Cumulative: one receipt covers every message
+    /// before it. A mark, not a stream item: sent live to your online devices,
+    /// and at login (before `CaughtUp`) for the marks that moved since the
+    /// device was last seen (all of them to a new device).
     DeliveredTo {
         /// The recipient.
         peer: String,

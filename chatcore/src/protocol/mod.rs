@@ -42,8 +42,8 @@ use serde::{Deserialize, Serialize};
 ///    [`ServerFrame::Item`]s of their stream, acked cumulatively with
 ///    [`ClientFrame::AckUpTo`] (each device keeps its own position; a
 ///    [`Request::Login`] is the user's default device). A user's own messages
-///    reach their other devices; receipts are cumulative
-///    ([`Event::DeliveredTo`]); read marks ([`Request::MarkRead`],
+///    reach their other devices; receipts are cumulative marks per
+///    conversation ([`Event::DeliveredTo`], live and at login); read marks ([`Request::MarkRead`],
 ///    [`Event::ReadUpTo`], [`Event::Read`], [`Request::SetReadReceipts`]);
 ///    unread counts at login ([`Event::Unread`]); [`Event::FellBehind`].
 ///    Sessions of older versions get their stream as `Event` frames acked by

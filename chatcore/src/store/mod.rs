@@ -71,6 +71,9 @@ pub struct DeviceLogin {
     /// It was away so long that items it never acked were let go (its position
     /// moved up to the oldest kept item).
     pub fell_behind: bool,
+    /// When it was last seen before this login (0 for a new device): receipts
+    /// since then are news to it ([`Store::delivered_since`]).
+    pub seen_before: Timestamp,
 }
 
 /// An item of a user's stream, as [`Store::stream`] reads it or a write returns
@@ -93,10 +96,22 @@ pub struct StreamItem {
 pub enum Older {
     /// As [`StreamItem::event`].
     Same,
-    /// As this event.
-    Instead(Event),
-    /// Not at all.
+    /// Not at all (an event its version does not know).
     Hidden,
+}
+
+/// A conversation's delivered mark moved: the first device of `recipient`
+/// has `sender`'s messages up to `seq` (from [`Store::ack`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Whose messages.
+    pub sender: UserId,
+    /// Who has them (the name).
+    pub recipient: String,
+    /// Up to here (a seq of their conversation).
+    pub seq: u64,
+    /// The ids of the messages it newly covers (for older sessions).
+    pub ids: Vec<ItemId>,
 }
 
 /// A device's acks, for [`Store::ack`].
@@ -562,12 +577,22 @@ pub trait Store: Send + Sync + 'static {
     /// Carries out a device's acks atomically. Its position moves up to
     /// [`Acks::up_to`] (never past the newest item, never back); the first
     /// device of a user to pass a message from someone moves that
-    /// conversation's delivered mark, and the sender gets one
-    /// [`Event::DeliveredTo`] item per conversation. Items every active device
+    /// conversation's delivered mark (state, not a stream item: the sender's
+    /// devices are told live, and at login by
+    /// [`delivered_since`](Self::delivered_since)). Items every active device
     /// (seen since [`Acks::active_since`], and this one) is past are let go.
     /// Room messages move the user's delivered position in their rooms
-    /// (unknown ids are ignored). Returns the receipts.
-    async fn ack(&self, user: UserId, acks: Acks) -> Result<Vec<Notice>, StoreError>;
+    /// (unknown ids are ignored). Returns the marks that moved, one per
+    /// sender.
+    async fn ack(&self, user: UserId, acks: Acks) -> Result<Vec<Receipt>, StoreError>;
+
+    /// The delivered marks of `sender`'s conversations that moved at or after
+    /// `since`: (the recipient's name, the seq), in recipient id order.
+    async fn delivered_since(
+        &self,
+        sender: UserId,
+        since: Timestamp,
+    ) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Marks `reader`'s conversation read up to `seq` (at most its newest; a
     /// mark never moves back): `reader`'s stream gets [`Event::ReadUpTo`] and,

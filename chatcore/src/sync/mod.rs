@@ -61,7 +61,6 @@ impl Outgoing {
             .get_or_init(|| {
                 let event = match &self.older {
                     Older::Hidden => return None,
-                    Older::Instead(event) => event.clone(),
                     Older::Same => match &*self.current {
                         ServerFrame::Item { event, .. } => event.clone(),
                         _ => unreachable!("built as an item"),

@@ -117,8 +117,11 @@ pub fn default_device(user: UserId) -> Vec<u8> {
 }
 /// The newest seq of `sender`'s messages to `recipient` that a device of
 /// `recipient` acked.
-pub fn delivered_mark(recipient: UserId, sender: UserId) -> Vec<u8> {
-    key(b'M', None, &[recipient.0, sender.0])
+pub fn delivered_mark(sender: UserId, recipient: UserId) -> Vec<u8> {
+    key(b'M', None, &[sender.0, recipient.0])
+}
+pub fn delivered_marks_of(sender: UserId) -> (Vec<u8>, Vec<u8>) {
+    range(b'M', None, &[sender.0])
 }
 /// `reader`'s read mark in a conversation with a user (kind 0) or a room
 /// (kind 1).

@@ -403,7 +403,6 @@ mod tests {
     #[tokio::test]
     async fn a_format_1_database_is_upgraded_and_reads_as_before() {
         use crate::protocol::{Body, Message, Peer};
-        use crate::store::Notice;
 
         #[derive(Serialize)]
         struct InboxRecordV1 {
@@ -464,9 +463,7 @@ mod tests {
         let receipts = store.ack(bob.id, acks).await.unwrap();
         assert!(matches!(
             &receipts[..],
-            [Notice { recipient, item }]
-                if *recipient == ann.id
-                    && matches!(&item.older, crate::store::Older::Instead(Event::Delivered { ids, .. }) if ids[..] == [900])
+            [crate::store::Receipt { sender, ids, .. }] if *sender == ann.id && ids[..] == [900]
         ));
         assert!(store.stream(bob.id, 0, 10).await.unwrap().is_empty());
     }

@@ -104,16 +104,14 @@ pub enum ItemRecord {
         /// The device it was sent from (its sessions are not sent it).
         device: Option<u64>,
     },
-    /// A receipt: `event` is the `DeliveredTo`; sessions older than protocol
-    /// version 5 get a `Delivered` receipt with the id `id` naming `ids`.
-    Receipt {
-        /// The cumulative receipt.
-        event: Event,
-        /// Its id, for older sessions' acks.
-        id: u64,
-        /// The messages it newly covers.
-        ids: Vec<u64>,
-    },
+}
+
+/// A conversation's delivered mark (under `keys::delivered_mark`): the sender's
+/// messages up to `seq` reached a device of the recipient, at `at`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct DeliveredMark {
+    pub(super) seq: u64,
+    pub(super) at: Timestamp,
 }
 
 /// Stored form of a room.

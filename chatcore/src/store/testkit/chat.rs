@@ -3,11 +3,11 @@
 
 use super::{
     ack_to, befriend, default_device, inbox, new_id, send, stream, text, try_send, user, Fixture,
-    MAX_PENDING,
+    ACKED_AT, MAX_PENDING,
 };
 use crate::friends::FriendAction;
 use crate::protocol::{DeviceClaim, ErrorCode, Event, Peer};
-use crate::store::{Appended, DirectSent, NewMessage, Older, Store};
+use crate::store::{Appended, DirectSent, NewMessage, Receipt, Store, User, UserId};
 
 /// Each conversation numbers its messages from 1; the inbox lists them in order.
 pub async fn messages_get_seqs_and_inbox_order<S: Store>(fx: &Fixture<S>) {
@@ -203,10 +203,11 @@ pub async fn blocks_and_friendship_are_checked_by_the_send<S: Store>(fx: &Fixtur
 }
 
 /// A device's ack moves its position, cumulatively; the messages it passes
-/// move each conversation's delivered mark, and each sender gets one
-/// cumulative receipt (with the ids it newly covers, for older clients); an
-/// older position, a repeated one, and another device passing the same
-/// messages produce nothing more. Items every device is past are let go.
+/// move each conversation's delivered mark (kept, for the senders' devices to
+/// read, not put in their streams), one cumulative receipt per sender (with
+/// the ids it newly covers, for older clients); an older position, a repeated
+/// one, and another device passing the same messages produce nothing more.
+/// Items every device is past are let go.
 pub async fn acks_move_a_position_and_write_one_receipt_per_sender<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let (a, b, c) = (
@@ -240,31 +241,25 @@ pub async fn acks_move_a_position_and_write_one_receipt_per_sender<S: Store>(fx:
         laptop.position, 0,
         "a new device starts at the oldest kept item"
     );
-    // The phone passes ann's first message and bob's: one receipt each.
+    // The phone passes ann's first message and bob's: one receipt each, a
+    // mark the senders can read later, and no item of their streams.
     let receipts = ack_to(&store, c.id, phone, 2).await;
-    assert_eq!(receipts.len(), 2);
-    let to_a = receipts
-        .iter()
-        .find(|n| n.recipient == a.id)
-        .expect("for a");
+    let receipt = |sender: &User, seq, ids: Vec<u64>| Receipt {
+        sender: sender.id,
+        recipient: "cat".into(),
+        seq,
+        ids,
+    };
     assert_eq!(
-        to_a.item.event,
-        Event::DeliveredTo {
-            peer: "cat".into(),
-            seq: 1
-        }
+        receipts,
+        [receipt(&a, 1, vec![x1]), receipt(&b, 1, vec![y1])]
     );
-    assert!(
-        matches!(&to_a.item.older, Older::Instead(Event::Delivered { ids, .. }) if *ids == vec![x1])
-    );
-    let to_b = receipts
-        .iter()
-        .find(|n| n.recipient == b.id)
-        .expect("for b");
-    assert!(
-        matches!(&to_b.item.older, Older::Instead(Event::Delivered { ids, .. }) if *ids == vec![y1])
-    );
-    assert_eq!(stream(&store, a.id).await, vec![to_a.item.clone()]);
+    assert!(stream(&store, a.id).await.is_empty());
+    let kept = &store;
+    let marks =
+        |sender: UserId, since| async move { kept.delivered_since(sender, since).await.unwrap() };
+    assert_eq!(marks(a.id, 0).await, [("cat".to_string(), 1)]);
+    assert!(marks(a.id, ACKED_AT + 1).await.is_empty(), "none since");
     // Nothing is let go while the laptop has not passed it.
     assert_eq!(stream(&store, c.id).await.len(), 3);
     // An older or repeated position, and the laptop passing the same
@@ -276,11 +271,8 @@ pub async fn acks_move_a_position_and_write_one_receipt_per_sender<S: Store>(fx:
     // Past the newest item is the newest item; ann's second message is now
     // delivered, cumulatively.
     let receipts = ack_to(&store, c.id, laptop.device.id, 99).await;
-    assert!(matches!(
-        &receipts[..],
-        [n] if n.recipient == a.id && n.item.event == Event::DeliveredTo { peer: "cat".into(), seq: 2 }
-            && matches!(&n.item.older, Older::Instead(Event::Delivered { ids, .. }) if *ids == vec![x2])
-    ));
+    assert_eq!(receipts, [receipt(&a, 2, vec![x2])]);
+    assert_eq!(marks(a.id, 0).await, [("cat".to_string(), 2)]);
     assert_eq!(
         stream(&store, c.id).await.len(),
         1,

@@ -57,7 +57,7 @@ pub use rooms::{
 };
 
 use super::{
-    Acks, Appended, DirectSent, NewMessage, Notice, Room, Store, StreamItem, User, UserId,
+    Acks, Appended, DirectSent, NewMessage, Receipt, Room, Store, StreamItem, User, UserId,
 };
 use crate::friends::FriendAction;
 use crate::protocol::{Body, ErrorCode, Event};
@@ -288,8 +288,11 @@ async fn stream(store: &impl Store, user: UserId) -> Vec<StreamItem> {
     store.stream(user, 0, 10_000).await.expect("stream")
 }
 
+/// When the acks of [`ack_to`] and [`acks`] are made.
+const ACKED_AT: u64 = 1_700_000_000_000;
+
 /// `device` of `user` acks the stream up to `pos`; returns the receipts.
-async fn ack_to(store: &impl Store, user: UserId, device: u64, pos: u64) -> Vec<Notice> {
+async fn ack_to(store: &impl Store, user: UserId, device: u64, pos: u64) -> Vec<Receipt> {
     acks(store, user, device, Some(pos), Vec::new()).await
 }
 
@@ -301,12 +304,12 @@ async fn acks(
     device: u64,
     up_to: Option<u64>,
     room_messages: Vec<u64>,
-) -> Vec<Notice> {
+) -> Vec<Receipt> {
     let acks = Acks {
         device,
         up_to,
         room_messages,
-        now: 1_700_000_000_000,
+        now: ACKED_AT,
         active_since: 0,
     };
     store.ack(user, acks).await.expect("ack")

@@ -33,15 +33,23 @@ pub(super) fn device_login(
     now: Timestamp,
 ) -> Result<Result<DeviceLogin, ErrorCode>, StoreError> {
     let known = |txn: &Txn<'_>, id| txn.record::<DeviceRecord>(&keys::device(user, id));
-    let (id, name, new) = match claim {
+    // (id, name, last seen before; `None`: a new device)
+    let (id, name, seen_before) = match claim {
         None => {
             let default = keys::default_device(user);
             match txn.record::<u64>(&default)? {
-                Some(id) if known(txn, id)?.is_some() => (id, DEFAULT_DEVICE.to_owned(), false),
-                _ => {
+                Some(id) => match known(txn, id)? {
+                    Some(record) => (id, record.name, Some(record.last_seen)),
+                    None => {
+                        let id = txn.next_id()?;
+                        txn.put(default, &id);
+                        (id, DEFAULT_DEVICE.to_owned(), None)
+                    }
+                },
+                None => {
                     let id = txn.next_id()?;
                     txn.put(default, &id);
-                    (id, DEFAULT_DEVICE.to_owned(), true)
+                    (id, DEFAULT_DEVICE.to_owned(), None)
                 }
             }
         }
@@ -50,13 +58,14 @@ pub(super) fn device_login(
             if txn.scan(&start, &end)?.len() >= max_devices {
                 return Ok(Err(ErrorCode::TooManyDevices));
             }
-            (txn.next_id()?, name, true)
+            (txn.next_id()?, name, None)
         }
         Some(DeviceClaim::Known { id }) => match known(txn, id)? {
-            Some(record) => (id, record.name, false),
+            Some(record) => (id, record.name, Some(record.last_seen)),
             None => return Ok(Err(ErrorCode::UnknownDevice)),
         },
     };
+    let new = seen_before.is_none();
     let record = DeviceRecord {
         name,
         last_seen: now,
@@ -85,6 +94,7 @@ pub(super) fn device_login(
         device: device_from(id, record),
         position: cursor.pos,
         fell_behind,
+        seen_before: seen_before.unwrap_or(0),
     }))
 }
 

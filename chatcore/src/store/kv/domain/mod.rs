@@ -27,7 +27,7 @@ use crate::friends::{FriendAction, Link};
 use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, ItemId, Message, Timestamp, Unread};
 use crate::store::{
     Account, Acks, Appended, Conversation, Deliver, Device, DeviceLogin, DirectSent, FileQuota,
-    FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Room, RoomId,
+    FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Receipt, Room, RoomId,
     RoomListing, RoomPosition, SendRecordSweep, Store, StoreError, StoreHealth, StreamItem,
     SweepCursor, User, UserId,
 };
@@ -213,8 +213,17 @@ impl<B: KvBackend> Store for KvStore<B> {
             .await
     }
 
-    async fn ack(&self, user: UserId, acks: Acks) -> Result<Vec<Notice>, StoreError> {
+    async fn ack(&self, user: UserId, acks: Acks) -> Result<Vec<Receipt>, StoreError> {
         self.write(move |txn| stream::ack(txn, user, acks)).await
+    }
+
+    async fn delivered_since(
+        &self,
+        sender: UserId,
+        since: Timestamp,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(move |b| stream::delivered_since(b, sender, since))
+            .await
     }
 
     async fn mark_read(

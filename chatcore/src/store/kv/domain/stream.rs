@@ -1,15 +1,16 @@
 //! A user's stream: what they must not miss, at increasing positions, with a
-//! position per device (cumulative acks), the delivered marks the acks move,
-//! and letting go of what every active device is past.
+//! position per device (cumulative acks), the delivered marks the acks move
+//! (state, not stream items), and letting go of what every active device is
+//! past.
 
 use super::scan_decode;
 use crate::protocol::{Event, Message};
 use crate::store::kv::keys::{self, Conv};
 use crate::store::kv::records::{
-    decode, CursorRecord, DeviceRecord, ItemRecord, Reader, StreamRecord,
+    decode, CursorRecord, DeliveredMark, DeviceRecord, ItemRecord, Reader, StreamRecord,
 };
 use crate::store::kv::{KvBackend, Txn, View};
-use crate::store::{Acks, Notice, Older, RoomId, StoreError, StreamItem, UserId};
+use crate::store::{Acks, Notice, Older, Receipt, RoomId, StoreError, StreamItem, UserId};
 
 /// Most items one ack lets go: a device that comes back after long lets a
 /// long stream go over several acks, never in one long write.
@@ -90,12 +91,6 @@ pub(super) fn render(
             older: Older::Same,
             from_device: device,
         },
-        ItemRecord::Receipt { event, id, ids } => StreamItem {
-            pos,
-            event,
-            older: Older::Instead(Event::Delivered { id, ids }),
-            from_device: None,
-        },
     })
 }
 
@@ -115,7 +110,7 @@ pub(super) fn stream<B: KvBackend>(
 }
 
 /// Carries out a device's acks (see [`Store::ack`](crate::store::Store::ack)).
-pub(super) fn ack(txn: &mut Txn<'_>, user: UserId, acks: Acks) -> Result<Vec<Notice>, StoreError> {
+pub(super) fn ack(txn: &mut Txn<'_>, user: UserId, acks: Acks) -> Result<Vec<Receipt>, StoreError> {
     room_acks(txn, user, &acks.room_messages)?;
     let mut receipts = Vec::new();
     let Some(up_to) = acks.up_to else {
@@ -130,7 +125,7 @@ pub(super) fn ack(txn: &mut Txn<'_>, user: UserId, acks: Acks) -> Result<Vec<Not
     let stream: StreamRecord = txn.record(&keys::stream(user))?.unwrap_or_default();
     let up_to = up_to.min(stream.head);
     if up_to > cursor.pos {
-        receipts = delivered(txn, user, cursor.pos.max(stream.floor), up_to)?;
+        receipts = delivered(txn, user, cursor.pos.max(stream.floor), up_to, acks.now)?;
         cursor.pos = up_to;
     }
     cursor.at = acks.now;
@@ -140,14 +135,15 @@ pub(super) fn ack(txn: &mut Txn<'_>, user: UserId, acks: Acks) -> Result<Vec<Not
 }
 
 /// The receipts for `user`'s stream items in `(from, to]` that a device just
-/// acked: per sender, the newest seq passed moves the conversation's delivered
-/// mark, and a mark that moved makes one receipt.
+/// acked at `now`: per sender, the newest seq passed moves the conversation's
+/// delivered mark, and a mark that moved makes one receipt.
 fn delivered(
     txn: &mut Txn<'_>,
     user: UserId,
     from: u64,
     to: u64,
-) -> Result<Vec<Notice>, StoreError> {
+    now: u64,
+) -> Result<Vec<Receipt>, StoreError> {
     // (sender, [(seq, id)]) in first-seen order: an ack covers few senders.
     let mut passed: Vec<(UserId, Vec<(u64, u64)>)> = Vec::new();
     // Positions are contiguous: point reads, which the log's memory answers
@@ -158,11 +154,6 @@ fn delivered(
             continue;
         };
         if let ItemRecord::Message { sender, seq, id } = decode(&key, &raw)? {
-            // A note to oneself needs no receipt (and would change the stream
-            // record the caller holds).
-            if sender == user {
-                continue;
-            }
             match passed.iter_mut().find(|(s, _)| *s == sender) {
                 Some((_, messages)) => messages.push((seq, id)),
                 None => passed.push((sender, vec![(seq, id)])),
@@ -172,14 +163,20 @@ fn delivered(
     let mut receipts = Vec::with_capacity(passed.len());
     let mut me = None;
     for (sender, messages) in passed {
-        let mark_key = keys::delivered_mark(user, sender);
-        let mark = txn.counter(&mark_key)?;
+        let mark_key = keys::delivered_mark(sender, user);
+        let mark: DeliveredMark = txn.record(&mark_key)?.unwrap_or_default();
         let newest = messages.iter().map(|&(seq, _)| seq).max().unwrap_or(0);
-        if newest <= mark {
+        if newest <= mark.seq {
             continue; // another device of this user passed them first
         }
-        txn.put_u64(mark_key, newest);
-        let name = match &me {
+        txn.put(
+            mark_key,
+            &DeliveredMark {
+                seq: newest,
+                at: now,
+            },
+        );
+        let recipient = match &me {
             Some(name) => String::clone(name),
             None => {
                 let name = txn.user(user)?.map(|u| u.name).unwrap_or_default();
@@ -188,30 +185,38 @@ fn delivered(
         };
         let ids = messages
             .iter()
-            .filter(|&&(seq, _)| seq > mark)
+            .filter(|&&(seq, _)| seq > mark.seq)
             .map(|&(_, id)| id)
             .collect();
-        let event = Event::DeliveredTo {
-            peer: name,
+        receipts.push(Receipt {
+            sender,
+            recipient,
             seq: newest,
-        };
-        let id = txn.next_id()?;
-        let record = ItemRecord::Receipt { event, id, ids };
-        let pos = txn.push_item(sender, &record)?;
-        let ItemRecord::Receipt { event, id, ids } = record else {
-            unreachable!("built above")
-        };
-        receipts.push(Notice {
-            recipient: sender,
-            item: StreamItem {
-                pos,
-                event,
-                older: Older::Instead(Event::Delivered { id, ids }),
-                from_device: None,
-            },
+            ids,
         });
     }
     Ok(receipts)
+}
+
+/// The delivered marks of `sender`'s conversations that moved at or after
+/// `since`.
+pub(super) fn delivered_since<B: KvBackend>(
+    b: &View<'_, B>,
+    sender: UserId,
+    since: u64,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut found = Vec::new();
+    for (key, mark) in
+        scan_decode::<B, DeliveredMark>(b, keys::delivered_marks_of(sender), false, usize::MAX)?
+    {
+        if mark.at < since {
+            continue;
+        }
+        if let Some(recipient) = b.user(UserId(keys::last_u64(&key)))? {
+            found.push((recipient.name, mark.seq));
+        }
+    }
+    Ok(found)
 }
 
 /// Lets go of the items of `user`'s stream (`stream`) that every active device
