@@ -235,7 +235,7 @@ where
     // The router no longer reaches this session (`close`): the writer ends after
     // flushing what is queued; a peer that does not read gets a short grace, then
     // the writer is cut off. Frames routed here from now on are dropped; what they
-    // carried waits in the inbox for the next login.
+    // carried waits in the stream for the next login.
     mailbox.close();
     drop(conn);
     let grace = if slow_reader {

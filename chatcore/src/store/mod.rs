@@ -517,7 +517,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
 
     /// Applies a friend-workflow action of `actor` towards `other` atomically: the
-    /// links of both sides and the inbox notices change together or not at all.
+    /// links of both sides and the stream items change together or not at all.
     async fn friend_op(
         &self,
         actor: &User,

@@ -4,7 +4,7 @@
 //! `active` takes each group commit once its log record is durable; a checkpoint
 //! freezes it (`frozen`) and writes it into the backend, then drops it. An entry
 //! created and deleted within one period never reaches the backend at all: in a
-//! chat that keeps up, that is every inbox entry and every delivery receipt.
+//! chat that keeps up, that is every stream item.
 
 use std::collections::{btree_map, BTreeMap};
 use std::sync::Arc;

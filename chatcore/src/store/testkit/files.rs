@@ -22,7 +22,7 @@ fn offer(from: &User, to: FileTarget, name: &str, size: u64, chunk_size: u32, ts
 }
 
 /// A file is invisible until completed; completing one to a user writes a
-/// `FileShared` inbox item; deleting removes record and chunks.
+/// `FileShared` stream item; deleting removes record and chunks.
 pub async fn files_become_visible_only_when_complete<S: Store>(fx: &Fixture<S>) {
     let store = fx.open();
     let (a, b) = (user(&store, "ann").await, user(&store, "bob").await);

@@ -30,7 +30,7 @@ pub async fn friend_request_and_accept<S: Store>(fx: &Fixture<S>) {
             note: "it's ann".into()
         }
     );
-    // The request waits in b's inbox.
+    // The request waits in b's stream.
     assert_eq!(
         inbox(&store, b.id).await,
         vec![out.notices[0].item.event.clone()]

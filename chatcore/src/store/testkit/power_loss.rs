@@ -39,7 +39,7 @@ pub trait PowerLossDisk: Sized {
 /// `new_disk()`, have 16 tasks send messages from ann to bob, cut the power
 /// after a random number of acknowledged sends (up to 400), reopen on what the
 /// disk then holds, and check that every acknowledged message is there (in
-/// history and in bob's inbox, seqs contiguous) and the store takes writes.
+/// history and in bob's stream, seqs contiguous) and the store takes writes.
 pub fn power_loss_loses_nothing<D: PowerLossDisk, S: Store>(
     seed: u64,
     cases: u64,
