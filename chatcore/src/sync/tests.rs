@@ -372,3 +372,32 @@ async fn a_gap_in_live_items_is_filled_from_the_store_in_order() {
     let c = w.devices[0].connection.as_ref().unwrap();
     assert_eq!(c.received, [1, 2]);
 }
+
+/// A fill that finds positions gone from the store (let go while this device
+/// was inactive) goes on past them instead of waiting for them for ever.
+#[tokio::test]
+async fn a_fill_goes_on_past_positions_let_go() {
+    let mut w = World::new().await;
+    for _ in 0..3 {
+        w.send(w.bob.clone(), w.ann.clone(), None).await;
+    }
+    w.login(0).await;
+    // Every other device acks everything with the laptop inactive: the
+    // first two are let go under the laptop's open connection.
+    let acks = |device, active_since| Acks {
+        device,
+        up_to: Some(2),
+        room_messages: Vec::new(),
+        now: 10,
+        active_since,
+    };
+    let (phone, tablet) = (w.devices[1].id, w.devices[2].id);
+    w.store.ack(w.ann.id, acks(phone, 5)).await.unwrap();
+    w.store.ack(w.ann.id, acks(tablet, 5)).await.unwrap();
+    assert_eq!(w.store.stream(w.ann.id, 0, 10).await.unwrap().len(), 1);
+    while w.fill(0).await {}
+    w.read(0).await.unwrap();
+    let c = w.devices[0].connection.as_ref().unwrap();
+    assert_eq!(c.received, [3]);
+    assert!(!c.sync.is_filling());
+}
