@@ -37,15 +37,13 @@ pub(super) fn device_login(
     let (id, name, seen_before) = match claim {
         None => {
             let default = keys::default_device(user);
-            match txn.record::<u64>(&default)? {
-                Some(id) => match known(txn, id)? {
-                    Some(record) => (id, record.name, Some(record.last_seen)),
-                    None => {
-                        let id = txn.next_id()?;
-                        txn.put(default, &id);
-                        (id, DEFAULT_DEVICE.to_owned(), None)
-                    }
-                },
+            let existing = match txn.record::<u64>(&default)? {
+                Some(id) => known(txn, id)?.map(|record| (id, record)),
+                None => None,
+            };
+            match existing {
+                Some((id, record)) => (id, record.name, Some(record.last_seen)),
+                // The first such login, or the default device was revoked.
                 None => {
                     let id = txn.next_id()?;
                     txn.put(default, &id);

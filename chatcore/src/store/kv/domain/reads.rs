@@ -4,7 +4,7 @@
 use super::scan_decode;
 use crate::protocol::{ErrorCode, Event, Message, Peer, Unread};
 use crate::store::kv::keys::{self, Conv};
-use crate::store::kv::records::{decode, Reader, Settings};
+use crate::store::kv::records::{decode, decode_u64, Reader, Settings};
 use crate::store::kv::{KvBackend, Txn, View};
 use crate::store::{Conversation, Notice, RoomId, StoreError, User, UserId};
 
@@ -20,8 +20,9 @@ pub(super) const ROOM: u64 = 1;
 /// `reader`'s read mark in a room: set at create or join and by `mark_read`;
 /// a membership from before read marks has none: its delivered position then.
 fn room_read_mark(r: &impl Reader, reader: UserId, room: RoomId) -> Result<u64, StoreError> {
-    match r.raw(&keys::read_mark(reader, ROOM, room.0))? {
-        Some(_) => r.counter(&keys::read_mark(reader, ROOM, room.0)),
+    let mark = keys::read_mark(reader, ROOM, room.0);
+    match r.raw(&mark)? {
+        Some(raw) => decode_u64(&mark, &raw),
         None => r.counter(&keys::member(room, reader)),
     }
 }
