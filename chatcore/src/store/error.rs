@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+#[cfg(doc)]
+use crate::{protocol::ErrorCode, store::Store};
+
 /// A failure of the storage itself (not a refusal: those are [`ErrorCode`]s).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::friends::Link;
 use crate::protocol::{Body, DeviceId, Event, ItemId, Message, Timestamp};
+#[cfg(doc)]
+use crate::store::Store;
 
 /// A user's numeric id, assigned by the store at registration. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
