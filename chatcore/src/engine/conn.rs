@@ -62,10 +62,11 @@ pub(super) const WRITE_GRACE: Duration = Duration::from_secs(5);
 
 /// The code a client is answered when the store fails: `Unavailable` when the
 /// store refuses writes for good or is closed (the server is stopping; the
-/// failure itself was logged once), else `Internal`, logged.
+/// failure itself was logged once) or cannot be reached for now (a networked
+/// database), else `Internal`, logged.
 pub(super) fn internal(e: StoreError) -> ErrorCode {
     match e {
-        StoreError::Failed(_) | StoreError::Closed => {
+        StoreError::Failed(_) | StoreError::Closed | StoreError::Unavailable(_) => {
             tracing::debug!(error = %e, "store unavailable");
             ErrorCode::Unavailable
         }
