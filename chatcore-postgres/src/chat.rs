@@ -1,0 +1,355 @@
+//! Chat: conversations (a 1:1 conversation's messages and history, and the
+//! append, idempotency records and history that rooms share).
+
+use chatcore::friends::LinkState;
+use chatcore::protocol::{Body, DeviceId, ErrorCode, Event, Message, Peer, Timestamp};
+use chatcore::store::{
+    Appended, DirectSent, NewMessage, Notice, Older, SendReceipt, StreamItem, SweepCursor, User,
+    UserId,
+};
+use deadpool_postgres::GenericClient;
+
+use crate::friends::link;
+use crate::stream::{lock_users, push_item, Item};
+use crate::txn::{
+    bound, decode, direct, encode, execute, i, limit, next_id, query, query_one, query_opt, u, Fail,
+};
+
+/// A conversation's key: see the schema.
+pub(crate) type Conv = (i64, i64);
+
+/// Locks conversation `conv` (creating its row) and returns its newest seq:
+/// every send to it queues here, in this process or another.
+pub(crate) async fn lock_conversation<C: GenericClient>(c: &C, conv: Conv) -> Result<u64, Fail> {
+    execute(
+        c,
+        "INSERT INTO conversations (a, b) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&conv.0, &conv.1],
+    )
+    .await?;
+    let row = query_one(
+        c,
+        "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2 FOR UPDATE",
+        &[&conv.0, &conv.1],
+    )
+    .await?;
+    Ok(u(row.get(0)))
+}
+
+/// The newest seq of `conv` (0 if it has none).
+pub(crate) async fn last_seq<C: GenericClient>(c: &C, conv: Conv) -> Result<u64, Fail> {
+    Ok(query_opt(
+        c,
+        "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2",
+        &[&conv.0, &conv.1],
+    )
+    .await?
+    .map_or(0, |row| u(row.get(0))))
+}
+
+/// The answer to a send that `from` made before with `client_msg_id` in
+/// `conv`, if any: its receipt when the body is the same (a retry), a
+/// refusal when it is not. The caller holds the conversation's lock.
+pub(crate) async fn earlier_send<C: GenericClient>(
+    c: &C,
+    conv: Conv,
+    from: UserId,
+    client_msg_id: u64,
+    body: &Body,
+) -> Result<Option<Result<Appended, ErrorCode>>, Fail> {
+    let Some(row) = query_opt(
+        c,
+        "SELECT r.id, r.seq, r.ts, m.message FROM send_records r
+         LEFT JOIN messages m ON m.a = r.a AND m.b = r.b AND m.seq = r.seq
+         WHERE r.sender = $1 AND r.a = $2 AND r.b = $3 AND r.client_msg_id = $4",
+        &[&i(from.0), &conv.0, &conv.1, &i(client_msg_id)],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let receipt = SendReceipt {
+        id: u(row.get(0)),
+        seq: u(row.get(1)),
+        ts: u(row.get(2)),
+    };
+    let stored: Option<Message> = match row.get::<_, Option<&[u8]>>(3) {
+        Some(bytes) => Some(decode("message", bytes)?),
+        None => None,
+    };
+    Ok(Some(match stored {
+        Some(message) if message.body != *body => Err(ErrorCode::ClientMsgIdReused),
+        _ => Ok(Appended::Duplicate(receipt)),
+    }))
+}
+
+/// A message to append, as [`append_new`] takes it.
+pub(crate) struct Entry<'a> {
+    /// The sender.
+    pub(crate) from: &'a User,
+    /// Whom it is to.
+    pub(crate) to: Peer,
+    /// The sender's idempotency key.
+    pub(crate) client_msg_id: u64,
+    /// Content.
+    pub(crate) body: Body,
+    /// Server time.
+    pub(crate) ts: Timestamp,
+}
+
+/// Appends a new message to `conv` at `last + 1` (the caller holds the
+/// conversation's lock and checked [`earlier_send`]), with its idempotency
+/// record.
+pub(crate) async fn append_new<C: GenericClient>(
+    c: &C,
+    conv: Conv,
+    last: u64,
+    entry: Entry<'_>,
+) -> Result<Message, Fail> {
+    let Entry {
+        from,
+        to,
+        client_msg_id,
+        body,
+        ts,
+    } = entry;
+    let seq = last + 1;
+    execute(
+        c,
+        "UPDATE conversations SET last_seq = $3 WHERE a = $1 AND b = $2",
+        &[&conv.0, &conv.1, &i(seq)],
+    )
+    .await?;
+    let id = next_id(c).await?;
+    let message = Message {
+        id,
+        seq,
+        from: from.name.clone(),
+        to,
+        body,
+        ts,
+    };
+    execute(
+        c,
+        "INSERT INTO messages (a, b, seq, id, sender, message) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &conv.0,
+            &conv.1,
+            &i(seq),
+            &i(id),
+            &i(from.id.0),
+            &encode(&message),
+        ],
+    )
+    .await?;
+    execute(
+        c,
+        "INSERT INTO send_records (sender, a, b, client_msg_id, id, seq, ts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &i(from.id.0),
+            &conv.0,
+            &conv.1,
+            &i(client_msg_id),
+            &i(id),
+            &i(seq),
+            &i(ts),
+        ],
+    )
+    .await?;
+    Ok(message)
+}
+
+/// A page of a conversation's history, newest first.
+pub(crate) async fn history_page<C: GenericClient>(
+    c: &C,
+    conv: Conv,
+    before_seq: Option<u64>,
+    max: usize,
+) -> Result<Vec<Message>, Fail> {
+    let before = before_seq.map_or(i64::MAX, bound);
+    let rows = query(
+        c,
+        "SELECT message FROM messages WHERE a = $1 AND b = $2 AND seq < $3
+         ORDER BY seq DESC LIMIT $4",
+        &[&conv.0, &conv.1, &before, &limit(max)],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| decode("message", row.get::<_, &[u8]>(0)))
+        .collect()
+}
+
+/// Stores a 1:1 message (see `Store::append_direct`): under the
+/// conversation's lock, a retry is answered from its record, then a block
+/// either way or a missing friendship refuses, then the message goes into
+/// the history, the recipient's stream and (for the sender's other devices)
+/// the sender's.
+pub(crate) async fn append_direct<C: GenericClient>(
+    c: &C,
+    msg: &NewMessage,
+) -> Result<Result<DirectSent, ErrorCode>, Fail> {
+    let conv = direct(msg.from.id.0, msg.to.id.0);
+    let last = lock_conversation(c, conv).await?;
+    if let Some(answer) = earlier_send(c, conv, msg.from.id, msg.client_msg_id, &msg.body).await? {
+        return Ok(answer.map(|appended| {
+            let receipt = match appended {
+                Appended::Duplicate(receipt) => receipt,
+                Appended::New(m) => SendReceipt {
+                    id: m.id,
+                    seq: m.seq,
+                    ts: m.ts,
+                },
+            };
+            DirectSent {
+                receipt,
+                notices: Vec::new(),
+            }
+        }));
+    }
+    let (sender, recipient) = (msg.from.id.0, msg.to.id.0);
+    let mine = link(c, sender, recipient).await?;
+    if mine.state != LinkState::Friends {
+        if mine.blocked || link(c, recipient, sender).await?.blocked {
+            return Ok(Err(ErrorCode::Blocked));
+        }
+        if msg.friends_only {
+            return Ok(Err(ErrorCode::NotFriends));
+        }
+    }
+    let echo = has_other_devices(c, sender, msg.device).await?;
+    let to = Peer::User(msg.to.name.clone());
+    let entry = Entry {
+        from: &msg.from,
+        to,
+        client_msg_id: msg.client_msg_id,
+        body: msg.body.clone(),
+        ts: msg.ts,
+    };
+    let message = append_new(c, conv, last, entry).await?;
+    let receipt = SendReceipt {
+        id: message.id,
+        seq: message.seq,
+        ts: message.ts,
+    };
+    execute(
+        c,
+        "INSERT INTO unread_from (user_id, sender) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&i(recipient), &i(sender)],
+    )
+    .await?;
+    // Both streams' rows in id order, like every other two-stream write.
+    let users: &[u64] = if echo {
+        &[sender, recipient]
+    } else {
+        &[recipient]
+    };
+    lock_users(c, users).await?;
+    let item = Item::Message {
+        sender,
+        seq: message.seq,
+        id: message.id,
+    };
+    let pos = push_item(c, recipient, &item).await?;
+    let echo = if echo {
+        let item = Item::Sent {
+            to: recipient,
+            seq: message.seq,
+            id: message.id,
+            device: msg.device,
+        };
+        Some(push_item(c, sender, &item).await?)
+    } else {
+        None
+    };
+    let item = |pos, event, from_device| StreamItem {
+        pos,
+        event,
+        older: Older::Same,
+        from_device,
+    };
+    let mut notices = Vec::with_capacity(1 + usize::from(echo.is_some()));
+    if let Some(echo) = echo {
+        let event = Event::Message(message.clone());
+        notices.push(Notice {
+            recipient: msg.from.id,
+            item: item(echo, event, msg.device),
+        });
+    }
+    notices.push(Notice {
+        recipient: msg.to.id,
+        item: item(pos, Event::Message(message), None),
+    });
+    Ok(Ok(DirectSent { receipt, notices }))
+}
+
+/// Whether `user` has a device other than `device` (one of theirs, if any).
+async fn has_other_devices<C: GenericClient>(
+    c: &C,
+    user: u64,
+    device: Option<DeviceId>,
+) -> Result<bool, Fail> {
+    Ok(crate::devices::count(c, user).await? > u64::from(device.is_some()))
+}
+
+/// The length of a [`SweepCursor`]: the key of the last record looked at,
+/// four big-endian bigints.
+const CURSOR_LEN: usize = 32;
+
+/// Looks at up to `max` idempotency records after `resume` (key order) and
+/// deletes those of sends made before `before`; returns how many it deleted
+/// and where the next look goes on.
+pub(crate) async fn expire_send_records<C: GenericClient>(
+    c: &C,
+    before: Timestamp,
+    resume: Option<&SweepCursor>,
+    max: usize,
+) -> Result<(usize, Option<SweepCursor>), Fail> {
+    let start: [i64; 4] = match resume {
+        None => [i64::MIN; 4],
+        Some(SweepCursor(bytes)) if bytes.len() == CURSOR_LEN => {
+            let mut key = [0i64; 4];
+            for (n, part) in key.iter_mut().enumerate() {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&bytes[n * 8..n * 8 + 8]);
+                *part = i64::from_be_bytes(word);
+            }
+            key
+        }
+        Some(_) => {
+            return Err(crate::txn::corrupt(
+                "send record sweep cursor",
+                "not a cursor this store made",
+            ))
+        }
+    };
+    let looked = query(
+        c,
+        "SELECT sender, a, b, client_msg_id, ts FROM send_records
+         WHERE (sender, a, b, client_msg_id) > ($1, $2, $3, $4)
+         ORDER BY sender, a, b, client_msg_id LIMIT $5",
+        &[&start[0], &start[1], &start[2], &start[3], &limit(max)],
+    )
+    .await?;
+    let key = |row: &tokio_postgres::Row| -> [i64; 4] {
+        [row.get(0), row.get(1), row.get(2), row.get(3)]
+    };
+    let next = (max > 0 && looked.len() == max).then(|| {
+        let last = key(&looked[max - 1]);
+        SweepCursor(last.iter().flat_map(|part| part.to_be_bytes()).collect())
+    });
+    let mut expired = 0;
+    for row in &looked {
+        if u(row.get(4)) < before {
+            let [sender, a, b, id] = key(row);
+            expired += execute(
+                c,
+                "DELETE FROM send_records
+                 WHERE sender = $1 AND a = $2 AND b = $3 AND client_msg_id = $4",
+                &[&sender, &a, &b, &id],
+            )
+            .await? as usize;
+        }
+    }
+    Ok((expired, next))
+}
