@@ -21,19 +21,18 @@ pub(crate) type Conv = (i64, i64);
 /// Locks conversation `conv` (creating its row) and returns its newest seq:
 /// every send to it queues here, in this process or another.
 pub(crate) async fn lock_conversation<C: GenericClient>(c: &C, conv: Conv) -> Result<u64, Fail> {
+    let lock = "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2 FOR UPDATE";
+    if let Some(row) = query_opt(c, lock, &[&conv.0, &conv.1]).await? {
+        return Ok(u(row.get(0)));
+    }
+    // The first send: whoever inserts first makes the row, the other finds it.
     execute(
         c,
         "INSERT INTO conversations (a, b) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&conv.0, &conv.1],
     )
     .await?;
-    let row = query_one(
-        c,
-        "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2 FOR UPDATE",
-        &[&conv.0, &conv.1],
-    )
-    .await?;
-    Ok(u(row.get(0)))
+    Ok(u(query_one(c, lock, &[&conv.0, &conv.1]).await?.get(0)))
 }
 
 /// The newest seq of `conv` (0 if it has none).

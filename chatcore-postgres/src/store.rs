@@ -162,8 +162,8 @@ impl Store for PgStore {
     }
 
     async fn unread(&self, user: UserId) -> Result<Vec<Unread>, StoreError> {
-        // Several statements: one snapshot (a transaction that reads).
-        txn!(self, tx => reads::unread(tx, user).await)
+        // Several statements: one snapshot for all of them.
+        txn!(self, RepeatableRead, tx => reads::unread(tx, user).await)
     }
 
     async fn direct_history(

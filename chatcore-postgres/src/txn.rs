@@ -124,10 +124,14 @@ pub(crate) fn limit(v: usize) -> i64 {
 /// in one READ COMMITTED transaction on a pooled connection bound to
 /// `$tx`, committed when it is `Ok`; runs it again from the start when
 /// PostgreSQL rolled it back for a serialization failure or a deadlock.
-/// Evaluates to `Result<T, StoreError>`. A method that needs more than READ
-/// COMMITTED takes row locks (`FOR UPDATE`) in its body.
+/// Evaluates to `Result<T, StoreError>`. A write that needs more than READ
+/// COMMITTED takes row locks (`FOR UPDATE`) in its body; a read of several
+/// statements names `RepeatableRead` (one snapshot for all of them).
 macro_rules! txn {
-    ($store:expr, $tx:ident => $body:expr) => {{
+    ($store:expr, $tx:ident => $body:expr) => {
+        $crate::txn::txn!($store, ReadCommitted, $tx => $body)
+    };
+    ($store:expr, $isolation:ident, $tx:ident => $body:expr) => {{
         let store: &$crate::PgStore = $store;
         let mut attempt = 0u32;
         loop {
@@ -136,7 +140,7 @@ macro_rules! txn {
                 let mut client = store.pool.get().await?;
                 let transaction = client
                     .build_transaction()
-                    .isolation_level(::tokio_postgres::IsolationLevel::ReadCommitted)
+                    .isolation_level(::tokio_postgres::IsolationLevel::$isolation)
                     .start()
                     .await?;
                 let value = {
