@@ -150,3 +150,145 @@ async fn a_name_registered_on_two_stores_at_once_is_taken_once() {
         assert_eq!(made.iter().flatten().count(), 1, "{made:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bounds_hold_across_two_stores() {
+    use chatcore::protocol::DeviceClaim;
+    use chatcore::store::{FileQuota, FileTarget, NewFile};
+
+    let config = pg::fresh_database();
+    let (a, b) = (Arc::new(pg::open(&config)), Arc::new(pg::open(&config)));
+    let ann = a.create_user("ann", "h").await.unwrap().unwrap();
+    let bob = a.create_user("bob", "h").await.unwrap().unwrap();
+    let quota = FileQuota {
+        files: 5,
+        bytes: u64::MAX,
+    };
+    let mut offers = Vec::new();
+    let mut logins = Vec::new();
+    let mut rooms = Vec::new();
+    for n in 0..10u64 {
+        let store = if n % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        let offer = NewFile {
+            from: ann.clone(),
+            to: FileTarget::User(bob.clone()),
+            name: format!("f{n}"),
+            size: 10,
+            sha256: [0; 32],
+            chunk_size: 10,
+            ts: 1,
+        };
+        let s = Arc::clone(&store);
+        offers.push(tokio::spawn(
+            async move { s.create_file(offer, quota).await },
+        ));
+        let (s, id) = (Arc::clone(&store), ann.id);
+        logins.push(tokio::spawn(async move {
+            let claim = Some(DeviceClaim::New {
+                name: format!("d{n}"),
+            });
+            s.device_login(id, claim, 3, 1).await
+        }));
+        let (s, owner) = (Arc::clone(&store), bob.clone());
+        rooms.push(tokio::spawn(async move {
+            s.create_room(&owner, &format!("room{}", n % 4), 3).await
+        }));
+    }
+    let mut accepted = 0;
+    for offer in offers {
+        accepted += usize::from(offer.await.unwrap().unwrap().is_ok());
+    }
+    assert_eq!(accepted, 5, "the file quota holds");
+    let mut devices = 0;
+    for login in logins {
+        devices += usize::from(login.await.unwrap().unwrap().is_ok());
+    }
+    assert_eq!(devices, 3, "max_devices holds");
+    assert_eq!(a.devices(ann.id).await.unwrap().len(), 3);
+    let mut made = 0;
+    for room in rooms {
+        made += usize::from(room.await.unwrap().unwrap().is_ok());
+    }
+    // Four names, at most three rooms per owner.
+    assert_eq!(made, 3, "room names unique and the owner's bound holds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crossing_friend_requests_and_acks_on_two_stores_stay_consistent() {
+    use chatcore::friends::{FriendAction, LinkState};
+    use chatcore::store::Acks;
+
+    let config = pg::fresh_database();
+    let (a, b) = (Arc::new(pg::open(&config)), Arc::new(pg::open(&config)));
+    let mut pairs = Vec::new();
+    for n in 0..10 {
+        let x = a.create_user(&format!("x{n}"), "h").await.unwrap().unwrap();
+        let y = a.create_user(&format!("y{n}"), "h").await.unwrap().unwrap();
+        pairs.push((x, y));
+    }
+    let mut tasks = Vec::new();
+    for (x, y) in &pairs {
+        let request = || FriendAction::Request { note: "hi".into() };
+        let (s, x1, y1) = (Arc::clone(&a), x.clone(), y.clone());
+        tasks.push(tokio::spawn(async move {
+            s.friend_op(&x1, &y1, request(), 10).await
+        }));
+        let (s, x2, y2) = (Arc::clone(&b), x.clone(), y.clone());
+        tasks.push(tokio::spawn(async move {
+            s.friend_op(&y2, &x2, request(), 10).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap().unwrap();
+    }
+    for (x, y) in &pairs {
+        // Crossing requests make friends, on both sides, whichever came first.
+        assert_eq!(a.link(x.id, y.id).await.unwrap().state, LinkState::Friends);
+        assert_eq!(b.link(y.id, x.id).await.unwrap().state, LinkState::Friends);
+    }
+    // Two devices of one user ack the same messages on two stores at once,
+    // round after round: the delivered mark moves once a round, so exactly
+    // one receipt names each round's newest seq.
+    let (x, y) = &pairs[0];
+    let login = |s: Arc<PgStore>, name: &str| {
+        let claim = Some(chatcore::protocol::DeviceClaim::New { name: name.into() });
+        let id = y.id;
+        async move { s.device_login(id, claim, 10, 1).await.unwrap().unwrap() }
+    };
+    let (d1, d2) = (
+        login(Arc::clone(&a), "one").await,
+        login(Arc::clone(&b), "two").await,
+    );
+    let ack = |s: Arc<PgStore>, device, head| {
+        let id = y.id;
+        async move {
+            let acks = Acks {
+                device,
+                up_to: Some(head),
+                room_messages: Vec::new(),
+                now: 2,
+                active_since: 0,
+            };
+            s.ack(id, acks).await.unwrap()
+        }
+    };
+    for round in 0..20u64 {
+        for k in 0..3 {
+            let sent = a.append_direct(message(x, y, round * 3 + k)).await;
+            sent.unwrap().unwrap();
+        }
+        let head = a.stream(y.id, 0, 1000).await.unwrap().last().unwrap().pos;
+        let (r1, r2) = tokio::join!(
+            ack(Arc::clone(&a), d1.device.id, head),
+            ack(Arc::clone(&b), d2.device.id, head)
+        );
+        let receipts: Vec<_> = r1.into_iter().chain(r2).collect();
+        assert_eq!(receipts.len(), 1, "round {round}: {receipts:?}");
+        assert_eq!(receipts[0].seq, round * 3 + 3);
+        assert_eq!(receipts[0].ids.len(), 3);
+    }
+}
