@@ -14,8 +14,12 @@ pub(crate) const MAX_RETRIES: u32 = 20;
 /// Why a transaction did not commit.
 #[derive(Debug)]
 pub(crate) enum Fail {
-    /// The database answered an error (or the connection broke).
+    /// The database answered an error (or the connection broke) before
+    /// the commit: nothing was written.
     Pg(tokio_postgres::Error),
+    /// The commit failed: if the connection broke, whether it took effect
+    /// is unknown, so it is never run again here.
+    Commit(tokio_postgres::Error),
     /// No connection could be had from the pool.
     Pool(deadpool_postgres::PoolError),
     /// Our own finding (a record that does not decode, a newer schema).
@@ -41,11 +45,24 @@ impl From<StoreError> for Fail {
 }
 
 impl Fail {
-    /// Whether PostgreSQL rolled the transaction back for a conflict with
-    /// another (running it again is what it asks for).
+    /// Whether running the transaction again is right: PostgreSQL rolled it
+    /// back for a conflict with another (which asks for just that), or the
+    /// connection was gone before the commit (a database that restarted
+    /// since the pool made it; a new one is tried, and a database that is
+    /// still down refuses it: [`Fail::Pool`], not retried).
     pub(crate) fn retryable(&self) -> bool {
         match self {
-            Fail::Pg(e) => matches!(
+            Fail::Pg(e) => {
+                e.is_closed()
+                    || matches!(
+                        e.code(),
+                        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                            || *c == SqlState::T_R_DEADLOCK_DETECTED
+                            || *c == SqlState::ADMIN_SHUTDOWN
+                            || *c == SqlState::CRASH_SHUTDOWN
+                    )
+            }
+            Fail::Commit(e) => matches!(
                 e.code(),
                 Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == SqlState::T_R_DEADLOCK_DETECTED
@@ -62,7 +79,7 @@ impl Fail {
         match self {
             Fail::Store(e) => e,
             Fail::Pool(e) => StoreError::Unavailable(Arc::new(e)),
-            Fail::Pg(e) => {
+            Fail::Pg(e) | Fail::Commit(e) => {
                 let unreachable = e.is_closed()
                     || match e.code() {
                         None => true,
@@ -147,7 +164,10 @@ macro_rules! txn {
                     let $tx = &transaction;
                     $body
                 }?;
-                transaction.commit().await?;
+                transaction
+                    .commit()
+                    .await
+                    .map_err($crate::txn::Fail::Commit)?;
                 Ok(value)
             }
             .await;
@@ -166,18 +186,25 @@ macro_rules! txn {
 }
 
 /// Runs `$body` on a pooled connection outside a transaction (one read
-/// statement's snapshot); `Result<T, StoreError>`.
+/// statement's snapshot), again on another connection if the one it had was
+/// gone (a read is always safe to repeat); `Result<T, StoreError>`.
 macro_rules! read {
     ($store:expr, $client:ident => $body:expr) => {{
         let store: &$crate::PgStore = $store;
-        let result: Result<_, $crate::txn::Fail> = async {
-            store.ready().await?;
-            let client = store.pool.get().await?;
-            let $client = &client;
-            $body
+        let mut attempt = 0u32;
+        loop {
+            let result: Result<_, $crate::txn::Fail> = async {
+                store.ready().await?;
+                let client = store.pool.get().await?;
+                let $client = &client;
+                $body
+            }
+            .await;
+            match result {
+                Err(e) if e.retryable() && attempt < $crate::txn::MAX_RETRIES => attempt += 1,
+                other => break other.map_err($crate::txn::Fail::into_store),
+            }
         }
-        .await;
-        result.map_err($crate::txn::Fail::into_store)
     }};
 }
 

@@ -99,3 +99,36 @@ async fn an_unreachable_database_is_unavailable_not_a_panic() {
         .expect_err("no database");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_database_is_unavailable_while_down_and_used_again_after() {
+    let server = pg::Server::own();
+    let config = server.fresh_database();
+    let options = PgOptions {
+        max_connections: 4,
+        timeout: Duration::from_secs(2),
+    };
+    let store = PgStore::new(config, options).unwrap();
+    let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+    assert!(store.user_by_id(ann.id).await.unwrap().is_some());
+    server.stop();
+    let err = store
+        .create_user("bob", "h")
+        .await
+        .expect_err("the database is down");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let err = store
+        .user_by_id(ann.id)
+        .await
+        .expect_err("the database is down");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    server.start();
+    // The same store, its pooled connections gone stale: the first calls
+    // after the restart succeed, on new connections.
+    assert_eq!(store.user_by_id(ann.id).await.unwrap().unwrap(), ann);
+    assert!(store.create_user("bob", "h").await.unwrap().is_some());
+    assert!(
+        store.create_user("ann", "h").await.unwrap().is_none(),
+        "kept"
+    );
+}
