@@ -15,8 +15,10 @@
 //! # How it keeps the contract
 //!
 //! - Every [`Store`] method is one transaction (READ COMMITTED), committed
-//!   before it returns `Ok`: durable as PostgreSQL's commit is (with
-//!   `synchronous_commit` on, the default, flushed to its WAL).
+//!   before it returns `Ok`: durable as PostgreSQL's commit is. The store's
+//!   connections set `synchronous_commit=on` (a commit waits for its WAL
+//!   flush) whatever the server's default, unless the caller's connection
+//!   options set it themselves.
 //! - Ids come from one sequence; a conversation's seqs from its row in
 //!   `conversations`, incremented under that row's lock; stream positions
 //!   from the user's row, the same way. A transaction that needs to read
@@ -105,6 +107,17 @@ impl Default for PgOptions {
     }
 }
 
+/// `config` with `synchronous_commit=on` (`Ok` means durable: a commit
+/// waits for its WAL flush whatever the server's default), unless its
+/// options set `synchronous_commit` themselves.
+fn durable(mut config: Config) -> Config {
+    let existing = config.get_options().unwrap_or_default().to_owned();
+    if !existing.contains("synchronous_commit") {
+        config.options(format!("{existing} -c synchronous_commit=on").trim());
+    }
+    config
+}
+
 /// Lock stripes for the in-process order of sends per conversation.
 const STRIPES: usize = 256;
 
@@ -144,7 +157,7 @@ impl PgStore {
     /// outside a runtime; the calls need a tokio runtime.
     pub fn new(config: Config, options: PgOptions) -> Result<PgStore, StoreError> {
         let manager = Manager::from_config(
-            config,
+            durable(config),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -194,5 +207,31 @@ impl PgStore {
     fn stripe(&self, (a, b): (u64, u64)) -> &Mutex<()> {
         let mixed = a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
         &self.stripes[(mixed >> 32) as usize % STRIPES]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_wait_for_the_wal_unless_the_caller_chose() {
+        let plain: Config = "host=/tmp dbname=chat".parse().unwrap();
+        assert_eq!(
+            durable(plain).get_options(),
+            Some("-c synchronous_commit=on")
+        );
+        let mut other = Config::new();
+        other.options("-c search_path=chat");
+        assert_eq!(
+            durable(other).get_options(),
+            Some("-c search_path=chat -c synchronous_commit=on")
+        );
+        let mut chosen = Config::new();
+        chosen.options("-c synchronous_commit=remote_apply");
+        assert_eq!(
+            durable(chosen).get_options(),
+            Some("-c synchronous_commit=remote_apply")
+        );
     }
 }
