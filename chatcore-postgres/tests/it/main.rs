@@ -7,5 +7,6 @@
 mod concurrency;
 mod conformance;
 mod engine;
+mod model;
 mod open;
 mod pg;

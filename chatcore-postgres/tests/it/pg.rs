@@ -281,3 +281,6 @@ pub fn fixture() -> Fixture<PgStore> {
     let config = fresh_database();
     Fixture::new(move || open(&config))
 }
+
+/// The store the tests open.
+pub type Store = PgStore;
