@@ -1,15 +1,14 @@
 //! Chat: conversations (a 1:1 conversation's messages and history, and the
 //! append, idempotency records and history that rooms share).
 
-use chatcore::friends::LinkState;
-use chatcore::protocol::{Body, DeviceId, ErrorCode, Event, Message, Peer, Timestamp};
+use chatcore::friends::{Link, LinkState};
+use chatcore::protocol::{Body, ErrorCode, Event, Message, Peer, Timestamp};
 use chatcore::store::{
     Appended, DirectSent, NewMessage, Notice, Older, SendReceipt, StreamItem, SweepCursor, User,
     UserId,
 };
 use deadpool_postgres::GenericClient;
 
-use crate::friends::link;
 use crate::stream::{lock_users, push_item, Item};
 use crate::txn::{
     bound, decode, direct, encode, execute, i, limit, next_id, query, query_one, query_opt, u, Fail,
@@ -18,21 +17,89 @@ use crate::txn::{
 /// A conversation's key: see the schema.
 pub(crate) type Conv = (i64, i64);
 
-/// Locks conversation `conv` (creating its row) and returns its newest seq:
-/// every send to it queues here, in this process or another.
-pub(crate) async fn lock_conversation<C: GenericClient>(c: &C, conv: Conv) -> Result<u64, Fail> {
-    let lock = "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2 FOR UPDATE";
-    if let Some(row) = query_opt(c, lock, &[&conv.0, &conv.1]).await? {
-        return Ok(u(row.get(0)));
+/// What a send finds under its conversation's lock: the newest seq, and
+/// the answer to a send `from` made before with the same `client_msg_id`.
+pub(crate) struct Locked {
+    /// The conversation's newest seq.
+    pub(crate) last: u64,
+    /// The earlier send's answer, if there was one (see [`earlier_send`]).
+    pub(crate) earlier: Option<Result<Appended, ErrorCode>>,
+}
+
+/// Locks conversation `conv` (every send to it queues here, in this process
+/// or another), then looks for an earlier send of `client_msg_id` by
+/// `from`; `None` if the conversation has no row (no message yet, or a
+/// deleted room).
+///
+/// Two statements, not one with a join: under READ COMMITTED a statement
+/// that waited for a row lock sees the locked row as it is now but every
+/// other table as it was when the statement began, so a join would miss the
+/// idempotency record the transaction it waited for just wrote. The second
+/// statement reads after the lock is held.
+pub(crate) async fn lock_and_look<C: GenericClient>(
+    c: &C,
+    conv: Conv,
+    from: UserId,
+    client_msg_id: u64,
+    body: &Body,
+) -> Result<Option<Locked>, Fail> {
+    let Some(row) = query_opt(
+        c,
+        "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2 FOR UPDATE",
+        &[&conv.0, &conv.1],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Locked {
+        last: u(row.get(0)),
+        earlier: earlier_send(c, conv, from, client_msg_id, body).await?,
+    }))
+}
+
+/// [`lock_and_look`], making the conversation's row at its first message.
+async fn lock_direct<C: GenericClient>(c: &C, msg: &NewMessage) -> Result<Locked, Fail> {
+    let conv = direct(msg.from.id.0, msg.to.id.0);
+    let look = || lock_and_look(c, conv, msg.from.id, msg.client_msg_id, &msg.body);
+    if let Some(locked) = look().await? {
+        return Ok(locked);
     }
-    // The first send: whoever inserts first makes the row, the other finds it.
+    // Whoever inserts first makes the row, the other finds it.
     execute(
         c,
         "INSERT INTO conversations (a, b) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&conv.0, &conv.1],
     )
     .await?;
-    Ok(u(query_one(c, lock, &[&conv.0, &conv.1]).await?.get(0)))
+    look()
+        .await?
+        .ok_or_else(|| crate::txn::corrupt("conversation", "its row vanished under its lock"))
+}
+
+/// The answer to an earlier send from a row of `r.id, r.seq, r.ts,
+/// m.message` (all null if there was none): its receipt when the body is
+/// the same (a retry), a refusal when it is not.
+fn answer(
+    row: &tokio_postgres::Row,
+    body: &Body,
+) -> Result<Option<Result<Appended, ErrorCode>>, Fail> {
+    let Some(id) = row.get::<_, Option<i64>>(0) else {
+        return Ok(None);
+    };
+    let receipt = SendReceipt {
+        id: u(id),
+        seq: u(row.get(1)),
+        ts: u(row.get(2)),
+    };
+    let stored: Option<Message> = match row.get::<_, Option<&[u8]>>(3) {
+        Some(bytes) => Some(decode("message", bytes)?),
+        None => None,
+    };
+    Ok(Some(match stored {
+        Some(message) if message.body != *body => Err(ErrorCode::ClientMsgIdReused),
+        _ => Ok(Appended::Duplicate(receipt)),
+    }))
 }
 
 /// The newest seq of `conv` (0 if it has none).
@@ -47,8 +114,7 @@ pub(crate) async fn last_seq<C: GenericClient>(c: &C, conv: Conv) -> Result<u64,
 }
 
 /// The answer to a send that `from` made before with `client_msg_id` in
-/// `conv`, if any: its receipt when the body is the same (a retry), a
-/// refusal when it is not. The caller holds the conversation's lock.
+/// `conv`, if any (for a conversation without a row: a deleted room).
 pub(crate) async fn earlier_send<C: GenericClient>(
     c: &C,
     conv: Conv,
@@ -56,30 +122,18 @@ pub(crate) async fn earlier_send<C: GenericClient>(
     client_msg_id: u64,
     body: &Body,
 ) -> Result<Option<Result<Appended, ErrorCode>>, Fail> {
-    let Some(row) = query_opt(
+    let row = query_opt(
         c,
         "SELECT r.id, r.seq, r.ts, m.message FROM send_records r
          LEFT JOIN messages m ON m.a = r.a AND m.b = r.b AND m.seq = r.seq
          WHERE r.sender = $1 AND r.a = $2 AND r.b = $3 AND r.client_msg_id = $4",
         &[&i(from.0), &conv.0, &conv.1, &i(client_msg_id)],
     )
-    .await?
-    else {
-        return Ok(None);
-    };
-    let receipt = SendReceipt {
-        id: u(row.get(0)),
-        seq: u(row.get(1)),
-        ts: u(row.get(2)),
-    };
-    let stored: Option<Message> = match row.get::<_, Option<&[u8]>>(3) {
-        Some(bytes) => Some(decode("message", bytes)?),
-        None => None,
-    };
-    Ok(Some(match stored {
-        Some(message) if message.body != *body => Err(ErrorCode::ClientMsgIdReused),
-        _ => Ok(Appended::Duplicate(receipt)),
-    }))
+    .await?;
+    match row {
+        Some(row) => answer(&row, body),
+        None => Ok(None),
+    }
 }
 
 /// A message to append, as [`append_new`] takes it.
@@ -113,12 +167,6 @@ pub(crate) async fn append_new<C: GenericClient>(
         ts,
     } = entry;
     let seq = last + 1;
-    execute(
-        c,
-        "UPDATE conversations SET last_seq = $3 WHERE a = $1 AND b = $2",
-        &[&conv.0, &conv.1, &i(seq)],
-    )
-    .await?;
     let id = next_id(c).await?;
     let message = Message {
         id,
@@ -128,9 +176,14 @@ pub(crate) async fn append_new<C: GenericClient>(
         body,
         ts,
     };
+    // The counter, the history and the idempotency record in one statement.
     execute(
         c,
-        "INSERT INTO messages (a, b, seq, id, sender, message) VALUES ($1, $2, $3, $4, $5, $6)",
+        "WITH counter AS (UPDATE conversations SET last_seq = $3 WHERE a = $1 AND b = $2),
+              history AS (INSERT INTO messages (a, b, seq, id, sender, message)
+                          VALUES ($1, $2, $3, $4, $5, $6))
+         INSERT INTO send_records (sender, a, b, client_msg_id, id, seq, ts)
+         VALUES ($5, $1, $2, $7, $4, $3, $8)",
         &[
             &conv.0,
             &conv.1,
@@ -138,20 +191,7 @@ pub(crate) async fn append_new<C: GenericClient>(
             &i(id),
             &i(from.id.0),
             &encode(&message),
-        ],
-    )
-    .await?;
-    execute(
-        c,
-        "INSERT INTO send_records (sender, a, b, client_msg_id, id, seq, ts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &i(from.id.0),
-            &conv.0,
-            &conv.1,
             &i(client_msg_id),
-            &i(id),
-            &i(seq),
             &i(ts),
         ],
     )
@@ -189,8 +229,8 @@ pub(crate) async fn append_direct<C: GenericClient>(
     msg: &NewMessage,
 ) -> Result<Result<DirectSent, ErrorCode>, Fail> {
     let conv = direct(msg.from.id.0, msg.to.id.0);
-    let last = lock_conversation(c, conv).await?;
-    if let Some(answer) = earlier_send(c, conv, msg.from.id, msg.client_msg_id, &msg.body).await? {
+    let Locked { last, earlier } = lock_direct(c, msg).await?;
+    if let Some(answer) = earlier {
         return Ok(answer.map(|appended| {
             let receipt = match appended {
                 Appended::Duplicate(receipt) => receipt,
@@ -207,16 +247,30 @@ pub(crate) async fn append_direct<C: GenericClient>(
         }));
     }
     let (sender, recipient) = (msg.from.id.0, msg.to.id.0);
-    let mine = link(c, sender, recipient).await?;
+    // Both links and the sender's device count, in one statement.
+    let row = query_one(
+        c,
+        "SELECT (SELECT link FROM links WHERE owner = $1 AND other = $2),
+                (SELECT link FROM links WHERE owner = $2 AND other = $1),
+                (SELECT count(*) FROM devices WHERE user_id = $1)",
+        &[&i(sender), &i(recipient)],
+    )
+    .await?;
+    let link = |n| -> Result<Link, Fail> {
+        row.get::<_, Option<&[u8]>>(n)
+            .map_or(Ok(Link::default()), |bytes| decode("link", bytes))
+    };
+    let (mine, theirs) = (link(0)?, link(1)?);
     if mine.state != LinkState::Friends {
-        if mine.blocked || link(c, recipient, sender).await?.blocked {
+        if mine.blocked || theirs.blocked {
             return Ok(Err(ErrorCode::Blocked));
         }
         if msg.friends_only {
             return Ok(Err(ErrorCode::NotFriends));
         }
     }
-    let echo = has_other_devices(c, sender, msg.device).await?;
+    // The sender's other devices get the message too.
+    let echo = u(row.get(2)) > u64::from(msg.device.is_some());
     let to = Peer::User(msg.to.name.clone());
     let entry = Entry {
         from: &msg.from,
@@ -237,13 +291,10 @@ pub(crate) async fn append_direct<C: GenericClient>(
         &[&i(recipient), &i(sender)],
     )
     .await?;
-    // Both streams' rows in id order, like every other two-stream write.
-    let users: &[u64] = if echo {
-        &[sender, recipient]
-    } else {
-        &[recipient]
-    };
-    lock_users(c, users).await?;
+    if echo {
+        // Both streams' rows in id order, like every other two-stream write.
+        lock_users(c, &[sender, recipient]).await?;
+    }
     let item = Item::Message {
         sender,
         seq: message.seq,
@@ -280,15 +331,6 @@ pub(crate) async fn append_direct<C: GenericClient>(
         item: item(pos, Event::Message(message), None),
     });
     Ok(Ok(DirectSent { receipt, notices }))
-}
-
-/// Whether `user` has a device other than `device` (one of theirs, if any).
-async fn has_other_devices<C: GenericClient>(
-    c: &C,
-    user: u64,
-    device: Option<DeviceId>,
-) -> Result<bool, Fail> {
-    Ok(crate::devices::count(c, user).await? > u64::from(device.is_some()))
 }
 
 /// The length of a [`SweepCursor`]: the key of the last record looked at,

@@ -64,14 +64,8 @@ pub(crate) async fn device_login<C: GenericClient>(
             }
         }
         Some(DeviceClaim::New { name }) => {
-            let count: i64 = query(
-                c,
-                "SELECT count(*) FROM devices WHERE user_id = $1",
-                &[&uid],
-            )
-            .await?[0]
-                .get(0);
-            if count as u64 >= max_devices as u64 {
+            let count = count(c, user.0).await?;
+            if count >= max_devices as u64 {
                 return Ok(Err(ErrorCode::TooManyDevices));
             }
             (i(next_id(c).await?), name.clone(), None)

@@ -8,7 +8,7 @@ use chatcore::store::{
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::chat::{append_new, earlier_send, last_seq, Entry};
+use crate::chat::{append_new, earlier_send, last_seq, lock_and_look, Entry, Locked};
 use crate::txn::{execute, i, limit, next_id, query, query_opt, room, u, Fail};
 
 fn room_from(row: &Row) -> Room {
@@ -302,18 +302,17 @@ pub(crate) async fn append_room<C: GenericClient>(
     msg: &NewRoomMessage,
 ) -> Result<Result<Appended, ErrorCode>, Fail> {
     let conv = room(msg.room.id.0);
-    let last = query_opt(
-        c,
-        "SELECT last_seq FROM conversations WHERE a = $1 AND b = $2 FOR UPDATE",
-        &[&conv.0, &conv.1],
-    )
-    .await?;
-    if let Some(answer) = earlier_send(c, conv, msg.from.id, msg.client_msg_id, &msg.body).await? {
+    let locked = lock_and_look(c, conv, msg.from.id, msg.client_msg_id, &msg.body).await?;
+    let Some(Locked { last, earlier }) = locked else {
+        // No such room (any more): a retry is still answered as the first
+        // send was.
+        let earlier = earlier_send(c, conv, msg.from.id, msg.client_msg_id, &msg.body).await?;
+        return Ok(earlier.unwrap_or(Err(ErrorCode::NoSuchRoom)));
+    };
+    // A retry is answered as the first send was, even after leaving.
+    if let Some(answer) = earlier {
         return Ok(answer);
     }
-    let Some(last) = last else {
-        return Ok(Err(ErrorCode::NoSuchRoom));
-    };
     if !is_member(c, msg.room.id, msg.from.id).await? {
         return Ok(Err(ErrorCode::NotRoomMember));
     }
@@ -325,7 +324,7 @@ pub(crate) async fn append_room<C: GenericClient>(
         body: msg.body.clone(),
         ts: msg.ts,
     };
-    let message = append_new(c, conv, u(last.get(0)), entry).await?;
+    let message = append_new(c, conv, last, entry).await?;
     crate::reads::read_own(c, msg.from.id, conv, message.seq).await?;
     Ok(Ok(Appended::New(message)))
 }

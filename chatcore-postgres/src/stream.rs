@@ -47,13 +47,6 @@ pub(crate) async fn push_item<C: GenericClient>(
     user: u64,
     item: &Item,
 ) -> Result<u64, Fail> {
-    let pos: i64 = query_one(
-        c,
-        "UPDATE users SET stream_head = stream_head + 1 WHERE id = $1 RETURNING stream_head",
-        &[&i(user)],
-    )
-    .await?
-    .get(0);
     let (kind, other, seq, msg_id, device, event): (i16, _, _, _, _, _) = match item {
         Item::Event(event) => (0, None, None, None, None, Some(encode(event))),
         Item::Message { sender, seq, id } => {
@@ -73,22 +66,21 @@ pub(crate) async fn push_item<C: GenericClient>(
             None,
         ),
     };
-    execute(
+    // One statement: the head moves (under the user's row lock) and the
+    // item goes in at it.
+    let pos: i64 = query_one(
         c,
-        "INSERT INTO stream_items (user_id, pos, kind, other, seq, msg_id, device, event)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &i(user),
-            &pos,
-            &kind,
-            &other,
-            &seq,
-            &msg_id,
-            &device,
-            &event,
-        ],
+        "WITH head AS (
+             UPDATE users SET stream_head = stream_head + 1 WHERE id = $1 RETURNING stream_head)
+         INSERT INTO stream_items (user_id, pos, kind, other, seq, msg_id, device, event)
+         SELECT $1, stream_head, $2::smallint, $3::bigint, $4::bigint, $5::bigint, $6::bigint,
+                $7::bytea
+         FROM head
+         RETURNING pos",
+        &[&i(user), &kind, &other, &seq, &msg_id, &device, &event],
     )
-    .await?;
+    .await?
+    .get(0);
     Ok(u(pos))
 }
 
