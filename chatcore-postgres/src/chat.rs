@@ -364,33 +364,40 @@ pub(crate) async fn expire_send_records<C: GenericClient>(
             ))
         }
     };
-    let looked = query(
+    // One statement: the look, the deletion of what it found expired, and
+    // the key it ended at.
+    let row = query_one(
         c,
-        "SELECT sender, a, b, client_msg_id, ts FROM send_records
-         WHERE (sender, a, b, client_msg_id) > ($1, $2, $3, $4)
-         ORDER BY sender, a, b, client_msg_id LIMIT $5",
-        &[&start[0], &start[1], &start[2], &start[3], &limit(max)],
+        "WITH looked AS (
+             SELECT sender, a, b, client_msg_id, ts FROM send_records
+             WHERE (sender, a, b, client_msg_id) > ($1, $2, $3, $4)
+             ORDER BY sender, a, b, client_msg_id LIMIT $5),
+         gone AS (
+             DELETE FROM send_records r USING looked l
+             WHERE (r.sender, r.a, r.b, r.client_msg_id) = (l.sender, l.a, l.b, l.client_msg_id)
+               AND l.ts < $6
+             RETURNING 1),
+         last AS (
+             SELECT sender, a, b, client_msg_id FROM looked
+             ORDER BY sender DESC, a DESC, b DESC, client_msg_id DESC LIMIT 1)
+         SELECT (SELECT count(*) FROM looked), (SELECT count(*) FROM gone),
+                last.sender, last.a, last.b, last.client_msg_id
+         FROM (SELECT 1) AS one LEFT JOIN last ON true",
+        &[
+            &start[0],
+            &start[1],
+            &start[2],
+            &start[3],
+            &limit(max),
+            &bound(before),
+        ],
     )
     .await?;
-    let key = |row: &tokio_postgres::Row| -> [i64; 4] {
-        [row.get(0), row.get(1), row.get(2), row.get(3)]
-    };
-    let next = (max > 0 && looked.len() == max).then(|| {
-        let last = key(&looked[max - 1]);
+    let (looked, expired): (i64, i64) = (row.get(0), row.get(1));
+    let next = (max > 0 && u(looked) == max as u64).then(|| {
+        let last: [i64; 4] = [row.get(2), row.get(3), row.get(4), row.get(5)];
         SweepCursor(last.iter().flat_map(|part| part.to_be_bytes()).collect())
     });
-    let mut expired = 0;
-    for row in &looked {
-        if u(row.get(4)) < before {
-            let [sender, a, b, id] = key(row);
-            expired += execute(
-                c,
-                "DELETE FROM send_records
-                 WHERE sender = $1 AND a = $2 AND b = $3 AND client_msg_id = $4",
-                &[&sender, &a, &b, &id],
-            )
-            .await? as usize;
-        }
-    }
+    let expired = expired as usize;
     Ok((expired, next))
 }
