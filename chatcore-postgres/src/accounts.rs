@@ -63,14 +63,6 @@ pub(crate) async fn user_by_id<C: GenericClient>(c: &C, id: UserId) -> Result<Op
     }))
 }
 
-/// The name of user `id` (empty if there is none).
-pub(crate) async fn name_of<C: GenericClient>(c: &C, id: u64) -> Result<String, Fail> {
-    Ok(user_by_id(c, UserId(id))
-        .await?
-        .map(|user| user.name)
-        .unwrap_or_default())
-}
-
 /// Up to `limit` names whose lowercase form starts with `prefix`, in
 /// lowercase order, after the one whose lowercase form is `after`: one range
 /// of the name index.

@@ -181,40 +181,55 @@ pub(crate) async fn ack<C: GenericClient>(
     let Some(up_to) = acks.up_to else {
         return Ok(Vec::new());
     };
-    let Some(head) = query_opt(
+    // The user's row, then the device's (the order device logins take
+    // them in): one ack of the user's at a time. A revoked device acks in
+    // vain.
+    let Some(row) = query_opt(
         c,
-        "SELECT stream_head, stream_floor FROM users WHERE id = $1 FOR UPDATE",
-        &[&i(user.0)],
-    )
-    .await?
-    else {
-        return Ok(Vec::new());
-    };
-    let (head, floor): (i64, i64) = (head.get(0), head.get(1));
-    // A revoked device acks in vain.
-    let Some(cursor) = query_opt(
-        c,
-        "SELECT pos FROM devices WHERE user_id = $1 AND id = $2 FOR UPDATE",
+        "SELECT u.stream_head, u.stream_floor, u.name, d.pos
+         FROM users u JOIN devices d ON d.user_id = u.id
+         WHERE u.id = $1 AND d.id = $2
+         FOR UPDATE OF u, d",
         &[&i(user.0), &i(acks.device)],
     )
     .await?
     else {
         return Ok(Vec::new());
     };
-    let mut pos: i64 = cursor.get(0);
+    let (head, floor, name, mut pos): (i64, i64, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     let up_to = bound(up_to).min(head);
     let mut receipts = Vec::new();
     if up_to > pos {
-        receipts = delivered(c, user, pos.max(floor), up_to, acks.now).await?;
+        receipts = delivered(c, user, &name, pos.max(floor), up_to, acks.now).await?;
         pos = up_to;
     }
+    // The device's position, and letting go of what every active device
+    // (seen since `active_since`, and this one) is past, at most
+    // MAX_RECLAIM items: one statement.
     execute(
         c,
-        "UPDATE devices SET pos = $3, pos_at = $4 WHERE user_id = $1 AND id = $2",
-        &[&i(user.0), &i(acks.device), &pos, &i(acks.now)],
+        "WITH cursor AS (
+             UPDATE devices SET pos = $5, pos_at = $6 WHERE user_id = $1 AND id = $4),
+         target AS (
+             SELECT least(coalesce(min(pos), $5::bigint), $5::bigint, $2::bigint + $7::bigint) AS upto FROM devices
+             WHERE user_id = $1 AND id <> $4 AND greatest(last_seen, pos_at) >= $3),
+         gone AS (
+             DELETE FROM stream_items
+             WHERE user_id = $1 AND pos > $2 AND pos <= (SELECT upto FROM target))
+         UPDATE users SET stream_floor = target.upto FROM target
+         WHERE id = $1 AND target.upto > $2",
+        &[
+            &i(user.0),
+            &floor,
+            &bound(acks.active_since),
+            &i(acks.device),
+            &pos,
+            &i(acks.now),
+            &MAX_RECLAIM,
+        ],
     )
     .await?;
-    reclaim(c, user, floor, pos, acks.active_since).await?;
     Ok(receipts)
 }
 
@@ -224,6 +239,7 @@ pub(crate) async fn ack<C: GenericClient>(
 async fn delivered<C: GenericClient>(
     c: &C,
     user: UserId,
+    name: &str,
     from: i64,
     to: i64,
     now: u64,
@@ -245,34 +261,28 @@ async fn delivered<C: GenericClient>(
         }
     }
     let mut receipts = Vec::with_capacity(passed.len());
-    let mut me = None;
     for (sender, messages) in passed {
         let newest = messages.iter().map(|&(seq, _)| seq).max().unwrap_or(0);
-        // Moves the mark only forward; the old mark comes back from the
-        // row as it was before (the lock makes another device wait).
-        let old = query_opt(
+        // The mark moves only forward; `old` is the mark as it was.
+        let row = query_one(
             c,
-            "SELECT seq FROM delivered_marks WHERE sender = $1 AND recipient = $2 FOR UPDATE",
-            &[&i(sender), &i(user.0)],
-        )
-        .await?
-        .map_or(0, |row| u(row.get(0)));
-        if newest <= old {
-            continue; // another device of this user passed them first
-        }
-        execute(
-            c,
-            "INSERT INTO delivered_marks (sender, recipient, seq, at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (sender, recipient) DO UPDATE SET seq = $3, at = $4",
+            "WITH old AS (
+                 SELECT seq FROM delivered_marks WHERE sender = $1 AND recipient = $2 FOR UPDATE),
+             moved AS (
+                 INSERT INTO delivered_marks (sender, recipient, seq, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (sender, recipient) DO UPDATE SET seq = $3, at = $4
+                 WHERE delivered_marks.seq < $3
+                 RETURNING 1)
+             SELECT coalesce((SELECT seq FROM old), 0), EXISTS (SELECT 1 FROM moved)",
             &[&i(sender), &i(user.0), &i(newest), &i(now)],
         )
         .await?;
-        let recipient = match &me {
-            Some(name) => String::clone(name),
-            None => me
-                .insert(crate::accounts::name_of(c, user.0).await?)
-                .clone(),
-        };
+        let (old, moved): (i64, bool) = (row.get(0), row.get(1));
+        if !moved {
+            continue; // another device of this user passed them first
+        }
+        let old = u(old);
+        let recipient = name.to_owned();
         let ids = messages
             .iter()
             .filter(|&&(seq, _)| seq > old)
@@ -286,45 +296,6 @@ async fn delivered<C: GenericClient>(
         });
     }
     Ok(receipts)
-}
-
-/// Lets go of the items of `user`'s stream that every active device (seen
-/// since `active_since`, and the one that just acked to `acked`) is past, at
-/// most [`MAX_RECLAIM`] of them.
-async fn reclaim<C: GenericClient>(
-    c: &C,
-    user: UserId,
-    floor: i64,
-    acked: i64,
-    active_since: u64,
-) -> Result<(), Fail> {
-    // The acking device's row holds `acked` now and counts as active.
-    let lowest: Option<i64> = query_one(
-        c,
-        "SELECT min(pos) FROM devices
-         WHERE user_id = $1 AND greatest(last_seen, pos_at) >= $2",
-        &[&i(user.0), &bound(active_since)],
-    )
-    .await?
-    .get(0);
-    let lowest = lowest.map_or(acked, |low| low.min(acked));
-    let upto = lowest.min(floor.saturating_add(MAX_RECLAIM));
-    if upto <= floor {
-        return Ok(());
-    }
-    execute(
-        c,
-        "DELETE FROM stream_items WHERE user_id = $1 AND pos > $2 AND pos <= $3",
-        &[&i(user.0), &floor, &upto],
-    )
-    .await?;
-    execute(
-        c,
-        "UPDATE users SET stream_floor = $2 WHERE id = $1",
-        &[&i(user.0), &upto],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Room messages acked by id move the user's delivered position in each of
