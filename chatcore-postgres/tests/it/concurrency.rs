@@ -291,4 +291,20 @@ async fn crossing_friend_requests_and_acks_on_two_stores_stay_consistent() {
         assert_eq!(receipts[0].seq, round * 3 + 3);
         assert_eq!(receipts[0].ids.len(), 3);
     }
+    // One device acks twice at once on two stores (a retried ack beside a
+    // newer one): its position never moves back.
+    for round in 0..20u64 {
+        for k in 0..3 {
+            let sent = a.append_direct(message(x, y, 1_000 + round * 3 + k)).await;
+            sent.unwrap().unwrap();
+        }
+        let head = a.stream(y.id, 0, 1000).await.unwrap().last().unwrap().pos;
+        tokio::join!(
+            ack(Arc::clone(&a), d1.device.id, head),
+            ack(Arc::clone(&b), d1.device.id, head - 2)
+        );
+        let claim = Some(chatcore::protocol::DeviceClaim::Known { id: d1.device.id });
+        let login = b.device_login(y.id, claim, 10, 3).await.unwrap().unwrap();
+        assert_eq!(login.position, head, "round {round}");
+    }
 }
