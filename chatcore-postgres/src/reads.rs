@@ -175,50 +175,74 @@ async fn count_unread<C: GenericClient>(
     Ok(u(others) + (last_seq - read_seq).saturating_sub(u(looked)))
 }
 
+/// Counts the unread messages among the first [`MAX_COUNTED`] after the
+/// read mark, for a conversation `cv` (aliased) and a read mark `read_seq`
+/// (an expression): `others` and `looked` columns, for [`unread_count`].
+const COUNTED: &str = "LEFT JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE sender <> $1) AS others, count(*) AS looked FROM (
+             SELECT sender FROM messages msg
+             WHERE msg.a = cv.a AND msg.b = cv.b AND msg.seq > READ_SEQ
+               AND msg.seq <= cv.last_seq
+             ORDER BY msg.seq LIMIT 1000) AS first) AS counted ON true";
+
+/// The unread count [`count_unread`] would give, from a row's read mark,
+/// newest seq, and the `others` and `looked` of [`COUNTED`].
+fn unread_count(read_seq: u64, last_seq: u64, others: i64, looked: i64) -> u64 {
+    if last_seq <= read_seq {
+        0
+    } else if last_seq - read_seq > MAX_COUNTED {
+        last_seq - read_seq
+    } else {
+        u(others) + (last_seq - read_seq).saturating_sub(u(looked))
+    }
+}
+
 /// `user`'s conversations and rooms with unread messages: 1:1 ones in the
-/// other user's id order, then rooms in id order.
+/// other user's id order, then rooms in id order. Two statements, the
+/// counts made in each.
 pub(crate) async fn unread<C: GenericClient>(c: &C, user: UserId) -> Result<Vec<Unread>, Fail> {
     let me = i(user.0);
     let mut found = Vec::new();
-    let peers = query(
-        c,
-        "SELECT f.sender, u.name, coalesce(r.seq, 0) FROM unread_from f
+    let peers = format!(
+        "SELECT u.name, coalesce(r.seq, 0), coalesce(cv.last_seq, 0),
+                coalesce(counted.others, 0), coalesce(counted.looked, 0)
+         FROM unread_from f
          JOIN users u ON u.id = f.sender
          LEFT JOIN read_marks r ON r.user_id = f.user_id AND r.peer = f.sender
+         LEFT JOIN conversations cv
+             ON cv.a = least(f.user_id, f.sender) AND cv.b = greatest(f.user_id, f.sender)
+         {}
          WHERE f.user_id = $1 ORDER BY f.sender",
-        &[&me],
-    )
-    .await?;
-    for row in peers {
-        let sender = u(row.get(0));
-        let conv = direct(user.0, sender);
-        let read_seq = u(row.get(2));
-        let last_seq = last_seq(c, conv).await?;
-        let unread = count_unread(c, conv, read_seq, last_seq, user).await?;
+        COUNTED.replace("READ_SEQ", "coalesce(r.seq, 0)")
+    );
+    for row in query(c, &peers, &[&me]).await? {
+        let (read_seq, last_seq) = (u(row.get(1)), u(row.get(2)));
+        let unread = unread_count(read_seq, last_seq, row.get(3), row.get(4));
         if unread > 0 {
             found.push(Unread {
-                peer: Peer::User(row.get(1)),
+                peer: Peer::User(row.get(0)),
                 unread,
                 read_seq,
                 last_seq,
             });
         }
     }
-    let rooms = query(
-        c,
-        "SELECT r.id, r.name, m.read_seq, coalesce(cv.last_seq, 0) FROM members m
+    let rooms = format!(
+        "SELECT r.name, m.read_seq, coalesce(cv.last_seq, 0),
+                coalesce(counted.others, 0), coalesce(counted.looked, 0)
+         FROM members m
          JOIN rooms r ON r.id = m.room_id
          LEFT JOIN conversations cv ON cv.a = m.room_id AND cv.b = 0
+         {}
          WHERE m.user_id = $1 ORDER BY m.room_id",
-        &[&me],
-    )
-    .await?;
-    for row in rooms {
-        let (read_seq, last_seq) = (u(row.get(2)), u(row.get(3)));
-        let unread = count_unread(c, room(u(row.get(0))), read_seq, last_seq, user).await?;
+        COUNTED.replace("READ_SEQ", "m.read_seq")
+    );
+    for row in query(c, &rooms, &[&me]).await? {
+        let (read_seq, last_seq) = (u(row.get(1)), u(row.get(2)));
+        let unread = unread_count(read_seq, last_seq, row.get(3), row.get(4));
         if unread > 0 {
             found.push(Unread {
-                peer: Peer::Room(row.get(1)),
+                peer: Peer::Room(row.get(0)),
                 unread,
                 read_seq,
                 last_seq,
