@@ -141,3 +141,20 @@ impl Conn {
         push_notices(&self.state, notices);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_out_of_reach_or_failed_is_answered_unavailable_anything_else_internal() {
+        let down = StoreError::Unavailable(std::sync::Arc::new(std::io::Error::other("down")));
+        assert_eq!(internal(down), ErrorCode::Unavailable);
+        assert_eq!(internal(StoreError::Closed), ErrorCode::Unavailable);
+        let corrupt = StoreError::Corrupt {
+            key: "k".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(internal(corrupt), ErrorCode::Internal);
+    }
+}
