@@ -31,7 +31,7 @@ enum StoreKind {
     Sled,
     /// In memory: everything is lost at exit.
     Memory,
-    /// PostgreSQL at `--database-url` (several servers may share it).
+    /// PostgreSQL at `--database-url`.
     Postgres,
 }
 
@@ -199,9 +199,27 @@ async fn open_postgres(
     let at = describe(&config);
     let store = chatcore_postgres::PgStore::connect(url)
         .await
-        .map_err(|e| format!("cannot use the PostgreSQL database at {at}: {e}"))?;
+        .map_err(|e| format!("cannot use the PostgreSQL database at {at}: {}", causes(&e)))?;
     tracing::info!(database = %at, "PostgreSQL store ready");
     Ok(store)
+}
+
+/// `error` and its causes (a pool's "error connecting to server" and why).
+fn causes(error: &chatcore::store::StoreError) -> String {
+    use chatcore::store::StoreError;
+    let mut text = error.to_string();
+    let mut next = match error {
+        StoreError::Unavailable(inner) | StoreError::Backend(inner) => inner.source(),
+        other => std::error::Error::source(other),
+    };
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// Where `config` points, for messages: user, hosts, port and database,
