@@ -16,3 +16,4 @@ mod store_faults;
 mod tcp_bad_input;
 mod tcp_frames;
 mod tls;
+mod ws_hostile;
