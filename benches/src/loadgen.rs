@@ -1,6 +1,6 @@
 //! The load generator behind the `loadgen` binary.
 //!
-//! It drives a running `chat-server` over TCP on this machine with the
+//! It drives a running `chat-server` over TCP (or WebSocket: `--transport ws`) on this machine with the
 //! workloads of the peer harness (`shared/peers/loadgen`, which runs them
 //! against NATS and mosquitto) and prints the same summary line, so figures
 //! compare as ratios:
@@ -28,6 +28,8 @@
 //! target/release/loadgen --workload relay --server-pid $! --runs 3
 //! target/release/loadgen --workload fanout --server-pid $! --runs 3
 //! target/release/loadgen --workload relay --window 1 --msgs 400 --server-pid $! --runs 3
+//! # over WebSocket (postcard) to chat-server's web port (--web, 127.0.0.1:8080):
+//! target/release/loadgen --workload relay --transport ws --addr 127.0.0.1:8080 --server-pid $! --runs 3
 //! target/release/loadgen --workload connections --conns 10000 --server-pid $!
 //! target/release/loadgen --workload login-storm --server-pid $!
 //! ```
@@ -77,7 +79,7 @@ mod storm;
 
 use std::time::Duration;
 
-pub use args::{Args, Workload};
+pub use args::{Args, TransportKind, Workload};
 use stats::{fmt2, median, median_line, Summary};
 
 /// Errors of the load generator: reported, never retried.
@@ -87,7 +89,10 @@ pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// median line after several).
 pub async fn run(a: Args) -> Res<()> {
     let _ = stats::now_ns();
-    let addr = net::resolve_loopback(&a.addr).await?;
+    let addr = net::Target {
+        addr: net::resolve_loopback(&a.addr).await?,
+        transport: a.transport,
+    };
     if let Some(pid) = a.server_pid {
         if procfs::cpu_s(Some(pid)).is_none() {
             return Err(format!("--server-pid {pid}: no such process").into());
@@ -170,7 +175,7 @@ pub async fn run(a: Args) -> Res<()> {
 /// relay lines (`storm=off`, `storm=on`) and returns their summaries.
 async fn login_storm(
     a: &Args,
-    addr: std::net::SocketAddr,
+    addr: net::Target,
     prefix: &str,
     run: usize,
 ) -> Res<(Summary, Summary)> {

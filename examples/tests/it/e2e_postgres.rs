@@ -20,7 +20,7 @@ fn refused(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .arg("--data-dir")
         .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--no-web"])
         .args(args)
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())

@@ -7,4 +7,5 @@ mod e2e_devices;
 mod e2e_postgres;
 mod e2e_rooms_files;
 mod e2e_storage;
+mod e2e_ws;
 mod hostile;
