@@ -11,12 +11,17 @@
 //! transport's own part (the socket's registration and buffers), which the TCP
 //! workload measures.
 //!
+//! Users are created straight in the store before the measurement starts, so
+//! their accounts do not count; with `--returning` their default devices too
+//! (a device's records are the user's, kept whether or not they are online),
+//! and the logins are those of devices that were here before.
+//!
 //! ```text
 //! cargo run --release -p chatcore-benches --bin inproc-sessions -- --sessions 100000
 //! ```
 //!
 //! One line, in the load generator's key=value form:
-//! `target=chatcore workload=inproc-sessions sessions=N store=redb rss_before_kib=…
+//! `target=chatcore workload=inproc-sessions sessions=N store=redb returning=false rss_before_kib=…
 //! rss_after_kib=… rss_per_session_bytes=… online=N provision_s=… login_s=…`
 #![forbid(unsafe_code)]
 
@@ -53,6 +58,11 @@ struct Args {
     /// in memory.
     #[arg(long, value_enum, default_value_t = StoreKind::Redb)]
     store: StoreKind,
+    /// Every user has logged in before: their default device (its records in
+    /// the store) exists before the measurement, as their account does, so
+    /// what grows is the sessions' own state.
+    #[arg(long)]
+    returning: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -102,16 +112,27 @@ async fn run(args: Args) -> Res<String> {
     // Users straight into the store, all with one password hash.
     let t0 = Instant::now();
     let hash = Hasher::new(hash_params, 1)?.hash(PASSWORD.into()).await?;
+    let returning = args.returning;
     let create = futures::stream::iter(0..args.sessions)
         .map(|i| {
             let (store, hash) = (Arc::clone(&store), hash.clone());
-            async move { store.create_user(&name(i), &hash).await }
+            async move {
+                let user = store
+                    .create_user(&name(i), &hash)
+                    .await?
+                    .ok_or("a user of that name exists already")?;
+                if returning {
+                    store
+                        .device_login(user.id, None, 16, 1)
+                        .await?
+                        .map_err(|code| format!("device of {}: {code:?}", name(i)))?;
+                }
+                Res::Ok(())
+            }
         })
         .buffer_unordered(args.concurrency.max(1));
-    let created: Vec<_> = create.collect().await;
-    for user in created {
-        user?.ok_or("a user of that name exists already")?;
-    }
+    let created: Vec<Res<()>> = create.collect().await;
+    created.into_iter().collect::<Res<Vec<()>>>()?;
     let provision_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before_kib = procfs::rss_kib(None).ok_or("cannot read /proc/self/status")?;
@@ -137,10 +158,12 @@ async fn run(args: Args) -> Res<String> {
         .to_possible_value()
         .expect("no variant is skipped");
     let line = format!(
-        "target=chatcore workload=inproc-sessions sessions={} store={} rss_before_kib={} \
-         rss_after_kib={} rss_per_session_bytes={:.0} online={} provision_s={:.1} login_s={:.1}",
+        "target=chatcore workload=inproc-sessions sessions={} store={} returning={} \
+         rss_before_kib={} rss_after_kib={} rss_per_session_bytes={:.0} online={} \
+         provision_s={:.1} login_s={:.1}",
         sessions.len(),
         store_name.get_name(),
+        args.returning,
         rss_before_kib,
         rss_after_kib,
         grown / sessions.len().max(1) as f64,
@@ -193,11 +216,16 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_session_logs_in_and_stays_online() {
-        for store in [StoreKind::Redb, StoreKind::Memory] {
+        for (store, returning) in [
+            (StoreKind::Redb, false),
+            (StoreKind::Memory, false),
+            (StoreKind::Redb, true),
+        ] {
             let args = Args {
                 sessions: 40,
                 concurrency: 8,
                 store,
+                returning,
             };
             let line = run(args).await.unwrap();
             assert!(line.contains(" sessions=40 "), "{line}");

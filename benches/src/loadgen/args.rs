@@ -80,6 +80,11 @@ pub struct Args {
     /// connections: authenticated idle sessions to open.
     #[arg(long, default_value_t = 10_000)]
     pub conns: usize,
+    /// connections: every user logs in (and out) once while registering, so
+    /// their default device exists before the measurement as their account
+    /// does, and what grows is the sessions' own state.
+    #[arg(long)]
+    pub returning: bool,
     /// The server's process id: its CPU time (utime+stime from /proc/PID/stat)
     /// is sampled around the measured interval, and its RSS (VmRSS) for
     /// `connections`.

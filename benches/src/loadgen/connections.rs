@@ -56,7 +56,7 @@ impl ConnsOutcome {
         format!(
             "target=chatcore workload=connections conns={} rss_before_kib={} rss_after_kib={} \
              rss_per_conn_bytes={} run={} opened={} failed={} online={} register_s={:.1} \
-             login_s={:.1} logins_per_s={:.0} loadgen_rss_kib={} timed_out={}",
+             login_s={:.1} logins_per_s={:.0} loadgen_rss_kib={} timed_out={} returning={}",
             a.conns,
             kib(self.rss_before_kib),
             kib(self.rss_after_kib),
@@ -71,6 +71,7 @@ impl ConnsOutcome {
             self.opened as f64 / self.login_s.max(1e-9),
             kib(procfs::rss_kib(None)),
             self.timed_out,
+            a.returning,
         )
     }
 }
@@ -95,6 +96,13 @@ pub(crate) async fn run_once(a: &Args, addr: Target, prefix: &str) -> Res<ConnsO
                     .register(&name(i), PASSWORD)
                     .await
                     .map_err(|e| format!("register {}: {e}", name(i)))?;
+                if a.returning {
+                    client
+                        .login(&name(i), PASSWORD)
+                        .await
+                        .map_err(|e| format!("first login {}: {e}", name(i)))?;
+                    client.logout().await?;
+                }
             }
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         })
