@@ -7,3 +7,4 @@ mod e2e_devices;
 mod e2e_rooms_files;
 mod e2e_storage;
 mod hostile;
+mod web_client;
