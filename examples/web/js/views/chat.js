@@ -85,7 +85,7 @@ export class ChatPane {
       this.input,
       h("button.primary.send#send-button", { type: "submit", "aria-label": "Send" }, "Send"),
     );
-    this.empty = h("div.chat-empty", {}, h("div.logo", { "aria-hidden": "true" }, "💬"), h("p", {}, "Pick a friend or a room to start chatting."));
+    this.empty = h("div.chat-empty", {}, h("img.logo", { src: "favicon.svg", alt: "", width: 72, height: 72 }), h("p", {}, "Pick a friend or a room to start chatting."));
     this.root = h("section.chat#chat", { "aria-label": "Conversation" }, this.empty);
   }
 

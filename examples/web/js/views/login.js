@@ -49,7 +49,7 @@ export function loginView(onSubmit, notice) {
         }
       },
     },
-    h("div.brand", {}, h("span.logo", { "aria-hidden": "true" }, "💬"), h("h1", {}, "chatcore")),
+    h("div.brand", {}, h("img.logo", { src: "favicon.svg", alt: "", width: 40, height: 40 }), h("h1", {}, "chatcore")),
     h("p.tagline", {}, "Chat with friends and rooms, on every device."),
     h("label", { for: "login-user" }, "Username"),
     username,
