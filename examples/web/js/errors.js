@@ -50,6 +50,7 @@ const MESSAGES = {
   too_many_devices: "You have as many devices as allowed. Revoke one from another device first.",
   invalid_device_name: "That device name cannot be used.",
   // The page's own.
+  unreachable: "Cannot reach the chat server. Check your connection and try again.",
   disconnected: "Not connected to the server. Reconnecting…",
   file_checksum: "The downloaded file does not match its SHA-256, so it was not saved.",
   unexpected_response: "The server gave an answer the page did not expect.",

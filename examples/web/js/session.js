@@ -48,6 +48,15 @@ export class Session {
         onReady: (conn) => this.onReady(conn),
         onFrame: (frame) => this.onFrame(frame),
         onStatus: (status, detail) => {
+          // The very first connection failed: say so on the login form
+          // rather than retry behind it.
+          if (status === "waiting" && this.firstLogin) {
+            const { reject } = this.firstLogin;
+            this.firstLogin = null;
+            this.end();
+            reject(new ChatError("unreachable"));
+            return;
+          }
           this.state.status = status;
           this.state.retryIn = detail ?? 0;
           this.state.changed();

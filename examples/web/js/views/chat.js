@@ -236,6 +236,8 @@ export class ChatPane {
     tl.replaceChildren(...nodes);
     if (atBottom) tl.scrollTop = tl.scrollHeight;
     else tl.scrollTop = tl.scrollHeight - tl.clientHeight - fromBottom;
+    // Nothing to scroll yet, but older messages exist: fetch them now.
+    if (c.loaded && !c.complete && !c.loadingOlder && tl.scrollHeight <= tl.clientHeight) this.actions.loadOlder();
   }
 
   fileCard(state, c, f) {
