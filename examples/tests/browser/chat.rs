@@ -4,92 +4,196 @@
 use serde_json::json;
 
 use crate::common::temp_data_dir;
-use crate::harness::{serial, Driver, WebServer, DESKTOP, PHONE};
+use crate::harness::{run, serial, Driver, WebServer, DESKTOP, PHONE};
 
 /// The mark on ann's message `seq` in the open conversation ("sent", "delivered", "read").
 const MARK: &str = "return document.querySelector(`#timeline .msg[data-seq=\"${arguments[0]}\"] .mark`)?.dataset.mark ?? null";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
+#[test]
+fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
     let _serial = serial();
-    let (_tmp, data) = temp_data_dir();
-    let server = WebServer::start(&data, None);
-    let driver = Driver::start();
-    let ann = driver.page("ann", &server.url(), DESKTOP).await;
-    let bob = driver.page("bob", &server.url(), DESKTOP).await;
+    run(async {
+        let (_tmp, data) = temp_data_dir();
+        let server = WebServer::start(&data, None);
+        let driver = Driver::start();
+        let ann = driver.page("ann", &server.url(), DESKTOP).await;
+        let bob = driver.page("bob", &server.url(), DESKTOP).await;
 
-    ann.wait_for("the login screen", "return !!document.querySelector('#login-user')", vec![]).await;
-    ann.screenshot("01-login").await;
-    // A wrong password is a clear sentence, not a code.
-    ann.type_into("#login-user", "nobody").await;
-    ann.type_into("#login-password", "wrong password\u{E007}").await;
-    let error = ann
-        .wait_for("the login error", "return document.querySelector('#login-error')?.textContent", vec![])
+        ann.wait_for(
+            "the login screen",
+            "return !!document.querySelector('#login-user')",
+            vec![],
+        )
         .await;
-    assert_eq!(error, "Wrong username or password.");
-    ann.js("document.querySelector('#login-user').value = ''; document.querySelector('#login-password').value = ''", vec![]).await;
+        ann.screenshot("01-login").await;
+        // A wrong password is a clear sentence, not a code.
+        ann.type_into("#login-user", "nobody").await;
+        ann.type_into("#login-password", "wrong password\u{E007}")
+            .await;
+        let error = ann
+            .wait_for(
+                "the login error",
+                "return document.querySelector('#login-error')?.textContent",
+                vec![],
+            )
+            .await;
+        assert_eq!(error, "Wrong username or password.");
+        ann.js("document.querySelector('#login-user').value = ''; document.querySelector('#login-password').value = ''", vec![]).await;
 
-    ann.register("ann").await;
-    bob.register("bob").await;
-    // The device id the server issued is kept for the next login.
-    let device = ann.js("return localStorage.getItem('chatcore.device.' + location.host + '.ann')", vec![]).await;
-    assert!(device.as_str().is_some_and(|d| d.parse::<u64>().is_ok()), "device id kept: {device}");
+        ann.register("ann").await;
+        bob.register("bob").await;
+        // The device id the server issued is kept for the next login.
+        let device = ann
+            .js(
+                "return localStorage.getItem('chatcore.device.' + location.host + '.ann')",
+                vec![],
+            )
+            .await;
+        assert!(
+            device.as_str().is_some_and(|d| d.parse::<u64>().is_ok()),
+            "device id kept: {device}"
+        );
 
-    // ann finds bob and asks; bob accepts from his sidebar.
-    ann.click("#add-friend").await;
-    ann.type_into("#search-input", "bo").await;
-    ann.type_into("#friend-note", "hi :wave:").await;
-    ann.wait_for("bob in the search results", "return !!document.querySelector('#search-results .result[data-user=\"bob\"]')", vec![]).await;
-    ann.screenshot("02-add-friend").await;
-    ann.click("#search-results .result[data-user=\"bob\"] button[data-action=\"add\"]").await;
-    bob.wait_for("ann's request with her note", "return document.querySelector('.request[data-user=\"ann\"] .note')?.textContent === '“hi 👋”'", vec![]).await;
-    bob.screenshot("03-friend-request").await;
-    bob.click(".request[data-user=\"ann\"] button[data-action=\"accept\"]").await;
+        // ann finds bob and asks; bob accepts from his sidebar.
+        ann.click("#add-friend").await;
+        ann.type_into("#search-input", "bo").await;
+        ann.type_into("#friend-note", "hi :wave:").await;
+        ann.wait_for(
+            "bob in the search results",
+            "return !!document.querySelector('#search-results .result[data-user=\"bob\"]')",
+            vec![],
+        )
+        .await;
+        ann.screenshot("02-add-friend").await;
+        ann.click("#search-results .result[data-user=\"bob\"] button[data-action=\"add\"]")
+            .await;
+        bob.wait_for("ann's request with her note", "return document.querySelector('.request[data-user=\"ann\"] .note')?.textContent === '“hi 👋”'", vec![]).await;
+        bob.screenshot("03-friend-request").await;
+        bob.click(".request[data-user=\"ann\"] button[data-action=\"accept\"]")
+            .await;
 
-    // Presence: each sees the other online.
-    ann.wait_for("bob online", "return document.querySelector('.conv[data-key=\"@bob\"]')?.dataset.online === 'true'", vec![]).await;
-    bob.wait_for("ann online", "return document.querySelector('.conv[data-key=\"@ann\"]')?.dataset.online === 'true'", vec![]).await;
+        // Presence: each sees the other online.
+        ann.wait_for(
+            "bob online",
+            "return document.querySelector('.conv[data-key=\"@bob\"]')?.dataset.online === 'true'",
+            vec![],
+        )
+        .await;
+        bob.wait_for(
+            "ann online",
+            "return document.querySelector('.conv[data-key=\"@ann\"]')?.dataset.online === 'true'",
+            vec![],
+        )
+        .await;
 
-    // ann writes while bob has not opened the chat: sent, then delivered (bob's
-    // page took it in), with an unread badge on bob's side.
-    ann.open("@bob").await;
-    ann.send("hello bob :smile:").await;
-    assert_eq!(ann.messages().await, vec![(1, "ann".into(), "hello bob 😄".into())]);
-    ann.wait_for("the delivered mark", &format!("{MARK} === 'delivered'"), vec![json!(1)]).await;
-    bob.wait_for("an unread badge", "return document.querySelector('.conv[data-key=\"@ann\"] .badge')?.textContent === '1'", vec![]).await;
+        // ann writes while bob has not opened the chat: sent, then delivered (bob's
+        // page took it in), with an unread badge on bob's side.
+        ann.open("@bob").await;
+        ann.send("hello bob :smile:").await;
+        assert_eq!(
+            ann.messages().await,
+            vec![(1, "ann".into(), "hello bob 😄".into())]
+        );
+        ann.wait_for(
+            "the delivered mark",
+            &format!("{MARK} === 'delivered'"),
+            vec![json!(1)],
+        )
+        .await;
+        bob.wait_for(
+            "an unread badge",
+            "return document.querySelector('.conv[data-key=\"@ann\"] .badge')?.textContent === '1'",
+            vec![],
+        )
+        .await;
 
-    // bob types: ann sees it; bob opens the chat: ann's mark turns to read.
-    bob.open("@ann").await;
-    bob.type_into("#composer", "hey").await;
-    ann.wait_for("bob is typing", "return document.querySelector('#typing')?.textContent === 'bob is typing…'", vec![]).await;
-    ann.screenshot("04-chat-typing").await;
-    ann.wait_for("the read mark", &format!("{MARK} === 'read'"), vec![json!(1)]).await;
-    bob.wait_for("no badge once read", "return !document.querySelector('.conv[data-key=\"@ann\"] .badge')", vec![]).await;
+        // bob types: ann sees it; bob opens the chat: ann's mark turns to read.
+        bob.open("@ann").await;
+        bob.type_into("#composer", "hey").await;
+        ann.wait_for(
+            "bob is typing",
+            "return document.querySelector('#typing')?.textContent === 'bob is typing…'",
+            vec![],
+        )
+        .await;
+        ann.screenshot("04-chat-typing").await;
+        ann.wait_for(
+            "the read mark",
+            &format!("{MARK} === 'read'"),
+            vec![json!(1)],
+        )
+        .await;
+        bob.wait_for(
+            "no badge once read",
+            "return !document.querySelector('.conv[data-key=\"@ann\"] .badge')",
+            vec![],
+        )
+        .await;
 
-    // bob answers; both sides show one conversation in one order.
-    bob.type_into("#composer", " ann, nice to see you :tada:\u{E007}").await;
-    bob.wait_for("bob's message stored", "return document.querySelectorAll('.msg[data-pending]').length === 0 && document.querySelectorAll('#timeline .msg[data-seq]').length === 2", vec![]).await;
-    let expected = vec![(1, "ann".to_string(), "hello bob 😄".to_string()), (2, "bob".into(), "hey ann, nice to see you 🎉".into())];
-    ann.wait_for("bob's answer", "return document.querySelectorAll('#timeline .msg[data-seq]').length === 2", vec![]).await;
-    assert_eq!(ann.messages().await, expected);
-    assert_eq!(bob.messages().await, expected);
-    ann.wait_for("typing cleared by the message", "return document.querySelector('#typing')?.textContent === ''", vec![]).await;
-    bob.wait_for("bob's message read by ann", &format!("{MARK} === 'read'"), vec![json!(2)]).await;
-    ann.send("see you :wave:").await;
-    ann.screenshot("05-chat").await;
-    bob.wait_for("the third message", "return document.querySelectorAll('#timeline .msg[data-seq]').length === 3", vec![]).await;
+        // bob answers; both sides show one conversation in one order.
+        bob.type_into("#composer", " ann, nice to see you :tada:\u{E007}")
+            .await;
+        bob.wait_for("bob's message stored", "return document.querySelectorAll('.msg[data-pending]').length === 0 && document.querySelectorAll('#timeline .msg[data-seq]').length === 2", vec![]).await;
+        let expected = vec![
+            (1, "ann".to_string(), "hello bob 😄".to_string()),
+            (2, "bob".into(), "hey ann, nice to see you 🎉".into()),
+        ];
+        ann.wait_for(
+            "bob's answer",
+            "return document.querySelectorAll('#timeline .msg[data-seq]').length === 2",
+            vec![],
+        )
+        .await;
+        assert_eq!(ann.messages().await, expected);
+        assert_eq!(bob.messages().await, expected);
+        ann.wait_for(
+            "typing cleared by the message",
+            "return document.querySelector('#typing')?.textContent === ''",
+            vec![],
+        )
+        .await;
+        bob.wait_for(
+            "bob's message read by ann",
+            &format!("{MARK} === 'read'"),
+            vec![json!(2)],
+        )
+        .await;
+        ann.send("see you :wave:").await;
+        ann.screenshot("05-chat").await;
+        bob.wait_for(
+            "the third message",
+            "return document.querySelectorAll('#timeline .msg[data-seq]').length === 3",
+            vec![],
+        )
+        .await;
 
-    // The phone-sized layout: one pane at a time, with a way back.
-    bob.client.set_window_size(PHONE.0, PHONE.1).await.expect("phone size");
-    bob.wait_for("the phone layout", "return getComputedStyle(document.querySelector('#back-button')).display !== 'none' && getComputedStyle(document.querySelector('#sidebar')).display === 'none'", vec![]).await;
-    bob.screenshot("06-phone-chat").await;
-    bob.click("#back-button").await;
-    bob.wait_for("the list on a phone", "return getComputedStyle(document.querySelector('#sidebar')).display !== 'none' && getComputedStyle(document.querySelector('#chat')).display === 'none'", vec![]).await;
-    bob.screenshot("07-phone-list").await;
+        // The phone-sized layout: one pane at a time, with a way back.
+        bob.client
+            .set_window_size(PHONE.0, PHONE.1)
+            .await
+            .expect("phone size");
+        bob.wait_for("the phone layout", "return getComputedStyle(document.querySelector('#back-button')).display !== 'none' && getComputedStyle(document.querySelector('#sidebar')).display === 'none'", vec![]).await;
+        bob.screenshot("06-phone-chat").await;
+        bob.click("#back-button").await;
+        bob.wait_for("the list on a phone", "return getComputedStyle(document.querySelector('#sidebar')).display !== 'none' && getComputedStyle(document.querySelector('#chat')).display === 'none'", vec![]).await;
+        bob.screenshot("07-phone-list").await;
 
-    // bob leaves: ann sees him go offline.
-    bob.close().await;
-    ann.wait_for("bob offline", "return document.querySelector('.conv[data-key=\"@bob\"]')?.dataset.online === 'false'", vec![]).await;
-    assert_eq!(ann.js("return document.querySelector('#chat-sub').textContent", vec![]).await, "offline");
-    ann.close().await;
+        // bob leaves: ann sees him go offline.
+        bob.close().await;
+        ann.wait_for(
+            "bob offline",
+            "return document.querySelector('.conv[data-key=\"@bob\"]')?.dataset.online === 'false'",
+            vec![],
+        )
+        .await;
+        assert_eq!(
+            ann.js(
+                "return document.querySelector('#chat-sub').textContent",
+                vec![]
+            )
+            .await,
+            "offline"
+        );
+        ann.close().await;
+    });
 }

@@ -28,7 +28,20 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds the lock that runs browser tests one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a test's body on a runtime of its own (two workers: the blocking
+/// `chat-client` helpers may hold one).
+pub fn run<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(body);
 }
 
 /// A free 127.0.0.1 port (bound, read, let go).
@@ -45,7 +58,10 @@ fn wait_port(port: u16, what: &str, child: &mut Child) {
         if let Some(status) = child.try_wait().expect("try_wait") {
             panic!("{what} exited with {status} before listening on {port}");
         }
-        assert!(Instant::now() < deadline, "{what} did not listen on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -109,7 +125,11 @@ impl Driver {
             .expect("spawn chromedriver");
         wait_port(port, "chromedriver", &mut child);
         let downloads = tempfile::tempdir().expect("downloads dir");
-        Driver { child, port, downloads }
+        Driver {
+            child,
+            port,
+            downloads,
+        }
     }
 
     /// A new headless Chromium at `url`, `size` CSS pixels.
@@ -137,15 +157,26 @@ impl Driver {
                 },
             },
         });
-        let Value::Object(caps) = caps else { unreachable!() };
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
             .unwrap_or_else(|e| panic!("{name}: starting Chromium through chromedriver: {e}"));
-        client.set_window_size(size.0, size.1).await.expect("window size");
-        client.goto(url).await.unwrap_or_else(|e| panic!("{name}: opening {url}: {e}"));
-        Page { name: name.to_string(), client }
+        client
+            .set_window_size(size.0, size.1)
+            .await
+            .expect("window size");
+        client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: opening {url}: {e}"));
+        Page {
+            name: name.to_string(),
+            client,
+        }
     }
 }
 
@@ -196,18 +227,30 @@ impl Page {
 
     /// Waits for an element matching `css` and clicks it (a real click).
     pub async fn click(&self, css: &str) {
-        self.wait_for(&format!("{css} to be there"), "return !!document.querySelector(arguments[0])", vec![json!(css)])
-            .await;
+        self.wait_for(
+            &format!("{css} to be there"),
+            "return !!document.querySelector(arguments[0])",
+            vec![json!(css)],
+        )
+        .await;
         let el = self.client.find(Locator::Css(css)).await.expect("element");
-        el.click().await.unwrap_or_else(|e| panic!("{}: clicking {css}: {e}", self.name));
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: clicking {css}: {e}", self.name));
     }
 
     /// Types `text` into the element `css` (real key events; "\u{E007}" is Enter).
     pub async fn type_into(&self, css: &str, text: &str) {
-        self.wait_for(&format!("{css} to be there"), "return !!document.querySelector(arguments[0])", vec![json!(css)])
-            .await;
+        self.wait_for(
+            &format!("{css} to be there"),
+            "return !!document.querySelector(arguments[0])",
+            vec![json!(css)],
+        )
+        .await;
         let el = self.client.find(Locator::Css(css)).await.expect("element");
-        el.send_keys(text).await.unwrap_or_else(|e| panic!("{}: typing into {css}: {e}", self.name));
+        el.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("{}: typing into {css}: {e}", self.name));
     }
 
     /// Presses Esc in whatever has the focus.
@@ -230,7 +273,8 @@ impl Page {
 
     async fn log_in_form(&self, user: &str) {
         self.type_into("#login-user", user).await;
-        self.type_into("#login-password", &crate::common::password(user)).await;
+        self.type_into("#login-password", &crate::common::password(user))
+            .await;
         self.type_into("#login-password", "\u{E007}").await;
         self.wait_for(
             "the chat after logging in",
@@ -251,8 +295,12 @@ impl Page {
     pub async fn send(&self, text: &str) {
         self.type_into("#composer", text).await;
         self.type_into("#composer", "\u{E007}").await;
-        self.wait_for("the message to be stored", "return document.querySelectorAll('.msg[data-pending]').length === 0", vec![])
-            .await;
+        self.wait_for(
+            "the message to be stored",
+            "return document.querySelectorAll('.msg[data-pending]').length === 0",
+            vec![],
+        )
+        .await;
     }
 
     /// The timeline's messages, in order: [[seq, from, text], ...].

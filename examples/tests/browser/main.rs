@@ -15,5 +15,6 @@ mod harness;
 
 mod chat;
 mod files;
+mod history;
 mod restart;
 mod rooms;

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use chatcore::protocol::ErrorCode;
 
 fn web_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("web")
+        .join(path)
 }
 
 /// `emoji-data.js` as generated from the `emojis` crate: every shortcode of
@@ -64,5 +66,8 @@ fn every_error_code_has_a_sentence() {
         .map(|code| code.as_str())
         .filter(|name| !errors.contains(&format!("\n  {name}: \"")))
         .collect();
-    assert!(missing.is_empty(), "errors.js has no sentence for {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "errors.js has no sentence for {missing:?}"
+    );
 }
