@@ -69,8 +69,20 @@ export class ChatPane {
       PICKER.map((code) => h("button.emoji", { type: "button", title: `:${code}:`, "aria-label": code.replace(/_/g, " "), onclick: () => this.insert(SHORTCODES[code]) }, SHORTCODES[code])));
     this.picker.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
+        e.preventDefault();
         e.stopPropagation();
         this.togglePicker(false);
+        this.input.focus();
+        return;
+      }
+      // Arrow keys move through the grid.
+      const buttons = [...this.picker.querySelectorAll("button")];
+      const at = buttons.indexOf(document.activeElement);
+      const columns = getComputedStyle(this.picker).gridTemplateColumns.split(" ").length;
+      const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns }[e.key];
+      if (step !== undefined && at >= 0) {
+        e.preventDefault();
+        buttons[Math.max(0, Math.min(buttons.length - 1, at + step))].focus();
       }
     });
     this.suggestions = h("div.suggestions#emoji-suggestions", { hidden: true });
