@@ -16,5 +16,6 @@ mod harness;
 mod chat;
 mod files;
 mod history;
+mod modules;
 mod restart;
 mod rooms;
