@@ -225,18 +225,30 @@ impl Page {
         }
     }
 
-    /// Waits for an element matching `css` and clicks it (a real click).
+    /// Waits for an element matching `css` and clicks it (a real click). The
+    /// page redraws its lists as events come, so an element found may be
+    /// replaced before the click lands: then it is found again.
     pub async fn click(&self, css: &str) {
-        self.wait_for(
-            &format!("{css} to be there"),
-            "return !!document.querySelector(arguments[0])",
-            vec![json!(css)],
-        )
-        .await;
-        let el = self.client.find(Locator::Css(css)).await.expect("element");
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("{}: clicking {css}: {e}", self.name));
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            self.wait_for(
+                &format!("{css} to be there"),
+                "return !!document.querySelector(arguments[0])",
+                vec![json!(css)],
+            )
+            .await;
+            let clicked = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.click().await,
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline && is_stale(&e) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("{}: clicking {css}: {e}", self.name),
+            }
+        }
     }
 
     /// Types `text` into the element `css` (real key events; "\u{E007}" is Enter).
@@ -322,6 +334,12 @@ impl Page {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+}
+
+/// An element that was redrawn between finding it and using it.
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    let text = e.to_string();
+    text.contains("stale element") || text.contains("no such element")
 }
 
 /// `target/browser-screenshots` of the workspace (or of `CARGO_TARGET_DIR`).

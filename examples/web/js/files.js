@@ -21,7 +21,9 @@ export async function upload(session, key, file, progress) {
   await session.request(P.Req.completeFile(offered.file));
   progress(1);
   const c = session.state.conv(key);
-  c.files.set(offered.file, { id: offered.file, from: session.state.me, name: file.name, size: bytes.length, sha256: digest, ts: Date.now() });
+  const known = c.files.get(offered.file) ?? { ts: Date.now() };
+  Object.assign(known, { id: offered.file, from: session.state.me, name: file.name, size: bytes.length, sha256: digest });
+  c.files.set(offered.file, known);
   session.state.changed();
   return offered.file;
 }

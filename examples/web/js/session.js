@@ -442,8 +442,10 @@ export class Session {
   async loadFiles(c) {
     const files = await this.whole(P.List.files(P.keyPeer(c.key)));
     for (const f of files) {
+      // Updated in place: a download in progress holds this object.
       const known = c.files.get(f.id) ?? {};
-      c.files.set(f.id, { ...known, id: f.id, from: f.from, name: f.name, size: f.size, sha256: P.digestFrom(f.sha256), ts: f.ts });
+      Object.assign(known, { id: f.id, from: f.from, name: f.name, size: f.size, sha256: P.digestFrom(f.sha256), ts: f.ts });
+      c.files.set(f.id, known);
     }
     this.state.changed();
   }
