@@ -57,6 +57,11 @@ fn files_go_from_the_browser_to_chat_client_and_back_with_the_same_sha256() {
             .send_keys(upload.to_str().expect("utf-8 path"))
             .await
             .expect("choose the file");
+        ann.js(
+            "document.querySelector('#file-input').hidden = true",
+            vec![],
+        )
+        .await;
         let shared = carol.event("file", |v| v["name"] == "holiday photos.bin");
         assert_eq!(shared["from"], "ann");
         assert_eq!(shared["size"], 1_300_000);

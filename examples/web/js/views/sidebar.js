@@ -63,7 +63,7 @@ export function sidebarView(state, actions) {
         onclick: () => actions.open(key),
       },
       avatar(f.user, f.state === "Friends" ? f.online : undefined),
-      h("span.conv-text", {}, h("span.conv-name", {}, f.user), h("span.conv-sub", { class: typing ? "typing" : null }, subtitle)),
+      h("span.conv-text", {}, h("span.conv-name", {}, f.user), h("span.conv-sub", { class: typing ? "is-typing" : null }, subtitle)),
       badge(c ? c.unread(state.me) : 0),
     );
   });
@@ -84,7 +84,7 @@ export function sidebarView(state, actions) {
   return [
     header,
     state.status !== "online" && state.status !== "connecting"
-      ? h("div.banner#reconnect-banner", { role: "status" }, "Offline. Reconnecting", state.retryIn ? ` in ${Math.ceil(state.retryIn / 1000)} s` : "", "… ",
+      ? h("div.banner#reconnect-banner", { role: "status" }, "Offline: reconnecting… ",
           h("button.link", { type: "button", onclick: actions.retryNow }, "Retry now"))
       : null,
     h(
