@@ -8,11 +8,12 @@ macro_rules! error_codes {
         ///
         /// The codes are part of the wire format: postcard encodes them by position, so
         /// new codes are only ever appended. [`ErrorCode::as_str`] gives a stable
-        /// snake_case name for scripts and logs; [`ErrorCode::message`] a human sentence.
+        /// snake_case name for scripts and logs (and the code's form in JSON);
+        /// [`ErrorCode::message`] a human sentence.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[non_exhaustive]
         pub enum ErrorCode {
-            $( $(#[$doc])* $name, )*
+            $( $(#[$doc])* #[serde(rename = $snake)] $name, )*
         }
 
         impl ErrorCode {

@@ -12,6 +12,7 @@
 mod codec;
 mod error_code;
 mod event;
+mod human;
 pub mod limits;
 mod names;
 mod redact;
@@ -308,6 +309,7 @@ pub enum Request {
         /// Exact size in bytes.
         size: u64,
         /// SHA-256 of the content.
+        #[serde(with = "human::hex_sha256")]
         sha256: [u8; 32],
     },
     /// Upload the next chunk of an offered file. Chunks come in order, each
@@ -318,6 +320,7 @@ pub enum Request {
         /// Byte offset; must equal the bytes received so far.
         offset: u64,
         /// The chunk.
+        #[serde(with = "human::base64_bytes")]
         bytes: Vec<u8>,
     },
     /// Finish an upload: the server checks size and SHA-256, then tells the
@@ -502,6 +505,7 @@ pub struct FileInfo {
     /// Size in bytes.
     pub size: u64,
     /// SHA-256 of the content.
+    #[serde(with = "human::hex_sha256")]
     pub sha256: [u8; 32],
     /// Server time the upload completed.
     pub ts: Timestamp,
@@ -580,7 +584,7 @@ pub enum Response {
     /// Completed files.
     Files(Vec<FileInfo>),
     /// Bytes of a file (empty at the end).
-    Chunk(Vec<u8>),
+    Chunk(#[serde(with = "human::base64_bytes")] Vec<u8>),
     /// A page of a list, the answer to [`Request::Page`].
     Page {
         /// The items, of the list's kind.

@@ -8,13 +8,18 @@
 //!
 //! [`memory`] pairs connections through channels, for tests and for embedding a
 //! client in the server's own process; `tcp` (feature `tcp`) is the frame codec
-//! over TCP.
+//! over TCP, `tls` (feature `tls`) the same over TLS, and `ws` (feature `ws`)
+//! frames as WebSocket messages, JSON for browsers or postcard.
+//! [`join`] serves two transports (say TCP and WebSocket) with one server.
 
+mod join;
 pub mod memory;
 #[cfg(feature = "tcp")]
 pub mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +28,8 @@ use async_trait::async_trait;
 use futures::{Sink, Stream};
 
 use crate::protocol::{ClientFrame, CodecError, ServerFrame};
+
+pub use join::{join, Either, Joined};
 
 /// Why a transport failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,10 @@ pub enum TransportError {
     /// The listener failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A WebSocket message was not a frame, or the WebSocket protocol broke.
+    #[cfg(feature = "ws")]
+    #[error(transparent)]
+    WebSocket(#[from] ws::WsError),
 }
 
 impl TransportError {
@@ -44,6 +55,8 @@ impl TransportError {
     pub fn code(&self) -> Option<crate::protocol::ErrorCode> {
         match self {
             TransportError::Codec(e) => e.code(),
+            #[cfg(feature = "ws")]
+            TransportError::WebSocket(e) => e.code(),
             _ => None,
         }
     }

@@ -30,12 +30,15 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
 use super::tcp::{is_transient, ByteStream, TcpConnection};
+
 use super::{Transport, TransportError};
 use crate::protocol::{ClientFrame, ServerFrame, DEFAULT_MAX_FRAME_LEN};
+/// The rustls this module's configs are of (to name their types).
+pub use tokio_rustls::rustls;
 
 /// How long a client may take to complete its TLS handshake, by default.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

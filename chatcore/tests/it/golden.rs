@@ -242,7 +242,7 @@ fn sha256() -> [u8; 32] {
     std::array::from_fn(|i| i as u8 * 8)
 }
 
-fn client_frame_cases() -> Vec<(ClientFrame, &'static [u8])> {
+pub(crate) fn client_frame_cases() -> Vec<(ClientFrame, &'static [u8])> {
     vec![
         (
             ClientFrame::Hello {
@@ -273,7 +273,7 @@ fn client_frame_cases() -> Vec<(ClientFrame, &'static [u8])> {
     ]
 }
 
-fn server_frame_cases() -> Vec<(ServerFrame, &'static [u8])> {
+pub(crate) fn server_frame_cases() -> Vec<(ServerFrame, &'static [u8])> {
     vec![
         (
             ServerFrame::Hello {
@@ -313,7 +313,7 @@ fn server_frame_cases() -> Vec<(ServerFrame, &'static [u8])> {
     ]
 }
 
-fn request_cases() -> Vec<(Request, &'static [u8])> {
+pub(crate) fn request_cases() -> Vec<(Request, &'static [u8])> {
     vec![
         (Request::Ping, &[0x00, 0x00, 0x00, 0x01, 0x00]),
         (
@@ -556,7 +556,7 @@ fn request_cases() -> Vec<(Request, &'static [u8])> {
     ]
 }
 
-fn response_cases() -> Vec<(Response, &'static [u8])> {
+pub(crate) fn response_cases() -> Vec<(Response, &'static [u8])> {
     vec![
         (Response::Done, &[0x00, 0x00, 0x00, 0x01, 0x00]),
         (Response::Pong, &[0x00, 0x00, 0x00, 0x01, 0x01]),
@@ -689,7 +689,7 @@ fn response_cases() -> Vec<(Response, &'static [u8])> {
     ]
 }
 
-fn event_cases() -> Vec<(Event, &'static [u8])> {
+pub(crate) fn event_cases() -> Vec<(Event, &'static [u8])> {
     vec![
         (
             Event::DeliveredTo {

@@ -4,8 +4,10 @@
 mod client_acks;
 mod conformance_memory;
 mod engine_memory;
+mod engine_ws;
 mod faulty;
 mod golden;
+mod golden_json;
 mod limits;
 mod proptest_codec;
 mod proptest_friends;
@@ -14,3 +16,4 @@ mod store_faults;
 mod tcp_bad_input;
 mod tcp_frames;
 mod tls;
+mod ws_hostile;

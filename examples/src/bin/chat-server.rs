@@ -1,4 +1,5 @@
-//! chat-server: chatcore over TCP with a redb (default), sled or memory store.
+//! chat-server: chatcore over TCP, and a web page with its WebSocket endpoint
+//! on an HTTP port, with a redb (default), sled or memory store.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use chatcore::protocol::{limits, DEFAULT_MAX_FRAME_LEN};
 use chatcore::store::{MemoryStore, Store};
 use chatcore::transport::tcp::TcpTransport;
 use chatcore::transport::tls;
+use chatcore::transport::ws::{OriginPolicy, WsOptions, WsTransport};
+use chatcore::transport::{join, Transport};
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -41,13 +44,25 @@ enum DuplicateLoginArg {
     Replace,
 }
 
-/// A chatcore chat server over TCP.
+/// A chatcore chat server over TCP, with a web page and its WebSocket endpoint
+/// on an HTTP port.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on (the TCP protocol).
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: SocketAddr,
+    /// Address of the web port: the chat page at `/` and its WebSocket
+    /// endpoint at `/ws` (https and wss with --tls-cert).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    web: SocketAddr,
+    /// Serve no web port.
+    #[arg(long, conflicts_with = "web_allow_origin")]
+    no_web: bool,
+    /// Also let pages of this origin (`http://host:port`, or `*` for any)
+    /// open WebSockets; the server's own page always may. Repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    web_allow_origin: Vec<String>,
     /// Storage backend.
     #[arg(long, value_enum, default_value_t = StoreKind::Redb)]
     store: StoreKind,
@@ -260,35 +275,85 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    let log_start = |tls: bool| {
-        tracing::info!(
-            %addr,
-            tls,
-            store = ?args.store,
-            data_dir = %args.data_dir.display(),
-            "chat-server listening"
-        )
+    let tls_config = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
     };
-    match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls_config = tls::server_config(cert, key)?;
+    let web = start_web(&args, tls_config.clone()).await?;
+    tracing::info!(
+        %addr,
+        tls = tls_config.is_some(),
+        store = ?args.store,
+        data_dir = %args.data_dir.display(),
+        "chat-server listening"
+    );
+    match tls_config {
+        Some(tls_config) => {
             let mut options = tls::TlsOptions::default();
             options.max_frame_len = args.max_frame;
             options.max_handshakes = args.max_tls_handshakes;
             let transport = tls::TlsTransport::from_listener(listener, tls_config, options)?;
-            log_start(true);
-            server.clone().serve(transport, shutdown).await?;
+            serve_both(&server, transport, web, shutdown).await?;
         }
-        _ => {
+        None => {
             let transport = TcpTransport::from_listener(listener, args.max_frame);
-            log_start(false);
-            server.clone().serve(transport, shutdown).await?;
+            serve_both(&server, transport, web, shutdown).await?;
         }
     }
     // Dropping the last handle to the store stops its writer after the last commit.
     drop(server);
     tracing::info!("chat-server stopped");
     Ok(())
+}
+
+/// The web port (unless `--no-web`): the page's files and `/ws`.
+async fn start_web(
+    args: &Args,
+    tls_config: Option<Arc<tls::rustls::ServerConfig>>,
+) -> Result<Option<WsTransport>, Box<dyn std::error::Error>> {
+    if args.no_web {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(args.web).await.map_err(|e| {
+        format!(
+            "web port {}: {e} (choose another with --web, or --no-web)",
+            args.web
+        )
+    })?;
+    let mut origins = OriginPolicy::same_host();
+    for origin in &args.web_allow_origin {
+        origins = origins.allow(origin);
+    }
+    let mut options = WsOptions::default();
+    options.max_frame_len = args.max_frame;
+    options.max_handshakes = args.max_tls_handshakes;
+    options.origins = origins;
+    let mut builder =
+        WsTransport::builder(listener, options).http_handler(chatcore_examples::web::handler());
+    let scheme = match tls_config {
+        Some(config) => {
+            builder = builder.tls(config);
+            "https"
+        }
+        None => "http",
+    };
+    let web = builder.start()?;
+    tracing::info!(
+        "chat page at {scheme}://{}/ (WebSocket endpoint /ws)",
+        web.local_addr()
+    );
+    Ok(Some(web))
+}
+
+/// Serves `transport` and the web port (if any) with one server: one set of
+/// connection caps for both.
+async fn serve_both<T: Transport>(
+    server: &Server,
+    transport: T,
+    web: Option<WsTransport>,
+    shutdown: CancellationToken,
+) -> Result<(), chatcore::engine::ServerError> {
+    server.clone().serve(join(transport, web), shutdown).await
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

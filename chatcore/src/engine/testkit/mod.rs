@@ -36,6 +36,8 @@ mod lists;
 mod protocol;
 mod quotas;
 mod rooms;
+#[cfg(feature = "ws")]
+mod websocket;
 
 pub use chat::*;
 pub use contacts::*;
@@ -45,6 +47,8 @@ pub use lists::*;
 pub use protocol::*;
 pub use quotas::*;
 pub use rooms::*;
+#[cfg(feature = "ws")]
+pub use websocket::{over_websocket_json, over_websocket_postcard};
 
 /// How long a test waits for an expected event before failing (a hang guard, not
 /// a speed assertion).
@@ -59,6 +63,10 @@ pub struct Harness {
     connector: MemoryConnector,
     shutdown: CancellationToken,
     serving: tokio::task::JoinHandle<Result<(), ServerError>>,
+    /// Where [`Harness::connect`] goes over WebSocket, inside
+    /// `over_websocket_*`.
+    #[cfg(feature = "ws")]
+    websocket: Option<(String, crate::transport::ws::Subprotocol, usize)>,
 }
 
 /// A connected client with its event stream.
@@ -117,15 +125,27 @@ pub fn test_config() -> ServerConfig {
 impl Harness {
     /// Starts a server on `store`.
     pub fn start(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        #[cfg(feature = "ws")]
+        let max_frame_len = config.max_frame_len;
         let server = Server::new(store, config).expect("valid config");
         let (listener, connector) = memory::listener();
         let shutdown = CancellationToken::new();
+        #[cfg(feature = "ws")]
+        let (listener, websocket) = match websocket::listen(max_frame_len) {
+            Some((ws, url, subprotocol)) => (
+                crate::transport::join(listener, Some(ws)),
+                Some((url, subprotocol, max_frame_len)),
+            ),
+            None => (crate::transport::join(listener, None), None),
+        };
         let serving = tokio::spawn(server.clone().serve(listener, shutdown.clone()));
         Harness {
             server,
             connector,
             shutdown,
             serving,
+            #[cfg(feature = "ws")]
+            websocket,
         }
     }
 
@@ -155,6 +175,12 @@ impl Harness {
 
     /// A new connection, hello done.
     pub async fn connect(&self) -> TestClient {
+        #[cfg(feature = "ws")]
+        if let Some((url, subprotocol, max_frame_len)) = &self.websocket {
+            let conn = websocket::connect(url, *subprotocol, *max_frame_len).await;
+            let (client, events) = Client::connect(conn).await.expect("hello");
+            return TestClient { client, events };
+        }
         let conn = self.connector.connect().await.expect("connect");
         let (client, events) = Client::connect(conn).await.expect("hello");
         TestClient { client, events }
