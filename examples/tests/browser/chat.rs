@@ -159,10 +159,33 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
         )
         .await;
         ann.send("see you :wave:").await;
+        // The emoji picker: opened, an emoji chosen into the composer, Enter.
+        ann.click("#emoji-button").await;
+        ann.wait_for(
+            "the picker open",
+            "return !document.querySelector('#emoji-picker').hidden",
+            vec![],
+        )
+        .await;
+        ann.screenshot("05-emoji-picker").await;
+        ann.click("#emoji-picker button[title=\":tada:\"]").await;
+        ann.wait_for(
+            "the emoji in the composer",
+            "return document.querySelector('#composer').value === '🎉'",
+            vec![],
+        )
+        .await;
+        ann.type_into("#composer", " done\u{E007}").await;
+        ann.wait_for(
+            "the picker closed",
+            "return document.querySelector('#emoji-picker').hidden",
+            vec![],
+        )
+        .await;
         ann.screenshot("05-chat").await;
         bob.wait_for(
-            "the third message",
-            "return document.querySelectorAll('#timeline .msg[data-seq]').length === 3",
+            "the fourth message",
+            "return [...document.querySelectorAll('#timeline .msg[data-seq] .text')].map(t => t.textContent).join('|') === 'hello bob 😄|hey ann, nice to see you 🎉|see you 👋|🎉 done'",
             vec![],
         )
         .await;

@@ -393,11 +393,9 @@ export class Session {
     this.markRead(key);
   }
 
+  /** The newest page of a conversation, and back to the messages known before it. */
   async loadNewest(c) {
-    const peer = P.keyPeer(c.key);
-    const page = await this.request(P.Req.history(peer, null, HISTORY_PAGE));
-    for (const m of page.items) this.state.addMessage(m);
-    if (page.items.length === 0) c.complete = true;
+    await this.catchUp(c);
     c.loaded = true;
     this.loadFiles(c).catch(() => {});
     this.state.changed();
@@ -405,20 +403,27 @@ export class Session {
 
   /** A room's messages sent while this page was away (room messages are not stream items). */
   async catchUpRoom(c) {
+    await this.catchUp(c);
+    if (c.key === this.state.active && this.ui.isVisible()) this.markRead(c.key);
+  }
+
+  /**
+   * Pages back from the newest message until the pages meet what is already
+   * known (nothing known: one page), so no gap is left between them.
+   */
+  async catchUp(c) {
     const known = c.newestSeq;
     let before = null;
-    for (let pages = 0; pages < 20; pages++) {
+    for (let pages = 0; pages < 25; pages++) {
       const page = await this.request(P.Req.history(P.keyPeer(c.key), before, HISTORY_PAGE));
-      if (page.items.length === 0) break;
-      let reached = false;
-      for (const m of page.items) {
-        this.state.addMessage(m);
-        if (m.seq <= known + 1) reached = true;
+      if (page.items.length === 0) {
+        if (before === null) c.complete = true;
+        break;
       }
-      if (reached) break;
+      for (const m of page.items) this.state.addMessage(m);
       before = Math.min(...page.items.map((m) => m.seq));
+      if (known === 0 || before <= known + 1) break;
     }
-    if (c.key === this.state.active && this.ui.isVisible()) this.markRead(c.key);
   }
 
   /** The page of history before the oldest message shown. */
