@@ -7,6 +7,7 @@
 //! `browser-tests` is the promise that they run.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -116,7 +117,10 @@ impl Driver {
         let chromedriver = require("chromedriver");
         require("chromium");
         let port = free_port();
+        // A process group of its own, so that the browsers it starts go with
+        // it even when a failed test never closed them.
         let mut child = Command::new(chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -182,6 +186,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver and every browser it started (its process group).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -8,6 +8,8 @@
 //! ```
 //!
 //! Screenshots of the main views go to `target/browser-screenshots/`.
+// Debian's Chromium, process groups: Unix only.
+#![cfg(unix)]
 
 #[path = "../it/common/mod.rs"]
 mod common;

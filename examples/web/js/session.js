@@ -7,20 +7,11 @@
 import * as P from "./protocol.js";
 import { Connection } from "./connection.js";
 import { ChatError } from "./errors.js";
+import { applyEvent } from "./events.js";
+import { deviceKey, deviceName } from "./device.js";
 
 const HISTORY_PAGE = 40;
 const TYPING_EVERY_MS = 2000;
-
-/** Where this browser keeps the device id the server issued to `user`. */
-const deviceKey = (user) => `chatcore.device.${location.host}.${user.toLowerCase()}`;
-
-/** A name for this browser's device, e.g. "Chrome on Linux". */
-function deviceName() {
-  const ua = navigator.userAgent;
-  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrom/.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
-  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "web";
-  return `${browser} on ${os}`;
-}
 
 const randomId = () => Math.floor(Math.random() * 2 ** 52) + 1;
 
@@ -47,7 +38,7 @@ export class Session {
       this.conn = new Connection(this.wsUrl(), {
         onReady: (conn) => this.onReady(conn),
         onFrame: (frame) => this.onFrame(frame),
-        onStatus: (status, detail) => {
+        onStatus: (status) => {
           // The very first connection failed: say so on the login form
           // rather than retry behind it.
           if (status === "waiting" && this.firstLogin) {
@@ -58,7 +49,6 @@ export class Session {
             return;
           }
           this.state.status = status;
-          this.state.retryIn = detail ?? 0;
           this.state.changed();
         },
       });
@@ -170,140 +160,13 @@ export class Session {
 
   onFrame(frame) {
     try {
-      this.handle(frame.event, frame.kind === "item");
+      applyEvent(this, frame.event, frame.kind === "item");
     } catch (e) {
       console.error("while handling", frame, e);
     }
     // Acked once handled: what the page has taken in is not sent again.
     if (frame.kind === "item") this.conn?.ackItem(frame.pos);
     else if (frame.event.type === "Message") this.conn?.ackRoomMessage(frame.event.message.id);
-  }
-
-  handle(ev, fromStream) {
-    const s = this.state;
-    switch (ev.type) {
-      case "Message": {
-        const m = ev.message;
-        const fresh = s.addMessage(m);
-        const c = s.conv(s.keyOf(m));
-        if (fresh && m.from !== s.me && c.key === s.active && this.ui.isVisible()) this.markRead(c.key);
-        break;
-      }
-      case "DeliveredTo": {
-        const c = s.conv("@" + ev.peer);
-        c.delivered = Math.max(c.delivered, ev.seq);
-        break;
-      }
-      case "Read": {
-        const c = s.conv("@" + ev.by);
-        c.readBy = Math.max(c.readBy, ev.seq);
-        c.delivered = Math.max(c.delivered, ev.seq);
-        break;
-      }
-      case "ReadUpTo": {
-        const c = s.conv(P.peerKey(ev.peer));
-        if (ev.seq >= c.myRead) {
-          c.myRead = ev.seq;
-          c.unreadBase = ev.unread;
-          c.unreadBaseSeq = Math.max(ev.seq, c.newestSeq);
-        }
-        break;
-      }
-      case "Unread":
-        for (const u of ev.conversations) {
-          const c = s.conv(P.peerKey(u.peer));
-          c.myRead = Math.max(c.myRead, u.read_seq);
-          c.unreadBase = u.unread;
-          c.unreadBaseSeq = u.last_seq;
-        }
-        break;
-      case "RoomUnread": {
-        const c = s.conv("#" + ev.room);
-        if (c.unreadBaseSeq < ev.last_seq) {
-          c.unreadBase += ev.last_seq - Math.max(ev.read_seq, c.unreadBaseSeq);
-          c.unreadBaseSeq = ev.last_seq;
-        }
-        if (c.loaded) this.catchUpRoom(c).catch((e) => this.report(e));
-        break;
-      }
-      case "Presence": {
-        const f = s.friends.get(ev.user);
-        if (f) f.online = ev.online;
-        break;
-      }
-      case "FriendRequested":
-        s.requests.set(ev.from, ev.note);
-        if (!s.friends.has(ev.from)) s.friends.set(ev.from, { user: ev.from, state: "RequestReceived", online: false });
-        break;
-      case "FriendAdded":
-        s.requests.delete(ev.user);
-        s.friends.set(ev.user, { user: ev.user, state: "Friends", online: s.friends.get(ev.user)?.online ?? false });
-        this.refreshFriends().catch(() => {});
-        break;
-      case "FriendRejected":
-        if (s.friends.get(ev.user)?.state === "RequestSent") s.friends.delete(ev.user);
-        if (fromStream) this.ui.notify(`${ev.user} declined your friend request.`, "info");
-        break;
-      case "FriendRemoved":
-        s.friends.delete(ev.user);
-        s.requests.delete(ev.user);
-        break;
-      case "Typing": {
-        const key = "Room" in ev.to ? "#" + ev.to.Room : "@" + ev.from;
-        s.conv(key).typing.set(ev.from, Date.now() + ev.expires_ms);
-        setTimeout(() => s.changed(), ev.expires_ms + 50);
-        break;
-      }
-      case "FileShared": {
-        const key = "Room" in ev.to ? "#" + ev.to.Room : "@" + (ev.from === s.me ? ev.to.User : ev.from);
-        const c = s.conv(key);
-        if (!c.files.has(ev.id)) c.files.set(ev.id, { id: ev.id, from: ev.from, name: ev.name, size: ev.size, ts: Date.now() });
-        break;
-      }
-      case "RoomJoined":
-      case "RoomLeft": {
-        const joined = ev.type === "RoomJoined";
-        const room = s.rooms.get(ev.room);
-        if (room) {
-          room.members = Math.max(0, room.members + (joined ? 1 : -1));
-          if (ev.user === s.me) room.joined = joined;
-        } else if (ev.user === s.me) {
-          s.rooms.set(ev.room, { name: ev.room, owner: "", members: 1, joined });
-        }
-        const c = s.conv("#" + ev.room);
-        c.notices.push({ ts: Date.now(), text: `${ev.user === s.me ? "You" : ev.user} ${joined ? "joined" : "left"}` });
-        break;
-      }
-      case "RoomDeleted": {
-        s.rooms.delete(ev.room);
-        if (s.active === "#" + ev.room) s.active = null;
-        s.convs.delete("#" + ev.room);
-        this.ui.notify(`#${ev.room} was deleted by its owner.`, "info");
-        break;
-      }
-      case "FellBehind":
-        this.ui.notify("This browser was away for long; older messages are in each conversation's history.", "info");
-        break;
-      case "CaughtUp":
-        break;
-      case "Kicked":
-        this.end();
-        this.ui.loggedOut(`You were logged out: ${ev.reason}.`);
-        return;
-      case "Closing":
-        if (ev.code === "device_revoked") {
-          localStorage.removeItem(deviceKey(s.me ?? ""));
-          this.end();
-          this.ui.loggedOut("This device was revoked from another of your devices.");
-          return;
-        }
-        break;
-      case "ServerShutdown":
-        break; // the connection closes next; the page reconnects
-      default:
-        console.info("unhandled event", ev);
-    }
-    s.changed();
   }
 
   // ---- Lists ------------------------------------------------------------------

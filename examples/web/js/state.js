@@ -56,7 +56,6 @@ export class State {
     this.me = null;
     this.deviceId = null;
     this.status = "stopped"; // connecting | online | waiting | stopped
-    this.retryIn = 0;
     this.friends = new Map(); // user -> {user, state, online}
     this.requests = new Map(); // user asking me -> note
     this.rooms = new Map(); // name -> {name, owner, members, joined}
@@ -73,7 +72,7 @@ export class State {
     return () => this.listeners.delete(fn);
   }
 
-  /** Marks the state changed; listeners run once per animation frame. */
+  /** Marks the state changed; listeners run once per batch (a microtask later). */
   changed() {
     if (this.scheduled) return;
     this.scheduled = true;
