@@ -8,7 +8,9 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use chatcore::client::Client;
+use chatcore::protocol::DEFAULT_MAX_FRAME_LEN;
 use chatcore::transport::tls;
+use chatcore::transport::ws::{self, Subprotocol};
 use chatcore_examples::client::app::{App, Mode};
 use chatcore_examples::client::device::{self, DeviceSettings};
 use chatcore_examples::client::render::Style;
@@ -30,9 +32,13 @@ struct Args {
     /// Connect with TLS (the server runs with --tls-cert/--tls-key).
     #[arg(long)]
     tls: bool,
-    /// PEM file of the CA (or self-signed certificate) to trust for --tls;
-    /// default: the Mozilla root certificates.
-    #[arg(long, requires = "tls")]
+    /// Connect over WebSocket to this URL instead: `ws://HOST:PORT/ws`, or
+    /// `wss://` for a server with --tls-cert (the postcard subprotocol).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["tls", "server_name"])]
+    ws: Option<String>,
+    /// PEM file of the CA (or self-signed certificate) to trust for --tls or
+    /// a wss:// --ws; default: the Mozilla root certificates.
+    #[arg(long)]
     ca: Option<std::path::PathBuf>,
     /// Name the server's certificate must carry (default: the host of --addr).
     #[arg(long, requires = "tls")]
@@ -75,6 +81,11 @@ fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.ca.is_some() && !args.tls && !args.ws.as_deref().is_some_and(|u| u.starts_with("wss:"))
+    {
+        eprintln!("chat-client: --ca is for --tls or a wss:// --ws");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -86,8 +97,21 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
+        let server = args.ws.clone().unwrap_or_else(|| args.addr.clone());
         let connected = async {
-            if args.tls {
+            if let Some(url) = &args.ws {
+                let trust = match &args.ca {
+                    Some(ca) => Some(
+                        tls::client_config(Some(ca))
+                            .map_err(chatcore::transport::TransportError::from)?,
+                    ),
+                    None => None,
+                };
+                let conn =
+                    ws::connect_with(url, Subprotocol::Postcard, trust, DEFAULT_MAX_FRAME_LEN)
+                        .await?;
+                Client::connect(conn).await
+            } else if args.tls {
                 let config = tls::client_config(args.ca.as_deref())
                     .map_err(chatcore::transport::TransportError::from)?;
                 let host = args.addr.rsplit_once(':').map_or(&*args.addr, |(h, _)| h);
@@ -100,7 +124,7 @@ fn main() -> ExitCode {
         let (client, events) = match connected.await {
             Ok(connected) => connected,
             Err(e) => {
-                eprintln!("chat-client: cannot connect to {}: {e}", args.addr);
+                eprintln!("chat-client: cannot connect to {server}: {e}");
                 return 1;
             }
         };
@@ -131,11 +155,7 @@ fn main() -> ExitCode {
                 );
                 return 1;
             };
-            app = app.with_device(DeviceSettings {
-                name,
-                file,
-                server: args.addr.clone(),
-            });
+            app = app.with_device(DeviceSettings { name, file, server });
         }
         app.run(stdin_lines()).await.code()
     });

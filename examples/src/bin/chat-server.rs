@@ -273,13 +273,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::new(store, config)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
     let tls_config = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
         _ => None,
     };
+    // The web port first: once the main port accepts, both do.
     let web = start_web(&args, tls_config.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
         tls = tls_config.is_some(),

@@ -6,5 +6,6 @@ mod e2e;
 mod e2e_devices;
 mod e2e_rooms_files;
 mod e2e_storage;
+mod e2e_ws;
 mod hostile;
 mod web_client;

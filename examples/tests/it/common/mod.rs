@@ -57,11 +57,19 @@ impl Server {
         if !wrapper.is_empty() {
             command.args(wrapper_args).arg(server);
         }
+        // No web port unless the test asks for one: the default (8080) is
+        // one port for every server.
+        let web: &[&str] = if extra.iter().any(|a| *a == "--web" || *a == "--no-web") {
+            &[]
+        } else {
+            &["--no-web"]
+        };
         let child = command
             .args(["--listen", &addr, "--store", store, "--data-dir"])
             .arg(data_dir)
             .args(["--argon2-memory-kib", "8", "--argon2-iterations", "1"])
             .args(extra)
+            .args(web)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -374,6 +382,15 @@ pub fn temp_data_dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");
     (tmp, data)
+}
+
+/// A free port on 127.0.0.1 (bound, read, let go).
+pub fn free_addr() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    format!("127.0.0.1:{port}")
 }
 
 /// Makes `a` and `b` friends (both logged in).
