@@ -12,6 +12,14 @@ use sha2::{Digest, Sha256};
 use crate::common::{temp_data_dir, TIMEOUT};
 use crate::harness::{run, serial, Driver, WebServer, DESKTOP};
 
+/// Records in `window.progressSeen` whether an upload's or a download's
+/// progress bar was ever on the page.
+const PROGRESS_WATCH: &str = "window.progressSeen = new Set();
+    new MutationObserver(() => {
+        if (document.querySelector('#uploads .upload progress')) progressSeen.add('upload');
+        if (document.querySelector('#timeline [data-file-id] progress')) progressSeen.add('download');
+    }).observe(document.body, {subtree: true, childList: true, attributes: true});";
+
 fn random_file(path: &Path, len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -39,6 +47,8 @@ fn files_go_from_the_browser_to_chat_client_and_back_with_the_same_sha256() {
             .await;
         carol.event("friend_added", |v| v["user"] == "ann");
         ann.open("@carol").await;
+        // Notes every progress bar the page shows, however briefly.
+        ann.js(PROGRESS_WATCH, vec![]).await;
 
         // Browser -> chat-client: 1.3 MiB, six chunks, with a progress bar.
         let upload = tmp.path().join("holiday photos.bin");
@@ -94,6 +104,10 @@ fn files_go_from_the_browser_to_chat_client_and_back_with_the_same_sha256() {
         ann.click(&format!("{card} button[data-action=\"download\"]"))
             .await;
         ann.wait_for("the checked mark", "return document.querySelector(arguments[0] + ' .file-size')?.textContent.includes('SHA-256 checked')", vec![json!(card)]).await;
+        let bars = ann
+            .js("return [...window.progressSeen].sort()", vec![])
+            .await;
+        assert_eq!(bars, json!(["download", "upload"]), "progress bars shown");
         let downloaded = driver.downloads.path().join("report.pdf");
         let deadline = Instant::now() + TIMEOUT;
         while !downloaded.is_file() {
