@@ -53,6 +53,22 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
             device.as_str().is_some_and(|d| d.parse::<u64>().is_ok()),
             "device id kept: {device}"
         );
+        // Settings list it as this browser; Esc closes them.
+        ann.click("#menu-button").await;
+        ann.wait_for(
+            "this browser among the devices",
+            "return document.querySelector(`#device-list .result[data-device=\"${arguments[0]}\"]`)?.textContent.includes('this browser')",
+            vec![json!(device.as_str().expect("id").parse::<u64>().expect("numeric"))],
+        )
+        .await;
+        ann.screenshot("02-settings").await;
+        ann.press_escape().await;
+        ann.wait_for(
+            "the dialog closed",
+            "return !document.querySelector('dialog')",
+            vec![],
+        )
+        .await;
 
         // ann finds bob and asks; bob accepts from his sidebar.
         ann.click("#add-friend").await;

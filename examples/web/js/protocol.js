@@ -95,6 +95,8 @@ export const Req = {
   typing: (to) => ({ Typing: { to } }),
   markRead: (peer, seq) => ({ MarkRead: { peer, seq } }),
   setReadReceipts: (on) => ({ SetReadReceipts: { on } }),
+  devices: () => "Devices",
+  revokeDevice: (device) => ({ RevokeDevice: { device } }),
 };
 
 /** Lists for `Req.page`. */

@@ -238,6 +238,16 @@ export class Session {
     await this.refreshRooms();
   }
 
+  /** This user's devices, oldest first. */
+  async devices() {
+    const answer = await this.request(P.Req.devices());
+    return answer.items;
+  }
+
+  async revokeDevice(id) {
+    await this.request(P.Req.revokeDevice(id));
+  }
+
   async setReceipts(on) {
     await this.request(P.Req.setReadReceipts(on));
     this.state.receipts = on;

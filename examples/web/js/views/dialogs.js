@@ -1,7 +1,7 @@
 // Dialogs: find and add a friend, browse / create / join rooms, a room's
 // members, settings. Each is a modal <dialog>: focus stays inside, Esc closes.
 
-import { h, replace, avatar, openDialog } from "../dom.js";
+import { h, replace, avatar, openDialog, formatTime } from "../dom.js";
 import { emojify } from "../emoji.js";
 
 /** Search users by name prefix and send a friend request with a note. */
@@ -151,7 +151,7 @@ export async function membersDialog(session, room, notify) {
   }
 }
 
-/** Read receipts, this device, log out. */
+/** Read receipts, your devices (revoke the others), log out. */
 export function settingsDialog(session, notify) {
   const s = session.state;
   const receipts = h("input#receipts-toggle", { type: "checkbox", checked: s.receipts, onchange: async (e) => {
@@ -162,10 +162,36 @@ export function settingsDialog(session, notify) {
       notify(err.message, "error");
     }
   } });
+  const devices = h("div.results#device-list", {}, h("p.empty", {}, "Loading…"));
+
+  async function loadDevices() {
+    try {
+      const list = await session.devices();
+      replace(devices, list.map((d) =>
+        h("div.result", { "data-device": d.id },
+          h("span.device-icon", { "aria-hidden": "true" }, "💻"),
+          h("span.result-name", {}, d.name, h("span.result-sub", {}, d.id === s.deviceId ? " · this browser" : d.online ? " · online" : ` · last seen ${formatTime(d.last_seen)}`)),
+          d.id === s.deviceId ? null : h("button.small.danger", { type: "button", "data-action": "revoke", onclick: async () => {
+            try {
+              await session.revokeDevice(d.id);
+              notify(`Revoked ${d.name}.`, "success");
+              loadDevices();
+            } catch (err) {
+              notify(err.message, "error");
+            }
+          } }, "Revoke"))));
+    } catch (err) {
+      replace(devices, h("p.form-error", {}, err.message));
+    }
+  }
+
   const dialog = openDialog(
     "Settings",
-    h("p", {}, "Logged in as ", h("strong", {}, s.me), s.deviceId != null ? ` on device ${s.deviceId} (this browser).` : "."),
+    h("p", {}, "Logged in as ", h("strong", {}, s.me), "."),
     h("label.check", {}, receipts, " Let others see when I have read their messages"),
+    h("h3", {}, "Your devices"),
+    devices,
     h("button.danger.wide#logout-button", { type: "button", onclick: () => { dialog.close(); session.logout(); } }, "Log out"),
   );
+  loadDevices();
 }
