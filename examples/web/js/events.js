@@ -13,7 +13,8 @@ export function applyEvent(session, ev, fromStream) {
       const m = ev.message;
       const fresh = s.addMessage(m);
       const c = s.conv(s.keyOf(m));
-      if (fresh && m.from !== s.me && c.key === s.active && session.ui.isVisible()) session.markRead(c.key);
+      // The backlog is marked read once, at CaughtUp.
+      if (fresh && m.from !== s.me && c.key === s.active && !s.syncing && session.ui.isVisible()) session.markRead(c.key);
       break;
     }
     case "DeliveredTo": {
@@ -112,6 +113,8 @@ export function applyEvent(session, ev, fromStream) {
       session.ui.notify("This browser was away for long; older messages are in each conversation's history.", "info");
       break;
     case "CaughtUp":
+      s.syncing = false;
+      if (s.active && session.ui.isVisible()) session.markRead(s.active);
       break;
     case "Kicked":
       session.end();

@@ -94,6 +94,8 @@ export class Session {
       localStorage.removeItem(deviceKey(username));
       answer = await conn.send(P.Req.loginDevice(username, password, { name: deviceName() }));
     }
+    // What waited for this device follows, then CaughtUp.
+    this.state.syncing = true;
     localStorage.setItem(deviceKey(answer.user), String(answer.device));
     this.state.me = answer.user;
     this.state.deviceId = answer.device;

@@ -56,6 +56,7 @@ export class State {
     this.me = null;
     this.deviceId = null;
     this.status = "stopped"; // connecting | online | waiting | stopped
+    this.syncing = false; // logged in, the backlog not yet through (until CaughtUp)
     this.friends = new Map(); // user -> {user, state, online}
     this.requests = new Map(); // user asking me -> note
     this.rooms = new Map(); // name -> {name, owner, members, joined}

@@ -16,7 +16,7 @@ function badge(count) {
 
 /** Draws the sidebar for `state` into `root`; `actions` are the app's handlers. */
 export function sidebarView(state, actions) {
-  const [statusClass, statusText] = STATUS[state.status] ?? STATUS.stopped;
+  const [statusClass, statusText] = state.status === "online" && state.syncing ? ["connecting", "Syncing…"] : STATUS[state.status] ?? STATUS.stopped;
   const header = h(
     "header.me",
     {},
