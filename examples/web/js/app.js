@@ -20,8 +20,8 @@ const uploads = []; // {key, name, progress}
 function notify(text, kind = "info") {
   const toast = h("div.toast", { class: kind, role: kind === "error" ? "alert" : "status" }, text);
   toasts.append(toast);
-  setTimeout(() => toast.classList.add("leaving"), 4500);
-  setTimeout(() => toast.remove(), 5000);
+  setTimeout(() => toast.classList.add("leaving"), 3600);
+  setTimeout(() => toast.remove(), 4000);
 }
 
 const session = new Session(state, {
