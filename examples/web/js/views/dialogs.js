@@ -94,7 +94,7 @@ export function roomsDialog(session, notify, open) {
                 "div.result",
                 { "data-room": r.name },
                 avatar(r.name, undefined, true),
-                h("span.result-name", {}, `#${r.name}`, h("span.result-sub", {}, ` ${r.members} member${r.members === 1 ? "" : "s"} · ${r.owner}`)),
+                h("span.result-name", {}, `#${r.name}`, h("span.result-sub", {}, ` ${r.members} member${r.members === 1 ? "" : "s"} · owner ${r.owner}`)),
                 r.joined
                   ? h("button.small", { type: "button", onclick: () => { dialog.close(); open("#" + r.name); } }, "Open")
                   : h("button.small.primary", { type: "button", "data-action": "join", onclick: async () => {
