@@ -1,6 +1,13 @@
 //! Real headless Chromium, driven over WebDriver (Debian's `chromedriver`,
 //! through fantoccini), against the real `chat-server` serving the web client.
 //!
+//! Why fantoccini: it speaks the W3C WebDriver protocol to the `chromedriver`
+//! Debian builds from the same source as its `chromium`, so the two always
+//! match; chromiumoxide speaks the DevTools protocol through bindings
+//! generated for one Chromium revision (which drift from the installed
+//! browser) and takes minutes to compile on two cores. fantoccini is small,
+//! maintained, and builds here without TLS (plain HTTP to 127.0.0.1).
+//!
 //! Each test runs alone (`serial`): two cores do not fit several browsers
 //! per test and several tests at once. Every wait has a deadline. Without
 //! `chromium` or `chromedriver` the tests fail, loudly: the feature
