@@ -125,6 +125,13 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
 
         // bob types: ann sees it; bob opens the chat: ann's mark turns to read.
         bob.open("@ann").await;
+        bob.wait_for(
+            "the new-messages line above ann's message",
+            "return document.querySelector('.new-line')?.nextElementSibling?.dataset.seq === '1'",
+            vec![],
+        )
+        .await;
+        bob.screenshot("04-new-messages").await;
         bob.type_into("#composer", "hey").await;
         ann.wait_for(
             "bob is typing",

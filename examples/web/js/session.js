@@ -263,6 +263,8 @@ export class Session {
     const s = this.state;
     s.active = key;
     const c = s.conv(key);
+    // Where the "new messages" line goes while it stays open (if anything is unread).
+    c.newFrom = c.unread(s.me) > 0 ? c.myRead : null;
     s.changed();
     if (!c.loaded) await this.loadNewest(c);
     this.markRead(key);

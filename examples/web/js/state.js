@@ -20,6 +20,7 @@ export class Conversation {
     this.delivered = 0; // my messages up to this seq reached a device of theirs
     this.readBy = 0; // ... and were read by them
     this.myRead = 0; // I read up to here
+    this.newFrom = null; // my read mark when the conversation was opened (the "new messages" line)
     // Unread: `base` messages from others at or below `baseSeq` (the server's
     // count), plus every message from others above both marks.
     this.unreadBase = 0;

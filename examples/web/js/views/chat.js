@@ -202,6 +202,7 @@ export class ChatPane {
     else if (c.loadingOlder) nodes.push(h("div.history-start", {}, "Loading older messages…"));
     let lastDay = null;
     let last = null;
+    let newLine = false;
     for (const e of entries(c)) {
       const day = new Date(e.ts).toDateString();
       if (day !== lastDay) {
@@ -218,6 +219,11 @@ export class ChatPane {
       } else {
         const m = e.m;
         const mine = m.from === state.me;
+        if (!mine && !newLine && c.newFrom !== null && m.seq > c.newFrom && nodes.length > 0) {
+          nodes.push(h("div.new-line", { role: "separator" }, h("span", {}, "New messages")));
+          newLine = true;
+          last = null;
+        }
         const grouped = last && last.from === m.from && m.ts - last.ts < GROUP_MS;
         nodes.push(
           h(
@@ -246,7 +252,13 @@ export class ChatPane {
       nodes.push(h("div.empty-chat", {}, c.loaded ? "No messages yet. Say hi! 👋" : "Loading…"));
     }
     tl.replaceChildren(...nodes);
-    if (atBottom) tl.scrollTop = tl.scrollHeight;
+    if (switched) this.jump = true;
+    const line = tl.querySelector(".new-line");
+    if (this.jump && c.loaded) {
+      // Just opened: show the first unread message, or the newest.
+      this.jump = false;
+      tl.scrollTop = line ? line.offsetTop - 24 : tl.scrollHeight; // the timeline is the line's offsetParent
+    } else if (atBottom) tl.scrollTop = tl.scrollHeight;
     else tl.scrollTop = tl.scrollHeight - tl.clientHeight - fromBottom;
     // Nothing to scroll yet, but older messages exist: fetch them now.
     if (c.loaded && !c.complete && !c.loadingOlder && tl.scrollHeight <= tl.clientHeight) this.actions.loadOlder();
