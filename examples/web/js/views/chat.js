@@ -29,6 +29,21 @@ function entries(c) {
   return out;
 }
 
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]'’”]/g;
+
+/** Text with its http(s) links as links (text nodes and anchors, never HTML). */
+function linkify(text) {
+  const out = [];
+  let at = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    out.push(text.slice(at, match.index));
+    out.push(h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer" }, match[0]));
+    at = match.index + match[0].length;
+  }
+  out.push(text.slice(at));
+  return out;
+}
+
 /** The mark of my message `m` in a 1:1 conversation. */
 function mark(c, m) {
   if (c.isRoom) return h("span.mark", { "data-mark": "sent", title: "Sent" }, "✓");
@@ -230,7 +245,7 @@ export class ChatPane {
             "div.msg",
             { class: `${mine ? "mine" : "theirs"}${grouped ? " grouped" : ""}`, "data-seq": m.seq, "data-id": m.id, "data-from": m.from },
             !mine && c.isRoom && !grouped ? h("span.sender", { style: { "--hue": hue(m.from) } }, m.from) : null,
-            h("div.bubble", {}, h("span.text", {}, m.text), h("span.meta", {}, h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)), mine ? mark(c, m) : null)),
+            h("div.bubble", {}, h("span.text", {}, linkify(m.text)), h("span.meta", {}, h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)), mine ? mark(c, m) : null)),
           ),
         );
         last = m;
