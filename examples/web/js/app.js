@@ -110,6 +110,8 @@ function render() {
   if (state.active && isRoomKey(state.active) && !state.rooms.get(keyName(state.active))?.joined && state.rooms.size > 0) {
     state.active = null;
   }
+  // A conversation that went away (a room deleted or left elsewhere): back to the list on a phone.
+  if (!state.active) layout.dataset.view = "list";
   chat.render(state, state.active, uploads);
   const unread = [...state.convs.values()].reduce((n, c) => n + c.unread(state.me), 0);
   document.title = unread > 0 ? `(${unread}) chatcore` : "chatcore";
