@@ -14,13 +14,25 @@ use crate::common::temp_data_dir;
 use crate::harness::{run, serial, Driver, Page, WebServer, DESKTOP};
 
 /// Runs `body` (an async function body) with the page's modules `P`
-/// (protocol.js), `E` (emoji.js) and `S` (sha256.js) in scope.
+/// (protocol.js), `E` (emoji.js), `S` (sha256.js), `St` (state.js) and `Ev`
+/// (events.js) in scope.
 async fn with_modules(page: &Page, body: &str, args: Vec<Value>) -> Value {
     let script = format!(
-        "const [P, E, S] = await Promise.all([import('/js/protocol.js'), import('/js/emoji.js'), import('/js/sha256.js')]);\n{body}"
+        "const [P, E, S, St, Ev] = await Promise.all(['protocol', 'emoji', 'sha256', 'state', 'events'].map(m => import(`/js/${{m}}.js`)));\n{body}"
     );
     page.js(&format!("return (async () => {{ {script} }})()"), args)
         .await
+}
+
+fn text_message(seq: u64, from: &str, to: &str, text: &str) -> Message {
+    Message {
+        id: 100 + seq,
+        seq,
+        from: from.into(),
+        to: Peer::User(to.into()),
+        body: Body::Text(text.into()),
+        ts: 1_732_000_000_000 + seq,
+    }
 }
 
 fn client_frame(value: &Value) -> ClientFrame {
@@ -229,6 +241,70 @@ fn the_pages_modules_agree_with_the_rust_types() {
                 {"kind": "event", "event": {"type": "Closing", "code": "device_revoked"}},
                 {"kind": "event", "event": {"type": "CaughtUp"}},
             ])
+        );
+
+        // The state: what comes twice (a redelivery after a reconnect, a
+        // history page over live messages) counts once, and unread counts
+        // are the server's plus what came after them.
+        let frames: Vec<String> = [
+            ServerFrame::Item {
+                pos: 1,
+                event: Event::Message(text_message(1, "bob", "ann", "one")),
+            },
+            ServerFrame::Item {
+                pos: 2,
+                event: Event::Message(text_message(2, "bob", "ann", "two")),
+            },
+            ServerFrame::Event(Event::Unread(vec![chatcore::protocol::Unread {
+                peer: Peer::User("bob".into()),
+                unread: 2,
+                read_seq: 0,
+                last_seq: 2,
+            }])),
+            // Again, as after a reconnect whose acks did not get through.
+            ServerFrame::Item {
+                pos: 1,
+                event: Event::Message(text_message(1, "bob", "ann", "one")),
+            },
+            ServerFrame::Item {
+                pos: 3,
+                event: Event::Message(text_message(3, "bob", "ann", "three")),
+            },
+            ServerFrame::Item {
+                pos: 4,
+                event: Event::Message(text_message(4, "ann", "bob", "mine")),
+            },
+            ServerFrame::Event(Event::DeliveredTo {
+                peer: "bob".into(),
+                seq: 4,
+            }),
+        ]
+        .iter()
+        .map(|f| serde_json::to_string(f).expect("json"))
+        .collect();
+        let state = with_modules(
+            &page,
+            "const state = new St.State();
+            state.me = 'ann';
+            const session = { state, ui: { isVisible: () => false, notify() {}, loggedOut() {} }, markRead() {}, refreshFriends: async () => {}, catchUpRoom: async () => {}, end() {} };
+            for (const text of arguments[0]) Ev.applyEvent(session, P.decodeServerFrame(text).event, true);
+            const c = state.conv('@bob');
+            const history = P.decodeServerFrame(arguments[1]).value.items;
+            for (const m of history) state.addMessage(m);
+            return { seqs: [...c.messages.keys()].sort(), unread: c.unread('ann'), delivered: c.delivered };",
+            vec![
+                json!(frames),
+                json!(serde_json::to_string(&ServerFrame::Response {
+                    req_id: 1,
+                    result: Ok(Response::History(vec![text_message(3, "bob", "ann", "three"), text_message(2, "bob", "ann", "two")])),
+                })
+                .expect("json")),
+            ],
+        )
+        .await;
+        assert_eq!(
+            state,
+            json!({"seqs": [1, 2, 3, 4], "unread": 3, "delivered": 4})
         );
 
         // Shortcodes: chat-client's cases (examples/src/client/emoji.rs).
