@@ -193,11 +193,18 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
         ann.screenshot("05-emoji-picker").await;
         ann.click("#emoji-picker button[title=\":tada:\"]").await;
         ann.wait_for(
-            "the emoji in the composer",
-            "return document.querySelector('#composer').value === '🎉'",
+            "the emoji in the composer, the picker closed",
+            "return document.querySelector('#composer').value === '🎉' && document.querySelector('#emoji-picker').hidden",
             vec![],
         )
         .await;
+        // A shortcode being typed is suggested; Tab takes the suggestion.
+        ann.type_into("#composer", " :ta").await;
+        ann.wait_for("suggestions for :ta", "return !document.querySelector('#emoji-suggestions').hidden && document.querySelector('#emoji-suggestions').textContent.includes(':tada:')", vec![]).await;
+        ann.screenshot("05-shortcode-suggestions").await;
+        ann.type_into("#composer", "da").await;
+        ann.type_into("#composer", "\u{E004}").await; // Tab
+        ann.wait_for("the suggestion taken", "return document.querySelector('#composer').value === '🎉 🎉' && document.querySelector('#emoji-suggestions').hidden", vec![]).await;
         ann.type_into("#composer", " done\u{E007}").await;
         ann.wait_for(
             "the picker closed",
@@ -208,7 +215,7 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
         ann.screenshot("05-chat").await;
         bob.wait_for(
             "the fourth message",
-            "return [...document.querySelectorAll('#timeline .msg[data-seq] .text')].map(t => t.textContent).join('|') === 'hello bob 😄|hey ann, nice to see you 🎉|see you 👋|🎉 done'",
+            "return [...document.querySelectorAll('#timeline .msg[data-seq] .text')].map(t => t.textContent).join('|') === 'hello bob 😄|hey ann, nice to see you 🎉|see you 👋|🎉 🎉 done'",
             vec![],
         )
         .await;

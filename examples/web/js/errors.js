@@ -56,9 +56,6 @@ const MESSAGES = {
   unexpected_response: "The server gave an answer the page did not expect.",
 };
 
-/** Every code this page has a sentence for (the test checks the server's are all here). */
-export const KNOWN_CODES = Object.keys(MESSAGES);
-
 /** The sentence for `code`, or a generic one naming it. */
 export function describeError(code) {
   return MESSAGES[code] ?? `The server refused that (${code}).`;

@@ -8,8 +8,6 @@
 export const SUBPROTOCOL = "chatcore.json.v1";
 export const PROTOCOL_VERSION = 5;
 export const FILE_CHUNK = 256 * 1024;
-export const TYPING_SHOWN_MS = 5000;
-export const MAX_TEXT_BYTES = 16 * 1024;
 
 /** Peers: {User: "bob"} or {Room: "lobby"}; keys: "@bob" / "#lobby". */
 export const userPeer = (name) => ({ User: name });

@@ -4,7 +4,7 @@
 
 import { h, replace, avatar, hue, formatTime, formatDay } from "../dom.js";
 import { keyName } from "../protocol.js";
-import { emojify, PICKER, SHORTCODES } from "../emoji.js";
+import { emojify, suggest, PICKER, SHORTCODES } from "../emoji.js";
 import { formatSize } from "../files.js";
 
 const GROUP_MS = 5 * 60 * 1000;
@@ -66,6 +66,13 @@ export class ChatPane {
     this.uploads = h("div.uploads#uploads");
     this.input = h("textarea#composer", { rows: 1, placeholder: "Write a message…", "aria-label": "Message", maxLength: 16000 });
     this.input.addEventListener("keydown", (e) => {
+      // Tab takes the first shortcode suggestion, Esc drops them.
+      if (!this.suggestions.hidden && (e.key === "Tab" || e.key === "Escape")) {
+        e.preventDefault();
+        if (e.key === "Tab") this.suggestions.querySelector("button")?.click();
+        this.suggestions.hidden = true;
+        return;
+      }
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         this.submit();
@@ -81,7 +88,10 @@ export class ChatPane {
       this.fileInput.value = "";
     } });
     this.picker = h("div.picker#emoji-picker", { hidden: true, role: "dialog", "aria-label": "Emoji" },
-      PICKER.map((code) => h("button.emoji", { type: "button", title: `:${code}:`, "aria-label": code.replace(/_/g, " "), onclick: () => this.insert(SHORTCODES[code]) }, SHORTCODES[code])));
+      PICKER.map((code) => h("button.emoji", { type: "button", title: `:${code}:`, "aria-label": code.replace(/_/g, " "), onclick: () => {
+      this.togglePicker(false);
+      this.insert(SHORTCODES[code]);
+    } }, SHORTCODES[code])));
     this.picker.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
         e.preventDefault();
@@ -151,14 +161,14 @@ export class ChatPane {
       this.suggestions.hidden = true;
       return;
     }
-    const found = Object.keys(SHORTCODES).filter((c) => c.startsWith(match[1])).slice(0, 6);
+    const found = suggest(match[1], 6);
     this.suggestions.hidden = found.length === 0;
-    replace(this.suggestions, found.map((code) => h("button.suggestion", { type: "button", onclick: () => {
+    replace(this.suggestions, found.map(([code, emoji]) => h("button.suggestion", { type: "button", onclick: () => {
       const start = this.input.selectionStart - match[0].length;
       this.input.setSelectionRange(start, this.input.selectionStart);
-      this.insert(SHORTCODES[code]);
+      this.insert(emoji);
       this.suggestions.hidden = true;
-    } }, SHORTCODES[code], " ", h("span", {}, `:${code}:`))));
+    } }, emoji, " ", h("span", {}, `:${code}:`))));
   }
 
   /** Draws conversation `key` (null: none open). */
