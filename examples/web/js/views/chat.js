@@ -218,8 +218,18 @@ export class ChatPane {
     );
   }
 
+  /** Everything the timeline shows depends on, so an unchanged one is left alone (and a text selection in it survives). */
+  signature(state, c) {
+    const files = [...c.files.values()].map((f) => `${f.id}:${f.progress ?? ""}:${f.verified ?? ""}:${f.ts}`).join(",");
+    const pending = c.pending.map((p) => `${p.clientMsgId}:${p.failed ?? ""}`).join(",");
+    return [c.key, state.me, c.messages.size, c.newestSeq, c.oldestSeq, c.delivered, c.readBy, c.loaded, c.complete, c.loadingOlder, c.newFrom, c.notices.length, files, pending, new Date().toDateString()].join("|");
+  }
+
   renderTimeline(state, c, switched) {
     const tl = this.timeline;
+    const signature = this.signature(state, c);
+    if (!switched && signature === this.drawn) return;
+    this.drawn = signature;
     const fromBottom = tl.scrollHeight - tl.scrollTop - tl.clientHeight;
     const atBottom = switched || fromBottom < 60;
     const nodes = [];
