@@ -231,6 +231,16 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
         bob.wait_for("the list on a phone", "return getComputedStyle(document.querySelector('#sidebar')).display !== 'none' && getComputedStyle(document.querySelector('#chat')).display === 'none'", vec![]).await;
         bob.screenshot("07-phone-list").await;
 
+        // The same conversation in dark mode (the system's choice).
+        let dark = driver
+            .page_with("ann (dark)", &server.url(), DESKTOP, &["--force-dark-mode"])
+            .await;
+        dark.log_in("ann").await;
+        dark.open("@bob").await;
+        dark.wait_for("the conversation", "return document.querySelectorAll('#timeline .msg[data-seq]').length === 4 && matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await;
+        dark.screenshot("05-chat-dark").await;
+        dark.close().await;
+
         // bob leaves: ann sees him go offline.
         bob.close().await;
         ann.wait_for(

@@ -145,23 +145,30 @@ impl Driver {
 
     /// A new headless Chromium at `url`, `size` CSS pixels.
     pub async fn page(&self, name: &str, url: &str, size: (u32, u32)) -> Page {
+        self.page_with(name, url, size, &[]).await
+    }
+
+    /// [`Self::page`] with more Chromium flags (e.g. `--force-dark-mode`).
+    pub async fn page_with(&self, name: &str, url: &str, size: (u32, u32), flags: &[&str]) -> Page {
         let chromium = require("chromium");
+        let mut args = vec![
+            // CI runs as root, where Chromium's sandbox cannot start.
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--no-first-run".into(),
+            "--disable-extensions".into(),
+            "--hide-scrollbars".into(),
+            "--lang=en-GB".into(),
+            format!("--window-size={},{}", size.0, size.1),
+        ];
+        args.extend(flags.iter().map(|f| f.to_string()));
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
-                "args": [
-                    "--headless=new",
-                    // CI runs as root, where Chromium's sandbox cannot start.
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--disable-extensions",
-                    "--hide-scrollbars",
-                    "--lang=en-GB",
-                    format!("--window-size={},{}", size.0, size.1),
-                ],
+                "args": args,
                 "prefs": {
                     "download.default_directory": self.downloads.path(),
                     "download.prompt_for_download": false,
