@@ -227,7 +227,7 @@ fn two_browser_users_befriend_chat_and_see_presence_receipts_and_typing() {
             .expect("phone size");
         bob.wait_for("the phone layout", "return getComputedStyle(document.querySelector('#back-button')).display !== 'none' && getComputedStyle(document.querySelector('#sidebar')).display === 'none'", vec![]).await;
         bob.screenshot("06-phone-chat").await;
-        bob.click("#back-button").await;
+        bob.press_escape().await; // Esc is the back button on a phone
         bob.wait_for("the list on a phone", "return getComputedStyle(document.querySelector('#sidebar')).display !== 'none' && getComputedStyle(document.querySelector('#chat')).display === 'none'", vec![]).await;
         bob.screenshot("07-phone-list").await;
 

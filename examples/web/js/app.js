@@ -16,7 +16,7 @@ const toasts = document.getElementById("toasts");
 const state = new State();
 const uploads = []; // {key, name, progress}
 
-/** A message at the bottom of the screen for a few seconds. */
+/** A message in the top corner for a few seconds. */
 function notify(text, kind = "info") {
   const toast = h("div.toast", { class: kind, role: kind === "error" ? "alert" : "status" }, text);
   toasts.append(toast);
@@ -142,9 +142,13 @@ setInterval(() => {
     for (const [user, until] of c.typing) if (until <= Date.now()) { c.typing.delete(user); state.changed(); }
   }
 }, 1000);
-// Esc closes the emoji picker; anywhere else goes back to the list on a phone.
+// Esc closes the emoji picker, else goes back to the list on a phone (dialogs
+// close themselves first).
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && !chat.picker.hidden) chat.togglePicker(false);
+  if (e.key !== "Escape" || e.defaultPrevented || document.querySelector("dialog[open]")) return;
+  const back = chat.root.querySelector("#back-button");
+  if (!chat.picker.hidden) chat.togglePicker(false);
+  else if (layout.dataset.view === "chat" && back && getComputedStyle(back).display !== "none") chat.actions.back();
 });
 
 showLogin(null);
