@@ -191,10 +191,12 @@ impl Driver {
             .goto(url)
             .await
             .unwrap_or_else(|e| panic!("{name}: opening {url}: {e}"));
-        Page {
+        let page = Page {
             name: name.to_string(),
             client,
-        }
+        };
+        page.js(CATCH_ERRORS, vec![]).await;
+        page
     }
 }
 
@@ -352,8 +354,12 @@ impl Page {
         path
     }
 
+    /// Closes the browser, failing the test if the page had an uncaught
+    /// error or logged one.
     pub async fn close(self) {
+        let errors = self.js("return window.pageErrors ?? []", vec![]).await;
         let _ = self.client.close().await;
+        assert_eq!(errors, json!([]), "{}: the page had errors", self.name);
     }
 }
 
@@ -375,4 +381,12 @@ pub fn screenshot_dir() -> PathBuf {
 const MESSAGES: &str = "return [...document.querySelectorAll('#timeline .msg[data-seq]')].map(m => [Number(m.dataset.seq), m.dataset.from, m.querySelector('.text').textContent])";
 
 /// What the page shows, for failure messages.
-const DESCRIBE: &str = "return (document.querySelector('#app')?.innerText ?? '').slice(0, 3000) + '\\n--- toasts: ' + (document.querySelector('#toasts')?.innerText ?? '')";
+const DESCRIBE: &str = "return (document.querySelector('#app')?.innerText ?? '').slice(0, 3000) + '\\n--- toasts: ' + (document.querySelector('#toasts')?.innerText ?? '') + '\\n--- errors: ' + (window.pageErrors ?? []).join('\\n')";
+
+/// Keeps the page's uncaught errors and `console.error`s in
+/// `window.pageErrors`, for failure messages.
+const CATCH_ERRORS: &str = "window.pageErrors = [];
+    addEventListener('error', e => pageErrors.push(String(e.message)));
+    addEventListener('unhandledrejection', e => pageErrors.push('unhandled: ' + String(e.reason?.stack ?? e.reason)));
+    const consoleError = console.error.bind(console);
+    console.error = (...args) => { pageErrors.push(args.map(String).join(' ')); consoleError(...args); };";
