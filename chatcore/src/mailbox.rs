@@ -1,5 +1,5 @@
-//! What other tasks hand one session: frames for its writer, and a [`Control`]
-//! that stops it.
+//! What other tasks hand one session: frames for its writer, a [`Control`]
+//! that stops it, and the wish for a fill of its stream.
 //!
 //! One small allocation per session instead of two tokio channels (a bounded frame
 //! channel and a control channel hold about 1.3 KiB before the first message): at
@@ -47,8 +47,8 @@ pub(crate) struct Mailbox {
     readable: Notify,
     /// The writer took frames: for a sender waiting for room.
     writable: Notify,
-    /// A control arrived: for the session's task.
-    stopped: Notify,
+    /// A control arrived, or a fill is wanted: for the session's task.
+    signalled: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +59,17 @@ struct State {
     closed: bool,
     /// The first control sent (any control ends the session).
     control: Option<Control>,
+    /// A live item of the session's stream showed a gap: a fill must close it.
+    fill_wanted: bool,
+}
+
+/// What [`Mailbox::signalled`] resolves with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Stop the session.
+    Stop(Control),
+    /// Fill the session's stream from the store.
+    Fill,
 }
 
 impl Mailbox {
@@ -72,7 +83,7 @@ impl Mailbox {
             capacity_bytes,
             readable: Notify::new(),
             writable: Notify::new(),
-            stopped: Notify::new(),
+            signalled: Notify::new(),
         }
     }
 
@@ -159,7 +170,19 @@ impl Mailbox {
     /// Tells the session to stop, unless an earlier control already has.
     pub fn stop(&self, control: Control) {
         self.state().control.get_or_insert(control);
-        self.stopped.notify_one();
+        self.signalled.notify_one();
+    }
+
+    /// Asks the session to fill its stream from the store. Kept here rather than
+    /// in a waiter of its own: an idle session holds no more than this flag.
+    pub fn want_fill(&self) {
+        self.state().fill_wanted = true;
+        self.signalled.notify_one();
+    }
+
+    /// Forgets a fill asked for before (a new login starts its own).
+    pub fn forget_fill(&self) {
+        self.state().fill_wanted = false;
     }
 
     /// Whether a control waits to be taken: work the session's own task does
@@ -169,12 +192,28 @@ impl Mailbox {
     }
 
     /// Waits for a control. For the session's task.
+    #[cfg(test)]
     pub async fn stopped(&self) -> Control {
+        match self.signalled(false).await {
+            Signal::Stop(control) => control,
+            Signal::Fill => unreachable!("fills not taken"),
+        }
+    }
+
+    /// Waits for a control, or (if `fill` is set: no fill runs) a wanted fill;
+    /// a control goes first. For the session's task.
+    pub async fn signalled(&self, fill: bool) -> Signal {
         loop {
-            if let Some(control) = self.state().control.take() {
-                return control;
+            {
+                let mut state = self.state();
+                if let Some(control) = state.control.take() {
+                    return Signal::Stop(control);
+                }
+                if fill && std::mem::take(&mut state.fill_wanted) {
+                    return Signal::Fill;
+                }
             }
-            self.stopped.notified().await;
+            self.signalled.notified().await;
         }
     }
 }
@@ -207,6 +246,28 @@ mod tests {
             "what was queued still goes out"
         );
         assert!(mailbox.take_all().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_wanted_fill_waits_until_fills_are_taken_and_a_stop_goes_first() {
+        use std::time::Duration;
+        let mailbox = Mailbox::new(4, usize::MAX);
+        mailbox.want_fill();
+        let not_now = tokio::time::timeout(Duration::from_millis(50), mailbox.signalled(false));
+        assert!(not_now.await.is_err(), "no fill while one runs");
+        assert_eq!(mailbox.signalled(true).await, Signal::Fill);
+        let taken = tokio::time::timeout(Duration::from_millis(50), mailbox.signalled(true));
+        assert!(taken.await.is_err(), "one wish, one fill");
+        mailbox.want_fill();
+        mailbox.forget_fill();
+        let forgotten = tokio::time::timeout(Duration::from_millis(50), mailbox.signalled(true));
+        assert!(forgotten.await.is_err(), "a new login forgets it");
+        mailbox.want_fill();
+        mailbox.stop(Control::SlowReader);
+        assert_eq!(
+            mailbox.signalled(true).await,
+            Signal::Stop(Control::SlowReader)
+        );
     }
 
     #[tokio::test]

@@ -6,19 +6,17 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use tokio::sync::futures::OwnedNotified;
 
 use super::backlog::Backlog;
 use super::conn::{Conn, Flow, WRITE_GRACE};
 use super::pipeline::Pipeline;
 use super::ServerState;
 use crate::limits::{Place, TokenBucket};
-use crate::mailbox::{Control, Mailbox};
+use crate::mailbox::{Control, Mailbox, Signal};
 use crate::protocol::{ClientFrame, ErrorCode, Event, Request, ServerFrame, PROTOCOL_VERSION};
 use crate::router::SessionHandle;
 use crate::session::{Phase, Session};
@@ -92,14 +90,10 @@ where
     let mut strikes = 0;
     let mut slow_reader = false;
     let mut backlog: Option<Backlog> = None;
-
-    // Armed while the session is logged in and no fill runs: the live items
-    // of the user's stream showed a gap, and a fill must close it.
-    let mut gap: Option<Pin<Box<OwnedNotified>>> = None;
     loop {
-        if gap.is_none() && backlog.is_none() {
-            gap = conn.handle.sync.as_ref().map(|sync| Box::pin(sync.gap()));
-        }
+        // While the session is logged in and no fill runs, a gap the live items
+        // of the user's stream showed starts a fill.
+        let may_fill = conn.handle.sync.is_some() && backlog.is_none();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
@@ -127,11 +121,6 @@ where
                     break;
                 }
             }
-            _ = async { gap.as_mut().expect("checked").await }, if gap.is_some() && backlog.is_none() => {
-                gap = None;
-                let user = conn.me();
-                backlog = Some(conn.backlog(user, None));
-            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= conn.state.config.idle_timeout {
                     tracing::info!(conn_id, "idle; closing");
@@ -140,25 +129,31 @@ where
                 }
                 conn.send_event(Event::Ping);
             }
-            control = mailbox.stopped() => {
-                match control {
-                    Control::Kick(reason) => {
-                        tracing::info!(conn_id, %reason, "session kicked");
-                        conn.send_event(Event::Kicked { reason });
-                    }
-                    Control::SlowReader => {
-                        tracing::warn!(conn_id, "closing slow reader");
-                        slow_reader = true;
-                    }
-                    // The writer logged why; nothing more reaches this client.
-                    Control::WriteFailed => {}
-                    Control::Revoked => {
-                        tracing::info!(conn_id, "device revoked; closing");
-                        conn.send_event(Event::Closing { code: ErrorCode::DeviceRevoked });
-                    }
+            signal = mailbox.signalled(may_fill) => match signal {
+                Signal::Fill => {
+                    let user = conn.me();
+                    backlog = Some(conn.backlog(user, None));
                 }
-                break;
-            }
+                Signal::Stop(control) => {
+                    match control {
+                        Control::Kick(reason) => {
+                            tracing::info!(conn_id, %reason, "session kicked");
+                            conn.send_event(Event::Kicked { reason });
+                        }
+                        Control::SlowReader => {
+                            tracing::warn!(conn_id, "closing slow reader");
+                            slow_reader = true;
+                        }
+                        // The writer logged why; nothing more reaches this client.
+                        Control::WriteFailed => {}
+                        Control::Revoked => {
+                            tracing::info!(conn_id, "device revoked; closing");
+                            conn.send_event(Event::Closing { code: ErrorCode::DeviceRevoked });
+                        }
+                    }
+                    break;
+                }
+            },
             frame = stream.next(), if pipeline.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
                     last_heard = Instant::now();
@@ -192,12 +187,12 @@ where
                         Flow::Close => break,
                         Flow::Backlog(started) => {
                             backlog = Some(started);
-                            gap = None; // a new login: its own stream delivery
+                            mailbox.forget_fill(); // a new login: its own stream delivery
                         }
                     }
                     if conn.session.user().is_none() {
                         backlog = None; // logged out: the rest waits for the next login
-                        gap = None;
+                        mailbox.forget_fill();
                     }
                     match conn.session.phase() {
                         Phase::AwaitingHello => {}

@@ -13,9 +13,6 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::futures::OwnedNotified;
-use tokio::sync::Notify;
-
 use crate::mailbox::{Control, Mailbox, PushError};
 use crate::protocol::{DeviceId, ItemId, ServerFrame};
 use crate::store::{Older, StreamItem};
@@ -92,8 +89,6 @@ struct Cursor {
 #[derive(Debug)]
 pub(crate) struct StreamSync {
     cursor: Mutex<Cursor>,
-    /// Wakes the session to fill when a live item showed a gap.
-    gap: Arc<Notify>,
     device: DeviceId,
     /// The session speaks a version older than [`STREAM_VERSION`].
     older: bool,
@@ -111,7 +106,6 @@ impl StreamSync {
                 last_sent: 0,
                 sent_ids: VecDeque::new(),
             }),
-            gap: Arc::new(Notify::new()),
             device,
             older: version < STREAM_VERSION,
         }
@@ -154,7 +148,7 @@ impl StreamSync {
         if out.pos > cursor.next {
             cursor.filling = true;
             drop(cursor);
-            self.gap.notify_one();
+            mailbox.want_fill();
             return;
         }
         // Queued under the lock, so that live items queue in position order.
@@ -169,13 +163,6 @@ impl StreamSync {
     #[cfg(test)]
     pub fn is_filling(&self) -> bool {
         self.cursor().filling
-    }
-
-    /// Resolves when a live item showed a gap and a fill should start. Owned,
-    /// so that the connection's loop keeps one across its turns rather than
-    /// registering a new waiter at each.
-    pub fn gap(&self) -> OwnedNotified {
-        Arc::clone(&self.gap).notified_owned()
     }
 
     /// Where a fill reads on from: the last position handed out.

@@ -362,6 +362,12 @@ async fn a_gap_in_live_items_is_filled_from_the_store_in_order() {
     w.send(w.bob.clone(), w.ann.clone(), None).await;
     w.send(w.bob.clone(), w.ann.clone(), None).await;
     w.push(1); // the second first
+    let c = w.devices[0].connection.as_ref().unwrap();
+    assert_eq!(
+        c.mailbox.signalled(true).await,
+        crate::mailbox::Signal::Fill,
+        "the session is asked to fill"
+    );
     w.read(0).await.unwrap();
     let c = w.devices[0].connection.as_ref().unwrap();
     assert!(c.received.is_empty(), "nothing past the gap");

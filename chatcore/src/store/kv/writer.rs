@@ -89,8 +89,10 @@ pub(super) struct BackendCache {
 }
 
 impl BackendCache {
-    /// Most entries: a cache that fills up starts again.
-    const CAPACITY: usize = 65_536;
+    /// Most entries: a cache that fills up starts again. The records a send
+    /// reads again and again are few; a bigger cache only kept what logins
+    /// read once (some 150 bytes each, per user).
+    const CAPACITY: usize = 4096;
 
     /// Empties the cache if the backend changed since it was filled.
     fn sync(&self, memtable: &Memtable) {
