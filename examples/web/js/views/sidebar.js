@@ -14,6 +14,16 @@ function badge(count) {
   return count > 0 ? h("span.badge", { "aria-label": `${count} unread` }, count > 99 ? "99+" : String(count)) : null;
 }
 
+/** The newest message of a conversation, shortened: "You: hi", "bob: hi" (rooms), "hi". */
+function preview(c, me) {
+  if (!c || c.messages.size === 0) return null;
+  const m = c.messages.get(c.newestSeq);
+  if (!m) return null;
+  const who = m.from === me ? "You: " : c.isRoom ? `${m.from}: ` : "";
+  const text = m.text.replace(/\s+/g, " ");
+  return who + (text.length > 60 ? text.slice(0, 60) + "…" : text);
+}
+
 /** Draws the sidebar for `state` into `root`; `actions` are the app's handlers. */
 export function sidebarView(state, actions) {
   const [statusClass, statusText] = state.status === "online" && state.syncing ? ["connecting", "Syncing…"] : STATUS[state.status] ?? STATUS.stopped;
@@ -50,7 +60,7 @@ export function sidebarView(state, actions) {
     const c = state.convs.get(key);
     const pending = f.state === "RequestSent";
     const typing = c && [...c.typing.values()].some((t) => t > Date.now());
-    const subtitle = pending ? "request sent" : f.state === "Blocked" ? "blocked" : typing ? "typing…" : f.online ? "online" : "offline";
+    const subtitle = pending ? "request sent" : f.state === "Blocked" ? "blocked" : typing ? "typing…" : preview(c, state.me) ?? (f.online ? "online" : "offline");
     return h(
       "button.conv",
       {
@@ -76,7 +86,7 @@ export function sidebarView(state, actions) {
       "button.conv",
       { type: "button", "data-key": key, "data-focus": key, "aria-current": state.active === key ? "true" : null, onclick: () => actions.open(key) },
       avatar(r.name, undefined, true),
-      h("span.conv-text", {}, h("span.conv-name", {}, r.name), h("span.conv-sub", {}, `${r.members} member${r.members === 1 ? "" : "s"}`)),
+      h("span.conv-text", {}, h("span.conv-name", {}, r.name), h("span.conv-sub", {}, preview(c, state.me) ?? `${r.members} member${r.members === 1 ? "" : "s"}`)),
       badge(c ? c.unread(state.me) : 0),
     );
   });
