@@ -84,9 +84,16 @@ impl WebServer {
     /// Starts a redb server over `data_dir` on free ports (or `web_port`, to
     /// come back on the same address after a restart).
     pub fn start(data_dir: &Path, web_port: Option<u16>) -> WebServer {
+        WebServer::start_with(data_dir, web_port, &[])
+    }
+
+    /// [`Self::start`] with more `chat-server` flags.
+    pub fn start_with(data_dir: &Path, web_port: Option<u16>, extra: &[&str]) -> WebServer {
         let web_port = web_port.unwrap_or_else(free_port);
         let web = format!("127.0.0.1:{web_port}");
-        let mut server = Server::start(data_dir, "redb", &["--web", &web]);
+        let mut flags = vec!["--web", &web];
+        flags.extend_from_slice(extra);
+        let mut server = Server::start(data_dir, "redb", &flags);
         wait_port(web_port, "chat-server's web port", &mut server.child);
         WebServer { server, web_port }
     }

@@ -17,6 +17,7 @@ mod harness;
 
 mod chat;
 mod files;
+mod heartbeat;
 mod history;
 mod modules;
 mod restart;
