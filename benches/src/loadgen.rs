@@ -77,7 +77,7 @@ mod storm;
 
 use std::time::Duration;
 
-pub use args::{Args, Workload};
+pub use args::{Args, TransportKind, Workload};
 use stats::{fmt2, median, median_line, Summary};
 
 /// Errors of the load generator: reported, never retried.
@@ -87,7 +87,10 @@ pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// median line after several).
 pub async fn run(a: Args) -> Res<()> {
     let _ = stats::now_ns();
-    let addr = net::resolve_loopback(&a.addr).await?;
+    let addr = net::Target {
+        addr: net::resolve_loopback(&a.addr).await?,
+        transport: a.transport,
+    };
     if let Some(pid) = a.server_pid {
         if procfs::cpu_s(Some(pid)).is_none() {
             return Err(format!("--server-pid {pid}: no such process").into());
@@ -170,7 +173,7 @@ pub async fn run(a: Args) -> Res<()> {
 /// relay lines (`storm=off`, `storm=on`) and returns their summaries.
 async fn login_storm(
     a: &Args,
-    addr: std::net::SocketAddr,
+    addr: net::Target,
     prefix: &str,
     run: usize,
 ) -> Res<(Summary, Summary)> {

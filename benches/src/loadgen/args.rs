@@ -34,6 +34,16 @@ impl Workload {
     }
 }
 
+/// How the load generator's clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// The TCP protocol (`--addr` is chat-server's `--listen`).
+    Tcp,
+    /// WebSocket, postcard subprotocol (`--addr` is chat-server's `--web`;
+    /// the endpoint is `/ws`).
+    Ws,
+}
+
 /// Flags of the `loadgen` binary.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -47,6 +57,9 @@ pub struct Args {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Workload::Relay)]
     pub workload: Workload,
+    /// How clients connect: TCP, or WebSocket to chat-server's web port.
+    #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
+    pub transport: TransportKind,
     /// relay, login-storm: number of sender→receiver pairs.
     #[arg(long, default_value_t = 50)]
     pub pairs: usize,

@@ -1,6 +1,5 @@
 //! connections: many authenticated idle sessions; the server's RSS per session.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use chatcore::client::{Client, Events};
@@ -9,7 +8,7 @@ use rlimit::Resource;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::args::Args;
-use super::net::{open, source_ip, PASSWORD};
+use super::net::{open, source_ip, Target, PASSWORD};
 use super::{procfs, Res};
 
 /// Raises this process's open-file limit to at least `need` (the hard limit
@@ -79,7 +78,7 @@ impl ConnsOutcome {
 /// Registers `--conns` users `{prefix}c{i}` (over `--concurrency` connections,
 /// closed afterwards), samples the server's RSS, opens one logged-in session
 /// per user from 127.0.0.2.. (`--source-ips`), and samples the RSS again.
-pub(crate) async fn run_once(a: &Args, addr: SocketAddr, prefix: &str) -> Res<ConnsOutcome> {
+pub(crate) async fn run_once(a: &Args, addr: Target, prefix: &str) -> Res<ConnsOutcome> {
     let n = a.conns;
     raise_fd_limit(n as u64 + a.concurrency as u64 + 256)?;
     let name = |i: usize| format!("{prefix}c{i}");

@@ -18,7 +18,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::args::{Args, Workload};
-use super::net::{befriend, new_user};
+use super::net::{befriend, new_user, Target};
 use super::stats::{fmt2, histogram, payload, sent_at, Received, Summary};
 use super::{procfs, Res};
 
@@ -31,11 +31,7 @@ pub(crate) struct Flow {
 }
 
 /// Registers, logs in and befriends `--pairs` pairs `{prefix}s{i}` → `{prefix}r{i}`.
-pub(crate) async fn provision_relay(
-    a: &Args,
-    addr: std::net::SocketAddr,
-    prefix: &str,
-) -> Res<Vec<Flow>> {
+pub(crate) async fn provision_relay(a: &Args, addr: Target, prefix: &str) -> Res<Vec<Flow>> {
     let pairs = stream::iter(0..a.pairs)
         .map(|i| async move {
             let (s_name, r_name) = (format!("{prefix}s{i}"), format!("{prefix}r{i}"));
@@ -55,11 +51,7 @@ pub(crate) async fn provision_relay(
 
 /// Registers `{prefix}o`, who creates room `{prefix}room`, and `--members`
 /// members `{prefix}m{i}`, who join it.
-pub(crate) async fn provision_fanout(
-    a: &Args,
-    addr: std::net::SocketAddr,
-    prefix: &str,
-) -> Res<Vec<Flow>> {
+pub(crate) async fn provision_fanout(a: &Args, addr: Target, prefix: &str) -> Res<Vec<Flow>> {
     let setup = async {
         let (owner, room) = (format!("{prefix}o"), format!("{prefix}room"));
         // The owner gets its own room messages back (every member does); the

@@ -4,10 +4,21 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use chatcore::client::{Client, Events};
 use chatcore::protocol::DEFAULT_MAX_FRAME_LEN;
-use chatcore::transport::tcp::{self, TcpConnection};
-use tokio::net::TcpSocket;
+use chatcore::transport::tcp::TcpConnection;
+use chatcore::transport::ws::{self, ClientStream, Subprotocol};
+use tokio::net::{TcpSocket, TcpStream};
 
+use super::args::TransportKind;
 use super::Res;
+
+/// Where the clients connect, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// The server's (loopback) address.
+    pub addr: SocketAddr,
+    /// TCP, or WebSocket to `/ws` at `addr`.
+    pub transport: TransportKind,
+}
 
 /// The password of every user the load generator registers.
 pub const PASSWORD: &str = "loadgen-password";
@@ -40,9 +51,10 @@ pub fn source_ip(i: usize, n: u8) -> Ipv4Addr {
 }
 
 /// Connects (from `source` if given, else from any address) and says hello.
-pub async fn open(addr: SocketAddr, source: Option<Ipv4Addr>) -> Res<(Client, Events)> {
-    let conn = match source {
-        None => tcp::connect(addr)
+pub async fn open(target: Target, source: Option<Ipv4Addr>) -> Res<(Client, Events)> {
+    let addr = target.addr;
+    let stream = match source {
+        None => TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect to {addr}: {e}"))?,
         Some(ip) => {
@@ -50,20 +62,35 @@ pub async fn open(addr: SocketAddr, source: Option<Ipv4Addr>) -> Res<(Client, Ev
             socket
                 .bind(SocketAddr::new(IpAddr::V4(ip), 0))
                 .map_err(|e| format!("bind {ip}: {e}"))?;
-            let stream = socket
+            socket
                 .connect(addr)
                 .await
-                .map_err(|e| format!("connect to {addr} from {ip}: {e}"))?;
-            TcpConnection::new(stream, DEFAULT_MAX_FRAME_LEN)?
+                .map_err(|e| format!("connect to {addr} from {ip}: {e}"))?
         }
     };
-    Ok(Client::connect(conn)
-        .await
-        .map_err(|e| format!("hello to {addr}: {e}"))?)
+    let connected = match target.transport {
+        TransportKind::Tcp => {
+            Client::connect(TcpConnection::new(stream, DEFAULT_MAX_FRAME_LEN)?).await
+        }
+        TransportKind::Ws => {
+            stream.set_nodelay(true)?;
+            let url = format!("ws://{addr}{}", ws::DEFAULT_PATH);
+            let conn = ws::connect_over(
+                ClientStream::Plain(stream),
+                &url,
+                Subprotocol::Postcard,
+                DEFAULT_MAX_FRAME_LEN,
+            )
+            .await
+            .map_err(|e| format!("upgrade {url}: {e}"))?;
+            Client::connect(conn).await
+        }
+    };
+    Ok(connected.map_err(|e| format!("hello to {addr}: {e}"))?)
 }
 
 /// Connects, registers `name` and logs in.
-pub async fn new_user(addr: SocketAddr, name: &str) -> Res<(Client, Events)> {
+pub async fn new_user(addr: Target, name: &str) -> Res<(Client, Events)> {
     let (client, events) = open(addr, None).await?;
     client
         .register(name, PASSWORD)

@@ -1,7 +1,6 @@
 //! login-storm: users logging in and out in a loop, as fast as the server
 //! answers, while a relay run is measured.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +12,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
 use super::args::Args;
-use super::net::{open, PASSWORD};
+use super::net::{open, Target, PASSWORD};
 use super::Res;
 
 /// Registers `--storm-users` users `{prefix}l{i}`, each on its own connection,
 /// not logged in.
-pub(crate) async fn provision(
-    a: &Args,
-    addr: SocketAddr,
-    prefix: &str,
-) -> Res<Vec<(Client, String)>> {
+pub(crate) async fn provision(a: &Args, addr: Target, prefix: &str) -> Res<Vec<(Client, String)>> {
     let users = stream::iter(0..a.storm_users)
         .map(|i| async move {
             let name = format!("{prefix}l{i}");

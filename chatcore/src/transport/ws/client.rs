@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::conn::config;
+use super::idle::Tracked;
 use super::{Subprotocol, WsClientConnection, WsError};
 use crate::protocol::DEFAULT_MAX_FRAME_LEN;
 use crate::transport::TransportError;
@@ -106,14 +107,20 @@ pub async fn connect_with(
     tls: TlsSettings,
     max_frame_len: usize,
 ) -> Result<WsClientConnection, TransportError> {
-    let mut request = url
-        .into_client_request()
-        .map_err(|e| invalid(format!("{url}: {e}")))?;
-    request.headers_mut().insert(
-        SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(subprotocol.name()),
-    );
-    let uri = request.uri().clone();
+    let (secure, host, port) = endpoint(url)?;
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    tcp.set_nodelay(true)?;
+    let stream = if secure {
+        tls_stream(tcp, &host, tls).await?
+    } else {
+        ClientStream::Plain(tcp)
+    };
+    connect_over(stream, url, subprotocol, max_frame_len).await
+}
+
+/// Whether `url` is `wss://`, and its host and port.
+fn endpoint(url: &str) -> Result<(bool, String, u16), TransportError> {
+    let uri: http::Uri = url.parse().map_err(|e| invalid(format!("{url}: {e}")))?;
     let secure = match uri.scheme_str() {
         Some("ws") => false,
         Some("wss") => true,
@@ -126,18 +133,30 @@ pub async fn connect_with(
         .trim_end_matches(']')
         .to_owned();
     let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
-    tcp.set_nodelay(true)?;
-    let stream = if secure {
-        tls_stream(tcp, &host, tls).await?
-    } else {
-        ClientStream::Plain(tcp)
-    };
+    Ok((secure, host, port))
+}
+
+/// Upgrades a stream the caller connected (from a chosen source address,
+/// say) to `url` with `subprotocol`.
+pub async fn connect_over(
+    stream: ClientStream,
+    url: &str,
+    subprotocol: Subprotocol,
+    max_frame_len: usize,
+) -> Result<WsClientConnection, TransportError> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| invalid(format!("{url}: {e}")))?;
+    request.headers_mut().insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(subprotocol.name()),
+    );
     let config = config(
         subprotocol,
         max_frame_len,
         super::WsOptions::default().read_buffer,
     );
+    let stream = Tracked::never_resting(stream);
     let (ws, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e| match e {
@@ -164,7 +183,7 @@ pub async fn connect_with(
             "the server chose subprotocol {chosen:?}, not {subprotocol}"
         ))));
     }
-    Ok(WsClientConnection::over(ws, subprotocol, max_frame_len))
+    Ok(WsClientConnection::awake(ws, subprotocol, max_frame_len))
 }
 
 #[cfg(feature = "tls")]

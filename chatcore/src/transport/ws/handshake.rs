@@ -195,8 +195,7 @@ impl Upgrading {
             self.subprotocol,
             self.max_frame_len,
             self.read_buffer,
-        )
-        .await)
+        ))
     }
 }
 

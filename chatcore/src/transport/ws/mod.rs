@@ -32,10 +32,11 @@
 mod client;
 mod conn;
 mod handshake;
+mod idle;
 mod listener;
 mod origin;
 
-pub use client::{connect, connect_with, ClientStream};
+pub use client::{connect, connect_over, connect_with, ClientStream, TlsSettings};
 pub use conn::{WsClientConnection, WsConnection, WsServerConnection};
 pub use handshake::{Refusal, Upgrading, WsAcceptor};
 pub use listener::{HttpHandler, ServerStream, WsTransport};
