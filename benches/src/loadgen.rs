@@ -1,6 +1,6 @@
 //! The load generator behind the `loadgen` binary.
 //!
-//! It drives a running `chat-server` over TCP on this machine with the
+//! It drives a running `chat-server` over TCP (or WebSocket: `--transport ws`) on this machine with the
 //! workloads of the peer harness (`shared/peers/loadgen`, which runs them
 //! against NATS and mosquitto) and prints the same summary line, so figures
 //! compare as ratios:
@@ -28,6 +28,8 @@
 //! target/release/loadgen --workload relay --server-pid $! --runs 3
 //! target/release/loadgen --workload fanout --server-pid $! --runs 3
 //! target/release/loadgen --workload relay --window 1 --msgs 400 --server-pid $! --runs 3
+//! # over WebSocket (postcard) to chat-server's web port (--web, 127.0.0.1:8080):
+//! target/release/loadgen --workload relay --transport ws --addr 127.0.0.1:8080 --server-pid $! --runs 3
 //! target/release/loadgen --workload connections --conns 10000 --server-pid $!
 //! target/release/loadgen --workload login-storm --server-pid $!
 //! ```

@@ -14,7 +14,7 @@
 //! | [`engine`] | the server: [`Server`](engine::Server), [`ServerConfig`](engine::ServerConfig) |
 //! | [`client`] | an async client: [`Client`](client::Client), [`Events`](client::Events) |
 //! | [`store`] | the [`Store`](store::Store) contract, the key-value implementation every bundled backend uses, the memory store |
-//! | [`transport`] | connection traits, TCP (and TLS), and the in-memory transport |
+//! | [`transport`] | connection traits, TCP (and TLS, feature `tls`), WebSocket (feature `ws`: JSON for browsers, postcard), the in-memory transport, two listeners joined |
 //! | [`protocol`] | wire types, error codes, the frame codec |
 //! | [`auth`] | argon2id hashing off the async workers |
 //!

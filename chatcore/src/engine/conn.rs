@@ -62,10 +62,11 @@ pub(super) const WRITE_GRACE: Duration = Duration::from_secs(5);
 
 /// The code a client is answered when the store fails: `Unavailable` when the
 /// store refuses writes for good or is closed (the server is stopping; the
-/// failure itself was logged once), else `Internal`, logged.
+/// failure itself was logged once) or cannot be reached for now (a networked
+/// database), else `Internal`, logged.
 pub(super) fn internal(e: StoreError) -> ErrorCode {
     match e {
-        StoreError::Failed(_) | StoreError::Closed => {
+        StoreError::Failed(_) | StoreError::Closed | StoreError::Unavailable(_) => {
             tracing::debug!(error = %e, "store unavailable");
             ErrorCode::Unavailable
         }
@@ -138,5 +139,22 @@ impl Conn {
 
     pub fn push_notices(&self, notices: Vec<Notice>) {
         push_notices(&self.state, notices);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_out_of_reach_or_failed_is_answered_unavailable_anything_else_internal() {
+        let down = StoreError::Unavailable(std::sync::Arc::new(std::io::Error::other("down")));
+        assert_eq!(internal(down), ErrorCode::Unavailable);
+        assert_eq!(internal(StoreError::Closed), ErrorCode::Unavailable);
+        let corrupt = StoreError::Corrupt {
+            key: "k".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(internal(corrupt), ErrorCode::Internal);
     }
 }

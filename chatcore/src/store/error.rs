@@ -35,6 +35,13 @@ pub enum StoreError {
     /// The store was closed.
     #[error("store is closed")]
     Closed,
+    /// The storage could not be reached (a networked database down, a
+    /// connection that broke): the call did nothing, or, for a write whose
+    /// connection broke while it committed, its outcome is unknown (a retry
+    /// with the same idempotency key is safe). Unlike [`StoreError::Failed`]
+    /// this passes: a later call may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Arc<dyn std::error::Error + Send + Sync>),
     /// The store refuses writes since an earlier failure (the cause), after
     /// which what is on disk is unknown; see [`Store::health`]. Reopening it
     /// (a restart) recovers.

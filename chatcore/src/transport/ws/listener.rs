@@ -87,7 +87,7 @@ const ACCEPT_BACKLOG: usize = 1024;
 type Accepted = io::Result<(WsServerConnection, SocketAddr)>;
 
 /// A listener of WebSocket connections: serves HTTP/1.1 on its port (TLS with
-/// [`WsTransport::with_tls`], feature `tls`), upgrades requests for
+/// [`WsTransportBuilder::tls`], feature `tls`), upgrades requests for
 /// [`WsOptions::path`] and answers the rest with its [`HttpHandler`] (404
 /// without one).
 ///

@@ -5,7 +5,7 @@
 //! the upgrade, chooses how frames travel:
 //!
 //! - [`JSON_SUBPROTOCOL`] (`chatcore.json.v1`): one text message per frame, the
-//!   serde JSON form of [`ClientFrame`] / [`ServerFrame`] (documented with an
+//!   serde JSON form of [`ClientFrame`](crate::protocol::ClientFrame) / [`ServerFrame`](crate::protocol::ServerFrame) (documented with an
 //!   example of each common frame in `docs/websocket.md`). Byte fields are
 //!   strings: file chunks base64, SHA-256 digests hex; error codes their
 //!   snake_case names ([`ErrorCode::as_str`](crate::protocol::ErrorCode::as_str)).
@@ -27,7 +27,28 @@
 //!
 //! Memory: a connection reads through a small buffer
 //! ([`WsOptions::read_buffer`]) and batches a burst of frames into one write
-//! up to [`WRITE_BURST`].
+//! up to [`WRITE_BURST`]; an idle one rests as its bare socket (tungstenite
+//! and its buffers dropped, rebuilt at the next byte or frame).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use chatcore::client::Client;
+//! use chatcore::engine::{Server, ServerConfig};
+//! use chatcore::store::MemoryStore;
+//! use chatcore::transport::{join, tcp::TcpTransport, ws};
+//!
+//! let server = Server::new(Arc::new(MemoryStore::new()), ServerConfig::default())?;
+//! let tcp = TcpTransport::bind("127.0.0.1:7878").await?;
+//! let web = ws::WsTransport::bind("127.0.0.1:8080", ws::WsOptions::default()).await?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! // One server, both listeners: one set of connection caps.
+//! tokio::spawn(server.serve(join(tcp, Some(web)), shutdown.clone()));
+//!
+//! let conn = ws::connect("ws://127.0.0.1:8080/ws", ws::Subprotocol::Postcard).await?;
+//! let (client, events) = Client::connect(conn).await?;
+//! # drop((client, events)); Ok(()) }
+//! ```
 
 mod client;
 mod conn;
@@ -39,7 +60,7 @@ mod origin;
 pub use client::{connect, connect_over, connect_with, ClientStream, TlsSettings};
 pub use conn::{WsClientConnection, WsConnection, WsServerConnection};
 pub use handshake::{Refusal, Upgrading, WsAcceptor};
-pub use listener::{HttpHandler, ServerStream, WsTransport};
+pub use listener::{HttpHandler, ServerStream, WsTransport, WsTransportBuilder};
 pub use origin::OriginPolicy;
 
 use std::time::Duration;
