@@ -72,6 +72,8 @@ mod rooms;
 mod schema;
 mod store;
 mod stream;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 mod txn;
 
 use std::time::Duration;
@@ -82,6 +84,7 @@ use chatcore::store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio::sync::{Mutex, OnceCell};
 
+pub use tokio_postgres::config::Host;
 pub use tokio_postgres::Config;
 
 /// How many connections a store keeps at most, unless told

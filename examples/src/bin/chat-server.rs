@@ -34,6 +34,8 @@ enum StoreKind {
     Sled,
     /// In memory: everything is lost at exit.
     Memory,
+    /// PostgreSQL at `--database-url`.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -69,6 +71,11 @@ struct Args {
     /// Directory of the redb or sled database.
     #[arg(long, default_value = "./chat-data")]
     data_dir: PathBuf,
+    /// PostgreSQL to use with `--store postgres`: a URL
+    /// (`postgres://user:password@host:port/db`) or a connection string
+    /// (`host=/var/run/postgresql dbname=chat`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Allow chat between users who are not friends.
     #[arg(long)]
     open_chat: bool,
@@ -182,12 +189,86 @@ struct Args {
     argon2_iterations: u32,
 }
 
-fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+async fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
     Ok(match args.store {
         StoreKind::Redb => Arc::new(chatcore_redb::open(&args.data_dir)?),
         StoreKind::Sled => Arc::new(chatcore_sled::open(&args.data_dir)?),
         StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Postgres => Arc::new(open_postgres(args.database_url.as_deref()).await?),
     })
+}
+
+/// Connects to the database at `url` and brings its schema up to date; a
+/// database out of reach is an error now, not at the first login. All of it
+/// async: no worker thread waits on the network.
+async fn open_postgres(
+    url: Option<&str>,
+) -> Result<chatcore_postgres::PgStore, Box<dyn std::error::Error>> {
+    let url = url.ok_or(
+        "--store postgres needs --database-url URL (or DATABASE_URL), e.g. \
+         postgres://chat:password@localhost/chat",
+    )?;
+    let config: chatcore_postgres::Config = url
+        .parse()
+        .map_err(|e| format!("--database-url is not a PostgreSQL URL or connection string: {e}"))?;
+    let at = describe(&config);
+    let store = chatcore_postgres::PgStore::connect(url)
+        .await
+        .map_err(|e| format!("cannot use the PostgreSQL database at {at}: {}", causes(&e)))?;
+    tracing::info!(database = %at, "PostgreSQL store ready");
+    Ok(store)
+}
+
+/// `error` and its causes (a pool's "error connecting to server" and why).
+fn causes(error: &chatcore::store::StoreError) -> String {
+    use chatcore::store::StoreError;
+    let mut text = error.to_string();
+    let mut next = match error {
+        StoreError::Unavailable(inner) | StoreError::Backend(inner) => inner.source(),
+        other => std::error::Error::source(other),
+    };
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        next = cause.source();
+    }
+    text
+}
+
+/// Where `config` points, for messages: user, hosts, port and database,
+/// never the password.
+fn describe(config: &chatcore_postgres::Config) -> String {
+    use chatcore_postgres::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "{}@{}{}{}",
+        config.get_user().unwrap_or("(default user)"),
+        if hosts.is_empty() {
+            "(default host)".to_string()
+        } else {
+            hosts.join(",")
+        },
+        if ports.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", ports.join(","))
+        },
+        config
+            .get_dbname()
+            .map(|db| format!("/{db}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Threads for blocking work: store reads and password hashing (which is bounded
@@ -225,7 +306,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
 
-    let store = open_store(&args)?;
+    let store = open_store(&args).await?;
     let secs = Duration::from_secs;
     let mut config = ServerConfig::default();
     config.open_chat = args.open_chat;

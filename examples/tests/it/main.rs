@@ -4,6 +4,7 @@
 mod common;
 mod e2e;
 mod e2e_devices;
+mod e2e_postgres;
 mod e2e_rooms_files;
 mod e2e_storage;
 mod e2e_ws;
