@@ -9,3 +9,4 @@ mod e2e_rooms_files;
 mod e2e_storage;
 mod e2e_ws;
 mod hostile;
+mod web_client;
