@@ -111,3 +111,16 @@ pub trait Transport: Send + 'static {
         &mut self,
     ) -> Result<Option<(Self::Connection, Option<SocketAddr>)>, TransportError>;
 }
+
+/// The next connection a listener task handed over (once its TLS or WebSocket
+/// handshake is done), as [`Transport::accept`] answers it.
+#[cfg(any(feature = "tls", feature = "ws"))]
+async fn handed_over<C>(
+    ready: &mut tokio::sync::mpsc::Receiver<std::io::Result<(C, SocketAddr)>>,
+) -> Result<Option<(C, Option<SocketAddr>)>, TransportError> {
+    match ready.recv().await {
+        Some(Ok((conn, peer))) => Ok(Some((conn, Some(peer)))),
+        Some(Err(e)) => Err(e.into()),
+        None => Ok(None),
+    }
+}

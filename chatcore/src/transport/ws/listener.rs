@@ -337,10 +337,6 @@ impl Transport for WsTransport {
     async fn accept(
         &mut self,
     ) -> Result<Option<(Self::Connection, Option<SocketAddr>)>, TransportError> {
-        match self.ready.recv().await {
-            Some(Ok((conn, peer))) => Ok(Some((conn, Some(peer)))),
-            Some(Err(e)) => Err(e.into()),
-            None => Ok(None),
-        }
+        crate::transport::handed_over(&mut self.ready).await
     }
 }

@@ -522,6 +522,24 @@ mod tests {
         (exit, out)
     }
 
+    /// A connected JSON-mode app that stays running, fed line by line through
+    /// the sender; it ends when the sender is dropped.
+    async fn fed_app(
+        connector: &MemoryConnector,
+    ) -> (
+        mpsc::UnboundedSender<String>,
+        Shared,
+        tokio::task::JoinHandle<Exit>,
+    ) {
+        let (client, events) = Client::connect(connector.connect().await.unwrap())
+            .await
+            .unwrap();
+        let out = Shared::default();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let app = tokio::spawn(App::new(client, events, out.clone(), Mode::Json).run(rx));
+        (tx, out, app)
+    }
+
     fn find(lines: &[Value], pred: impl Fn(&Value) -> bool) -> &Value {
         lines
             .iter()
@@ -597,13 +615,7 @@ mod tests {
         .await;
 
         // bob stays connected, fed line by line.
-        let (bob, bob_events) = Client::connect(connector.connect().await.unwrap())
-            .await
-            .unwrap();
-        let bob_out = Shared::default();
-        let (bob_tx, bob_rx) = mpsc::unbounded_channel();
-        let bob_app =
-            tokio::spawn(App::new(bob, bob_events, bob_out.clone(), Mode::Json).run(bob_rx));
+        let (bob_tx, bob_out, bob_app) = fed_app(&connector).await;
         bob_tx.send("login bob password-bob".into()).unwrap();
         wait_for(&bob_out, |v| v["type"] == "caught_up").await;
 
@@ -707,12 +719,7 @@ mod tests {
     #[tokio::test]
     async fn a_lost_connection_is_reported_and_exits_2() {
         let (connector, shutdown) = server();
-        let (client, events) = Client::connect(connector.connect().await.unwrap())
-            .await
-            .unwrap();
-        let out = Shared::default();
-        let (_tx, rx) = mpsc::unbounded_channel();
-        let app = tokio::spawn(App::new(client, events, out.clone(), Mode::Json).run(rx));
+        let (_tx, out, app) = fed_app(&connector).await;
         shutdown.cancel();
         assert_eq!(app.await.unwrap(), Exit::Disconnected);
         let lines = out.json();
@@ -764,13 +771,7 @@ mod tests {
         )
         .await;
 
-        let (bob, bob_events) = Client::connect(connector.connect().await.unwrap())
-            .await
-            .unwrap();
-        let bob_out = Shared::default();
-        let (bob_tx, bob_rx) = mpsc::unbounded_channel();
-        let bob_app =
-            tokio::spawn(App::new(bob, bob_events, bob_out.clone(), Mode::Json).run(bob_rx));
+        let (bob_tx, bob_out, bob_app) = fed_app(&connector).await;
         bob_tx.send("login bob password-bob".into()).unwrap();
         wait_for(&bob_out, |v| v["type"] == "caught_up").await;
         bob_tx.send("room create lobby".into()).unwrap();
