@@ -215,18 +215,8 @@ pub(crate) async fn unread<C: GenericClient>(c: &C, user: UserId) -> Result<Vec<
          WHERE f.user_id = $1 ORDER BY f.sender",
         COUNTED.replace("READ_SEQ", "coalesce(r.seq, 0)")
     );
-    for row in query(c, &peers, &[&me]).await? {
-        let (read_seq, last_seq) = (u(row.get(1)), u(row.get(2)));
-        let unread = unread_count(read_seq, last_seq, row.get(3), row.get(4));
-        if unread > 0 {
-            found.push(Unread {
-                peer: Peer::User(row.get(0)),
-                unread,
-                read_seq,
-                last_seq,
-            });
-        }
-    }
+    let rows = query(c, &peers, &[&me]).await?;
+    found.extend(rows.iter().filter_map(|row| unread_row(row, Peer::User)));
     let rooms = format!(
         "SELECT r.name, m.read_seq, coalesce(cv.last_seq, 0),
                 coalesce(counted.others, 0), coalesce(counted.looked, 0)
@@ -237,17 +227,20 @@ pub(crate) async fn unread<C: GenericClient>(c: &C, user: UserId) -> Result<Vec<
          WHERE m.user_id = $1 ORDER BY m.room_id",
         COUNTED.replace("READ_SEQ", "m.read_seq")
     );
-    for row in query(c, &rooms, &[&me]).await? {
-        let (read_seq, last_seq) = (u(row.get(1)), u(row.get(2)));
-        let unread = unread_count(read_seq, last_seq, row.get(3), row.get(4));
-        if unread > 0 {
-            found.push(Unread {
-                peer: Peer::Room(row.get(0)),
-                unread,
-                read_seq,
-                last_seq,
-            });
-        }
-    }
+    let rows = query(c, &rooms, &[&me]).await?;
+    found.extend(rows.iter().filter_map(|row| unread_row(row, Peer::Room)));
     Ok(found)
+}
+
+/// A row of (name, read seq, last seq, others counted, looked at) as an
+/// unread count, if anything is unread.
+fn unread_row(row: &tokio_postgres::Row, peer: fn(String) -> Peer) -> Option<Unread> {
+    let (read_seq, last_seq) = (u(row.get(1)), u(row.get(2)));
+    let unread = unread_count(read_seq, last_seq, row.get(3), row.get(4));
+    (unread > 0).then(|| Unread {
+        peer: peer(row.get(0)),
+        unread,
+        read_seq,
+        last_seq,
+    })
 }
