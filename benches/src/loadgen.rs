@@ -89,14 +89,19 @@ pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// median line after several).
 pub async fn run(a: Args) -> Res<()> {
     let _ = stats::now_ns();
-    let addr = net::Target {
-        addr: net::resolve_loopback(&a.addr).await?,
-        transport: a.transport,
-    };
-    if let Some(pid) = a.server_pid {
-        if procfs::cpu_s(Some(pid)).is_none() {
-            return Err(format!("--server-pid {pid}: no such process").into());
-        }
+    let mut targets = Vec::new();
+    for addr in &a.addr {
+        targets.push(net::Target {
+            addr: net::resolve_loopback(addr).await?,
+            transport: a.transport,
+        });
+    }
+    let addr = *targets.first().ok_or("--addr: no address")?;
+    for pid in &a.server_pid {
+        check_pid("--server-pid", *pid)?;
+    }
+    for pid in &a.db_pid {
+        check_pid("--db-pid", *pid)?;
     }
     let tag = net::process_tag();
     let runs = a.runs.max(1);
@@ -108,7 +113,7 @@ pub async fn run(a: Args) -> Res<()> {
         let prefix = format!("lg{tag}x{run}");
         match a.workload {
             Workload::Relay => {
-                let flows = flows::provision_relay(&a, addr, &prefix).await?;
+                let flows = flows::provision_relay(&a, &targets, &prefix).await?;
                 let m = flows::measure(&a, flows).await?;
                 println!("{}", m.line(&a, Workload::Relay, run, ""));
                 summaries.push(m.summary());
@@ -171,6 +176,14 @@ pub async fn run(a: Args) -> Res<()> {
     Ok(())
 }
 
+/// Refuses a process id that names no process.
+fn check_pid(flag: &str, pid: u32) -> Res<()> {
+    match procfs::cpu_s(Some(pid)) {
+        Some(_) => Ok(()),
+        None => Err(format!("{flag} {pid}: no such process").into()),
+    }
+}
+
 /// Relay alone, then relay (fresh users) during a login storm; prints both
 /// relay lines (`storm=off`, `storm=on`) and returns their summaries.
 async fn login_storm(
@@ -179,13 +192,13 @@ async fn login_storm(
     prefix: &str,
     run: usize,
 ) -> Res<(Summary, Summary)> {
-    let flows = flows::provision_relay(a, addr, &format!("{prefix}a")).await?;
+    let flows = flows::provision_relay(a, &[addr], &format!("{prefix}a")).await?;
     let alone = flows::measure(a, flows).await?;
     println!("{}", alone.line(a, Workload::Relay, run, " storm=off"));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let prefix = format!("{prefix}b");
-    let flows = flows::provision_relay(a, addr, &prefix).await?;
+    let flows = flows::provision_relay(a, &[addr], &prefix).await?;
     let users = storm::provision(a, addr, &prefix).await?;
     // The storm runs from just before the start signal until the last delivery.
     let storm = storm::Storm::start(users, a.max_secs + 10);

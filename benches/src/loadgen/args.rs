@@ -51,9 +51,12 @@ pub enum TransportKind {
     about = "Load generator for chatcore's chat-server (relay, fanout, connections, login-storm)"
 )]
 pub struct Args {
-    /// The server, on this machine (a loopback address).
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    pub addr: String,
+    /// The server, on this machine (a loopback address). Several (repeated or
+    /// comma-separated) are the nodes of one cluster: relay pair `i` has its
+    /// sender on node `i` and its receiver on node `i + 1` (round the list),
+    /// so every message crosses nodes; the other workloads use the first.
+    #[arg(long, default_value = "127.0.0.1:7878", value_delimiter = ',')]
+    pub addr: Vec<String>,
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Workload::Relay)]
     pub workload: Workload,
@@ -87,9 +90,15 @@ pub struct Args {
     pub returning: bool,
     /// The server's process id: its CPU time (utime+stime from /proc/PID/stat)
     /// is sampled around the measured interval, and its RSS (VmRSS) for
-    /// `connections`.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// `connections`. Several (repeated or comma-separated; a cluster's
+    /// nodes): their CPU is summed, the RSS is the first's.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// Processes of the database and the bus (PostgreSQL's backends,
+    /// nats-server), repeated or comma-separated: their CPU over the measured
+    /// interval is reported apart (`db_cpu_s_per_1M`).
+    #[arg(long, value_delimiter = ',')]
+    pub db_pid: Vec<u32>,
     /// Repeat the run N times (fresh users and connections each time), then
     /// print a median line.
     #[arg(long, default_value_t = 1)]

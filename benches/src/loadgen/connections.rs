@@ -119,7 +119,7 @@ pub(crate) async fn run_once(a: &Args, addr: Target, prefix: &str) -> Res<ConnsO
     let register_s = t0.elapsed().as_secs_f64();
     // Let the registration connections close on the server.
     sleep(Duration::from_millis(500)).await;
-    let rss_before_kib = procfs::rss_kib(a.server_pid);
+    let rss_before_kib = procfs::rss_kib(a.server_pid.first().copied());
 
     // ---- open the sessions
     let t1 = std::time::Instant::now();
@@ -163,7 +163,7 @@ pub(crate) async fn run_once(a: &Args, addr: Target, prefix: &str) -> Res<ConnsO
     }
     // Idle for a moment so the server's per-session state settles.
     sleep(Duration::from_secs(1)).await;
-    let rss_after_kib = procfs::rss_kib(a.server_pid);
+    let rss_after_kib = procfs::rss_kib(a.server_pid.first().copied());
     let online = match sessions.first() {
         Some((c, _)) => timeout(Duration::from_secs(5), c.online_count())
             .await

@@ -30,14 +30,17 @@ pub(crate) struct Flow {
     receivers: Vec<(Client, Events)>,
 }
 
-/// Registers, logs in and befriends `--pairs` pairs `{prefix}s{i}` → `{prefix}r{i}`.
-pub(crate) async fn provision_relay(a: &Args, addr: Target, prefix: &str) -> Res<Vec<Flow>> {
+/// Registers, logs in and befriends `--pairs` pairs `{prefix}s{i}` → `{prefix}r{i}`;
+/// with several `nodes`, pair `i`'s sender is on node `i` and its receiver on
+/// the next one.
+pub(crate) async fn provision_relay(a: &Args, nodes: &[Target], prefix: &str) -> Res<Vec<Flow>> {
     let pairs = stream::iter(0..a.pairs)
         .map(|i| async move {
             let (s_name, r_name) = (format!("{prefix}s{i}"), format!("{prefix}r{i}"));
+            let (s_node, r_node) = (nodes[i % nodes.len()], nodes[(i + 1) % nodes.len()]);
             // The sender's events (receipts) are not read: the client still acks them.
-            let (sender, _) = new_user(addr, &s_name).await?;
-            let (receiver, events) = new_user(addr, &r_name).await?;
+            let (sender, _) = new_user(s_node, &s_name).await?;
+            let (receiver, events) = new_user(r_node, &r_name).await?;
             befriend(&sender, &s_name, &receiver, &r_name).await?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Flow {
                 sender,
@@ -104,6 +107,8 @@ pub(crate) struct Measured {
     pub elapsed: f64,
     /// Server CPU-seconds over the interval (acks of the deliveries included).
     pub server_cpu: Option<f64>,
+    /// CPU-seconds of the `--db-pid` processes over the interval.
+    pub db_cpu: Option<f64>,
     pub loadgen_cpu: f64,
 }
 
@@ -131,10 +136,17 @@ impl Measured {
             _ => format!("workload=relay pairs={}", a.pairs),
         };
         let s = self.summary();
+        let db = match self.db_cpu {
+            Some(cpu) => format!(
+                " db_cpu_s_per_1M={} db_cpu_s={cpu:.2}",
+                fmt2(Some(cpu / self.delivered.max(1) as f64 * 1e6))
+            ),
+            None => String::new(),
+        };
         format!(
             "target=chatcore {shape} msgs={} size={} window={} rate={:.0} msg/s p50={}us p99={}us \
              p999={}us server_cpu_s_per_1M={} run={} delivered={} sent={} send_errors={} \
-             elapsed_s={:.3} server_cpu_s={} loadgen_cpu_s={:.2} timed_out={}{extra}",
+             elapsed_s={:.3} server_cpu_s={} loadgen_cpu_s={:.2} timed_out={}{db}{extra}",
             self.expected,
             a.size.max(super::stats::STAMP_LEN),
             a.window,
@@ -200,7 +212,8 @@ pub(crate) async fn measure(a: &Args, flows: Vec<Flow>) -> Res<Measured> {
     }
 
     // ---- measured interval
-    let server_cpu0 = procfs::cpu_s(a.server_pid);
+    let server_cpu0 = procfs::cpu_s_sum(&a.server_pid);
+    let db_cpu0 = procfs::cpu_s_sum(&a.db_pid);
     let self_cpu0 = procfs::cpu_s(None);
     let start = std::time::Instant::now();
     go_tx.send_replace(true);
@@ -229,7 +242,8 @@ pub(crate) async fn measure(a: &Args, flows: Vec<Flow>) -> Res<Measured> {
     if timeout(Duration::from_secs(5), flush).await.is_err() {
         eprintln!("loadgen: acks not flushed within 5 s");
     }
-    let server_cpu1 = procfs::cpu_s(a.server_pid);
+    let server_cpu1 = procfs::cpu_s_sum(&a.server_pid);
+    let db_cpu1 = procfs::cpu_s_sum(&a.db_pid);
     let self_cpu1 = procfs::cpu_s(None);
     drop((clients, events));
 
@@ -241,6 +255,7 @@ pub(crate) async fn measure(a: &Args, flows: Vec<Flow>) -> Res<Measured> {
         hist,
         elapsed: (last - start).as_secs_f64().max(1e-9),
         server_cpu: server_cpu0.zip(server_cpu1).map(|(x, y)| y - x),
+        db_cpu: db_cpu0.zip(db_cpu1).map(|(x, y)| y - x),
         loadgen_cpu: self_cpu1.unwrap_or(0.0) - self_cpu0.unwrap_or(0.0),
     })
 }

@@ -18,6 +18,14 @@ pub fn cpu_s(pid: Option<u32>) -> Option<f64> {
     Some((ut + st) / 100.0)
 }
 
+/// CPU time of all of `pids` summed (`None` if there are none, or one is gone).
+pub fn cpu_s_sum(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| cpu_s(Some(p))).sum()
+}
+
 /// Resident set size (`VmRSS` of /proc/PID/status) of process `pid` (this
 /// process if `None`) in KiB.
 pub fn rss_kib(pid: Option<u32>) -> Option<u64> {
