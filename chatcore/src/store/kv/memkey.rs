@@ -101,7 +101,26 @@ impl PartialOrd for MemKey {
 
 impl PartialEq for MemKey {
     fn eq(&self, other: &MemKey) -> bool {
-        self.cmp(other).is_eq()
+        match (self, other) {
+            (MemKey::Inline { len: a, bytes: x }, MemKey::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_slice() == other.as_slice(),
+        }
+    }
+}
+
+/// Equal keys hash alike: a key has one form (inline up to [`INLINE`] bytes).
+impl std::hash::Hash for MemKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            // The whole padded array: a fixed length hashes faster.
+            MemKey::Inline { len, bytes } => {
+                state.write(bytes);
+                state.write_u8(*len);
+            }
+            MemKey::Heap(bytes) => state.write(bytes),
+        }
     }
 }
 

@@ -6,9 +6,9 @@
 //! created and deleted within one period never reaches the backend at all: in a
 //! chat that keeps up, that is every stream item.
 
-use std::collections::{btree_map, BTreeMap};
 use std::sync::Arc;
 
+use super::keymap::{KeyMap, Slot};
 use super::memkey::MemKey;
 use super::writer::{Group, Write};
 use super::WriteBatch;
@@ -20,7 +20,7 @@ struct Entry {
     maybe_in_backend: bool,
 }
 
-type Changes = BTreeMap<MemKey, Entry>;
+type Changes = KeyMap<Entry>;
 
 /// See the module documentation.
 #[derive(Default)]
@@ -38,10 +38,12 @@ pub struct Memtable {
 pub struct Frozen(Arc<Changes>);
 
 impl Frozen {
-    /// The changes as backend writes (on the checkpoint thread).
+    /// The changes as backend writes, in key order (on the checkpoint thread:
+    /// it sorts them, so that the backend's B-tree takes them in order).
     pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.0
-            .iter()
+            .sorted()
+            .into_iter()
             .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
     }
 }
@@ -65,45 +67,40 @@ impl Memtable {
         if start >= end || limit == 0 {
             return changes;
         }
-        let bounds = MemKey::range(start, end);
-        let active = self
-            .active
-            .range(bounds.clone())
-            .map(|(k, e)| (k, &e.value));
-        let frozen = self
-            .frozen
-            .iter()
-            .flat_map(|f| f.0.range(bounds.clone()))
-            .map(|(k, e)| (k, &e.value));
         let mut present = 0;
         let mut take = |(key, value): (&MemKey, &Option<Vec<u8>>)| {
             present += usize::from(value.is_some());
             changes.insert(key.as_slice().to_vec(), value.clone());
             present < limit
         };
-        if reverse {
-            merge(active.rev(), frozen.rev(), |a, b| b.cmp(a)).all(&mut take);
-        } else {
-            merge(active, frozen, |a, b| a.cmp(b)).all(&mut take);
-        }
+        let order = |a: &MemKey, b: &MemKey| if reverse { b.cmp(a) } else { a.cmp(b) };
+        self.active.range(start, end, reverse, |active| {
+            let active = active.map(values);
+            match &self.frozen {
+                Some(frozen) => frozen.0.range(start, end, reverse, |frozen| {
+                    merge(active, frozen.map(values), order).all(&mut take)
+                }),
+                None => merge(active, std::iter::empty(), order).all(&mut take),
+            }
+        });
         changes
     }
 
-    /// Takes a durable group.
-    pub fn apply(&mut self, group: Group) {
-        for (key, Write { value, fresh }) in group {
+    /// Takes a durable group (leaving it empty, its memory kept for the next).
+    pub fn apply(&mut self, group: &mut Group) {
+        for (key, Write { value, fresh }) in group.drain() {
             match self.active.entry(key) {
-                btree_map::Entry::Occupied(mut entry) => {
+                Slot::Occupied(mut entry) => {
                     if value.is_none() && !entry.get().maybe_in_backend {
                         entry.remove();
                     } else {
                         entry.get_mut().value = value;
                     }
                 }
-                btree_map::Entry::Vacant(entry) => {
+                Slot::Vacant(slot) => {
                     let maybe_in_backend = !fresh;
                     if value.is_some() || maybe_in_backend {
-                        entry.insert(Entry {
+                        slot.insert(Entry {
                             value,
                             maybe_in_backend,
                         });
@@ -139,6 +136,11 @@ impl Memtable {
     pub fn is_empty(&self) -> bool {
         self.active.is_empty() && self.frozen.is_none()
     }
+}
+
+/// A change's key and value.
+fn values<'a>((key, entry): (&'a MemKey, &'a Entry)) -> (&'a MemKey, &'a Option<Vec<u8>>) {
+    (key, &entry.value)
 }
 
 /// Two sorted streams of changes as one, in `order`; on equal keys the first
@@ -196,9 +198,12 @@ mod tests {
     #[test]
     fn a_fresh_key_deleted_in_the_same_period_leaves_nothing() {
         let mut m = Memtable::default();
-        m.apply(group(&[("inbox1", Some("v")), ("old", None)], &["inbox1"]));
+        m.apply(&mut group(
+            &[("inbox1", Some("v")), ("old", None)],
+            &["inbox1"],
+        ));
         assert_eq!(get(&m, "inbox1"), Some(Some(k("v"))));
-        m.apply(group(&[("inbox1", None)], &[]));
+        m.apply(&mut group(&[("inbox1", None)], &[]));
         assert_eq!(
             get(&m, "inbox1"),
             None,
@@ -213,9 +218,9 @@ mod tests {
     #[test]
     fn active_overrides_frozen_and_ranges_merge_both() {
         let mut m = Memtable::default();
-        m.apply(group(&[("a", Some("1")), ("b", Some("1"))], &[]));
+        m.apply(&mut group(&[("a", Some("1")), ("b", Some("1"))], &[]));
         m.freeze();
-        m.apply(group(&[("b", None), ("c", Some("2"))], &[]));
+        m.apply(&mut group(&[("b", None), ("c", Some("2"))], &[]));
         assert_eq!(get(&m, "a"), Some(Some(k("1"))));
         assert_eq!(get(&m, "b"), Some(None));
         assert_eq!(
