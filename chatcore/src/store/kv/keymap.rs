@@ -72,8 +72,15 @@ impl<V> VacantSlot<'_, V> {
 }
 
 impl<V> KeyMap<V> {
+    /// An empty map with room for `capacity` keys.
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        KeyMap {
+            map: HashMap::with_capacity_and_hasher(capacity, Hasher::default()),
+            order: Mutex::default(),
+        }
+    }
+
     /// How many keys it holds.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.map.len()
     }

@@ -114,7 +114,10 @@ impl Memtable {
     /// previous checkpoint has not finished.
     pub fn freeze(&mut self) -> Frozen {
         assert!(self.frozen.is_none(), "one checkpoint at a time");
-        let frozen = Frozen(Arc::new(std::mem::take(&mut self.active)));
+        // The next period is likely as busy: sized alike, the map does not
+        // rehash everything several times on the writer thread as it grows.
+        let next = Changes::with_capacity(self.active.len());
+        let frozen = Frozen(Arc::new(std::mem::replace(&mut self.active, next)));
         self.frozen = Some(frozen.clone());
         frozen
     }

@@ -3,6 +3,7 @@
 //! committed at once, to the backend or, with a write-ahead log, to the log
 //! ([`WalWriter`]).
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, RwLock};
 
@@ -70,7 +71,7 @@ impl Reader for Txn<'_> {
             return Ok(v);
         }
         match self.cache {
-            Some(cache) => cache.get_or_read(key, || self.snapshot.get(key)),
+            Some(cache) => cache.get_or_read(mem_key, || self.snapshot.get(key)),
             None => self.snapshot.get(key),
         }
     }
@@ -84,7 +85,7 @@ impl Reader for Txn<'_> {
 /// a checkpoint ([`Memtable::checkpoints`]), when the cache is emptied.
 #[derive(Default)]
 pub(super) struct BackendCache {
-    entries: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    entries: std::cell::RefCell<HashMap<MemKey, Option<Vec<u8>>, foldhash::fast::RandomState>>,
     checkpoints: std::cell::Cell<u64>,
 }
 
@@ -104,10 +105,10 @@ impl BackendCache {
 
     fn get_or_read(
         &self,
-        key: &[u8],
+        key: MemKey,
         read: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.entries.borrow().get(key) {
+        if let Some(value) = self.entries.borrow().get(&key) {
             return Ok(value.clone());
         }
         let value = read()?;
@@ -115,7 +116,7 @@ impl BackendCache {
         if entries.len() >= Self::CAPACITY {
             entries.clear();
         }
-        entries.insert(key.to_vec(), value.clone());
+        entries.insert(key, value.clone());
         Ok(value)
     }
 }
