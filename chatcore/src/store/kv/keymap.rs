@@ -7,9 +7,11 @@
 //! end of a checkpoint period) they were two thirds of the writer thread's
 //! instructions, most of them key comparisons. Scans (history pages, a fill,
 //! a job's range) see the keys in order through a sorted index that takes the
-//! keys added since the last scan when the next one comes.
+//! keys added since the last scan when the next one comes, or when the owner
+//! [settles](KeyMap::settle) it (the memtable, a group after the keys came:
+//! the stream items acked meanwhile never take a place in it).
 
-use std::collections::{hash_map, BTreeSet, HashMap};
+use std::collections::{hash_map, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use super::memkey::MemKey;
@@ -31,8 +33,25 @@ pub(super) struct KeyMap<V> {
 #[derive(Default)]
 struct Order {
     sorted: BTreeSet<MemKey>,
-    /// Keys added since the last scan, not yet in `sorted`.
-    unsorted: Vec<MemKey>,
+    /// Keys added since they were last put in order, oldest first, not yet
+    /// in `sorted`.
+    unsorted: VecDeque<MemKey>,
+}
+
+impl Order {
+    /// Moves the unsorted keys that `map` holds into `sorted`, but for the
+    /// newest `keep`.
+    fn settle<V>(&mut self, map: &HashMap<MemKey, V, Hasher>, keep: usize) {
+        // One key at a time, so that nothing is lost to a panic half way.
+        while self.unsorted.len() > keep {
+            let Some(key) = self.unsorted.pop_front() else {
+                break;
+            };
+            if map.contains_key(&key) {
+                self.sorted.insert(key);
+            }
+        }
+    }
 }
 
 impl<V> Default for KeyMap<V> {
@@ -55,7 +74,7 @@ pub(super) enum Slot<'a, V> {
 /// A key a [`KeyMap`] does not hold.
 pub(super) struct VacantSlot<'a, V> {
     entry: hash_map::VacantEntry<'a, MemKey, V>,
-    unsorted: &'a mut Vec<MemKey>,
+    unsorted: &'a mut VecDeque<MemKey>,
 }
 
 impl<V> VacantSlot<'_, V> {
@@ -66,7 +85,7 @@ impl<V> VacantSlot<'_, V> {
 
     /// Puts `value` under the key.
     pub(super) fn insert(self, value: V) {
-        self.unsorted.push(self.entry.key().clone());
+        self.unsorted.push_back(self.entry.key().clone());
         self.entry.insert(value);
     }
 }
@@ -150,6 +169,17 @@ impl<V> KeyMap<V> {
         self.drain().for_each(drop);
     }
 
+    /// Puts in order the keys added since they last were, but for the newest
+    /// `keep` (those the map still holds). For a map that takes writes
+    /// steadily and is scanned now and then (the memtable): a scan after a
+    /// long quiet spell would otherwise put a whole period's keys in order at
+    /// once, holding up the writer meanwhile. The newest wait: a key deleted
+    /// soon after it came (a stream item acked) never needs a place.
+    pub(super) fn settle(&mut self, keep: usize) {
+        let order = self.order.get_mut().unwrap_or_else(PoisonError::into_inner);
+        order.settle(&self.map, keep);
+    }
+
     /// Calls `scan` with the entries with `start <= key < end`, ascending (or
     /// descending if `reverse`), and returns what it returns.
     pub(super) fn range<'m, R>(
@@ -163,14 +193,8 @@ impl<V> KeyMap<V> {
             return scan(&mut std::iter::empty());
         }
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
-        let Order { sorted, unsorted } = &mut *order;
-        // One key at a time, so that nothing is lost to a panic half way.
-        while let Some(key) = unsorted.pop() {
-            if self.map.contains_key(&key) {
-                sorted.insert(key);
-            }
-        }
-        let keys = sorted.range(MemKey::range(start, end));
+        order.settle(&self.map, 0);
+        let keys = order.sorted.range(MemKey::range(start, end));
         let present = |key: &MemKey| self.map.get_key_value(key);
         if reverse {
             scan(&mut keys.rev().filter_map(present))
