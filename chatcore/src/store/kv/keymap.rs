@@ -1,15 +1,10 @@
-//! [`KeyMap`]: the writer's maps of keys (a group commit's writes, the
-//! memtable's changes): hashed for the point reads and writes a message makes,
-//! put in order only when a scan asks.
+//! [`KeyMap`]: a group commit's writes, hashed for the point reads and writes
+//! a message makes, put in order only when a scan asks.
 //!
-//! A relayed message makes some twenty point reads and writes in these maps
-//! and no scan; as ordered maps (a B-tree of tens of thousands of keys by the
-//! end of a checkpoint period) they were two thirds of the writer thread's
-//! instructions, most of them key comparisons. Scans (history pages, a fill,
-//! a job's range) see the keys in order through a sorted index that takes the
-//! keys added since the last scan when the next one comes, or when the owner
-//! [settles](KeyMap::settle) it (the memtable, a group after the keys came:
-//! the stream items acked meanwhile never take a place in it).
+//! A relayed message makes some ten point reads and writes in the group's
+//! map and no scan. A job's scan (a mark's unread count, a device list) sees
+//! the keys in order through a sorted index that takes the keys added since
+//! the last scan when the next one comes.
 
 use std::collections::{hash_map, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -91,15 +86,8 @@ impl<V> VacantSlot<'_, V> {
 }
 
 impl<V> KeyMap<V> {
-    /// An empty map with room for `capacity` keys.
-    pub(super) fn with_capacity(capacity: usize) -> Self {
-        KeyMap {
-            map: HashMap::with_capacity_and_hasher(capacity, Hasher::default()),
-            order: Mutex::default(),
-        }
-    }
-
     /// How many keys it holds.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.map.len()
     }
@@ -149,14 +137,14 @@ impl<V> KeyMap<V> {
     }
 
     /// Every entry in key order.
+    #[cfg(test)]
     pub(super) fn sorted(&self) -> Vec<(&MemKey, &V)> {
         let mut entries: Vec<_> = self.map.iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         entries
     }
 
-    /// Takes every entry out, in no particular order; keeps the memory for
-    /// the next use.
+    /// Takes every entry out, in no particular order.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = (MemKey, V)> + '_ {
         let order = self.order.get_mut().unwrap_or_else(PoisonError::into_inner);
         order.sorted.clear();
@@ -164,20 +152,11 @@ impl<V> KeyMap<V> {
         self.map.drain()
     }
 
-    /// Removes every entry; keeps the memory for the next use.
-    pub(super) fn clear(&mut self) {
-        self.drain().for_each(drop);
-    }
-
-    /// Puts in order the keys added since they last were, but for the newest
-    /// `keep` (those the map still holds). For a map that takes writes
-    /// steadily and is scanned now and then (the memtable): a scan after a
-    /// long quiet spell would otherwise put a whole period's keys in order at
-    /// once, holding up the writer meanwhile. The newest wait: a key deleted
-    /// soon after it came (a stream item acked) never needs a place.
-    pub(super) fn settle(&mut self, keep: usize) {
-        let order = self.order.get_mut().unwrap_or_else(PoisonError::into_inner);
-        order.settle(&self.map, keep);
+    /// Every entry in key order, taken out.
+    pub(super) fn into_sorted(self) -> Vec<(MemKey, V)> {
+        let mut entries: Vec<_> = self.map.into_iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
     }
 
     /// Calls `scan` with the entries with `start <= key < end`, ascending (or

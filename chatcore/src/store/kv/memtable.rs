@@ -6,17 +6,12 @@
 //! created and deleted within one period never reaches the backend at all: in a
 //! chat that keeps up, that is every stream item.
 
+use std::collections::{btree_map, BTreeMap};
 use std::sync::Arc;
 
-use super::keymap::{KeyMap, Slot};
 use super::memkey::MemKey;
 use super::writer::{Group, Write};
 use super::WriteBatch;
-
-/// The most keys added to the memtable that wait to be put in order for
-/// scans: as many as a relay of some 1 500 messages adds, 4 ms of a reader's
-/// time at most (a relayed message's stream item is acked within that).
-const UNSORTED_KEYS: usize = 4096;
 
 /// A change not yet in the backend.
 struct Entry {
@@ -25,7 +20,7 @@ struct Entry {
     maybe_in_backend: bool,
 }
 
-type Changes = KeyMap<Entry>;
+type Changes = BTreeMap<MemKey, Entry>;
 
 /// See the module documentation.
 #[derive(Default)]
@@ -43,12 +38,10 @@ pub struct Memtable {
 pub struct Frozen(Arc<Changes>);
 
 impl Frozen {
-    /// The changes as backend writes, in key order (on the checkpoint thread:
-    /// it sorts them, so that the backend's B-tree takes them in order).
+    /// The changes as backend writes (on the checkpoint thread).
     pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.0
-            .sorted()
-            .into_iter()
+            .iter()
             .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
     }
 }
@@ -72,44 +65,50 @@ impl Memtable {
         if start >= end || limit == 0 {
             return changes;
         }
+        let bounds = MemKey::range(start, end);
+        let active = self
+            .active
+            .range(bounds.clone())
+            .map(|(k, e)| (k, &e.value));
+        let frozen = self
+            .frozen
+            .iter()
+            .flat_map(|f| f.0.range(bounds.clone()))
+            .map(|(k, e)| (k, &e.value));
         let mut present = 0;
         let mut take = |(key, value): (&MemKey, &Option<Vec<u8>>)| {
             present += usize::from(value.is_some());
             changes.insert(key.as_slice().to_vec(), value.clone());
             present < limit
         };
-        let order = |a: &MemKey, b: &MemKey| if reverse { b.cmp(a) } else { a.cmp(b) };
-        self.active.range(start, end, reverse, |active| {
-            let active = active.map(values);
-            match &self.frozen {
-                Some(frozen) => frozen.0.range(start, end, reverse, |frozen| {
-                    merge(active, frozen.map(values), order).all(&mut take)
-                }),
-                None => merge(active, std::iter::empty(), order).all(&mut take),
-            }
-        });
+        if reverse {
+            merge(active.rev(), frozen.rev(), |a, b| b.cmp(a)).all(&mut take);
+        } else {
+            merge(active, frozen, |a, b| a.cmp(b)).all(&mut take);
+        }
         changes
     }
 
-    /// Takes a durable group (leaving it empty, its memory kept for the next).
+    /// Takes a durable group (leaving it empty).
+    ///
+    /// An ordered map, unlike the group's: it grows to some hundred thousand
+    /// keys in a period, and a hashed one that size put each new key, and
+    /// each lookup of one, in a cold cache line (fewer instructions than the
+    /// B-tree, whose keys of one conversation share a leaf, but more time).
     pub fn apply(&mut self, group: &mut Group) {
-        // In order for scans as they come, so that a scan never sorts more
-        // than some thousands of keys (under the lock this takes); the
-        // newest wait, and a stream item acked meanwhile never needs a place.
-        self.active.settle(UNSORTED_KEYS);
         for (key, Write { value, fresh }) in group.drain() {
             match self.active.entry(key) {
-                Slot::Occupied(mut entry) => {
+                btree_map::Entry::Occupied(mut entry) => {
                     if value.is_none() && !entry.get().maybe_in_backend {
                         entry.remove();
                     } else {
                         entry.get_mut().value = value;
                     }
                 }
-                Slot::Vacant(slot) => {
+                btree_map::Entry::Vacant(entry) => {
                     let maybe_in_backend = !fresh;
                     if value.is_some() || maybe_in_backend {
-                        slot.insert(Entry {
+                        entry.insert(Entry {
                             value,
                             maybe_in_backend,
                         });
@@ -123,10 +122,7 @@ impl Memtable {
     /// previous checkpoint has not finished.
     pub fn freeze(&mut self) -> Frozen {
         assert!(self.frozen.is_none(), "one checkpoint at a time");
-        // The next period is likely as busy: sized alike, the map does not
-        // rehash everything several times on the writer thread as it grows.
-        let next = Changes::with_capacity(self.active.len());
-        let frozen = Frozen(Arc::new(std::mem::replace(&mut self.active, next)));
+        let frozen = Frozen(Arc::new(std::mem::take(&mut self.active)));
         self.frozen = Some(frozen.clone());
         frozen
     }
@@ -148,11 +144,6 @@ impl Memtable {
     pub fn is_empty(&self) -> bool {
         self.active.is_empty() && self.frozen.is_none()
     }
-}
-
-/// A change's key and value.
-fn values<'a>((key, entry): (&'a MemKey, &'a Entry)) -> (&'a MemKey, &'a Option<Vec<u8>>) {
-    (key, &entry.value)
 }
 
 /// Two sorted streams of changes as one, in `order`; on equal keys the first

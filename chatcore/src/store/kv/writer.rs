@@ -251,8 +251,10 @@ pub(super) fn write_loop<B: KvBackend>(
             return;
         }
     };
-    let mut group = Group::default();
     while let Ok(first) = jobs.recv() {
+        // A fresh map each group: one kept at the size of the largest group
+        // costs every later (mostly small) group a walk over all its slots.
+        let mut group = Group::default();
         // The memtable is read before the snapshot is taken: a checkpoint that
         // finishes in between is then in the snapshot.
         let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
@@ -322,15 +324,16 @@ pub(super) fn write_loop<B: KvBackend>(
         } else {
             match &mut log {
                 None => commit_caught(|| {
-                    let batch = group.drain().map(|(k, w)| (k.into_vec(), w.value));
+                    // In key order: the batch is an ordered map, built at
+                    // once from sorted input.
+                    let batch = group.into_sorted().into_iter();
+                    let batch = batch.map(|(k, w)| (k.into_vec(), w.value));
                     backend.commit(batch.collect())
                 }),
                 Some(log) => log.commit(&mut group),
             }
             .map_err(|e| failure.fail(e))
         };
-        // Whatever a failed commit left: the next group starts empty.
-        group.clear();
         for completion in completions.drain(..) {
             completion(outcome.as_ref().err());
         }
