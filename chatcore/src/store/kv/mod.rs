@@ -74,6 +74,7 @@
 
 mod domain;
 mod failure;
+mod keymap;
 pub(super) mod keys;
 mod memkey;
 mod memtable;
