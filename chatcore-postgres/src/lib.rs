@@ -34,6 +34,9 @@
 //! - A retried send finds its idempotency record (`send_records`) under the
 //!   conversation's lock, whichever node stored the first one.
 //! - Names are unique by a `UNIQUE` index on their lowercase forms.
+//! - Failed logins are rows of `failed_logins` ([`Store::failed_logins`]),
+//!   so every node counts the same window: N nodes do not give N times the
+//!   password-guessing budget.
 //! - A database out of reach is [`StoreError::Unavailable`] (after the pool's
 //!   wait and connect timeouts), never a panic; the next call tries again.
 //!
@@ -70,6 +73,7 @@ mod chat;
 mod devices;
 mod files;
 mod friends;
+mod logins;
 mod reads;
 mod rooms;
 mod schema;

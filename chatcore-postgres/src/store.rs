@@ -11,10 +11,31 @@ use chatcore::store::{
 };
 
 use crate::txn::{direct, read, room, txn};
-use crate::{accounts, chat, devices, files, friends, reads, rooms, stream, PgStore};
+use crate::{accounts, chat, devices, files, friends, logins, reads, rooms, stream, PgStore};
 
 #[async_trait]
 impl Store for PgStore {
+    async fn failed_logins(
+        &self,
+        keys: &[String],
+        since: Timestamp,
+    ) -> Result<Option<Vec<u32>>, StoreError> {
+        read!(self, c => logins::failed_logins(c, keys, since).await).map(Some)
+    }
+
+    async fn record_failed_login(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        txn!(self, tx => logins::record_failed_login(tx, keys, now, forget_before).await)
+    }
+
+    async fn clear_failed_logins(&self, key: &str) -> Result<(), StoreError> {
+        txn!(self, tx => logins::clear_failed_logins(tx, key).await)
+    }
+
     async fn device_login(
         &self,
         user: UserId,

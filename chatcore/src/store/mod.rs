@@ -81,6 +81,42 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Failed logins kept by the store, so that every server on it counts
+    /// the same ones (N servers must not give N times the guessing budget):
+    /// how many failures each of `keys` has at or after `since`, in the
+    /// order of `keys`. `None` (the default): the store keeps none, and each
+    /// server's own windows are the only count. That is exact for a store
+    /// one server opens at a time ([`KvStore`]: its backends lock their
+    /// files); a store several servers share should keep them.
+    async fn failed_logins(
+        &self,
+        keys: &[String],
+        since: Timestamp,
+    ) -> Result<Option<Vec<u32>>, StoreError> {
+        let _ = (keys, since);
+        Ok(None)
+    }
+
+    /// Counts one failed login at `now` under each of `keys` (see
+    /// [`failed_logins`](Self::failed_logins)); failures before
+    /// `forget_before` may be dropped. The default keeps nothing.
+    async fn record_failed_login(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        let _ = (keys, now, forget_before);
+        Ok(())
+    }
+
+    /// Forgets the failed logins of `key` (a login under it succeeded). The
+    /// default keeps nothing.
+    async fn clear_failed_logins(&self, key: &str) -> Result<(), StoreError> {
+        let _ = key;
+        Ok(())
+    }
+
     /// Logs `user` in as the device `claim` names: a new one is created with
     /// a fresh id (refused [`ErrorCode::TooManyDevices`] if the user has
     /// `max_devices`) at the oldest kept item of the stream, a known one must
