@@ -39,8 +39,8 @@ pub(super) enum SendTo {
 pub(super) struct Pipeline {
     in_flight: FuturesOrdered<InFlight>,
     /// For each conversation with a send in flight (when sends are chained):
-    /// resolves when the newest one is done. A few entries at most: a `Vec`
-    /// costs an idle connection nothing.
+    /// resolves when the newest one is done. A few entries at most: a `Vec`,
+    /// which allocates nothing while empty (an idle connection).
     last_sends: Vec<(SendTo, oneshot::Receiver<()>)>,
 }
 
@@ -79,9 +79,10 @@ impl Pipeline {
         }));
     }
 
-    /// Starts a pipelined request: its store write is queued now, so writes enter
-    /// the store in request order (the [`Store`](crate::store::Store) contract);
-    /// its answer follows when it commits.
+    /// Starts a pipelined request: its store write is queued now (on a store
+    /// that orders writes by first poll, that is their order; see
+    /// [`push_send`](Self::push_send) for the others); its answer follows
+    /// when it commits.
     pub fn push(&mut self, mut request: InFlight) {
         let waker = futures::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);
