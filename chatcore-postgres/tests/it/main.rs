@@ -7,6 +7,7 @@
 mod concurrency;
 mod conformance;
 mod engine;
+mod logins;
 mod model;
 mod open;
 mod pg;

@@ -13,6 +13,21 @@ use crate::protocol::{
 use crate::store::{DeviceLogin, User};
 use crate::sync::StreamSync;
 
+/// The keys of a login attempt's failures in the store
+/// ([`Store::failed_logins`](crate::store::Store::failed_logins)), in the
+/// order of the bounds they count against: the name from this address, the
+/// name from anywhere, and the address if there is one (as the server's own
+/// windows).
+fn shared_failure_keys(name_key: &str, address: Option<std::net::IpAddr>) -> Vec<String> {
+    let from = address.map_or_else(|| "-".to_owned(), |a| a.to_string());
+    let mut keys = vec![
+        format!("user {name_key} {from}"),
+        format!("name {name_key}"),
+    ];
+    keys.extend(address.map(|a| format!("address {a}")));
+    keys
+}
+
 /// A login that succeeded.
 pub(super) struct LoggedIn {
     pub user: User,
@@ -103,6 +118,26 @@ impl Conn {
             tracing::warn!(%username, peer = ?self.peer, "login throttled");
             return Err(ErrorCode::RateLimited);
         }
+        // The store's count, if it keeps one: every server on it the same.
+        let shared_keys = shared_failure_keys(&name_key, address);
+        let since = now_ms().saturating_sub(super::MINUTE.as_millis() as u64);
+        let shared = state
+            .store
+            .failed_logins(&shared_keys, since)
+            .await
+            .map_err(internal)?;
+        if let Some(counts) = &shared {
+            let config = &state.config;
+            let bounds = [
+                config.login_failures_per_user,
+                config.login_failures_per_user_all_addresses,
+                config.login_failures_per_address,
+            ];
+            if counts.iter().zip(bounds).any(|(&n, max)| n as usize >= max) {
+                tracing::warn!(%username, peer = ?self.peer, "login throttled (shared count)");
+                return Err(ErrorCode::RateLimited);
+            }
+        }
         let account = state
             .store
             .account_by_name(&username)
@@ -120,9 +155,23 @@ impl Conn {
             if let Some(address) = address {
                 state.failed_logins_by_address.fail(address, now);
             }
+            let (at, forget_before) = (now_ms(), since);
+            let recorded = state
+                .store
+                .record_failed_login(&shared_keys, at, forget_before)
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "counting a failed login in the store failed");
+            }
             return Err(ErrorCode::InvalidCredentials);
         };
         state.failed_logins_by_user.clear(&user_key);
+        // Only when there is something to clear: a login costs no write.
+        if shared.is_some_and(|counts| counts.first().is_some_and(|&n| n > 0)) {
+            if let Err(e) = state.store.clear_failed_logins(&shared_keys[0]).await {
+                tracing::warn!(error = %e, "clearing failed logins in the store failed");
+            }
+        }
         let user = account.user;
         let login = self.device_login(&user, device).await?;
         let device = login.device.id;

@@ -92,7 +92,9 @@ pub struct ServerConfig {
     pub login_failures_per_user: usize,
     /// Failed logins for one user name from all addresses together within a
     /// minute, likewise: the gentler bound on guessing spread over many
-    /// addresses.
+    /// addresses. (These windows are the server's own; a store several
+    /// servers share counts failures for all of them:
+    /// [`Store::failed_logins`](crate::store::Store::failed_logins).)
     pub login_failures_per_user_all_addresses: usize,
     /// Failed logins per peer address within a minute (any names, malformed
     /// ones included), likewise.

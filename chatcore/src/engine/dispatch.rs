@@ -117,8 +117,9 @@ impl Conn {
                 client_msg_id,
                 body,
             } => {
-                let answer = self.start_send(req_id, to, client_msg_id, body).await;
-                pipeline.push(answer);
+                let (to, answer) = self.start_send(req_id, to, client_msg_id, body).await;
+                let chain = !self.state.store.writes_in_poll_order();
+                pipeline.push_send(to, answer, chain);
                 return Flow::Continue;
             }
             Request::Ack { ids } => {

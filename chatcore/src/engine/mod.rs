@@ -31,6 +31,7 @@ mod io_loop;
 mod lists;
 mod pipeline;
 mod rooms;
+mod sequencer;
 mod store_watch;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -81,6 +82,8 @@ struct ServerState {
     store: Arc<dyn Store>,
     router: Router,
     directory: directory::Directory,
+    /// Live room delivery in seq order.
+    sequencer: sequencer::Sequencer,
     config: ServerConfig,
     hasher: Hasher,
     next_conn: AtomicU64,
@@ -136,6 +139,7 @@ impl Server {
                 store,
                 router: Router::default(),
                 directory: directory::Directory::default(),
+                sequencer: sequencer::Sequencer::default(),
                 config,
                 hasher,
                 next_conn: AtomicU64::new(1),

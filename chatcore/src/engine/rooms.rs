@@ -1,11 +1,11 @@
-//! Room handlers: create, join, leave, delete, and room fan-out (the room
-//! and member lists are in `lists`).
+//! Room handlers: create, join, leave, delete (the room and member lists are
+//! in `lists`; live delivery of room messages is `sequencer`'s).
 
 use std::sync::Arc;
 
 use super::conn::{internal, Conn, Reply};
-use crate::protocol::{is_valid_name, limits, ErrorCode, Event, Message, Response, ServerFrame};
-use crate::store::{Deliver, Room, User};
+use crate::protocol::{is_valid_name, limits, ErrorCode, Event, Response, ServerFrame};
+use crate::store::{Room, User};
 
 impl Conn {
     /// Looks a room up, or `NoSuchRoom`.
@@ -148,24 +148,5 @@ impl Conn {
             self.state.router.push(member, &frame);
         }
         Ok(Response::Done)
-    }
-
-    /// What fans a stored room message out to the room's online members (the
-    /// sender's sessions included, so every member sees the room in one order).
-    /// The store calls it in seq order.
-    pub(super) async fn room_delivery(&self, room: &Room) -> Result<Deliver, ErrorCode> {
-        let members = self
-            .state
-            .directory
-            .members(&*self.state.store, room.id)
-            .await
-            .map_err(internal)?;
-        let state = Arc::clone(&self.state);
-        Ok(Box::new(move |message: &Message| {
-            let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
-            for member in members.iter() {
-                state.router.push(member.id, &frame);
-            }
-        }))
     }
 }

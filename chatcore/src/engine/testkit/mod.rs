@@ -373,6 +373,8 @@ macro_rules! __engine_scenarios {
             search_and_history,
             protocol_violations_close,
             room_members_see_one_order,
+            room_order_holds_under_concurrent_pipelined_sends,
+            a_gap_in_a_room_is_filled_from_the_history,
             offline_member_catches_up_by_history,
             room_refusals_and_delete,
             file_to_offline_friend_arrives_intact,
