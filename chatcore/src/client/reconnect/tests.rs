@@ -490,3 +490,26 @@ async fn the_login_refused_after_a_move_leaves_the_client_logged_out() {
     second.answer(req_id, Ok(Response::Pong));
     ping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn it_gives_up_after_max_attempts_and_waiting_requests_fail() {
+    let (dialer, mut peers) = scripted(1);
+    let (ann, mut events) = Reconnecting::new(["one", "two"], dial(dialer.clone()))
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .max_attempts(Some(3))
+        .connect()
+        .await
+        .unwrap();
+    drop(peers.remove(0));
+    assert!(matches!(
+        next_update(&mut events).await,
+        Update::Disconnected { .. }
+    ));
+    // Waits for a connection that never comes, then fails.
+    let ping = tokio::time::timeout(BOUND, ann.ping()).await.unwrap();
+    assert!(matches!(ping, Err(ClientError::Closed)), "{ping:?}");
+    let end = tokio::time::timeout(BOUND, events.next_update()).await;
+    assert_eq!(end.unwrap(), None, "the client stops");
+    // The first connection, then three attempts in turn.
+    assert_eq!(dialer.lock().unwrap().1, ["one", "two", "one", "two"]);
+}
