@@ -27,9 +27,9 @@ pub(crate) struct SessionHandle {
     pub version: u16,
     /// Its delivery of the user's stream (set at login).
     pub sync: Option<Arc<StreamSync>>,
-    /// When it logged in, in ms since the epoch (a cluster's duplicate-login
+    /// When it logged in, in µs since the epoch (a cluster's duplicate-login
     /// kicks spare sessions newer than the login that kicks).
-    pub logged_in_ms: u64,
+    pub logged_in_us: u64,
 }
 
 impl SessionHandle {
@@ -165,12 +165,13 @@ impl Router {
         }
     }
 
-    /// Kicks `user`'s sessions that logged in before `at_ms` (a login on
-    /// another node replaces them).
-    pub fn kick_before(&self, user: UserId, at_ms: u64, reason: &str) {
+    /// Kicks `user`'s sessions that logged in before `at_us` or at that very
+    /// µs (a login on another node replaces them; of two at once, neither
+    /// stays).
+    pub fn kick_before(&self, user: UserId, at_us: u64, reason: &str) {
         let shard = self.shard(user).read().expect("router lock");
         for session in shard.get(&user).into_iter().flatten() {
-            if session.logged_in_ms < at_ms {
+            if session.logged_in_us <= at_us {
                 session.mailbox.stop(Control::Kick(reason.into()));
             }
         }

@@ -45,9 +45,9 @@ pub(crate) enum Msg {
     },
     /// `user`'s `device` was revoked: its sessions stop.
     Revoked { user: UserId, device: DeviceId },
-    /// `user` logged in at `at_ms` (ms since the epoch) with the duplicate-login
+    /// `user` logged in at `at_us` (µs since the epoch) with the duplicate-login
     /// policy `ReplaceOld`: their sessions that logged in before are kicked.
-    Kick { user: UserId, at_ms: u64 },
+    Kick { user: UserId, at_us: u64 },
     /// A room message, stored with its seq, for the room's online members.
     Room { room: RoomId, message: Message },
     /// The links between `a` and `b` changed.

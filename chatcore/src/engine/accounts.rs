@@ -129,7 +129,9 @@ impl Conn {
         self.handle.device = Some(device);
         let sync = StreamSync::new(device, self.session.version(), login.position);
         self.handle.sync = Some(Arc::new(sync));
-        self.handle.logged_in_ms = now_ms();
+        self.handle.logged_in_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         let replace = state.config.duplicate_login == DuplicateLogin::ReplaceOld;
         let registered = state.router.register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
@@ -137,7 +139,7 @@ impl Conn {
                 .stop(Control::Kick("logged in elsewhere".into()));
         }
         if replace {
-            state.kick_elsewhere(user.id, self.handle.logged_in_ms);
+            state.kick_elsewhere(user.id, self.handle.logged_in_us);
         }
         let first = registered.first && state.presence_changed_here(&user, true);
         self.session.logged_in(user.clone());

@@ -182,12 +182,12 @@ impl ServerState {
         }
     }
 
-    /// A login with `DuplicateLogin::ReplaceOld` at `at_ms`: the user's
+    /// A login with `DuplicateLogin::ReplaceOld` at `at_us`: the user's
     /// sessions on other nodes that logged in before are kicked (the local
     /// ones the router replaced already).
-    pub(super) fn kick_elsewhere(&self, user: UserId, at_ms: u64) {
+    pub(super) fn kick_elsewhere(&self, user: UserId, at_us: u64) {
         if let Some(cluster) = &self.cluster {
-            cluster.publish(Msg::Kick { user, at_ms });
+            cluster.publish(Msg::Kick { user, at_us });
         }
     }
 
@@ -464,9 +464,9 @@ impl ServerState {
                 self.router.stop_device(user, device, &Control::Revoked);
                 cluster.remote_mut().heard(&origin, incarnation, now)
             }
-            Msg::Kick { user, at_ms } => {
+            Msg::Kick { user, at_us } => {
                 let reason = "logged in elsewhere";
-                self.router.kick_before(user, at_ms, reason);
+                self.router.kick_before(user, at_us, reason);
                 cluster.remote_mut().heard(&origin, incarnation, now)
             }
             Msg::Room { room, message } => {

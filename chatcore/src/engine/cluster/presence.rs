@@ -119,7 +119,7 @@ impl Remote {
     ) -> Outcome {
         let mut outcome = self.heard(node, incarnation, now);
         let view = &self.nodes[node];
-        outcome.ask_snapshot |= view.version != version;
+        outcome.ask_snapshot = view.version != version;
         outcome
     }
 
@@ -138,7 +138,7 @@ impl Remote {
         if version <= view.version {
             return outcome; // a snapshot had it already
         }
-        outcome.ask_snapshot |= version != view.version + 1;
+        outcome.ask_snapshot = version != view.version + 1;
         view.version = version;
         let had = if online {
             view.users.insert(user.id, user.clone()).is_some()
@@ -268,8 +268,11 @@ mod tests {
         assert_eq!(flips, vec![(user(1), false)]);
         assert!(remote.has(UserId(2)));
 
-        let again = remote.heartbeat("b", 2, 0, later);
+        let again = remote.heartbeat("b", 2, 3, later);
         assert_eq!(again.flips, vec![(user(2), false)], "b restarted");
-        assert!(again.ask_snapshot, "a new incarnation is asked for its set");
+        assert!(
+            again.ask_snapshot,
+            "a new incarnation with changes is asked for its set"
+        );
     }
 }

@@ -62,9 +62,29 @@ impl Cluster {
         }
     }
 
-    /// Starts one more node, with `bus`; returns its index.
+    /// One node per (store, bus) pair: each node with a store of its own on
+    /// one database (as separate processes have).
+    pub fn start_each(nodes: Vec<(Arc<dyn Store>, Arc<dyn Bus>)>, config: ServerConfig) -> Self {
+        let store = Arc::clone(&nodes.first().expect("at least one node").0);
+        let nodes = nodes
+            .into_iter()
+            .map(|(store, bus)| Harness::start_with_bus(store, config.clone(), bus))
+            .collect();
+        Cluster {
+            nodes,
+            store,
+            config,
+        }
+    }
+
+    /// Starts one more node, with `bus`, on the first node's store; returns its index.
     pub fn add(&mut self, bus: Arc<dyn Bus>) -> usize {
         let store = Arc::clone(&self.store);
+        self.add_with(store, bus)
+    }
+
+    /// Starts one more node on `store` with `bus`; returns its index.
+    pub fn add_with(&mut self, store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> usize {
         let node = Harness::start_with_bus(store, self.config.clone(), bus);
         self.nodes.push(node);
         self.nodes.len() - 1
