@@ -23,9 +23,7 @@ fn push_receipts(state: &ServerState, receipts: Vec<Receipt>) {
             id,
             ids: receipt.ids,
         }));
-        state
-            .router
-            .push_by_version(receipt.sender, &current, &older);
+        state.push_by_version(receipt.sender, &current, &older);
     }
 }
 
@@ -147,7 +145,7 @@ impl Conn {
                 let other = self.resolve(name).await?;
                 self.check_may_chat(&me, &other).await?;
                 let frame = notice(Peer::User(other.name.clone()));
-                self.state.router.push(other.id, &frame);
+                self.state.push(other.id, &frame);
             }
             Peer::Room(name) => {
                 let room = self.joined_room(&me, name).await?;
@@ -157,9 +155,9 @@ impl Conn {
                     .members(&*self.state.store, room.id)
                     .await;
                 let frame = notice(Peer::Room(room.name));
-                for member in members.map_err(internal)?.iter().filter(|m| m.id != me.id) {
-                    self.state.router.push(member.id, &frame);
-                }
+                let members = members.map_err(internal)?;
+                let others = members.iter().filter(|m| m.id != me.id).map(|m| m.id);
+                self.state.push_all(others, &frame);
             }
         }
         self.last_typing = Some(Box::new((to, now)));
