@@ -262,7 +262,11 @@ async fn receive(
         if envelope.origin == node {
             continue;
         }
-        if events.send(BusEvent::Message(envelope)).await.is_err() {
+        if events
+            .send(BusEvent::Message(Box::new(envelope)))
+            .await
+            .is_err()
+        {
             return; // the server is gone
         }
     }

@@ -76,7 +76,7 @@ pub enum Topic {
 #[derive(Debug)]
 pub enum BusEvent {
     /// Another node published this.
-    Message(Envelope),
+    Message(Box<Envelope>),
     /// The bus was cut off from the others and is connected again: messages
     /// may have been lost meanwhile. The server fills every local session
     /// from the store, clears its caches and asks for presence again.

@@ -340,9 +340,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     if args.cluster.is_some() && !matches!(args.store, StoreKind::Postgres) {
-        return Err("--cluster needs --store postgres --database-url URL: the nodes of a \
+        return Err(
+            "--cluster needs --store postgres --database-url URL: the nodes of a \
                     cluster share one PostgreSQL database"
-            .into());
+                .into(),
+        );
     }
 
     let store = open_store(&args).await?;
@@ -395,7 +397,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let server = match &args.cluster {
         None => Server::new(store, config)?,
         Some(url) => {
-            let node = args.node_id.clone().unwrap_or_else(|| default_node_id(&args));
+            let node = args
+                .node_id
+                .clone()
+                .unwrap_or_else(|| default_node_id(&args));
             let mut nats = chatcore_nats::NatsConfig::new(url.clone(), node.clone());
             nats.prefix = args.cluster_prefix.clone();
             let bus = chatcore_nats::NatsBus::connect(nats)

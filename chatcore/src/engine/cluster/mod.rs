@@ -392,7 +392,7 @@ impl ServerState {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(BusEvent::Message(envelope)) => self.apply(cluster, envelope).await,
+                    Some(BusEvent::Message(envelope)) => self.apply(cluster, *envelope).await,
                     Some(BusEvent::Reconnected) => self.reconnected(cluster),
                     None => {
                         tracing::error!("the cluster bus closed; this node is on its own");
