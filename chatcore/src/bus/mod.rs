@@ -98,7 +98,8 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     fn publish(&self, topic: Topic, envelope: Envelope);
 
     /// What the other nodes publish, and the bus's reconnections. Called once,
-    /// by the server when it starts serving; a second call may return a
-    /// receiver that never yields.
+    /// by [`Server::with_bus`](crate::engine::Server::with_bus) (what arrives
+    /// waits in the receiver until the server serves); a second call may
+    /// return a receiver that never yields.
     fn subscribe(&self) -> mpsc::Receiver<BusEvent>;
 }
