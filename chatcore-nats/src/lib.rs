@@ -13,7 +13,8 @@
 //! the sessions it has (a router lookup each). Nodes that share a prefix are
 //! one cluster; another prefix on the same NATS is another cluster.
 //!
-//! The subscriptions are active (flushed to the server) before
+//! While the connection is down, what the node publishes is dropped (not
+//! queued for later). The subscriptions are active (flushed to the server) before
 //! [`NatsBus::connect`] returns, so a node hears everything published after
 //! it starts serving. When the connection breaks and comes back (the client
 //! reconnects by itself, forever) or the NATS client drops messages for a
@@ -262,7 +263,11 @@ async fn receive(
         if envelope.origin == node {
             continue;
         }
-        if events.send(BusEvent::Message(envelope)).await.is_err() {
+        if events
+            .send(BusEvent::Message(Box::new(envelope)))
+            .await
+            .is_err()
+        {
             return; // the server is gone
         }
     }
@@ -284,6 +289,12 @@ async fn publish(
                 continue;
             }
         };
+        // While the connection is down a message is dropped, not queued in
+        // the client for later: the nodes fill from the store when it is back
+        // (and a stale heartbeat or push is worth nothing then).
+        if client.connection_state() != async_nats::connection::State::Connected {
+            continue;
+        }
         let subject = match topic {
             Topic::Presence => presence.clone(),
             _ => live.clone(),

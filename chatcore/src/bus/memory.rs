@@ -85,7 +85,9 @@ impl MemoryHub {
         for (name, node) in nodes.iter() {
             if name != from && node.connected {
                 // Full: dropped, as a broker drops for a slow consumer.
-                let _ = node.sender.try_send(BusEvent::Message(envelope.clone()));
+                let _ = node
+                    .sender
+                    .try_send(BusEvent::Message(Box::new(envelope.clone())));
             }
         }
     }

@@ -76,7 +76,7 @@ pub enum Topic {
 #[derive(Debug)]
 pub enum BusEvent {
     /// Another node published this.
-    Message(Envelope),
+    Message(Box<Envelope>),
     /// The bus was cut off from the others and is connected again: messages
     /// may have been lost meanwhile. The server fills every local session
     /// from the store, clears its caches and asks for presence again.
@@ -98,7 +98,8 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     fn publish(&self, topic: Topic, envelope: Envelope);
 
     /// What the other nodes publish, and the bus's reconnections. Called once,
-    /// by the server when it starts serving; a second call may return a
-    /// receiver that never yields.
+    /// by [`Server::with_bus`](crate::engine::Server::with_bus) (what arrives
+    /// waits in the receiver until the server serves); a second call may
+    /// return a receiver that never yields.
     fn subscribe(&self) -> mpsc::Receiver<BusEvent>;
 }

@@ -234,8 +234,10 @@ impl Server {
         };
         drop(transport);
         sweeping.abort();
-        self.state.leave_cluster();
         self.shutdown().await;
+        // After the sessions went (each a presence change the others applied):
+        // the others forget this node at once instead of waiting for it to die.
+        self.state.leave_cluster();
         result
     }
 

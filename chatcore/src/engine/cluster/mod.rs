@@ -363,6 +363,9 @@ impl ServerState {
     /// Tells local friends of users whose presence on other nodes flipped,
     /// unless the user is online here (then nothing flipped for them).
     async fn announce_flips(&self, flips: Vec<Flip>) {
+        if self.router.online_count() == 0 {
+            return; // nobody here to tell (and no friends to read)
+        }
         for (user, online) in flips {
             if !self.router.is_online(user.id) {
                 self.announce_presence(&user, online).await;
@@ -392,7 +395,7 @@ impl ServerState {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(BusEvent::Message(envelope)) => self.apply(cluster, envelope).await,
+                    Some(BusEvent::Message(envelope)) => self.apply(cluster, *envelope).await,
                     Some(BusEvent::Reconnected) => self.reconnected(cluster),
                     None => {
                         tracing::error!("the cluster bus closed; this node is on its own");

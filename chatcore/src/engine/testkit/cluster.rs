@@ -245,9 +245,14 @@ pub async fn presence_is_cluster_wide_and_a_silent_node_takes_its_users_offline(
         count == 3 // with cid
     })
     .await;
-    // bob's second session, on the third node: nothing flips.
-    let bob2 = third.login("bob").await;
+    // bob's second session, on ann's node: nothing flips, so ann is told
+    // nothing when it comes or goes (her node knows bob is online elsewhere).
+    let bob2 = c.node(0).login("bob").await;
     bob2.client.logout().await.unwrap();
+    ann.assert_quiet().await;
+    // And a third, on the third node.
+    let bob3 = third.login("bob").await;
+    bob3.client.logout().await.unwrap();
     bob.client.logout().await.unwrap();
     ann.expect(|e| *e == presence("bob", false)).await;
     let mut bob = b.login("bob").await;
