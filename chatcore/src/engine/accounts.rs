@@ -178,12 +178,19 @@ impl Conn {
         self.handle.device = Some(device);
         let sync = StreamSync::new(device, self.session.version(), login.position);
         self.handle.sync = Some(Arc::new(sync));
+        self.handle.logged_in_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         let replace = state.config.duplicate_login == DuplicateLogin::ReplaceOld;
         let registered = state.router.register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
             old.mailbox
                 .stop(Control::Kick("logged in elsewhere".into()));
         }
+        if replace {
+            state.kick_elsewhere(user.id, self.handle.logged_in_us);
+        }
+        let first = registered.first && state.presence_changed_here(&user, true);
         self.session.logged_in(user.clone());
         tracing::info!(
             user = %user.name,
@@ -194,7 +201,7 @@ impl Conn {
         Ok(LoggedIn {
             user,
             device,
-            first: registered.first,
+            first,
             fell_behind: login.fell_behind,
             seen_before: login.seen_before,
         })
@@ -246,9 +253,7 @@ impl Conn {
             .await
             .map_err(internal)??;
         tracing::info!(user = %me.name, device, "device revoked");
-        self.state
-            .router
-            .stop_device(me.id, device, &Control::Revoked);
+        self.state.device_revoked(me.id, device);
         Ok(Response::Done)
     }
 
@@ -265,8 +270,11 @@ impl Conn {
     /// Leaves the router; if that was the user's last session, tells their friends.
     pub(super) async fn went_away(&self, user: User) {
         tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged out");
-        if self.state.router.unregister(user.id, self.handle.conn_id) {
-            self.announce_presence(&user, false).await;
+        let state = &self.state;
+        if state.router.unregister(user.id, self.handle.conn_id)
+            && state.presence_changed_here(&user, false)
+        {
+            state.announce_presence(&user, false).await;
         }
         if let Some(device) = self.handle.device {
             if let Err(e) = self

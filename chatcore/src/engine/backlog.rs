@@ -93,6 +93,7 @@ async fn fill(
     user: &User,
 ) -> Result<bool, ErrorCode> {
     let page_len = state.config.backlog_page;
+    sync.begin_fill();
     loop {
         let page = state
             .store

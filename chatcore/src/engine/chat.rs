@@ -23,9 +23,7 @@ fn push_receipts(state: &ServerState, receipts: Vec<Receipt>) {
             id,
             ids: receipt.ids,
         }));
-        state
-            .router
-            .push_by_version(receipt.sender, &current, &older);
+        state.push_by_version(receipt.sender, &current, &older);
     }
 }
 
@@ -134,7 +132,7 @@ impl Conn {
                             if let Appended::New(message) = appended {
                                 // Before the answer, so the sender's sessions
                                 // see the message no later than its receipt.
-                                state.offer_room_message(&room, message).await;
+                                state.room_message_stored(room.id, message).await;
                             }
                             Ok(answer)
                         }
@@ -171,7 +169,7 @@ impl Conn {
                 let other = self.resolve(name).await?;
                 self.check_may_chat(&me, &other).await?;
                 let frame = notice(Peer::User(other.name.clone()));
-                self.state.router.push(other.id, &frame);
+                self.state.push(other.id, &frame);
             }
             Peer::Room(name) => {
                 let room = self.joined_room(&me, name).await?;
@@ -181,9 +179,9 @@ impl Conn {
                     .members(&*self.state.store, room.id)
                     .await;
                 let frame = notice(Peer::Room(room.name));
-                for member in members.map_err(internal)?.iter().filter(|m| m.id != me.id) {
-                    self.state.router.push(member.id, &frame);
-                }
+                let members = members.map_err(internal)?;
+                let others = members.iter().filter(|m| m.id != me.id).map(|m| m.id);
+                self.state.push_all(others, &frame);
             }
         }
         self.last_typing = Some(Box::new((to, now)));

@@ -51,6 +51,7 @@ pub(super) fn run<C: ServerConnection>(
             device: None,
             version: PROTOCOL_VERSION,
             sync: None,
+            logged_in_us: 0,
         },
         peer,
         _place: place,

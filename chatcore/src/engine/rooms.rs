@@ -40,9 +40,7 @@ impl Conn {
             return;
         };
         let frame = Arc::new(ServerFrame::Event(event));
-        for member in members.iter() {
-            self.state.router.push(member.id, &frame);
-        }
+        self.state.push_all(members.iter().map(|m| m.id), &frame);
     }
 
     pub(super) async fn create_room(&self, name: String) -> Reply {
@@ -58,7 +56,7 @@ impl Conn {
             .await
             .map_err(internal)??;
         // A deleted room of that name may still be cached.
-        self.state.directory.room_changed(&room.name, None);
+        self.state.room_changed(&room.name, None);
         tracing::info!(room = %room.name, owner = %me.name, "room created");
         Ok(Response::Done)
     }
@@ -78,7 +76,7 @@ impl Conn {
         };
         self.respond(req_id, Ok(Response::Done));
         if joined {
-            self.state.directory.members_changed(room.id);
+            self.state.members_changed(room.id);
             let notice = Event::RoomJoined {
                 room: room.name.clone(),
                 user: me.name.clone(),
@@ -116,7 +114,7 @@ impl Conn {
         {
             return Err(ErrorCode::NotRoomMember);
         }
-        self.state.directory.members_changed(room.id);
+        self.state.members_changed(room.id);
         let notice = Event::RoomLeft {
             room: room.name.clone(),
             user: me.name.clone(),
@@ -124,7 +122,6 @@ impl Conn {
         self.broadcast(&room, notice.clone()).await;
         // The leaver's own sessions are no longer members: tell them directly.
         self.state
-            .router
             .push(me.id, &Arc::new(ServerFrame::Event(notice)));
         Ok(Response::Done)
     }
@@ -141,12 +138,10 @@ impl Conn {
             .delete_room(room.id)
             .await
             .map_err(internal)?;
-        self.state.directory.room_changed(&room.name, Some(room.id));
+        self.state.room_changed(&room.name, Some(room.id));
         tracing::info!(room = %room.name, "room deleted");
         let frame = Arc::new(ServerFrame::Event(Event::RoomDeleted { room: room.name }));
-        for member in members {
-            self.state.router.push(member, &frame);
-        }
+        self.state.push_all(members, &frame);
         Ok(Response::Done)
     }
 }

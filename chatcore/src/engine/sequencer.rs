@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::ServerState;
 use crate::protocol::{Event, Message, ServerFrame};
-use crate::store::{Room, RoomId, StoreError, User};
+use crate::store::{RoomId, StoreError, User};
 
 /// How long a message ahead of the next expected seq waits for the missing
 /// ones before they are read from the store. They are usually microseconds
@@ -309,14 +309,14 @@ impl ServerState {
     /// Delivers a stored message of `room` to its members here, in seq order
     /// (see [`Sequencer::offer`]); a gap is filled from the store after
     /// [`GAP_WAIT`].
-    pub(super) async fn offer_room_message(self: &Arc<Self>, room: &Room, message: Message) {
-        let members = self.room_members_or_none(room.id).await;
+    pub(super) async fn offer_room_message(self: &Arc<Self>, room: RoomId, message: Message) {
+        let members = self.room_members_or_none(room).await;
         let offered = self
             .sequencer
-            .offer(room.id, message, |m| fan_out(self, &members, m));
+            .offer(room, message, |m| fan_out(self, &members, m));
         if offered == (Offered::Held { fill: true }) {
             // Not on `tasks`: that counts connections.
-            tokio::spawn(fill_gaps(Arc::clone(self), room.id));
+            tokio::spawn(fill_gaps(Arc::clone(self), room));
         }
     }
 
