@@ -81,3 +81,11 @@ async fn an_item_lost_on_the_bus_is_filled_at_the_next() {
     cluster::an_item_lost_on_the_bus_is_filled_at_the_next(&c, &hub, "b").await;
     c.stop().await;
 }
+
+#[tokio::test]
+async fn a_room_message_lost_on_the_bus_is_read_from_history() {
+    let hub = MemoryHub::default();
+    let c = start(&hub, &["a", "b"], cluster_config());
+    cluster::a_room_message_lost_on_the_bus_is_read_from_history(&c, &hub, "b").await;
+    c.stop().await;
+}

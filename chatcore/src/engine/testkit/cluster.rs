@@ -422,3 +422,32 @@ pub async fn an_item_lost_on_the_bus_is_filled_at_the_next(
         other => panic!("expected the next message, got {other:?}"),
     }
 }
+
+/// Two nodes on an in-process hub: a room message lost on the bus shows as
+/// a gap in the room's seqs when the next one arrives, and the node reads
+/// it from the room's history: the member there gets both, in seq order.
+pub async fn a_room_message_lost_on_the_bus_is_read_from_history(
+    c: &Cluster,
+    hub: &crate::bus::memory::MemoryHub,
+    second: &str,
+) {
+    let (a, b) = (c.node(0), c.node(1));
+    let mut ann = a.user("ann").await;
+    let mut bob = b.user("bob").await;
+    ann.client.create_room("lounge").await.unwrap();
+    for m in [&ann, &bob] {
+        m.client.join_room("lounge").await.unwrap();
+    }
+    ann.client.say("lounge", "first").await.unwrap();
+    expect_text(&mut bob, "first").await;
+    hub.cut_off(second);
+    ann.client.say("lounge", "lost").await.unwrap();
+    hub.restore_quietly(second);
+    bob.assert_quiet_except(|e| matches!(e, Event::Presence { .. }))
+        .await;
+    ann.client.say("lounge", "next").await.unwrap();
+    let lost = expect_text(&mut bob, "lost").await;
+    let next = expect_text(&mut bob, "next").await;
+    assert_eq!((lost.seq, next.seq), (2, 3));
+    expect_text(&mut ann, "next").await;
+}
