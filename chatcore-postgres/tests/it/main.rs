@@ -10,3 +10,4 @@ mod engine;
 mod model;
 mod open;
 mod pg;
+mod pool;

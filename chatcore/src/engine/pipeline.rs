@@ -1,15 +1,22 @@
 //! Pipelined requests: sends and acks whose store writes are queued in request
 //! order and answered in that order as they commit, while the connection goes
 //! on reading.
+//!
+//! Past its first poll a request runs as its own task: a store write may hold
+//! shared resources (a pooled database connection, a row lock) until it is
+//! polled to its end, and the connection's loop does not poll the pipeline
+//! while it awaits a handler (which may wait for those very resources: with a
+//! pool, every connection doing so stalls all of them).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
 use futures::stream::FuturesOrdered;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::conn::{Conn, Reply};
+use crate::protocol::ErrorCode;
 
 /// A request whose store write is queued; resolves to its `req_id` (`None`: an
 /// unanswered ack) and answer after the commit.
@@ -30,12 +37,21 @@ impl Pipeline {
         let waker = futures::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);
         // The first poll runs the future up to its first wait, which queues the
-        // write; the ordered set polls it again with a real waker.
+        // write in request order; its task polls it on, with a real waker.
         match request.as_mut().poll(&mut cx) {
             Poll::Ready(answer) => self
                 .in_flight
                 .push_back(Box::pin(std::future::ready(answer))),
-            Poll::Pending => self.in_flight.push_back(request),
+            Poll::Pending => {
+                let task = tokio::spawn(request);
+                self.in_flight.push_back(Box::pin(task.map(|joined| {
+                    joined.unwrap_or_else(|e| match e.try_into_panic() {
+                        Ok(panic) => std::panic::resume_unwind(panic),
+                        // Only a runtime shutting down cancels it.
+                        Err(_) => (None, Err(ErrorCode::Internal)),
+                    })
+                })))
+            }
         }
     }
 
