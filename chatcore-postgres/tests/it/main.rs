@@ -11,3 +11,4 @@ mod logins;
 mod model;
 mod open;
 mod pg;
+mod pool;

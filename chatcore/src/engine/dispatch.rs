@@ -118,8 +118,7 @@ impl Conn {
                 body,
             } => {
                 let (to, answer) = self.start_send(req_id, to, client_msg_id, body).await;
-                let chain = !self.state.store.writes_in_poll_order();
-                pipeline.push_send(to, answer, chain);
+                pipeline.push_send(to, answer);
                 return Flow::Continue;
             }
             Request::Ack { ids } => {
