@@ -34,13 +34,19 @@
 //! - A retried send finds its idempotency record (`send_records`) under the
 //!   conversation's lock, whichever node stored the first one.
 //! - Names are unique by a `UNIQUE` index on their lowercase forms.
+//! - Failed logins are rows of `failed_logins` ([`Store::failed_logins`]),
+//!   so every node counts the same window: N nodes do not give N times the
+//!   password-guessing budget.
 //! - A database out of reach is [`StoreError::Unavailable`] (after the pool's
 //!   wait and connect timeouts), never a panic; the next call tries again.
 //!
-//! Within one process, sends to one conversation (and room sends' `deliver`
-//! calls) are also queued in the order their futures were first polled (a
-//! lock per conversation, striped), which keeps a pipelined connection's seqs
-//! in its order, as [`Store`] asks.
+//! Writes do not take effect in the order their futures were first polled
+//! ([`Store::writes_in_poll_order`] is `false`): two sends to one
+//! conversation commit in the order they take the conversation's row lock.
+//! The engine therefore starts a connection's send to a conversation only
+//! after its previous one there committed, while different connections' sends
+//! run side by side. [`Store::append_room`] only stores: the engine orders a
+//! room's live delivery by seq.
 //!
 //! # Why tokio-postgres and deadpool-postgres
 //!
@@ -67,6 +73,7 @@ mod chat;
 mod devices;
 mod files;
 mod friends;
+mod logins;
 mod reads;
 mod rooms;
 mod schema;
@@ -82,7 +89,7 @@ use std::time::Duration;
 use chatcore::store::Store;
 use chatcore::store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 
 pub use tokio_postgres::config::Host;
 pub use tokio_postgres::Config;
@@ -121,9 +128,6 @@ fn durable(mut config: Config) -> Config {
     config
 }
 
-/// Lock stripes for the in-process order of sends per conversation.
-const STRIPES: usize = 256;
-
 /// A [`Store`] on a PostgreSQL database (see the [crate docs](crate)).
 ///
 /// Cheap to share behind an `Arc`; connections are made when needed and
@@ -131,7 +135,6 @@ const STRIPES: usize = 256;
 pub struct PgStore {
     pool: Pool,
     ready: OnceCell<()>,
-    stripes: Box<[Mutex<()>]>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -179,7 +182,6 @@ impl PgStore {
         Ok(PgStore {
             pool,
             ready: OnceCell::new(),
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         })
     }
 
@@ -204,12 +206,6 @@ impl PgStore {
             .get_or_try_init(|| schema::migrate(&self.pool))
             .await
             .map(|_| ())
-    }
-
-    /// The in-process lock of conversation `(a, b)`.
-    fn stripe(&self, (a, b): (u64, u64)) -> &Mutex<()> {
-        let mixed = a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-        &self.stripes[(mixed >> 32) as usize % STRIPES]
     }
 }
 

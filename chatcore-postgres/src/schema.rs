@@ -175,6 +175,15 @@ CREATE TABLE chunks (
     PRIMARY KEY (file_id, idx)
 );
 "#,
+    // 2: failed logins, counted for every node (`Store::failed_logins`).
+    r#"
+CREATE TABLE failed_logins (
+    key text COLLATE "C" NOT NULL,
+    at bigint NOT NULL
+);
+CREATE INDEX failed_logins_by_key ON failed_logins (key, at);
+CREATE INDEX failed_logins_by_time ON failed_logins (at);
+"#,
 ];
 
 /// The schema version this build writes.

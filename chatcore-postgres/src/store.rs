@@ -5,17 +5,37 @@ use async_trait::async_trait;
 use chatcore::friends::{FriendAction, Link};
 use chatcore::protocol::{DeviceClaim, DeviceId, ErrorCode, ItemId, Message, Timestamp, Unread};
 use chatcore::store::{
-    Account, Acks, Appended, Conversation, Deliver, Device, DeviceLogin, DirectSent, FileQuota,
-    FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Receipt, Room, RoomId,
-    RoomListing, RoomPosition, SendRecordSweep, Store, StoreError, StreamItem, SweepCursor, User,
-    UserId,
+    Account, Acks, Appended, Conversation, Device, DeviceLogin, DirectSent, FileQuota, FileRecord,
+    FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Receipt, Room, RoomId, RoomListing,
+    RoomPosition, SendRecordSweep, Store, StoreError, StreamItem, SweepCursor, User, UserId,
 };
 
-use crate::txn::{direct, read, room, txn, u};
-use crate::{accounts, chat, devices, files, friends, reads, rooms, stream, PgStore};
+use crate::txn::{direct, read, room, txn};
+use crate::{accounts, chat, devices, files, friends, logins, reads, rooms, stream, PgStore};
 
 #[async_trait]
 impl Store for PgStore {
+    async fn failed_logins(
+        &self,
+        keys: &[String],
+        since: Timestamp,
+    ) -> Result<Option<Vec<u32>>, StoreError> {
+        read!(self, c => logins::failed_logins(c, keys, since).await).map(Some)
+    }
+
+    async fn record_failed_login(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        txn!(self, tx => logins::record_failed_login(tx, keys, now, forget_before).await)
+    }
+
+    async fn clear_failed_logins(&self, key: &str) -> Result<(), StoreError> {
+        txn!(self, tx => logins::clear_failed_logins(tx, key).await)
+    }
+
     async fn device_login(
         &self,
         user: UserId,
@@ -106,12 +126,6 @@ impl Store for PgStore {
         &self,
         msg: NewMessage,
     ) -> Result<Result<DirectSent, ErrorCode>, StoreError> {
-        // Queued here from the first poll: a connection's pipelined sends
-        // take their seqs in its order.
-        let _order = self
-            .stripe(ordered(direct(msg.from.id.0, msg.to.id.0)))
-            .lock()
-            .await;
         txn!(self, tx => chat::append_direct(tx, &msg).await)
     }
 
@@ -238,16 +252,8 @@ impl Store for PgStore {
     async fn append_room(
         &self,
         msg: NewRoomMessage,
-        deliver: Deliver,
     ) -> Result<Result<Appended, ErrorCode>, StoreError> {
-        // Held until `deliver` ran: this process delivers a room in seq
-        // order (the database hands seqs out in commit order).
-        let _order = self.stripe(ordered(room(msg.room.id.0))).lock().await;
-        let appended = txn!(self, tx => rooms::append_room(tx, &msg).await)?;
-        if let Ok(Appended::New(message)) = &appended {
-            deliver(message);
-        }
-        Ok(appended)
+        txn!(self, tx => rooms::append_room(tx, &msg).await)
     }
 
     async fn room_history(
@@ -313,9 +319,4 @@ impl Store for PgStore {
     async fn chunk(&self, file: ItemId, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         read!(self, c => files::chunk(c, file, index).await)
     }
-}
-
-/// A conversation key as the `u64`s the stripes hash.
-fn ordered((a, b): (i64, i64)) -> (u64, u64) {
-    (u(a), u(b))
 }

@@ -85,6 +85,7 @@
 
 // The stable API (see the crate docs).
 pub mod auth;
+pub mod bus;
 pub mod client;
 pub mod engine;
 pub mod protocol;

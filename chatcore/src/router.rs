@@ -27,6 +27,9 @@ pub(crate) struct SessionHandle {
     pub version: u16,
     /// Its delivery of the user's stream (set at login).
     pub sync: Option<Arc<StreamSync>>,
+    /// When it logged in, in µs since the epoch (a cluster's duplicate-login
+    /// kicks spare sessions newer than the login that kicks).
+    pub logged_in_us: u64,
 }
 
 impl SessionHandle {
@@ -158,6 +161,31 @@ impl Router {
         for session in shard.get(&user).into_iter().flatten() {
             if session.device == Some(device) {
                 session.mailbox.stop(control.clone());
+            }
+        }
+    }
+
+    /// Kicks `user`'s sessions that logged in before `at_us` or at that very
+    /// µs (a login on another node replaces them; of two at once, neither
+    /// stays).
+    pub fn kick_before(&self, user: UserId, at_us: u64, reason: &str) {
+        let shard = self.shard(user).read().expect("router lock");
+        for session in shard.get(&user).into_iter().flatten() {
+            if session.logged_in_us <= at_us {
+                session.mailbox.stop(Control::Kick(reason.into()));
+            }
+        }
+    }
+
+    /// Makes every logged-in session fill its stream from the store (live
+    /// items may have been lost).
+    pub fn refill_all(&self) {
+        for shard in self.shards.iter() {
+            let shard = shard.read().expect("router lock");
+            for session in shard.values().flatten() {
+                if let Some(sync) = &session.sync {
+                    sync.refill(&session.mailbox);
+                }
             }
         }
     }

@@ -116,12 +116,7 @@ async fn two_stores_sending_to_one_room_keep_seqs_unique() {
                         body: Body::Text("hi".into()),
                         ts: 1,
                     };
-                    match store
-                        .append_room(msg, Box::new(|_| {}))
-                        .await
-                        .unwrap()
-                        .unwrap()
-                    {
+                    match store.append_room(msg).await.unwrap().unwrap() {
                         Appended::New(m) => seqs.push(m.seq),
                         Appended::Duplicate(r) => panic!("not a retry: {r:?}"),
                     }

@@ -7,6 +7,8 @@
 mod concurrency;
 mod conformance;
 mod engine;
+mod logins;
 mod model;
 mod open;
 mod pg;
+mod pool;

@@ -208,7 +208,7 @@ async fn run(seed: u64) {
                     body: Body::Text(format!("r{}", rng.gen_range(0..2))),
                     ts: now,
                 };
-                let appended = both!(m, p, step, |s| s.append_room(msg.clone(), Box::new(|_| {})));
+                let appended = both!(m, p, step, |s| s.append_room(msg.clone()));
                 if let Ok(chatcore::store::Appended::New(message)) = appended {
                     world.room_messages.push(message.id);
                 }

@@ -63,6 +63,9 @@ pub enum ConfigError {
     /// characters.
     #[error("client_name must be at most {MAX_CLIENT_NAME_LEN} bytes, without control characters")]
     BadClientName,
+    /// A [`Reconnecting`](super::Reconnecting) client was given no address.
+    #[error("no server address to connect to")]
+    NoAddresses,
 }
 
 impl ClientConfig {

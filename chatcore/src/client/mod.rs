@@ -8,6 +8,10 @@
 //! last position per batch. Each item reaches [`Events`] once per connection.
 //! Requests may be pipelined: those queued while the driver was busy leave in
 //! one write.
+//!
+//! A [`Client`] is one connection. [`Reconnecting`] makes one that knows
+//! several addresses and moves to another when its connection goes away,
+//! logging in again as the same device and resuming where it was.
 
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -21,9 +25,11 @@ use crate::transport::{ClientConnection, TransportError};
 
 mod config;
 mod driver;
+pub mod reconnect;
 mod rooms_files;
 
 pub use config::{ClientConfig, ConfigError, DEFAULT_ACK_DELAY, MAX_CLIENT_NAME_LEN};
+pub use reconnect::Reconnecting;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +41,12 @@ pub enum ClientError {
     /// The connection is gone.
     #[error("connection closed")]
     Closed,
+    /// A [`Reconnecting`] client's connection was lost while this request
+    /// was in flight: it may or may not have taken effect (sends are not
+    /// failed this way: they are sent again, under the same
+    /// `client_msg_id`, once reconnected).
+    #[error("the connection was lost before the answer came; the request may or may not have taken effect")]
+    ConnectionLost,
     /// The transport failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -82,7 +94,7 @@ pub struct Sent {
     pub ts: u64,
 }
 
-type Pending = oneshot::Sender<Result<Response, ErrorCode>>;
+type Pending = oneshot::Sender<Result<Response, ClientError>>;
 
 /// The protocol version that brought [`Request::Page`].
 const PAGED_LISTS: u16 = 3;
@@ -102,21 +114,70 @@ pub struct Client {
 }
 
 /// The stream of events the server pushes, in arrival order. Ends when the
-/// connection closes.
+/// connection closes (a [`Reconnecting`] client's: when it stops
+/// reconnecting).
 #[derive(Debug)]
 pub struct Events {
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::UnboundedReceiver<Update>,
+}
+
+/// What [`Events::next_update`] yields: an event from the server, or news of
+/// a [`Reconnecting`] client's connection (a plain [`Client`] has none).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Update {
+    /// An event the server pushed.
+    Event(Event),
+    /// The connection to `addr` was lost (`error`: how); the client is
+    /// reconnecting. Requests wait meanwhile.
+    Disconnected {
+        /// The address it was connected to.
+        addr: String,
+        /// What ended it, for people.
+        error: String,
+    },
+    /// Connected again, to `addr`, and logged in again as the same device if
+    /// the application had logged in: the backlog follows (what the
+    /// previous connection had handed over is not handed over again), ended
+    /// by [`Event::CaughtUp`].
+    Reconnected {
+        /// The address it is connected to now.
+        addr: String,
+    },
+    /// Reconnected, but the server refused the login to repeat (`code`: say
+    /// the device was revoked, or the password changed): the client is
+    /// connected and logged out, and logs in again only when the
+    /// application does.
+    LoginRefused {
+        /// The server's reason.
+        code: ErrorCode,
+    },
 }
 
 impl Events {
-    /// The next event, or `None` once the connection is closed.
+    /// The next event, or `None` once the connection is closed. News of
+    /// reconnections is skipped: [`next_update`](Self::next_update) has it.
     pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Update::Event(event) = self.rx.recv().await? {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The next event or news of the connection, or `None` once the client
+    /// is closed.
+    pub async fn next_update(&mut self) -> Option<Update> {
         self.rx.recv().await
     }
 
-    /// An event if one is already waiting.
+    /// An event if one is already waiting (news of the connection skipped).
     pub fn try_next(&mut self) -> Option<Event> {
-        self.rx.try_recv().ok()
+        loop {
+            if let Update::Event(event) = self.rx.try_recv().ok()? {
+                return Some(event);
+            }
+        }
     }
 }
 
@@ -126,7 +187,43 @@ impl futures::Stream for Events {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
+        loop {
+            match std::task::ready!(self.rx.poll_recv(cx)) {
+                Some(Update::Event(event)) => return std::task::Poll::Ready(Some(event)),
+                Some(_) => continue,
+                None => return std::task::Poll::Ready(None),
+            }
+        }
+    }
+}
+
+/// Says hello over `conn` and reads the server's: its name and the version the
+/// connection uses.
+async fn hello<C: ClientConnection>(
+    conn: &mut C,
+    config: &ClientConfig,
+) -> Result<(String, u16), ClientError> {
+    conn.send(ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        client: config.client_name.clone(),
+    })
+    .await?;
+    // The server names the version the connection uses: ours or older.
+    match conn.next().await {
+        Some(Ok(ServerFrame::Hello { version, server }))
+            if (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
+        {
+            Ok((server, version))
+        }
+        Some(Ok(ServerFrame::Hello { version, .. })) => Err(CodecError::WrongVersion {
+            got: version,
+            supported: PROTOCOL_VERSION,
+        }
+        .into()),
+        Some(Ok(ServerFrame::Event(Event::Closing { code }))) => Err(ClientError::Refused(code)),
+        Some(Ok(other)) => Err(ClientError::Unexpected(format!("{other:?}"))),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(ClientError::Closed),
     }
 }
 
@@ -144,36 +241,14 @@ impl Client {
         config: ClientConfig,
     ) -> Result<(Client, Events), ClientError> {
         config.validate()?;
-        conn.send(ClientFrame::Hello {
-            version: PROTOCOL_VERSION,
-            client: config.client_name.clone(),
-        })
-        .await?;
-        // The server names the version the connection uses: ours or older.
-        let (server, version) = match conn.next().await {
-            Some(Ok(ServerFrame::Hello { version, server }))
-                if (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
-            {
-                (server, version)
-            }
-            Some(Ok(ServerFrame::Hello { version, .. })) => {
-                return Err(CodecError::WrongVersion {
-                    got: version,
-                    supported: PROTOCOL_VERSION,
-                }
-                .into())
-            }
-            Some(Ok(ServerFrame::Event(Event::Closing { code }))) => {
-                return Err(ClientError::Refused(code))
-            }
-            Some(Ok(other)) => return Err(ClientError::Unexpected(format!("{other:?}"))),
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(ClientError::Closed),
-        };
+        let (server, version) = hello(&mut conn, &config).await?;
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let auto_ack = config.auto_ack.then_some(config.ack_delay);
-        tokio::spawn(driver::drive(conn, req_rx, event_tx, version, auto_ack));
+        let link = driver::Link::new(req_rx, event_tx, false);
+        tokio::spawn(async move {
+            driver::drive(conn, link, version, auto_ack).await;
+        });
         Ok((
             Client {
                 requests: req_tx,
@@ -202,8 +277,7 @@ impl Client {
             .send((request, tx))
             .map_err(|_| ClientError::Closed)?;
         match rx.await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(ClientError::Refused(code)),
+            Ok(result) => result,
             Err(_) => Err(ClientError::Closed),
         }
     }

@@ -13,6 +13,21 @@ use crate::protocol::{
 use crate::store::{DeviceLogin, User};
 use crate::sync::StreamSync;
 
+/// The keys of a login attempt's failures in the store
+/// ([`Store::failed_logins`](crate::store::Store::failed_logins)), in the
+/// order of the bounds they count against: the name from this address, the
+/// name from anywhere, and the address if there is one (as the server's own
+/// windows).
+fn shared_failure_keys(name_key: &str, address: Option<std::net::IpAddr>) -> Vec<String> {
+    let from = address.map_or_else(|| "-".to_owned(), |a| a.to_string());
+    let mut keys = vec![
+        format!("user {name_key} {from}"),
+        format!("name {name_key}"),
+    ];
+    keys.extend(address.map(|a| format!("address {a}")));
+    keys
+}
+
 /// A login that succeeded.
 pub(super) struct LoggedIn {
     pub user: User,
@@ -103,6 +118,26 @@ impl Conn {
             tracing::warn!(%username, peer = ?self.peer, "login throttled");
             return Err(ErrorCode::RateLimited);
         }
+        // The store's count, if it keeps one: every server on it the same.
+        let shared_keys = shared_failure_keys(&name_key, address);
+        let since = now_ms().saturating_sub(super::MINUTE.as_millis() as u64);
+        let shared = state
+            .store
+            .failed_logins(&shared_keys, since)
+            .await
+            .map_err(internal)?;
+        if let Some(counts) = &shared {
+            let config = &state.config;
+            let bounds = [
+                config.login_failures_per_user,
+                config.login_failures_per_user_all_addresses,
+                config.login_failures_per_address,
+            ];
+            if counts.iter().zip(bounds).any(|(&n, max)| n as usize >= max) {
+                tracing::warn!(%username, peer = ?self.peer, "login throttled (shared count)");
+                return Err(ErrorCode::RateLimited);
+            }
+        }
         let account = state
             .store
             .account_by_name(&username)
@@ -120,21 +155,42 @@ impl Conn {
             if let Some(address) = address {
                 state.failed_logins_by_address.fail(address, now);
             }
+            let (at, forget_before) = (now_ms(), since);
+            let recorded = state
+                .store
+                .record_failed_login(&shared_keys, at, forget_before)
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "counting a failed login in the store failed");
+            }
             return Err(ErrorCode::InvalidCredentials);
         };
         state.failed_logins_by_user.clear(&user_key);
+        // Only when there is something to clear: a login costs no write.
+        if shared.is_some_and(|counts| counts.first().is_some_and(|&n| n > 0)) {
+            if let Err(e) = state.store.clear_failed_logins(&shared_keys[0]).await {
+                tracing::warn!(error = %e, "clearing failed logins in the store failed");
+            }
+        }
         let user = account.user;
         let login = self.device_login(&user, device).await?;
         let device = login.device.id;
         self.handle.device = Some(device);
         let sync = StreamSync::new(device, self.session.version(), login.position);
         self.handle.sync = Some(Arc::new(sync));
+        self.handle.logged_in_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         let replace = state.config.duplicate_login == DuplicateLogin::ReplaceOld;
         let registered = state.router.register(user.id, self.handle.clone(), replace);
         for old in registered.replaced {
             old.mailbox
                 .stop(Control::Kick("logged in elsewhere".into()));
         }
+        if replace {
+            state.kick_elsewhere(user.id, self.handle.logged_in_us);
+        }
+        let first = registered.first && state.presence_changed_here(&user, true);
         self.session.logged_in(user.clone());
         tracing::info!(
             user = %user.name,
@@ -145,7 +201,7 @@ impl Conn {
         Ok(LoggedIn {
             user,
             device,
-            first: registered.first,
+            first,
             fell_behind: login.fell_behind,
             seen_before: login.seen_before,
         })
@@ -197,9 +253,7 @@ impl Conn {
             .await
             .map_err(internal)??;
         tracing::info!(user = %me.name, device, "device revoked");
-        self.state
-            .router
-            .stop_device(me.id, device, &Control::Revoked);
+        self.state.device_revoked(me.id, device);
         Ok(Response::Done)
     }
 
@@ -216,8 +270,11 @@ impl Conn {
     /// Leaves the router; if that was the user's last session, tells their friends.
     pub(super) async fn went_away(&self, user: User) {
         tracing::info!(user = %user.name, conn_id = self.handle.conn_id, "logged out");
-        if self.state.router.unregister(user.id, self.handle.conn_id) {
-            self.announce_presence(&user, false).await;
+        let state = &self.state;
+        if state.router.unregister(user.id, self.handle.conn_id)
+            && state.presence_changed_here(&user, false)
+        {
+            state.announce_presence(&user, false).await;
         }
         if let Some(device) = self.handle.device {
             if let Err(e) = self

@@ -5,7 +5,9 @@
 //! Both are *fills* (see [`crate::sync`]): futures the connection's loop polls
 //! beside reading frames, so the client's acks (and its other requests) are
 //! read and answered while the backlog goes out, and the loop's timers, stops
-//! and shutdown keep running.
+//! and shutdown keep running. The loop also polls a fill while a frame's
+//! handler runs (`io_loop::beside`): a fill's store read may hold a pooled
+//! connection the handler waits for.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -93,6 +95,7 @@ async fn fill(
     user: &User,
 ) -> Result<bool, ErrorCode> {
     let page_len = state.config.backlog_page;
+    sync.begin_fill();
     loop {
         let page = state
             .store

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::conn::{internal, now_ms, push_notices, Conn, Reply};
-use super::pipeline::InFlight;
+use super::pipeline::{InFlight, SendTo};
 use super::ServerState;
 use crate::friends::LinkState;
 use crate::protocol::{limits, Body, ErrorCode, Event, ItemId, Peer, Response, ServerFrame};
@@ -23,9 +23,7 @@ fn push_receipts(state: &ServerState, receipts: Vec<Receipt>) {
             id,
             ids: receipt.ids,
         }));
-        state
-            .router
-            .push_by_version(receipt.sender, &current, &older);
+        state.push_by_version(receipt.sender, &current, &older);
     }
 }
 
@@ -39,16 +37,21 @@ fn sent(appended: &Appended) -> Response {
 }
 
 impl Conn {
+    /// Checks a send and returns its store write (queued at the first poll)
+    /// with where it goes.
     pub(super) async fn start_send(
         &self,
         req_id: u32,
         to: Peer,
         client_msg_id: u64,
         body: Body,
-    ) -> InFlight {
+    ) -> (Option<SendTo>, InFlight) {
         match self.prepare_send(req_id, to, client_msg_id, body).await {
-            Ok(answer) => answer,
-            Err(code) => Box::pin(std::future::ready((Some(req_id), Err(code)))),
+            Ok((to, answer)) => (Some(to), answer),
+            Err(code) => (
+                None,
+                Box::pin(std::future::ready((Some(req_id), Err(code)))),
+            ),
         }
     }
 
@@ -58,7 +61,7 @@ impl Conn {
         to: Peer,
         client_msg_id: u64,
         body: Body,
-    ) -> Result<InFlight, ErrorCode> {
+    ) -> Result<(SendTo, InFlight), ErrorCode> {
         let Body::Text(text) = &body;
         // A message that could not be sent in a frame would be stored and then
         // fail its recipients' connections at every login.
@@ -73,6 +76,7 @@ impl Conn {
             Peer::User(name) => {
                 let to = self.resolve(&name).await?;
                 self.check_may_chat(&me, &to).await?;
+                let key = SendTo::User(to.id);
                 let msg = NewMessage {
                     from: me,
                     to,
@@ -82,7 +86,7 @@ impl Conn {
                     friends_only: !self.state.config.open_chat,
                     device: self.handle.device,
                 };
-                Box::pin(async move {
+                let write: InFlight = Box::pin(async move {
                     let reply = match state.store.append_direct(msg).await {
                         Ok(Err(code)) => Err(code),
                         Ok(Ok(sent)) => {
@@ -98,27 +102,45 @@ impl Conn {
                         Err(e) => Err(internal(e)),
                     };
                     (Some(req_id), reply)
-                })
+                });
+                (key, write)
             }
             Peer::Room(name) => {
                 // Membership is checked by the store, atomically with the write.
                 let room = self.room(&name).await?;
-                let deliver = self.room_delivery(&room).await?;
+                // Warm for the fan-out after the commit (and refuse early if
+                // the members cannot be read).
+                let directory = &self.state.directory;
+                directory
+                    .members(&*self.state.store, room.id)
+                    .await
+                    .map_err(internal)?;
+                self.state.track_room(room.id).await.map_err(internal)?;
+                let key = SendTo::Room(room.id);
                 let msg = NewRoomMessage {
                     from: me,
-                    room,
+                    room: room.clone(),
                     client_msg_id,
                     body,
                     ts,
                 };
-                Box::pin(async move {
-                    let reply = match state.store.append_room(msg, deliver).await {
+                let write: InFlight = Box::pin(async move {
+                    let reply = match state.store.append_room(msg).await {
                         Ok(Err(code)) => Err(code),
-                        Ok(Ok(appended)) => Ok(sent(&appended)),
+                        Ok(Ok(appended)) => {
+                            let answer = sent(&appended);
+                            if let Appended::New(message) = appended {
+                                // Before the answer, so the sender's sessions
+                                // see the message no later than its receipt.
+                                state.room_message_stored(room.id, message).await;
+                            }
+                            Ok(answer)
+                        }
                         Err(e) => Err(internal(e)),
                     };
                     (Some(req_id), reply)
-                })
+                });
+                (key, write)
             }
         })
     }
@@ -147,7 +169,7 @@ impl Conn {
                 let other = self.resolve(name).await?;
                 self.check_may_chat(&me, &other).await?;
                 let frame = notice(Peer::User(other.name.clone()));
-                self.state.router.push(other.id, &frame);
+                self.state.push(other.id, &frame);
             }
             Peer::Room(name) => {
                 let room = self.joined_room(&me, name).await?;
@@ -157,9 +179,9 @@ impl Conn {
                     .members(&*self.state.store, room.id)
                     .await;
                 let frame = notice(Peer::Room(room.name));
-                for member in members.map_err(internal)?.iter().filter(|m| m.id != me.id) {
-                    self.state.router.push(member.id, &frame);
-                }
+                let members = members.map_err(internal)?;
+                let others = members.iter().filter(|m| m.id != me.id).map(|m| m.id);
+                self.state.push_all(others, &frame);
             }
         }
         self.last_typing = Some(Box::new((to, now)));

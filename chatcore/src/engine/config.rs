@@ -92,7 +92,9 @@ pub struct ServerConfig {
     pub login_failures_per_user: usize,
     /// Failed logins for one user name from all addresses together within a
     /// minute, likewise: the gentler bound on guessing spread over many
-    /// addresses.
+    /// addresses. (These windows are the server's own; a store several
+    /// servers share counts failures for all of them:
+    /// [`Store::failed_logins`](crate::store::Store::failed_logins).)
     pub login_failures_per_user_all_addresses: usize,
     /// Failed logins per peer address within a minute (any names, malformed
     /// ones included), likewise.
@@ -148,6 +150,15 @@ pub struct ServerConfig {
     /// items every other device acked are let go, and when it comes back it is
     /// told it fell behind (`Event::FellBehind`) and catches up from history.
     pub device_inactive_after: Duration,
+    /// In a cluster ([`Server::with_bus`](super::Server::with_bus)): how often
+    /// this node tells the others it is alive (and how often it looks for
+    /// nodes that stopped). Default 1 second. Unused on a single node.
+    pub cluster_heartbeat: Duration,
+    /// In a cluster: a node unheard for this many heartbeats
+    /// ([`cluster_heartbeat`](Self::cluster_heartbeat)) counts as dead, and
+    /// its users go offline. Default 3 (so a dead node's users go offline
+    /// within 3 to 4 seconds). Unused on a single node.
+    pub cluster_missed_heartbeats: u32,
 }
 
 impl Default for ServerConfig {
@@ -191,6 +202,8 @@ impl Default for ServerConfig {
             friend_requests_per_pair: 5,
             max_devices_per_user: 20,
             device_inactive_after: Duration::from_secs(30 * 24 * 3600),
+            cluster_heartbeat: Duration::from_secs(1),
+            cluster_missed_heartbeats: 3,
         }
     }
 }
@@ -275,6 +288,10 @@ impl ServerConfig {
                 self.max_uploads_per_connection,
             ),
             ("friend_requests_per_pair", self.friend_requests_per_pair),
+            (
+                "cluster_missed_heartbeats",
+                self.cluster_missed_heartbeats as usize,
+            ),
         ];
         let quotas = [
             ("max_files_per_user", self.max_files_per_user),
@@ -287,6 +304,7 @@ impl ServerConfig {
             ("send_record_retention", self.send_record_retention),
             ("login_timeout", self.login_timeout),
             ("device_inactive_after", self.device_inactive_after),
+            ("cluster_heartbeat", self.cluster_heartbeat),
         ];
         let zero = counts
             .iter()

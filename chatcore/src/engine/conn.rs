@@ -87,7 +87,7 @@ pub(super) fn now_ms() -> u64 {
 /// Offers stream items to their recipients' live sessions.
 pub(super) fn push_notices(state: &ServerState, notices: Vec<Notice>) {
     for notice in notices {
-        state.router.push_item(notice.recipient, notice.item);
+        state.push_item(notice.recipient, notice.item);
     }
 }
 

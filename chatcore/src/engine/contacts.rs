@@ -18,19 +18,6 @@ impl Conn {
             .collect())
     }
 
-    pub(super) async fn announce_presence(&self, user: &User, online: bool) {
-        let Ok(friends) = self.friends_of(user.id).await else {
-            return;
-        };
-        let frame = Arc::new(ServerFrame::Event(Event::Presence {
-            user: user.name.clone(),
-            online,
-        }));
-        for friend in friends {
-            self.state.router.push(friend.id, &frame);
-        }
-    }
-
     pub(super) async fn friend_op(&self, other: &str, action: FriendAction) -> Reply {
         let me = self.me();
         let other = self.resolve(other).await?;
@@ -60,7 +47,7 @@ impl Conn {
             recent_requests.fail(pair, now);
         }
         let friends = outcome.link.state == LinkState::Friends;
-        self.state.directory.links_changed(me.id, other.id);
+        self.state.links_changed(me.id, other.id);
         self.push_notices(outcome.notices);
         if friends && befriending {
             // The two just became friends (an accept or a crossing request): they
@@ -76,14 +63,14 @@ impl Conn {
 
     /// Tells `a` and `b` about each other's presence, if online.
     fn tell_presence_of(&self, a: &User, b: &User) {
-        let router = &self.state.router;
+        let state = &self.state;
         for (to, about) in [(a, b), (b, a)] {
-            if router.is_online(about.id) {
+            if state.is_online(about.id) {
                 let frame = Arc::new(ServerFrame::Event(Event::Presence {
                     user: about.name.clone(),
                     online: true,
                 }));
-                router.push(to.id, &frame);
+                state.push(to.id, &frame);
             }
         }
     }
@@ -94,7 +81,7 @@ impl Conn {
         Ok(Response::Users(
             friends
                 .into_iter()
-                .filter(|f| self.state.router.is_online(f.id))
+                .filter(|f| self.state.is_online(f.id))
                 .map(|f| f.name)
                 .collect(),
         ))

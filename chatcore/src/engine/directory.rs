@@ -6,7 +6,9 @@
 //! a refusal to the store but never grant what the store refuses. Names never
 //! change and users are never deleted, so the user cache never goes stale. Links,
 //! rooms and members change only through the engine's own operations, which
-//! invalidate the entry after their commit; a fill installs what it read only if
+//! invalidate the entry after their commit (in a cluster on every node: the
+//! engine publishes the invalidation, and a node whose bus was cut off clears
+//! the three caches when it reconnects); a fill installs what it read only if
 //! no invalidation happened since it began, so a fill racing with a change can
 //! never leave the older value behind.
 
@@ -62,6 +64,13 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
             inner.map.clear();
         }
         inner.map.insert(key, value);
+    }
+
+    /// Forgets everything (some invalidations may have been lost).
+    fn clear(&self) {
+        let mut inner = self.inner.lock().expect("directory lock");
+        inner.generation += 1;
+        inner.map.clear();
     }
 
     /// Forgets `keys` after a committed change.
@@ -169,6 +178,14 @@ impl Directory {
     /// Forgets `room`'s members after a committed join or leave.
     pub fn members_changed(&self, room: RoomId) {
         self.members.invalidate([room]);
+    }
+
+    /// Forgets every link, room and member list (a cluster's bus was cut off:
+    /// invalidations may have been lost). Users never go stale.
+    pub fn clear(&self) {
+        self.links.clear();
+        self.rooms.clear();
+        self.members.clear();
     }
 
     /// Forgets whatever is cached under a room name after a committed create or

@@ -70,7 +70,7 @@ impl Conn {
                 };
                 self.respond(req_id, Ok(answer));
                 if login.first {
-                    self.announce_presence(&login.user, true).await;
+                    self.state.announce_presence(&login.user, true).await;
                 }
                 let login_news = LoginNews {
                     fell_behind: login.fell_behind,
@@ -117,8 +117,8 @@ impl Conn {
                 client_msg_id,
                 body,
             } => {
-                let answer = self.start_send(req_id, to, client_msg_id, body).await;
-                pipeline.push(answer);
+                let (to, answer) = self.start_send(req_id, to, client_msg_id, body).await;
+                pipeline.push_send(to, answer);
                 return Flow::Continue;
             }
             Request::Ack { ids } => {
@@ -160,7 +160,7 @@ impl Conn {
             Request::Unblock { user } => self.friend_op(&user, FriendAction::Unblock).await,
             Request::ListFriends => self.list_friends().await,
             Request::OnlineFriends => self.online_friends().await,
-            Request::OnlineCount => Ok(Response::Count(self.state.router.online_count() as u64)),
+            Request::OnlineCount => Ok(Response::Count(self.state.online_count() as u64)),
             Request::History {
                 peer,
                 before_seq,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -51,6 +52,7 @@ pub(super) fn run<C: ServerConnection>(
             device: None,
             version: PROTOCOL_VERSION,
             sync: None,
+            logged_in_us: 0,
         },
         peer,
         _place: place,
@@ -68,7 +70,7 @@ where
     let conn_id = conn.handle.conn_id;
     let mailbox = Arc::clone(&conn.handle.mailbox);
     let shutdown = conn.state.shutdown.clone();
-    let mut pipeline = Pipeline::default();
+    let mut pipeline = Pipeline::new(conn.state.store.writes_in_poll_order());
     // Boxed and dropped after the hello: idle sessions do not keep a timer.
     let mut hello_deadline = Some(Box::pin(tokio::time::sleep(
         conn.state.config.hello_timeout,
@@ -157,13 +159,15 @@ where
             frame = stream.next(), if pipeline.len() < MAX_IN_FLIGHT => match frame {
                 Some(Ok(frame)) => {
                     last_heard = Instant::now();
+                    // The result of a fill that ended while this frame was handled.
+                    let mut fill_ended = None;
                     if let Some(ids) = acked_ids(&frame) {
                         // A client owes an ack for what it was sent, so acks are
                         // never refused; past their own rate (in ids, what the
                         // store works through) they are slowed.
                         let wait = ack_rate.take_waiting(ids.max(1), last_heard);
                         if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
+                            beside(tokio::time::sleep(wait), &mut backlog, &mut fill_ended).await;
                         }
                     } else if matches!(frame, ClientFrame::Request { .. }) {
                         if !rate.try_take(last_heard) {
@@ -182,12 +186,21 @@ where
                     }
                     // Boxed: an idle connection's task stays small, and only a
                     // connection at work holds a handler's state.
-                    match Box::pin(conn.on_frame(frame, &mut pipeline)).await {
+                    let handled = Box::pin(conn.on_frame(frame, &mut pipeline));
+                    match beside(handled, &mut backlog, &mut fill_ended).await {
                         Flow::Continue => {}
                         Flow::Close => break,
                         Flow::Backlog(started) => {
                             backlog = Some(started);
+                            fill_ended = None; // the last login's fill: moot now
                             mailbox.forget_fill(); // a new login: its own stream delivery
+                        }
+                    }
+                    if let Some(Err(code)) = fill_ended {
+                        if conn.session.user().is_some() {
+                            // Not caught up: the client must log in again for the rest.
+                            conn.send_event(Event::Closing { code });
+                            break;
                         }
                     }
                     if conn.session.user().is_none() {
@@ -241,6 +254,34 @@ where
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
+}
+
+/// Runs `work` (a frame's handling) with the session's fill, if any, polled
+/// beside it; a fill that ends meanwhile leaves its result in `ended`.
+///
+/// A fill reads the store, and a read may hold a pooled database connection
+/// until it is polled on: left unpolled while `work` waits for a connection of
+/// the same pool, it would keep its own, and enough sessions doing so at once
+/// would hold the whole pool while each waits for one.
+async fn beside<F: Future>(
+    work: F,
+    backlog: &mut Option<Backlog>,
+    ended: &mut Option<Result<(), ErrorCode>>,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        if let Some(fill) = backlog.as_mut() {
+            if let Poll::Ready(result) = fill.as_mut().poll(cx) {
+                *backlog = None;
+                *ended = Some(result);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// How many ids `frame` acknowledges, if it is an ack (in either protocol

@@ -146,7 +146,7 @@ impl Conn {
             .map_err(internal)?;
         let rows = links.into_iter().filter_map(|(user, link)| {
             let state = link.friend_state()?;
-            let online = link.state == LinkState::Friends && self.state.router.is_online(user.id);
+            let online = link.state == LinkState::Friends && self.state.is_online(user.id);
             let entry = FriendEntry {
                 user: user.name,
                 state,
@@ -211,7 +211,7 @@ impl Conn {
             .map_err(internal)?;
         let rows = members.into_iter().map(|user| {
             let entry = MemberEntry {
-                online: self.state.router.is_online(user.id),
+                online: self.state.is_online(user.id),
                 user: user.name,
             };
             (user.id.0.to_string(), entry)

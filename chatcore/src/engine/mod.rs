@@ -21,6 +21,7 @@
 mod accounts;
 mod backlog;
 mod chat;
+mod cluster;
 mod config;
 mod conn;
 mod contacts;
@@ -31,6 +32,7 @@ mod io_loop;
 mod lists;
 mod pipeline;
 mod rooms;
+mod sequencer;
 mod store_watch;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -44,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, Hasher};
+use crate::bus::Bus;
 use crate::limits::{FailureWindow, Occupancy};
 use crate::protocol::ErrorCode;
 use crate::router::Router;
@@ -80,7 +83,11 @@ pub enum ServerError {
 struct ServerState {
     store: Arc<dyn Store>,
     router: Router,
+    /// The node's cluster state: `None` on a single node (no bus).
+    cluster: Option<cluster::Cluster>,
     directory: directory::Directory,
+    /// Live room delivery in seq order.
+    sequencer: sequencer::Sequencer,
     config: ServerConfig,
     hasher: Hasher,
     next_conn: AtomicU64,
@@ -106,7 +113,7 @@ impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerState")
             .field("config", &self.config)
-            .field("online", &self.router.online_count())
+            .field("online_here", &self.router.online_count())
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +128,31 @@ impl Server {
     /// A server on `store`. Fails on a config that makes no sense
     /// ([`ServerConfig::validate`]) or on invalid hashing parameters.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Result<Self, ServerError> {
+        Self::build(store, config, None)
+    }
+
+    /// A node of a cluster: a server on `store`, shared with the other nodes
+    /// (a networked store such as `chatcore_postgres::PgStore`), that tells
+    /// them what is live through `bus` and applies what they tell (see
+    /// [`crate::bus`]). Presence and online counts are cluster-wide; a node
+    /// unheard for [`ServerConfig::cluster_missed_heartbeats`] heartbeats
+    /// ([`ServerConfig::cluster_heartbeat`]) counts as dead.
+    ///
+    /// The bus's subscription is taken here; what arrives is applied while
+    /// [`serve`](Self::serve) runs. Give each node its own bus endpoint.
+    pub fn with_bus(
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        bus: Arc<dyn Bus>,
+    ) -> Result<Self, ServerError> {
+        Self::build(store, config, Some(bus))
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        bus: Option<Arc<dyn Bus>>,
+    ) -> Result<Self, ServerError> {
         config.validate()?;
         let hasher = Hasher::new(config.hash_params, config.hash_concurrency)?;
         let failed_logins_by_user = FailureWindow::new(config.login_failures_per_user, MINUTE);
@@ -135,7 +167,9 @@ impl Server {
             state: Arc::new(ServerState {
                 store,
                 router: Router::default(),
+                cluster: bus.map(cluster::Cluster::new),
                 directory: directory::Directory::default(),
+                sequencer: sequencer::Sequencer::default(),
                 config,
                 hasher,
                 next_conn: AtomicU64::new(1),
@@ -167,7 +201,11 @@ impl Server {
         mut transport: T,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
-        self.reclaim_abandoned_uploads().await;
+        if self.state.cluster.is_none() {
+            // Other nodes may be uploading (review 2.13): a cluster leaves
+            // abandoned uploads alone.
+            self.reclaim_abandoned_uploads().await;
+        }
         let sweeping = tokio::spawn(store_watch::sweep_send_records(
             Arc::clone(&self.state),
             shutdown.clone(),
@@ -179,9 +217,14 @@ impl Server {
             .await;
         let store_failed = store_watch::until_store_fails(Arc::clone(state));
         tokio::pin!(store_failed);
+        // Polled here, not spawned: a node whose `serve` stops (or is dropped)
+        // stops heartbeating, and the others see it die.
+        let bus = Arc::clone(state).run_bus();
+        tokio::pin!(bus);
         let result = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                () = &mut bus => {}
                 failure = &mut store_failed => {
                     tracing::error!(error = %failure, "the store failed; the server stops");
                     break Err(ServerError::StoreFailed(failure));
@@ -196,6 +239,9 @@ impl Server {
         drop(transport);
         sweeping.abort();
         self.shutdown().await;
+        // After the sessions went (each a presence change the others applied):
+        // the others forget this node at once instead of waiting for it to die.
+        self.state.leave_cluster();
         result
     }
 
@@ -255,9 +301,10 @@ impl Server {
         self.state.store.health()
     }
 
-    /// How many users are online.
+    /// How many users are online (in a cluster: on any node, as far as this
+    /// node knows).
     pub fn online_count(&self) -> usize {
-        self.state.router.online_count()
+        self.state.online_count()
     }
 
     /// The store the server runs on.

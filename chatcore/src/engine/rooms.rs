@@ -1,11 +1,11 @@
-//! Room handlers: create, join, leave, delete, and room fan-out (the room
-//! and member lists are in `lists`).
+//! Room handlers: create, join, leave, delete (the room and member lists are
+//! in `lists`; live delivery of room messages is `sequencer`'s).
 
 use std::sync::Arc;
 
 use super::conn::{internal, Conn, Reply};
-use crate::protocol::{is_valid_name, limits, ErrorCode, Event, Message, Response, ServerFrame};
-use crate::store::{Deliver, Room, User};
+use crate::protocol::{is_valid_name, limits, ErrorCode, Event, Response, ServerFrame};
+use crate::store::{Room, User};
 
 impl Conn {
     /// Looks a room up, or `NoSuchRoom`.
@@ -40,9 +40,7 @@ impl Conn {
             return;
         };
         let frame = Arc::new(ServerFrame::Event(event));
-        for member in members.iter() {
-            self.state.router.push(member.id, &frame);
-        }
+        self.state.push_all(members.iter().map(|m| m.id), &frame);
     }
 
     pub(super) async fn create_room(&self, name: String) -> Reply {
@@ -58,7 +56,7 @@ impl Conn {
             .await
             .map_err(internal)??;
         // A deleted room of that name may still be cached.
-        self.state.directory.room_changed(&room.name, None);
+        self.state.room_changed(&room.name, None);
         tracing::info!(room = %room.name, owner = %me.name, "room created");
         Ok(Response::Done)
     }
@@ -78,7 +76,7 @@ impl Conn {
         };
         self.respond(req_id, Ok(Response::Done));
         if joined {
-            self.state.directory.members_changed(room.id);
+            self.state.members_changed(room.id);
             let notice = Event::RoomJoined {
                 room: room.name.clone(),
                 user: me.name.clone(),
@@ -116,7 +114,7 @@ impl Conn {
         {
             return Err(ErrorCode::NotRoomMember);
         }
-        self.state.directory.members_changed(room.id);
+        self.state.members_changed(room.id);
         let notice = Event::RoomLeft {
             room: room.name.clone(),
             user: me.name.clone(),
@@ -124,7 +122,6 @@ impl Conn {
         self.broadcast(&room, notice.clone()).await;
         // The leaver's own sessions are no longer members: tell them directly.
         self.state
-            .router
             .push(me.id, &Arc::new(ServerFrame::Event(notice)));
         Ok(Response::Done)
     }
@@ -141,31 +138,10 @@ impl Conn {
             .delete_room(room.id)
             .await
             .map_err(internal)?;
-        self.state.directory.room_changed(&room.name, Some(room.id));
+        self.state.room_changed(&room.name, Some(room.id));
         tracing::info!(room = %room.name, "room deleted");
         let frame = Arc::new(ServerFrame::Event(Event::RoomDeleted { room: room.name }));
-        for member in members {
-            self.state.router.push(member, &frame);
-        }
+        self.state.push_all(members, &frame);
         Ok(Response::Done)
-    }
-
-    /// What fans a stored room message out to the room's online members (the
-    /// sender's sessions included, so every member sees the room in one order).
-    /// The store calls it in seq order.
-    pub(super) async fn room_delivery(&self, room: &Room) -> Result<Deliver, ErrorCode> {
-        let members = self
-            .state
-            .directory
-            .members(&*self.state.store, room.id)
-            .await
-            .map_err(internal)?;
-        let state = Arc::clone(&self.state);
-        Ok(Box::new(move |message: &Message| {
-            let frame = Arc::new(ServerFrame::Event(Event::Message(message.clone())));
-            for member in members.iter() {
-                state.router.push(member.id, &frame);
-            }
-        }))
     }
 }

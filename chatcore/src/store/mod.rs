@@ -41,11 +41,30 @@ use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, ItemId, Message, Timesta
 /// Methods that can be refused for a reason the user caused return
 /// `Ok(Err(ErrorCode))`; `Err(StoreError)` means the storage failed.
 ///
-/// Ordering: writes take effect in the order their futures were *first polled*
-/// (the engine pipelines a connection's sends and relies on it for seq order).
-/// [`KvStore`] queues the write at the first poll.
+/// Ordering: a store need not order concurrent writes in any way beyond their
+/// transactions (seqs and positions are handed out in commit order). One that
+/// makes writes take effect in the order their futures were *first polled*
+/// says so ([`writes_in_poll_order`](Self::writes_in_poll_order)), and the
+/// engine then pipelines a connection's sends to one conversation instead of
+/// starting each after the one before committed.
+///
+/// Live delivery is not the store's job: [`append_room`](Self::append_room)
+/// returns the stored message and the engine delivers a room's messages in
+/// seq order.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether writes take effect in the order their futures were first
+    /// polled, even while earlier ones have not committed ([`KvStore`]: its
+    /// writer queues a write at the first poll). The engine relies on it for
+    /// one thing only: a connection's pipelined sends to one conversation get
+    /// increasing seqs in request order; without it, the engine starts each
+    /// such send after the one before committed. The default (`false`) is
+    /// right for a networked store, whose writes on different connections
+    /// can commit in any order.
+    fn writes_in_poll_order(&self) -> bool {
+        false
+    }
+
     /// Whether the store accepts writes. A store that cannot tell whether its
     /// writes reach the disk any more (a failed `fsync`, a full disk under its
     /// log) fails for good: every later write is refused with
@@ -60,6 +79,42 @@ pub trait Store: Send + Sync + 'static {
     /// default knows none.
     fn free_space(&self) -> Option<u64> {
         None
+    }
+
+    /// Failed logins kept by the store, so that every server on it counts
+    /// the same ones (N servers must not give N times the guessing budget):
+    /// how many failures each of `keys` has at or after `since`, in the
+    /// order of `keys`. `None` (the default): the store keeps none, and each
+    /// server's own windows are the only count. That is exact for a store
+    /// one server opens at a time ([`KvStore`]: its backends lock their
+    /// files); a store several servers share should keep them.
+    async fn failed_logins(
+        &self,
+        keys: &[String],
+        since: Timestamp,
+    ) -> Result<Option<Vec<u32>>, StoreError> {
+        let _ = (keys, since);
+        Ok(None)
+    }
+
+    /// Counts one failed login at `now` under each of `keys` (see
+    /// [`failed_logins`](Self::failed_logins)); failures before
+    /// `forget_before` may be dropped. The default keeps nothing.
+    async fn record_failed_login(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        let _ = (keys, now, forget_before);
+        Ok(())
+    }
+
+    /// Forgets the failed logins of `key` (a login under it succeeded). The
+    /// default keeps nothing.
+    async fn clear_failed_logins(&self, key: &str) -> Result<(), StoreError> {
+        let _ = key;
+        Ok(())
     }
 
     /// Logs `user` in as the device `claim` names: a new one is created with
@@ -289,17 +344,19 @@ pub trait Store: Send + Sync + 'static {
     async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomPosition>, StoreError>;
 
     /// Stores a room message (history, id index, idempotency record) atomically,
-    /// unless `(from, client_msg_id)` was stored before. Written once, never per
-    /// member. Refused `NoSuchRoom` or `NotRoomMember` (checked in the same
-    /// transaction).
+    /// unless `(from, client_msg_id)` was stored before, and returns it with its
+    /// seq (the room's next, handed out in the same transaction: seqs are dense
+    /// and in commit order). Written once, never per member. Refused
+    /// `NoSuchRoom` or `NotRoomMember` (checked in the same transaction).
     ///
-    /// `deliver` is called with a new message once it is durable and before this
-    /// returns, and calls for one room happen in seq order even when sends run
-    /// concurrently, so every member receives the room in one order.
+    /// Delivery is the caller's: concurrent appends to one room may return in
+    /// any order, and the engine orders a room's live messages by seq (filling
+    /// a gap from [`room_history`](Self::room_history)). (Until issue 18 this
+    /// method took a `Deliver` callback, called in seq order on the store's
+    /// writer; a store for many nodes cannot keep that promise.)
     async fn append_room(
         &self,
         msg: NewRoomMessage,
-        deliver: Deliver,
     ) -> Result<Result<Appended, ErrorCode>, StoreError>;
 
     /// A page of a room's history: `seq < before_seq`, newest first.

@@ -165,9 +165,6 @@ pub struct NewRoomMessage {
     pub ts: Timestamp,
 }
 
-/// Called with a stored room message, in seq order (see [`Store::append_room`]).
-pub type Deliver = Box<dyn FnOnce(&Message) + Send>;
-
 /// Where a file goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FileTarget {

@@ -159,6 +159,19 @@ impl StreamSync {
         }
     }
 
+    /// Asks for a fill even without a gap seen (live items may have been
+    /// lost unseen: the bus was cut off).
+    pub fn refill(&self, mailbox: &Mailbox) {
+        self.cursor().filling = true;
+        mailbox.want_fill();
+    }
+
+    /// A fill begins: it owns delivery until it catches up (live items only
+    /// move `head`), so that its items and live ones never interleave.
+    pub fn begin_fill(&self) {
+        self.cursor().filling = true;
+    }
+
     /// Whether a fill owns delivery.
     #[cfg(test)]
     pub fn is_filling(&self) -> bool {

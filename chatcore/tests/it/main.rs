@@ -2,6 +2,7 @@
 //! per file keeps `cargo test` fast and its target directory small.
 
 mod client_acks;
+mod cluster_memory;
 mod conformance_memory;
 mod engine_memory;
 mod engine_ws;

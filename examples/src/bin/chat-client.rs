@@ -1,13 +1,15 @@
 //! chat-client: a terminal client for chat-server, interactive or `--json`.
 //!
 //! Exit status: 0 at end of input or `quit` (after the last response), 1 if the
-//! server cannot be reached, 2 if the connection is lost.
+//! server cannot be reached, 2 if the connection is lost (given several
+//! addresses, it reconnects instead, and exits 2 only when it stops: kicked
+//! by a newer login, or its device revoked).
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use chatcore::client::Client;
+use chatcore::client::{Client, ClientError, Events, Reconnecting};
 use chatcore::protocol::DEFAULT_MAX_FRAME_LEN;
 use chatcore::transport::tls;
 use chatcore::transport::ws::{self, Subprotocol};
@@ -22,9 +24,12 @@ use tokio::sync::mpsc;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Server address.
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    addr: String,
+    /// Server address. Repeat it (or give a comma-separated list) for nodes
+    /// sharing one store: the client connects to the first that answers and,
+    /// when its connection is lost, moves to another, logged in again as the
+    /// same device.
+    #[arg(long, default_value = "127.0.0.1:7878", value_delimiter = ',')]
+    addr: Vec<String>,
     /// Read one command per line from stdin and print every response and event
     /// as one JSON object per line (for scripts and tests).
     #[arg(long)]
@@ -34,13 +39,19 @@ struct Args {
     tls: bool,
     /// Connect over WebSocket to this URL instead: `ws://HOST:PORT/ws`, or
     /// `wss://` for a server with --tls-cert (the postcard subprotocol).
-    #[arg(long, value_name = "URL", conflicts_with_all = ["tls", "server_name"])]
-    ws: Option<String>,
+    /// Repeatable (or a comma-separated list), like --addr.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["tls", "server_name"],
+        value_delimiter = ','
+    )]
+    ws: Vec<String>,
     /// PEM file of the CA (or self-signed certificate) to trust for --tls or
     /// a wss:// --ws; default: the Mozilla root certificates.
     #[arg(long)]
     ca: Option<std::path::PathBuf>,
-    /// Name the server's certificate must carry (default: the host of --addr).
+    /// Name the server's certificate must carry (default: the host of each --addr).
     #[arg(long, requires = "tls")]
     server_name: Option<String>,
     /// Log in as this device (e.g. "laptop"): its first login gets an id from
@@ -79,10 +90,56 @@ fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
     rx
 }
 
+/// Connects to the one address, or (given several) makes a client that moves
+/// between them.
+async fn connect(args: &Args, addrs: Vec<String>) -> Result<(Client, Events), ClientError> {
+    let several = addrs.len() > 1;
+    if !args.ws.is_empty() {
+        let trust = match &args.ca {
+            Some(ca) => Some(
+                tls::client_config(Some(ca)).map_err(chatcore::transport::TransportError::from)?,
+            ),
+            None => None,
+        };
+        let connect = move |url: String| {
+            let trust = trust.clone();
+            async move {
+                ws::connect_with(&url, Subprotocol::Postcard, trust, DEFAULT_MAX_FRAME_LEN).await
+            }
+        };
+        if several {
+            return Reconnecting::new(addrs, connect).connect().await;
+        }
+        Client::connect(connect(addrs[0].clone()).await?).await
+    } else if args.tls {
+        let config = tls::client_config(args.ca.as_deref())
+            .map_err(chatcore::transport::TransportError::from)?;
+        let server_name = args.server_name.clone();
+        let connect = move |addr: String| {
+            let (config, server_name) = (config.clone(), server_name.clone());
+            async move {
+                let host = addr.rsplit_once(':').map_or(&*addr, |(h, _)| h);
+                let name = server_name.as_deref().unwrap_or(host);
+                tls::connect(&addr, name, config).await
+            }
+        };
+        if several {
+            return Reconnecting::new(addrs, connect).connect().await;
+        }
+        Client::connect(connect(addrs[0].clone()).await?).await
+    } else {
+        let connect = |addr: String| chatcore::transport::tcp::connect(addr);
+        if several {
+            return Reconnecting::new(addrs, connect).connect().await;
+        }
+        Client::connect(connect(addrs[0].clone()).await?).await
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.ca.is_some() && !args.tls && !args.ws.as_deref().is_some_and(|u| u.starts_with("wss:"))
-    {
+    let wss = args.ws.iter().any(|u| u.starts_with("wss:"));
+    if args.ca.is_some() && !args.tls && !wss {
         eprintln!("chat-client: --ca is for --tls or a wss:// --ws");
         return ExitCode::from(2);
     }
@@ -97,34 +154,17 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        let server = args.ws.clone().unwrap_or_else(|| args.addr.clone());
-        let connected = async {
-            if let Some(url) = &args.ws {
-                let trust = match &args.ca {
-                    Some(ca) => Some(
-                        tls::client_config(Some(ca))
-                            .map_err(chatcore::transport::TransportError::from)?,
-                    ),
-                    None => None,
-                };
-                let conn =
-                    ws::connect_with(url, Subprotocol::Postcard, trust, DEFAULT_MAX_FRAME_LEN)
-                        .await?;
-                Client::connect(conn).await
-            } else if args.tls {
-                let config = tls::client_config(args.ca.as_deref())
-                    .map_err(chatcore::transport::TransportError::from)?;
-                let host = args.addr.rsplit_once(':').map_or(&*args.addr, |(h, _)| h);
-                let name = args.server_name.as_deref().unwrap_or(host);
-                Client::connect(tls::connect(&args.addr, name, config).await?).await
-            } else {
-                Client::connect(chatcore::transport::tcp::connect(&args.addr).await?).await
-            }
+        let addrs = if args.ws.is_empty() {
+            args.addr.clone()
+        } else {
+            args.ws.clone()
         };
-        let (client, events) = match connected.await {
+        // The device file knows a cluster by its first address.
+        let server = addrs[0].clone();
+        let (client, events) = match connect(&args, addrs.clone()).await {
             Ok(connected) => connected,
             Err(e) => {
-                eprintln!("chat-client: cannot connect to {server}: {e}");
+                eprintln!("chat-client: cannot connect to {}: {e}", addrs.join(", "));
                 return 1;
             }
         };

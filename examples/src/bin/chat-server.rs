@@ -1,5 +1,6 @@
 //! chat-server: chatcore over TCP, and a web page with its WebSocket endpoint
-//! on an HTTP port, with a redb (default), sled or memory store.
+//! on an HTTP port, with a redb (default), sled, memory or PostgreSQL store;
+//! on PostgreSQL, optionally a node of a cluster (`--cluster nats://…`).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -51,8 +52,8 @@ enum DuplicateLoginArg {
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on (the TCP protocol).
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// Address to listen on (the TCP protocol). `--addr` is the same.
+    #[arg(long, alias = "addr", default_value = "127.0.0.1:7878")]
     listen: SocketAddr,
     /// Address of the web port: the chat page at `/` and its WebSocket
     /// endpoint at `/ws` (https and wss with --tls-cert).
@@ -76,6 +77,27 @@ struct Args {
     /// (`host=/var/run/postgresql dbname=chat`).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Run as a node of a cluster whose bus is the NATS server at this URL
+    /// (`nats://host:port`; several comma-separated for a NATS cluster). The
+    /// nodes share the `--store postgres` database (required) and tell each
+    /// other what is live over NATS: messages, presence, kicks, revokes.
+    #[arg(long, value_name = "NATS_URL")]
+    cluster: Option<String>,
+    /// This node's name in the cluster, unique among its running nodes
+    /// (letters, digits, `-`, `_`; no `.`, spaces, `*` or `>`). Default: the
+    /// host name (dots as `-`) and the `--listen` port, e.g. `web1-7878`.
+    #[arg(long, requires = "cluster", value_name = "NAME")]
+    node_id: Option<String>,
+    /// Prefix of the cluster's NATS subjects: nodes with one prefix on one
+    /// NATS are one cluster.
+    #[arg(long, requires = "cluster", default_value = chatcore_nats::DEFAULT_PREFIX)]
+    cluster_prefix: String,
+    /// How often a node tells the others it is alive, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    cluster_heartbeat_ms: u64,
+    /// A node unheard for this many heartbeats is dead: its users go offline.
+    #[arg(long, default_value_t = 3)]
+    cluster_missed_heartbeats: u32,
     /// Allow chat between users who are not friends.
     #[arg(long)]
     open_chat: bool,
@@ -198,6 +220,18 @@ async fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::E
     })
 }
 
+/// The host name (dots as `-`) and the listen port: stable across restarts,
+/// distinct for nodes on one host.
+fn default_node_id(args: &Args) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().replace(['.', ' ', '*', '>'], "-"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}-{}", args.listen.port())
+}
+
 /// Connects to the database at `url` and brings its schema up to date; a
 /// database out of reach is an error now, not at the first login. All of it
 /// async: no worker thread waits on the network.
@@ -305,6 +339,13 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
+    if args.cluster.is_some() && !matches!(args.store, StoreKind::Postgres) {
+        return Err(
+            "--cluster needs --store postgres --database-url URL: the nodes of a \
+                    cluster share one PostgreSQL database"
+                .into(),
+        );
+    }
 
     let store = open_store(&args).await?;
     let secs = Duration::from_secs;
@@ -351,7 +392,24 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         iterations: args.argon2_iterations,
         ..HashParams::default()
     };
-    let server = Server::new(store, config)?;
+    config.cluster_heartbeat = Duration::from_millis(args.cluster_heartbeat_ms);
+    config.cluster_missed_heartbeats = args.cluster_missed_heartbeats;
+    let server = match &args.cluster {
+        None => Server::new(store, config)?,
+        Some(url) => {
+            let node = args
+                .node_id
+                .clone()
+                .unwrap_or_else(|| default_node_id(&args));
+            let mut nats = chatcore_nats::NatsConfig::new(url.clone(), node.clone());
+            nats.prefix = args.cluster_prefix.clone();
+            let bus = chatcore_nats::NatsBus::connect(nats)
+                .await
+                .map_err(|e| format!("--cluster: {e}"))?;
+            tracing::info!(%node, nats = %url, "cluster node");
+            Server::with_bus(store, config, Arc::new(bus))?
+        }
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let tls_config = match (&args.tls_cert, &args.tls_key) {

@@ -147,6 +147,15 @@ impl Style {
                 )
             }
             Line::Disconnected => self.paint(RED, "connection lost"),
+            Line::Reconnecting { addr, error } => self.paint(
+                YELLOW,
+                &format!("connection to {addr} lost ({error}); reconnecting…"),
+            ),
+            Line::Reconnected { addr } => self.paint(GREEN, &format!("reconnected to {addr}")),
+            Line::LoginRefused { message, .. } => self.paint(
+                RED,
+                &format!("could not log in again: {message}; log in to go on"),
+            ),
         }
     }
 

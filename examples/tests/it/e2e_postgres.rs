@@ -163,3 +163,96 @@ fn chat_on_postgres_survives_a_server_restart() {
     bob.finish_ok();
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// Two `chat-server`s on one PostgreSQL; ann's `chat-client` is given both
+/// addresses and logs in as her laptop on the first. The first server is
+/// SIGKILLed: ann's client says it is reconnecting, moves to the second
+/// (`reconnected`), logs in again as the laptop, and carries on. What she
+/// got before is not shown again, the message bob sent while she was moving
+/// arrives once, and the one she typed while moving is sent once.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn a_client_given_two_servers_moves_to_the_second_when_the_first_is_killed() {
+    use crate::common::JsonClient;
+
+    let url = chatcore_postgres::test_server::server().fresh_database_url();
+    let (_tmp, data) = temp_data_dir();
+    let (_tmp2, data2) = temp_data_dir();
+    // Without a bus, live delivery works only within a node: chat needs no
+    // friendship, which would be announced live.
+    let flags = ["--database-url", url.as_str(), "--open-chat"];
+    let first = Server::start(&data, "postgres", &flags);
+    let second = Server::start(&data2, "postgres", &flags);
+    let both = format!("{},{}", first.addr, second.addr);
+    let devices = data.with_extension("devices.json");
+    let device_flags = [
+        "--device",
+        "laptop",
+        "--device-file",
+        devices.to_str().unwrap(),
+    ];
+
+    let mut ann = JsonClient::spawn_with("ann", &both, None, &device_flags);
+    ann.ok(&format!("register ann {}", password("ann")));
+    ann.ok(&format!("register bob {}", password("bob")));
+    let login = ann.ok(&format!("login ann {}", password("ann")));
+    let laptop = login["device"].clone();
+    assert!(laptop.is_u64(), "{login}");
+    ann.event("caught_up", |_| true);
+
+    // On the first server, bob's message reaches ann live.
+    let (mut bob, _) = first.login("bob");
+    let before = bob.ok("msg ann before");
+    ann.event("message", |v| v["id"] == before["id"]);
+    bob.finish_ok();
+
+    // The first server dies; bob (on the second) writes while ann moves, and
+    // ann types a message before she is back.
+    first.kill();
+    let (mut bob, _) = second.login("bob");
+    let meanwhile = bob.ok("msg ann while you moved");
+    ann.send("msg bob typed while moving");
+    let lost = ann.event("reconnecting", |_| true);
+    assert!(lost["error"].is_string(), "{lost}");
+    let moved = ann.event("reconnected", |_| true);
+    assert_eq!(moved["addr"], second.addr.as_str());
+    let typed = ann.expect("the msg typed while moving", |v| v["cmd"] == "msg");
+    assert_eq!(typed["type"], "ok", "{typed}");
+    ann.event("message", |v| v["id"] == meanwhile["id"]);
+    bob.event("message", |v| v["id"] == typed["id"]);
+
+    // Still the laptop, and still chatting.
+    let listed = ann.ok("devices");
+    let listed = listed["devices"].as_array().expect("devices").clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], laptop);
+    let after = bob.ok("msg ann after");
+    ann.event("message", |v| v["id"] == after["id"]);
+
+    let ann_lines = ann.read_so_far();
+    ann.finish_ok();
+    let bob_lines = bob.read_so_far();
+    bob.finish_ok();
+    let count = |lines: &[Value], id: &Value| {
+        lines
+            .iter()
+            .filter(|v| v["type"] == "message" && v["id"] == *id)
+            .count()
+    };
+    for message in [&before, &meanwhile, &after] {
+        assert_eq!(
+            count(&ann_lines, &message["id"]),
+            1,
+            "{message}: {ann_lines:?}"
+        );
+    }
+    assert_eq!(count(&bob_lines, &typed["id"]), 1, "{bob_lines:?}");
+    // Stored once, though typed while moving.
+    let (mut bob, _) = second.login("bob");
+    let history = bob.ok("history ann 10");
+    assert_eq!(
+        texts(&history),
+        ["before", "while you moved", "typed while moving", "after"]
+    );
+    bob.finish_ok();
+}

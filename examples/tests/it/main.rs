@@ -1,6 +1,8 @@
 //! The example binaries' end-to-end tests, as modules of one binary: one link instead of one
 //! per file keeps `cargo test` fast and its target directory small.
 
+#[cfg(feature = "cluster-tests")]
+mod cluster;
 mod common;
 mod e2e;
 mod e2e_devices;

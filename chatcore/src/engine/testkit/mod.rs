@@ -29,6 +29,7 @@ use crate::store::Store;
 use crate::transport::memory::{self, MemoryConnector};
 
 mod chat;
+pub mod cluster;
 mod contacts;
 mod devices;
 mod files;
@@ -52,7 +53,7 @@ pub use websocket::{over_websocket_json, over_websocket_postcard};
 
 /// How long a test waits for an expected event before failing (a hang guard, not
 /// a speed assertion).
-const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`TestClient::assert_quiet`] listens.
 const QUIET: Duration = Duration::from_millis(150);
 
@@ -125,9 +126,23 @@ pub fn test_config() -> ServerConfig {
 impl Harness {
     /// Starts a server on `store`.
     pub fn start(store: Arc<dyn Store>, config: ServerConfig) -> Self {
-        #[cfg(feature = "ws")]
-        let max_frame_len = config.max_frame_len;
         let server = Server::new(store, config).expect("valid config");
+        Self::serving(server)
+    }
+
+    /// Starts a node of a cluster on `store` with `bus`.
+    pub fn start_with_bus(
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        bus: Arc<dyn crate::bus::Bus>,
+    ) -> Self {
+        let server = Server::with_bus(store, config, bus).expect("valid config");
+        Self::serving(server)
+    }
+
+    fn serving(server: Server) -> Self {
+        #[cfg(feature = "ws")]
+        let max_frame_len = server.state.config.max_frame_len;
         let (listener, connector) = memory::listener();
         let shutdown = CancellationToken::new();
         #[cfg(feature = "ws")]
@@ -246,6 +261,13 @@ impl Harness {
         // Let the automatic acks land, so no notice is redelivered at a later login.
         a.sync().await;
         b.sync().await;
+    }
+
+    /// Stops serving at once, without a word to the cluster: no more
+    /// heartbeats (as if its process froze or its network went). Its
+    /// connections stay open until [`stop`](Self::stop).
+    pub fn freeze(&self) {
+        self.serving.abort();
     }
 
     /// Stops the server.
@@ -373,6 +395,8 @@ macro_rules! __engine_scenarios {
             search_and_history,
             protocol_violations_close,
             room_members_see_one_order,
+            room_order_holds_under_concurrent_pipelined_sends,
+            a_gap_in_a_room_is_filled_from_the_history,
             offline_member_catches_up_by_history,
             room_refusals_and_delete,
             file_to_offline_friend_arrives_intact,

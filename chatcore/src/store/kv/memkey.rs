@@ -101,7 +101,29 @@ impl PartialOrd for MemKey {
 
 impl PartialEq for MemKey {
     fn eq(&self, other: &MemKey) -> bool {
-        self.cmp(other).is_eq()
+        match (self, other) {
+            (MemKey::Inline { len: a, bytes: x }, MemKey::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_slice() == other.as_slice(),
+        }
+    }
+}
+
+/// Equal keys hash alike: a key has one form (inline up to [`INLINE`] bytes).
+impl std::hash::Hash for MemKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            // As four words: a keyed hasher folds each in at once, where
+            // 33 bytes would take its slower path for long inputs.
+            MemKey::Inline { len, bytes } => {
+                for word in bytes.chunks_exact(8) {
+                    state.write_u64(u64::from_ne_bytes(word.try_into().expect("8 bytes")));
+                }
+                state.write_u8(*len);
+            }
+            MemKey::Heap(bytes) => state.write(bytes),
+        }
     }
 }
 

@@ -74,6 +74,7 @@
 
 mod domain;
 mod failure;
+mod keymap;
 pub(super) mod keys;
 mod memkey;
 mod memtable;
@@ -89,7 +90,6 @@ mod wal_writer;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -305,22 +305,12 @@ impl<B: KvBackend> KvStore<B> {
     }
 
     /// Runs `f` as one job of the next group commit; resolves after the commit.
+    /// The job is queued at the first poll (writes take effect in that order).
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.write_then(f, |_| {}).await
-    }
-
-    /// Like [`write`](Self::write), and calls `committed` with the result once it
-    /// is durable, on the writer thread: in commit order across all callers.
-    async fn write_then<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Txn<'_>) -> Result<T, StoreError> + Send + 'static,
-        committed: impl FnOnce(&T) + Send + 'static,
-    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let failure = self.failure.clone();
         let job: Job = Box::new(move |txn| {
             let result = f(txn);
             if result.is_err() {
@@ -328,19 +318,9 @@ impl<B: KvBackend> KvStore<B> {
                 txn.rollback();
             }
             Box::new(move |commit_error: Option<&StoreError>| {
-                let result = match (commit_error, result) {
-                    (Some(e), _) => Err(e.clone()),
-                    // A panic in the callback (a room's fan-out on a poisoned
-                    // lock) must not kill the writer: it fails the store, which
-                    // the server sees and stops on.
-                    (None, Ok(value)) => match catch_unwind(AssertUnwindSafe(|| committed(&value)))
-                    {
-                        Ok(()) => Ok(value),
-                        Err(_) => Err(failure.fail(StoreError::backend(std::io::Error::other(
-                            "a write's completion callback (a room's fan-out) panicked",
-                        )))),
-                    },
-                    (None, Err(e)) => Err(e),
+                let result = match commit_error {
+                    Some(e) => Err(e.clone()),
+                    None => result,
                 };
                 let _ = tx.send(result);
             })

@@ -19,7 +19,10 @@ const MIN_CAPACITY: usize = 1 << 20;
 
 /// The idempotency records' keys, approximately (never missing one).
 pub(super) struct SendFilter {
-    bloom: BloomFilter,
+    /// Hashed with foldhash (keyed, like the writer's maps): a send hashes
+    /// its key twice (the lookup and the note), and SipHash cost more than the
+    /// filter's own work.
+    bloom: BloomFilter<foldhash::fast::RandomState>,
     /// Keys noted since it was built (deleted records stay noted).
     noted: usize,
     capacity: usize,
@@ -50,7 +53,9 @@ impl SendFilter {
 
     fn with_capacity(capacity: usize) -> Self {
         SendFilter {
-            bloom: BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(capacity),
+            bloom: BloomFilter::with_false_pos(FALSE_POSITIVES)
+                .hasher(foldhash::fast::RandomState::default())
+                .expected_items(capacity),
             noted: 0,
             capacity,
         }

@@ -109,9 +109,9 @@ mod tests {
                 batch(writes).into_iter().map(|(k, value)| (MemKey::from(k), Write { value, fresh: false })).collect()
             };
             let mut memtable = Memtable::default();
-            memtable.apply(group(&phases[1]));
+            memtable.apply(&mut group(&phases[1]));
             memtable.freeze();
-            memtable.apply(group(&phases[2]));
+            memtable.apply(&mut group(&phases[2]));
             let mut model = BTreeMap::new();
             for phase in &phases {
                 for (k, v) in batch(phase) {

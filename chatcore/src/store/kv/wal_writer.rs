@@ -168,7 +168,7 @@ impl WalWriter {
 
     /// Makes `group` durable in the log, then visible to reads. A failure here
     /// fails the store (the writer sees to that).
-    pub(super) fn commit(&mut self, group: Group) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self, group: &mut Group) -> Result<(), StoreError> {
         self.log.append(group.iter().map(Write::borrowed))?;
         self.memtable.write().expect("memtable lock").apply(group);
         Ok(())

@@ -51,7 +51,7 @@ pub use friends::{
     links_page_by_id, pending_requests_are_bounded, refusals_change_nothing, remove_and_block,
 };
 pub use rooms::{
-    room_delivery_is_in_seq_order, room_list_pages_with_kept_member_counts,
+    concurrent_room_sends_get_dense_seqs, room_list_pages_with_kept_member_counts,
     room_members_page_by_id, room_messages_cursor_and_history, rooms_lifecycle,
     rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one,
 };
@@ -131,7 +131,7 @@ macro_rules! store_conformance_tests {
             room_list_pages_with_kept_member_counts,
             room_members_page_by_id,
             room_messages_cursor_and_history,
-            room_delivery_is_in_seq_order,
+            concurrent_room_sends_get_dense_seqs,
             rooms_per_owner_hold_across_a_reopen_and_deletion_frees_one,
             files_become_visible_only_when_complete,
             files_survive_reopen,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
-use chatcore::client::{Client, Events};
+use chatcore::client::{Client, Events, Update};
 use chatcore::protocol::{Event, Peer};
 use tokio::sync::mpsc;
 
@@ -160,8 +160,8 @@ impl<W: Write> App<W> {
                         Err(e) => self.emit(&Line::error(e.word, "bad_command", e.message)),
                     }
                 }
-                event = self.events.next(), if !self.events_done => match event {
-                    Some(event) => self.on_event(event),
+                update = self.events.next_update(), if !self.events_done => match update {
+                    Some(update) => self.on_update(update),
                     None => return self.lost(),
                 },
             }
@@ -216,8 +216,8 @@ impl<W: Write> App<W> {
                 // `login` comes before its backlog.
                 biased;
                 line = &mut response => break line,
-                event = self.events.next(), if !self.events_done && !hold_events => match event {
-                    Some(event) => self.on_event(event),
+                update = self.events.next_update(), if !self.events_done && !hold_events => match update {
+                    Some(update) => self.on_update(update),
                     // The response fails next.
                     None => self.events_done = true,
                 },
@@ -286,10 +286,10 @@ impl<W: Write> App<W> {
     /// after `caught_up`.
     async fn await_caught_up(&mut self) -> Result<(), Lost> {
         while !self.events_done {
-            match self.events.next().await {
-                Some(event) => {
-                    let done = matches!(event, Event::CaughtUp);
-                    self.on_event(event);
+            match self.events.next_update().await {
+                Some(update) => {
+                    let done = matches!(update, Update::Event(Event::CaughtUp));
+                    self.on_update(update);
                     if done {
                         return Ok(());
                     }
@@ -316,6 +316,27 @@ impl<W: Write> App<W> {
         }
         self.user = user;
         self.read_echo = None;
+    }
+
+    /// An event, or news of a connection that moves between addresses.
+    fn on_update(&mut self, update: Update) {
+        let line = match update {
+            Update::Event(event) => return self.on_event(event),
+            Update::Disconnected { addr, error } => Line::Reconnecting { addr, error },
+            Update::Reconnected { addr } => Line::Reconnected { addr },
+            Update::LoginRefused { code } => {
+                self.set_user(None);
+                Line::LoginRefused {
+                    code: code.as_str(),
+                    message: code.message(),
+                }
+            }
+            other => {
+                tracing::debug!(update = ?other, "not shown");
+                return;
+            }
+        };
+        self.emit(&line);
     }
 
     fn on_event(&mut self, event: Event) {
@@ -409,8 +430,8 @@ impl<W: Write> App<W> {
             return;
         }
         let drain = async {
-            while let Some(event) = self.events.next().await {
-                self.on_event(event);
+            while let Some(update) = self.events.next_update().await {
+                self.on_update(update);
             }
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;

@@ -253,6 +253,11 @@ pub(super) async fn perform(
         Err(Failure::Client(e @ ClientError::Unsupported { .. })) => {
             Ok(Line::error(word, "unsupported", e.to_string()))
         }
+        // A client moving to another address: this request may or may not
+        // have been done; the client goes on.
+        Err(Failure::Client(e @ ClientError::ConnectionLost)) => {
+            Ok(Line::error(word, "connection_lost", e.to_string()))
+        }
         Err(Failure::Client(_)) => Err(Lost),
         Err(Failure::Local { code, message }) => Ok(Line::error(word, code, message)),
     }

@@ -178,6 +178,28 @@ pub enum Line {
     },
     /// The connection is gone (the client exits with status 2).
     Disconnected,
+    /// Given several addresses: the connection to `addr` was lost and the
+    /// client is reconnecting (commands wait meanwhile).
+    Reconnecting {
+        /// The address it was connected to.
+        addr: String,
+        /// What ended the connection, for humans.
+        error: String,
+    },
+    /// Connected again, to `addr`, and logged in again as the same device
+    /// if you were logged in: the backlog and `caught_up` follow.
+    Reconnected {
+        /// The address it is connected to now.
+        addr: String,
+    },
+    /// Reconnected, but logging in again was refused (`code`: say the device
+    /// was revoked): you are logged out.
+    LoginRefused {
+        /// The snake_case error code.
+        code: &'static str,
+        /// A sentence for humans.
+        message: &'static str,
+    },
 }
 
 /// The fields of a successful response, by command.
@@ -677,6 +699,28 @@ mod tests {
             assert_eq!(json_of(Line::from_event(event)), want);
         }
         assert_eq!(json_of(Line::Disconnected), json!({"type":"disconnected"}));
+        assert_eq!(
+            json_of(Line::Reconnecting {
+                addr: "127.0.0.1:7878".into(),
+                error: "the server closed the connection".into()
+            }),
+            json!({"type":"reconnecting","addr":"127.0.0.1:7878",
+                   "error":"the server closed the connection"})
+        );
+        assert_eq!(
+            json_of(Line::Reconnected {
+                addr: "127.0.0.1:7879".into()
+            }),
+            json!({"type":"reconnected","addr":"127.0.0.1:7879"})
+        );
+        assert_eq!(
+            json_of(Line::LoginRefused {
+                code: "unknown_device",
+                message: ErrorCode::UnknownDevice.message()
+            }),
+            json!({"type":"login_refused","code":"unknown_device",
+                   "message": ErrorCode::UnknownDevice.message()})
+        );
         assert_eq!(
             json_of(Line::from_event(Event::Typing {
                 from: "ann".into(),

@@ -143,6 +143,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGKILL (no chance to tell anyone) and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill chat-server");
+        wait_exit(&mut self.child, "chat-server");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -326,6 +334,14 @@ impl JsonClient {
             .partition(|(at, _)| (start..caught_up).contains(at));
         self.stash = rest;
         backlog.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Every line read so far, matched or not, in order.
+    pub fn read_so_far(&self) -> Vec<Value> {
+        self.transcript
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect()
     }
 
     /// Closes stdin and waits for the exit; returns the status and the lines not

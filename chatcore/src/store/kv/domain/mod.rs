@@ -26,10 +26,10 @@ use super::{KvBackend, KvStore, View};
 use crate::friends::{FriendAction, Link};
 use crate::protocol::{DeviceClaim, DeviceId, ErrorCode, ItemId, Message, Timestamp, Unread};
 use crate::store::{
-    Account, Acks, Appended, Conversation, Deliver, Device, DeviceLogin, DirectSent, FileQuota,
-    FileRecord, FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Receipt, Room, RoomId,
-    RoomListing, RoomPosition, SendRecordSweep, Store, StoreError, StoreHealth, StreamItem,
-    SweepCursor, User, UserId,
+    Account, Acks, Appended, Conversation, Device, DeviceLogin, DirectSent, FileQuota, FileRecord,
+    FriendOutcome, NewFile, NewMessage, NewRoomMessage, Notice, Receipt, Room, RoomId, RoomListing,
+    RoomPosition, SendRecordSweep, Store, StoreError, StoreHealth, StreamItem, SweepCursor, User,
+    UserId,
 };
 
 /// Up to `limit` records with `start <= key < end`, decoded, with their keys.
@@ -51,6 +51,11 @@ fn scan_decode<B: KvBackend, T: DeserializeOwned>(
 
 #[async_trait]
 impl<B: KvBackend> Store for KvStore<B> {
+    /// The writer queues a write at its first poll.
+    fn writes_in_poll_order(&self) -> bool {
+        true
+    }
+
     fn health(&self) -> StoreHealth {
         match self.failure.get() {
             None => StoreHealth::Healthy,
@@ -329,16 +334,8 @@ impl<B: KvBackend> Store for KvStore<B> {
     async fn append_room(
         &self,
         msg: NewRoomMessage,
-        deliver: Deliver,
     ) -> Result<Result<Appended, ErrorCode>, StoreError> {
-        // The writer thread runs completions in commit order, which is seq order.
-        let committed = move |appended: &Result<Appended, ErrorCode>| {
-            if let Ok(Appended::New(message)) = appended {
-                deliver(message);
-            }
-        };
-        self.write_then(move |txn| rooms::append_room(txn, msg), committed)
-            .await
+        self.write(move |txn| rooms::append_room(txn, msg)).await
     }
 
     async fn room_history(
