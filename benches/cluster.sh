@@ -63,9 +63,12 @@ relay() { # relay ADDRS SERVER_PIDS [EXTRA_DB_PID]: a warm-up, then the measured
     target/release/loadgen --workload relay --msgs 100 --addr "$1" >>"$LOG" 2>&1
     local db=()
     if [ -n "${PGPID:-}" ]; then
-        # The postmaster and its children, taken after the warm-up filled the
+        # The postmaster (its pid file's first line: as root it runs under
+        # runuser) and its children, taken after the warm-up filled the
         # nodes' connection pools (one backend per pooled connection).
-        db=(--db-pid "$PGPID,$(pgrep -d, -P "$PGPID")${3:+,$3}")
+        local postmaster
+        postmaster=$(head -n 1 "$TMP/pg/data/postmaster.pid")
+        db=(--db-pid "$postmaster,$(pgrep -d, -P "$postmaster")${3:+,$3}")
     fi
     echo "\$ loadgen --workload relay --msgs $MSGS --addr $1 --runs $RUNS" >>"$LOG"
     target/release/loadgen --workload relay --msgs "$MSGS" --addr "$1" --server-pid "$2" \
