@@ -16,6 +16,7 @@ use chatcore::transport::tcp::TcpTransport;
 use chatcore::transport::tls;
 use chatcore::transport::ws::{OriginPolicy, WsOptions, WsTransport};
 use chatcore::transport::{join, Transport};
+use chatcore_examples::web::WebPeer;
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -60,12 +61,18 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     web: SocketAddr,
     /// Serve no web port.
-    #[arg(long, conflicts_with = "web_allow_origin")]
+    #[arg(long, conflicts_with_all = ["web_allow_origin", "web_peer"])]
     no_web: bool,
     /// Also let pages of this origin (`http://host:port`, or `*` for any)
     /// open WebSockets; the server's own page always may. Repeatable.
     #[arg(long, value_name = "ORIGIN")]
     web_allow_origin: Vec<String>,
+    /// Another node's web port as browsers reach it (`http://host:port`,
+    /// `https://…`): a page served here moves to one of these when this node
+    /// goes away, and pages served there may open WebSockets here. Give each
+    /// node the others. Repeatable, or comma-separated.
+    #[arg(long, value_name = "URL", value_delimiter = ',', value_parser = WebPeer::parse)]
+    web_peer: Vec<WebPeer>,
     /// Storage backend.
     #[arg(long, value_enum, default_value_t = StoreKind::Redb)]
     store: StoreKind,
@@ -464,12 +471,15 @@ async fn start_web(
     for origin in &args.web_allow_origin {
         origins = origins.allow(origin);
     }
+    for peer in &args.web_peer {
+        origins = origins.allow(peer.origin());
+    }
     let mut options = WsOptions::default();
     options.max_frame_len = args.max_frame;
     options.max_handshakes = args.max_tls_handshakes;
     options.origins = origins;
-    let mut builder =
-        WsTransport::builder(listener, options).http_handler(chatcore_examples::web::handler());
+    let mut builder = WsTransport::builder(listener, options)
+        .http_handler(chatcore_examples::web::handler(&args.web_peer));
     let scheme = match tls_config {
         Some(config) => {
             builder = builder.tls(config);

@@ -89,11 +89,21 @@ impl WebServer {
 
     /// [`Self::start`] with more `chat-server` flags.
     pub fn start_with(data_dir: &Path, web_port: Option<u16>, extra: &[&str]) -> WebServer {
+        WebServer::start_on("redb", data_dir, web_port, extra)
+    }
+
+    /// [`Self::start_with`] on another `--store`.
+    pub fn start_on(
+        store: &str,
+        data_dir: &Path,
+        web_port: Option<u16>,
+        extra: &[&str],
+    ) -> WebServer {
         let web_port = web_port.unwrap_or_else(free_port);
         let web = format!("127.0.0.1:{web_port}");
         let mut flags = vec!["--web", &web];
         flags.extend_from_slice(extra);
-        let mut server = Server::start(data_dir, "redb", &flags);
+        let mut server = Server::start(data_dir, store, &flags);
         wait_port(web_port, "chat-server's web port", &mut server.child);
         WebServer { server, web_port }
     }

@@ -7,6 +7,9 @@
 //! cargo test -p chatcore-examples --features browser-tests --test browser
 //! ```
 //!
+//! With `--features browser-tests,cluster-tests` (and PostgreSQL and
+//! nats-server installed) a page also moves between a cluster's nodes.
+//!
 //! Screenshots of the main views go to `target/browser-screenshots/`.
 // Debian's Chromium, process groups: Unix only.
 #![cfg(unix)]
@@ -16,6 +19,9 @@ mod common;
 mod harness;
 
 mod chat;
+// Needs PostgreSQL and nats-server too.
+#[cfg(feature = "cluster-tests")]
+mod failover;
 mod files;
 mod heartbeat;
 mod history;

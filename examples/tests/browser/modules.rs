@@ -347,6 +347,36 @@ fn the_pages_modules_agree_with_the_rust_types() {
             agree,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+
+        // The endpoints a page tries: its own server first, then each peer
+        // once (its own among them dropped), shuffled; a server without
+        // peers answers an empty list.
+        let order = page
+            .js(
+                "return (async () => {
+                    const N = await import('/js/nodes.js');
+                    const own = N.ownEndpoint();
+                    const peers = ['ws://b:1/ws', own, 'ws://c:2/ws', 'ws://b:1/ws'];
+                    const served = await (await fetch('/peers.json')).json();
+                    return [own, N.endpointOrder(own, peers, () => 0), N.endpointOrder(own, peers, () => 0.99),
+                            served, await N.endpoints(), N.hostOf(own)];
+                })()",
+                vec![],
+            )
+            .await;
+        let own = format!("ws://127.0.0.1:{}/ws", server.web_port);
+        let host = format!("127.0.0.1:{}", server.web_port);
+        assert_eq!(
+            order,
+            json!([
+                own,
+                [own, "ws://c:2/ws", "ws://b:1/ws"],
+                [own, "ws://b:1/ws", "ws://c:2/ws"],
+                {"peers": []},
+                [own],
+                host
+            ])
+        );
         page.close().await;
     });
 }

@@ -1,6 +1,7 @@
 // One WebSocket to the server at a time, speaking chatcore.json.v1: the hello,
 // requests matched to their answers by req_id, heartbeat answers, batched
-// acks, and reconnection with exponential backoff. What a connection is for
+// acks, and reconnection with exponential backoff, each attempt to the next of
+// the servers it was given (a cluster's nodes: any of them serves the page). What a connection is for
 // (logging in, what to do with items and events) is the session's business:
 // it gets `onReady` after each hello and `onFrame` for every item and event.
 
@@ -15,13 +16,16 @@ export function backoffMs(n) {
 
 export class Connection {
   /**
-   * @param {string} url  ws:// or wss:// URL of the server's /ws endpoint
+   * @param {string[]} urls  ws:// or wss:// URLs of the servers' /ws endpoints, in
+   *   the order to try them (the first first)
    * @param {object} hooks  onReady(conn): after the hello (log in there; throw to close);
    *   onFrame(frame): every item and event; onStatus(status, detail): "connecting",
    *   "online", "waiting" (detail: ms until the next attempt), "stopped"
    */
-  constructor(url, hooks) {
-    this.url = url;
+  constructor(urls, hooks) {
+    this.urls = urls;
+    this.next = 0; // index into urls of the next attempt
+    this.url = null; // the endpoint of the current (or last) socket
     this.hooks = hooks;
     this.ws = null;
     this.nextReqId = 1;
@@ -55,6 +59,7 @@ export class Connection {
   }
 
   open() {
+    this.url = this.urls[this.next % this.urls.length];
     this.hooks.onStatus("connecting");
     const ws = new WebSocket(this.url, P.SUBPROTOCOL);
     this.ws = ws;
@@ -112,6 +117,8 @@ export class Connection {
     for (const waiter of this.pending.values()) waiter?.reject(new ChatError("disconnected"));
     this.pending.clear();
     if (this.stopped) return;
+    // Whatever ended it (the node gone, a failed login), the next server is tried next.
+    this.next = (this.next + 1) % this.urls.length;
     const wait = backoffMs(this.attempt++);
     this.hooks.onStatus("waiting", wait);
     this.retryTimer = setTimeout(() => this.open(), wait);

@@ -9,6 +9,7 @@ import { Connection } from "./connection.js";
 import { ChatError } from "./errors.js";
 import { applyEvent } from "./events.js";
 import { deviceKey, deviceName } from "./device.js";
+import { endpoints, hostOf } from "./nodes.js";
 
 const HISTORY_PAGE = 40;
 const TYPING_EVERY_MS = 2000;
@@ -25,23 +26,19 @@ export class Session {
     this.lastTyping = new Map();
   }
 
-  wsUrl() {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}/ws`;
-  }
-
   /** Connects and logs in (registering first if `register`); resolves once logged in. */
-  start(username, password, register) {
+  async start(username, password, register) {
     this.credentials = { username, password, register };
+    const urls = await endpoints();
     return new Promise((resolve, reject) => {
       this.firstLogin = { resolve, reject };
-      this.conn = new Connection(this.wsUrl(), {
+      this.conn = new Connection(urls, {
         onReady: (conn) => this.onReady(conn),
         onFrame: (frame) => this.onFrame(frame),
         onStatus: (status) => {
-          // The very first connection failed: say so on the login form
-          // rather than retry behind it.
-          if (status === "waiting" && this.firstLogin) {
+          // No server could be reached for the first login: say so on the
+          // login form rather than retry behind it.
+          if (status === "waiting" && this.firstLogin && this.conn.attempt >= urls.length) {
             const { reject } = this.firstLogin;
             this.firstLogin = null;
             this.end();
@@ -49,6 +46,7 @@ export class Session {
             return;
           }
           this.state.status = status;
+          this.state.node = this.conn?.url ? hostOf(this.conn.url) : null;
           this.state.changed();
         },
       });

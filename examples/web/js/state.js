@@ -57,6 +57,7 @@ export class State {
     this.me = null;
     this.deviceId = null;
     this.status = "stopped"; // connecting | online | waiting | stopped
+    this.node = null; // "host:port" of the server the connection is (or was last) to
     this.syncing = false; // logged in, the backlog not yet through (until CaughtUp)
     this.friends = new Map(); // user -> {user, state, online}
     this.requests = new Map(); // user asking me -> note

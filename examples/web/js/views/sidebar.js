@@ -31,7 +31,7 @@ export function sidebarView(state, actions) {
     "header.me",
     {},
     avatar(state.me ?? "?", state.status === "online"),
-    h("div.me-text", {}, h("strong#me-name", {}, state.me ?? ""), h("span.status#conn-status", { class: statusClass, "data-status": state.status }, statusText)),
+    h("div.me-text", {}, h("strong#me-name", {}, state.me ?? ""), h("span.status#conn-status", { class: statusClass, "data-status": state.status, "data-node": state.node ?? "", title: state.node ? `Server ${state.node}` : "" }, statusText)),
     h("button.icon#menu-button", { type: "button", "aria-label": "Settings", title: "Settings", "data-focus": "menu", onclick: actions.openSettings }, "⚙"),
   );
 
