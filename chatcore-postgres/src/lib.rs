@@ -149,10 +149,12 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user:pass@host/db` or
     /// `host=… dbname=…`) and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let store = PgStore::new(
-            url.parse().map_err(StoreError::backend)?,
-            PgOptions::default(),
-        )?;
+        PgStore::connect_with(url, PgOptions::default()).await
+    }
+
+    /// [`Self::connect`] with a pool of `options.max_connections` and its timeout.
+    pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        let store = PgStore::new(url.parse().map_err(StoreError::backend)?, options)?;
         store.ready().await.map_err(txn::Fail::into_store)?;
         Ok(store)
     }

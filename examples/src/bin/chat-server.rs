@@ -17,6 +17,7 @@ use chatcore::transport::tls;
 use chatcore::transport::ws::{OriginPolicy, WsOptions, WsTransport};
 use chatcore::transport::{join, Transport};
 use chatcore_examples::web::WebPeer;
+use clap::builder::TypedValueParser;
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +85,15 @@ struct Args {
     /// (`host=/var/run/postgresql dbname=chat`).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Most connections to PostgreSQL at once (`--store postgres`). A
+    /// connection is held for one store call (one transaction); calls past
+    /// it wait. Mind the server's `max_connections` across all nodes.
+    #[arg(long, default_value_t = chatcore_postgres::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    database_pool: usize,
+    /// Milliseconds a store call waits for a free PostgreSQL connection (or a
+    /// new one to connect) before it is refused `unavailable`.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    database_timeout_ms: u64,
     /// Run as a node of a cluster whose bus is the NATS server at this URL
     /// (`nats://host:port`; several comma-separated for a NATS cluster). The
     /// nodes share the `--store postgres` database (required) and tell each
@@ -223,7 +233,7 @@ async fn open_store(args: &Args) -> Result<Arc<dyn Store>, Box<dyn std::error::E
         StoreKind::Redb => Arc::new(chatcore_redb::open(&args.data_dir)?),
         StoreKind::Sled => Arc::new(chatcore_sled::open(&args.data_dir)?),
         StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Postgres => Arc::new(open_postgres(args.database_url.as_deref()).await?),
+        StoreKind::Postgres => Arc::new(open_postgres(args).await?),
     })
 }
 
@@ -243,9 +253,9 @@ fn default_node_id(args: &Args) -> String {
 /// database out of reach is an error now, not at the first login. All of it
 /// async: no worker thread waits on the network.
 async fn open_postgres(
-    url: Option<&str>,
+    args: &Args,
 ) -> Result<chatcore_postgres::PgStore, Box<dyn std::error::Error>> {
-    let url = url.ok_or(
+    let url = args.database_url.as_deref().ok_or(
         "--store postgres needs --database-url URL (or DATABASE_URL), e.g. \
          postgres://chat:password@localhost/chat",
     )?;
@@ -253,10 +263,14 @@ async fn open_postgres(
         .parse()
         .map_err(|e| format!("--database-url is not a PostgreSQL URL or connection string: {e}"))?;
     let at = describe(&config);
-    let store = chatcore_postgres::PgStore::connect(url)
+    let options = chatcore_postgres::PgOptions {
+        max_connections: args.database_pool,
+        timeout: Duration::from_millis(args.database_timeout_ms),
+    };
+    let store = chatcore_postgres::PgStore::connect_with(url, options)
         .await
         .map_err(|e| format!("cannot use the PostgreSQL database at {at}: {}", causes(&e)))?;
-    tracing::info!(database = %at, "PostgreSQL store ready");
+    tracing::info!(database = %at, pool = args.database_pool, "PostgreSQL store ready");
     Ok(store)
 }
 
@@ -427,11 +441,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let web = start_web(&args, tls_config.clone()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    // The data directory only where the store keeps its files there.
+    let data_dir = matches!(args.store, StoreKind::Redb | StoreKind::Sled)
+        .then(|| args.data_dir.display().to_string());
     tracing::info!(
         %addr,
         tls = tls_config.is_some(),
         store = ?args.store,
-        data_dir = %args.data_dir.display(),
+        data_dir = data_dir.as_deref().unwrap_or("-"),
         "chat-server listening"
     );
     match tls_config {

@@ -120,7 +120,14 @@ fn chat_on_postgres_survives_a_server_restart() {
     ann.event("disconnected", |_| true);
     assert_eq!(ann.wait_exit().code(), Some(2));
 
-    let server = Server::start(&data, "postgres", &flags);
+    // Back with a pool of one connection: every call waits its turn for it.
+    let one = [&flags[..], &["--database-pool", "1"]].concat();
+    let server = Server::start(&data, "postgres", &one);
+    assert!(
+        server.log_text().contains("pool=1"),
+        "{}",
+        server.log_text()
+    );
     let (mut bob, backlog) = server.login("bob");
     assert_eq!(backlog.len(), 2, "{backlog:?}");
     assert_eq!(backlog[0]["type"], "message");
