@@ -57,8 +57,8 @@ pub const DEFAULT_PREFIX: &str = "chatcore";
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NatsConfig {
-    /// The NATS server: `nats://host:port` (several, comma-separated, for a
-    /// NATS cluster).
+    /// The NATS server: `nats://host:port`; for a NATS cluster several,
+    /// comma-separated, tried in the order given (the nearest first).
     pub url: String,
     /// This node's id, unique among the running nodes.
     pub node_id: String,
@@ -215,7 +215,9 @@ impl NatsBus {
             })
             .subscription_capacity(config.receive_queue.max(1))
             .event_callback(on_event)
-            .connect(config.url.as_str())
+            // The servers in the order given: a node lists its nearest first.
+            .retain_servers_order()
+            .connect(server_list(&config.url))
             .await
             .map_err(|source| NatsError::Connect {
                 url: config.url.clone(),
@@ -244,6 +246,14 @@ impl NatsBus {
             tasks: vec![receiving, publishing],
         })
     }
+}
+
+/// The URLs of a comma-separated list (async-nats takes one URL per string).
+fn server_list(urls: &str) -> Vec<&str> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect()
 }
 
 /// Decodes what arrives and hands the engine the other nodes' messages.

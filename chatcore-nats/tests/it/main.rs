@@ -11,13 +11,18 @@ use chatcore::bus::Bus;
 use chatcore::engine::testkit::cluster::{self, cluster_config, replace_old_config, Cluster};
 use chatcore::engine::ServerConfig;
 use chatcore::store::Store;
-use chatcore_nats::test_server::NatsServer;
+use chatcore_nats::test_server::{NatsCluster, NatsServer};
 use chatcore_nats::{NatsBus, NatsConfig};
 use chatcore_postgres::{PgOptions, PgStore};
 
 /// Node `name`'s bus on `nats`.
 async fn bus(nats: &NatsServer, name: &str) -> Arc<dyn Bus> {
-    let bus = NatsBus::connect(NatsConfig::new(nats.url(), name))
+    bus_at(&nats.url(), name).await
+}
+
+/// Node `name`'s bus on the NATS server(s) at `urls`.
+async fn bus_at(urls: &str, name: &str) -> Arc<dyn Bus> {
+    let bus = NatsBus::connect(NatsConfig::new(urls, name))
         .await
         .expect("connect to the test nats-server");
     Arc::new(bus)
@@ -29,11 +34,21 @@ async fn start(
     nodes: &[&str],
     config: ServerConfig,
 ) -> (Cluster, chatcore_postgres::Config) {
+    let urls = vec![nats.url(); nodes.len()];
+    start_at(&urls, nodes, config).await
+}
+
+/// `nodes` nodes on a fresh database, node `i` on the NATS server(s) `urls[i]`.
+async fn start_at(
+    urls: &[String],
+    nodes: &[&str],
+    config: ServerConfig,
+) -> (Cluster, chatcore_postgres::Config) {
     let database = chatcore_postgres::test_server::fresh_database();
     let mut each = Vec::new();
-    for name in nodes {
+    for (name, urls) in nodes.iter().zip(urls) {
         let store = PgStore::new(database.clone(), PgOptions::default()).expect("a store");
-        each.push((Arc::new(store) as Arc<dyn Store>, bus(nats, name).await));
+        each.push((Arc::new(store) as Arc<dyn Store>, bus_at(urls, name).await));
     }
     (Cluster::start_each(each, config), database)
 }
@@ -109,4 +124,43 @@ async fn messages_sent_while_nats_is_down_arrive_when_it_is_back() {
     )
     .await;
     c.stop().await;
+}
+
+/// A three-member NATS cluster, node `a` on member 0 and `b` on member 1,
+/// each given all three: member 1 dies and stays dead; `b` moves to the next
+/// member it was given, and what was sent meanwhile arrives, then live
+/// delivery goes on.
+#[tokio::test]
+async fn a_node_moves_to_another_nats_member_when_its_own_dies() {
+    let nats = Arc::new(NatsCluster::start(3));
+    let urls = [nats.urls_from(0), nats.urls_from(1)];
+    let (c, _) = start_at(&urls, &["a", "b"], cluster_config()).await;
+    let down = Arc::clone(&nats);
+    cluster::messages_sent_while_a_node_is_cut_off_arrive_when_it_reconnects(
+        &c,
+        || async move {
+            tokio::task::spawn_blocking(move || down.member(1).kill())
+                .await
+                .unwrap();
+        },
+        || async {},
+    )
+    .await;
+    c.stop().await;
+}
+
+/// `NatsConfig::url` as a comma-separated list: a server out of reach first
+/// is passed over for the next.
+#[tokio::test]
+async fn a_list_of_servers_is_tried_in_order() {
+    let nats = NatsServer::start();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let urls = format!("nats://127.0.0.1:{dead}, {}", nats.url());
+    let bus = NatsBus::connect(NatsConfig::new(urls, "a"))
+        .await
+        .expect("the second server of the list");
+    drop(bus);
 }

@@ -1,4 +1,5 @@
-//! Three `chat-server` nodes on one PostgreSQL and one nats-server, real
+//! Three `chat-server` nodes on one PostgreSQL and a three-member NATS
+//! cluster (each node on a member of its own, given all three), real
 //! `chat-client --json` processes spread across them (feature
 //! `cluster-tests`: it starts both services itself, and a missing one fails
 //! it, never skips it).
@@ -8,14 +9,15 @@
 //! then a node is SIGKILLed while messages are being sent to one of its
 //! clients, who moves to another node and gets every acknowledged message
 //! once, and presence settles (the node's user who did not come back goes
-//! offline); then nats-server is restarted, and what was sent while it was
-//! down arrives; then PostgreSQL is restarted: requests meanwhile are
+//! offline); then the NATS member of a node dies (the node moves to another
+//! member) and then the whole NATS cluster is restarted, and what was sent
+//! meanwhile arrives; then PostgreSQL is restarted: requests meanwhile are
 //! refused `unavailable`, and the nodes serve again without a restart.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chatcore_nats::test_server::NatsServer;
+use chatcore_nats::test_server::NatsCluster;
 use serde_json::Value;
 
 use crate::common::{befriend, password, temp_data_dir, JsonClient, Server, TIMEOUT};
@@ -68,14 +70,14 @@ fn message_counts(lines: &[Value]) -> HashMap<u64, usize> {
 fn three_nodes_survive_a_node_the_bus_and_the_database_going_away() {
     let postgres = chatcore_postgres::test_server::Server::own();
     let url = postgres.fresh_database_url();
-    let nats = NatsServer::start();
-    let nats_url = nats.url();
+    let nats = NatsCluster::start(3);
     let dirs: Vec<_> = (0..3).map(|_| temp_data_dir()).collect();
     let mut nodes: Vec<Option<Server>> = dirs
         .iter()
         .enumerate()
         .map(|(i, (_, data))| {
             let node_id = format!("n{}", i + 1);
+            let nats_url = nats.urls_from(i);
             let flags = [
                 "--database-url",
                 url.as_str(),
@@ -173,10 +175,17 @@ fn three_nodes_survive_a_node_the_bus_and_the_database_going_away() {
     settles(&mut cat, "dan", false);
     settles(&mut bob, "ann", true);
 
-    // nats-server restarts: what is sent while it is down arrives after.
-    nats.kill();
+    // Bob's node's NATS member dies: the node moves to another member, and
+    // what cat sends meanwhile reaches bob.
+    nats.member(1).kill();
+    let moving = cat.ok("msg bob sent while n2's NATS member was down");
+    bob.event("message", |v| v["id"] == moving["id"]);
+    nats.member(1).resume();
+
+    // The whole NATS cluster restarts: what is sent while it is down arrives after.
+    nats.kill_all();
     let during = cat.ok("msg bob sent while the bus was down");
-    nats.resume();
+    nats.resume_all();
     bob.event("message", |v| v["id"] == during["id"]);
     let after_bus = bob.ok("msg cat the bus is back");
     cat.event("message", |v| v["id"] == after_bus["id"]);
