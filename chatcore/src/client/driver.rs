@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 
 use super::{ClientError, Pending, Update};
 use crate::protocol::{
-    limits, ClientFrame, DeviceClaim, ErrorCode, Event, ItemId, Request, Response, ServerFrame,
+    limits, ClientFrame, DeviceClaim, ErrorCode, Event, ItemId, Message, Peer, Request, Response,
+    ServerFrame,
 };
 use crate::sync::STREAM_VERSION;
 use crate::transport::{ClientConnection, TransportError};
@@ -100,6 +101,9 @@ enum Kept {
     Login(Request),
     /// A logout: nothing to repeat once it succeeded.
     Logout,
+    /// A page of a room's history the driver asked for itself, to catch the
+    /// room up after a move.
+    RoomHistory(String),
 }
 
 impl Kept {
@@ -134,18 +138,90 @@ impl Outstanding {
     }
 
     /// Hands an answer to whoever waits for it, noting in `link` a login or
-    /// logout that succeeded.
-    fn finish(&mut self, req_id: u32, result: Result<Response, ErrorCode>, link: &mut Link) {
-        let Some((reply, kept)) = self.replies.remove(&req_id) else {
-            return;
-        };
+    /// logout that succeeded. A page of history the driver asked for itself
+    /// is returned, with its room.
+    fn finish(
+        &mut self,
+        req_id: u32,
+        result: Result<Response, ErrorCode>,
+        link: &mut Link,
+    ) -> Option<(String, Result<Response, ErrorCode>)> {
+        let (reply, kept) = self.replies.remove(&req_id)?;
         match (kept, &result) {
             (Kept::Login(request), Ok(response)) => link.logged_in(request, response),
             (Kept::Logout, Ok(Response::Done)) => link.logged_out(),
+            (Kept::RoomHistory(room), _) => return Some((room, result)),
             _ => {}
         }
         if let Some(reply) = reply {
             let _ = reply.send(result.map_err(ClientError::Refused));
+        }
+        None
+    }
+}
+
+/// A room being caught up after a move: the messages its history gave past
+/// `known`, and its live messages held until the history is read.
+struct CatchUp {
+    known: u64,
+    pages: u32,
+    found: Vec<Message>,
+    held: Vec<Message>,
+}
+
+/// Most pages of history (of [`limits::MAX_HISTORY_PAGE`]) read to catch a
+/// room up: past them the oldest of the gap stay in the history.
+const MAX_CATCH_UP_PAGES: u32 = 25;
+
+/// The request for the page of `room`'s history below `before_seq`.
+fn room_history(room: &str, before_seq: Option<u64>) -> Request {
+    Request::History {
+        peer: Peer::Room(room.to_owned()),
+        before_seq,
+        limit: limits::MAX_HISTORY_PAGE,
+    }
+}
+
+impl CatchUp {
+    /// Takes in a page of history (newest first); the seq to read below
+    /// next, if the page did not reach `known`.
+    fn page(&mut self, result: Result<Response, ErrorCode>) -> Option<u64> {
+        let page = match result {
+            Ok(Response::History(page)) => page,
+            // Not a member any more, or the store is away: what was held goes out.
+            _ => return None,
+        };
+        let oldest = page.last().map(|m| m.seq)?;
+        self.found
+            .extend(page.into_iter().filter(|m| m.seq > self.known));
+        (oldest > self.known + 1 && self.pages < MAX_CATCH_UP_PAGES).then(|| {
+            self.pages += 1;
+            oldest
+        })
+    }
+
+    /// The messages to hand over, in seq order, each once.
+    fn done(self) -> Vec<Message> {
+        let known = self.known;
+        let mut all: Vec<Message> = self.found.into_iter().chain(self.held).collect();
+        all.sort_by_key(|m| m.seq);
+        all.dedup_by_key(|m| m.seq);
+        all.retain(|m| m.seq > known);
+        all
+    }
+}
+
+/// Queues an ack of `id` (auto-ack mode), starting the batching timer.
+fn schedule_ack(
+    id: ItemId,
+    to_ack: &mut Vec<ItemId>,
+    ack_due: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    auto_ack: Option<std::time::Duration>,
+) {
+    if let Some(delay) = auto_ack {
+        to_ack.push(id);
+        if ack_due.is_none() && !delay.is_zero() {
+            *ack_due = Some(Box::pin(tokio::time::sleep(delay)));
         }
     }
 }
@@ -185,6 +261,13 @@ pub(super) struct Link {
     handed: Option<u64>,
     /// The newest position the application acked itself (explicit acks).
     app_acked: Option<u64>,
+    /// The newest seq of each room handed to the application since its
+    /// login (reconnecting only): room messages are not stream items, so
+    /// after a move what a room got meanwhile is read from its history.
+    rooms: HashMap<String, u64>,
+    /// Set when a login was repeated on a new connection: its driver catches
+    /// `rooms` up first.
+    pub(super) catch_up_rooms: bool,
     /// The login to repeat on a new connection (reconnecting only): `Login`,
     /// or `LoginDevice` naming the device the server issued.
     pub(super) login: Option<Request>,
@@ -210,6 +293,8 @@ impl Link {
             forwarded: Forwarded::default(),
             handed: None,
             app_acked: None,
+            rooms: HashMap::new(),
+            catch_up_rooms: false,
             login: None,
             resend: Vec::new(),
             ending: Ending::Lost,
@@ -237,17 +322,43 @@ impl Link {
             }),
             _ => return,
         };
-        self.handed = None;
-        self.app_acked = None;
-        self.forwarded = Forwarded::default();
+        self.forget_positions();
     }
 
     /// Logged out, or the login to repeat was refused.
     pub(super) fn logged_out(&mut self) {
         self.login = None;
+        self.forget_positions();
+    }
+
+    /// What a login's view of the stream and rooms was: a new one starts.
+    fn forget_positions(&mut self) {
         self.handed = None;
         self.app_acked = None;
         self.forwarded = Forwarded::default();
+        self.rooms.clear();
+        self.catch_up_rooms = false;
+    }
+
+    /// Hands the application an event with an inbox id unless it had it
+    /// already; whether it has it now (and so may ack it). A room message
+    /// moves the room's handed seq.
+    fn hand_over(&mut self, id: ItemId, event: Event) -> bool {
+        let room = match &event {
+            Event::Message(Message {
+                to: Peer::Room(room),
+                seq,
+                ..
+            }) if self.reconnecting => Some((room.clone(), *seq)),
+            _ => None,
+        };
+        let received = self.seen.contains(id)
+            || (self.events.send(Update::Event(event)).is_ok() && self.seen.insert(id));
+        if let (true, Some((room, seq))) = (received, room) {
+            let handed = self.rooms.entry(room).or_insert(seq);
+            *handed = (*handed).max(seq);
+        }
+        received
     }
 }
 
@@ -271,13 +382,40 @@ pub(super) async fn drive<C: ClientConnection>(
     let mut ending = Ending::Lost;
     let reconnecting = link.reconnecting;
 
-    // The sends in flight when the last connection was lost go first.
+    // Rooms being caught up after a move, by name.
+    let mut catching: HashMap<String, CatchUp> = HashMap::new();
+
+    // The sends in flight when the last connection was lost go first, then
+    // the first page of history of each room the application had messages
+    // of (after a repeated login).
     let resend = std::mem::take(&mut link.resend);
-    if !resend.is_empty() {
-        let mut sent = Ok(());
-        for (request, reply) in resend {
+    let mut first: Vec<(Request, Option<Pending>, Kept)> = resend
+        .into_iter()
+        .map(|(request, reply)| {
             let kept = Kept::of(&request);
-            let req_id = outstanding.start(Some(reply), kept);
+            (request, Some(reply), kept)
+        })
+        .collect();
+    if std::mem::take(&mut link.catch_up_rooms) {
+        for (room, &known) in &link.rooms {
+            let catch_up = CatchUp {
+                known,
+                pages: 1,
+                found: Vec::new(),
+                held: Vec::new(),
+            };
+            catching.insert(room.clone(), catch_up);
+            first.push((
+                room_history(room, None),
+                None,
+                Kept::RoomHistory(room.clone()),
+            ));
+        }
+    }
+    if !first.is_empty() {
+        let mut sent = Ok(());
+        for (request, reply, kept) in first {
+            let req_id = outstanding.start(reply, kept);
             if sent.is_ok() {
                 sent = sink.feed(ClientFrame::Request { req_id, request }).await;
             }
@@ -291,7 +429,30 @@ pub(super) async fn drive<C: ClientConnection>(
         tokio::select! {
             biased;
             frame = stream.next() => match frame {
-                Some(Ok(ServerFrame::Response { req_id, result })) => outstanding.finish(req_id, result, &mut link),
+                Some(Ok(ServerFrame::Response { req_id, result })) => {
+                    // A page of a room's history the driver asked for: the
+                    // next page, or the room is caught up.
+                    let page = outstanding.finish(req_id, result, &mut link);
+                    let next = page.and_then(|(room, result)| {
+                        let below = catching.get_mut(&room)?.page(result);
+                        if below.is_none() {
+                            for message in catching.remove(&room).map(CatchUp::done).unwrap_or_default() {
+                                let id = message.id;
+                                if link.hand_over(id, Event::Message(message)) {
+                                    schedule_ack(id, &mut to_ack, &mut ack_due, auto_ack);
+                                }
+                            }
+                        }
+                        Some((room, below?))
+                    });
+                    if let Some((room, before)) = next {
+                        let req_id = outstanding.start(None, Kept::RoomHistory(room.clone()));
+                        let request = room_history(&room, Some(before));
+                        if sink.send(ClientFrame::Request { req_id, request }).await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 Some(Ok(ServerFrame::Event(Event::Ping))) => {
                     // Heartbeat: answer so the server keeps the connection.
                     let req_id = outstanding.start(None, Kept::Nothing);
@@ -308,21 +469,26 @@ pub(super) async fn drive<C: ClientConnection>(
                         Event::Closing { code } => link.cause = format!("closed by the server: {}", code.as_str()),
                         _ => {}
                     }
-                    match event.inbox_id() {
-                        None => {
+                    match (event.inbox_id(), event) {
+                        // A room being caught up: its live messages wait for its history.
+                        (_, Event::Message(message))
+                            if matches!(&message.to, Peer::Room(room) if catching.contains_key(room)) =>
+                        {
+                            if let Peer::Room(room) = &message.to {
+                                if let Some(catch_up) = catching.get_mut(room) {
+                                    catch_up.held.push(message);
+                                }
+                            }
+                        }
+                        (None, event) => {
                             let _ = link.events.send(Update::Event(event));
                         }
                         // Only what the application was handed is acked (now,
                         // or when it was first forwarded on this connection):
                         // an event no one can receive stays on the server.
-                        Some(id) => {
-                            let received = link.seen.contains(id)
-                                || (link.events.send(Update::Event(event)).is_ok() && link.seen.insert(id));
-                            if let (true, Some(delay)) = (received, auto_ack) {
-                                to_ack.push(id);
-                                if ack_due.is_none() && !delay.is_zero() {
-                                    ack_due = Some(Box::pin(tokio::time::sleep(delay)));
-                                }
+                        (Some(id), event) => {
+                            if link.hand_over(id, event) {
+                                schedule_ack(id, &mut to_ack, &mut ack_due, auto_ack);
                             }
                         }
                     }
@@ -530,4 +696,74 @@ where
         sink.feed(frame).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Body;
+
+    fn message(seq: u64) -> Message {
+        Message {
+            id: 1000 + seq,
+            seq,
+            from: "bob".into(),
+            to: Peer::Room("lobby".into()),
+            body: Body::Text(format!("m{seq}")),
+            ts: 0,
+        }
+    }
+
+    /// A page of history, newest first.
+    fn page(seqs: std::ops::RangeInclusive<u64>) -> Result<Response, ErrorCode> {
+        Ok(Response::History(seqs.rev().map(message).collect()))
+    }
+
+    fn catch_up(known: u64) -> CatchUp {
+        CatchUp {
+            known,
+            pages: 1,
+            found: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn seqs(messages: &[Message]) -> Vec<u64> {
+        messages.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_catch_up_pages_down_to_what_was_known_and_merges_what_was_held() {
+        let mut c = catch_up(10);
+        // Live ones held meanwhile, one of them also in the history.
+        c.held.push(message(31));
+        c.held.push(message(30));
+        assert_eq!(c.page(page(21..=30)), Some(21), "not down to 11 yet");
+        assert_eq!(c.page(page(9..=20)), None, "reached 10");
+        assert_eq!(seqs(&c.done()), (11..=31).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_refused_or_empty_page_hands_over_what_was_held() {
+        let mut c = catch_up(5);
+        c.held.push(message(7));
+        assert_eq!(c.page(Err(ErrorCode::NotRoomMember)), None);
+        assert_eq!(seqs(&c.done()), [7]);
+        let mut c = catch_up(5);
+        assert_eq!(c.page(Ok(Response::History(Vec::new()))), None);
+        assert!(c.done().is_empty());
+    }
+
+    #[test]
+    fn a_catch_up_stops_after_its_most_pages() {
+        let mut c = catch_up(0);
+        let mut below = 100_000;
+        let mut pages = 1;
+        while let Some(next) = c.page(page(below - 200..=below - 1)) {
+            below = next;
+            pages += 1;
+        }
+        assert_eq!(pages, MAX_CATCH_UP_PAGES);
+        assert_eq!(c.done().len(), 200 * MAX_CATCH_UP_PAGES as usize);
+    }
 }

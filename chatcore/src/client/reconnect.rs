@@ -31,9 +31,13 @@
 //! row. The server name and protocol version a [`Client`] reports are the
 //! first connection's.
 //!
-//! Room messages are not stream items: those sent while the client was
-//! moving are not replayed. The login's `RoomUnread` names the rooms with
-//! messages none of the user's devices received; their history has them.
+//! Room messages are not stream items: the server does not replay them.
+//! For each room it handed the application a message of since the login,
+//! the new connection first reads the room's history down to that message
+//! (at most 25 pages of 200), holding the room's live messages meanwhile,
+//! and hands over what the room got meanwhile, in order, each once. Rooms
+//! it had no message of are not read: the login's `RoomUnread` names the
+//! rooms with messages none of the user's devices received.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -365,6 +369,8 @@ where
                 match tried {
                     Ok((next, _, next_version, refused)) => {
                         tracing::info!(%addr, "reconnected");
+                        // Logged in again: the rooms' messages meanwhile are read first.
+                        link.catch_up_rooms = link.login.is_some();
                         let _ = link.events.send(Update::Reconnected { addr: addr.clone() });
                         if let Some(code) = refused {
                             let _ = link.events.send(Update::LoginRefused { code });

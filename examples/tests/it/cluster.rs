@@ -57,10 +57,13 @@ fn settles(client: &mut JsonClient, user: &str, online: bool) {
     }
 }
 
-/// How many times each message id appears among `lines`.
+/// How many times each message id (1:1 or room) appears among `lines`.
 fn message_counts(lines: &[Value]) -> HashMap<u64, usize> {
     let mut counts = HashMap::new();
-    for line in lines.iter().filter(|v| v["type"] == "message") {
+    let messages = lines
+        .iter()
+        .filter(|v| v["type"] == "message" || v["type"] == "room_message");
+    for line in messages {
         *counts.entry(line["id"].as_u64().expect("id")).or_default() += 1;
     }
     counts
@@ -155,6 +158,12 @@ fn three_nodes_survive_a_node_the_bus_and_the_database_going_away() {
         bob.send(&format!("msg ann burst {i}"));
     }
     nodes[0].take().expect("n1").kill();
+    // Cat writes to the room meanwhile: room messages are not replayed by
+    // the server; ann's client reads them from the room's history.
+    let mut in_room = Vec::new();
+    for i in 0..3 {
+        in_room.push(cat.ok(&format!("say lobby while n1 is gone {i}"))["id"].clone());
+    }
     let mut burst = Vec::new();
     for i in 0..20 {
         let text = format!("burst {i}");
@@ -168,6 +177,9 @@ fn three_nodes_survive_a_node_the_bus_and_the_database_going_away() {
     ann.event("reconnected", |v| v["addr"] == addrs[1].as_str());
     for id in &burst {
         ann.event("message", |v| v["id"] == *id);
+    }
+    for id in &in_room {
+        ann.event("room_message", |v| v["id"] == *id);
     }
     assert_eq!(dan.wait_exit().code(), Some(2), "dan had only n1");
     // Ann is online again, on n2; dan, whose node died, goes offline.
@@ -219,7 +231,7 @@ fn three_nodes_survive_a_node_the_bus_and_the_database_going_away() {
         assert!(twice.is_empty(), "{name} got messages twice: {twice:?}");
     }
     let ann_counts = message_counts(&ann.read_so_far());
-    for id in &burst {
+    for id in burst.iter().chain(&in_room) {
         assert_eq!(ann_counts.get(&id.as_u64().expect("id")), Some(&1), "{id}");
     }
     for client in [ann, bob, cat] {

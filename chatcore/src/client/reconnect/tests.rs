@@ -513,3 +513,82 @@ async fn it_gives_up_after_max_attempts_and_waiting_requests_fail() {
     // The first connection, then three attempts in turn.
     assert_eq!(dialer.lock().unwrap().1, ["one", "two", "one", "two"]);
 }
+
+/// The room's messages handed to the application, as (seq, text), until `n`.
+async fn room_texts(events: &mut Events, room: &str, n: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        if let Update::Event(Event::Message(m)) = next_update(events).await {
+            if let (Peer::Room(r), Body::Text(text)) = (&m.to, &m.body) {
+                if r == room {
+                    got.push((m.seq, text.clone()));
+                }
+            }
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn room_messages_sent_while_moving_are_read_from_history_in_order_once() {
+    let store = Arc::new(MemoryStore::new());
+    let mut nodes: Vec<Node> = (0..2).map(|_| Node::start(store.clone())).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    // Attempts wait at the gate while it is shut: ann stays away while bob
+    // writes to the room.
+    let (gate, gate_rx) = tokio::sync::watch::channel(true);
+    let dial = move |addr: String| {
+        let mut open = gate_rx.clone();
+        async move {
+            let _ = open.wait_for(|open| *open).await;
+            tcp::connect(addr).await
+        }
+    };
+    let (ann, mut events) = Reconnecting::new(addrs.clone(), dial)
+        .backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    ann.register("ann", "ann-password").await.unwrap();
+    ann.register("bob", "bob-password").await.unwrap();
+    ann.login("ann", "ann-password").await.unwrap();
+    let (bob, _bob_events) = Client::connect(tcp::connect(&addrs[0]).await.unwrap())
+        .await
+        .unwrap();
+    bob.login("bob", "bob-password").await.unwrap();
+    bob.create_room("lobby").await.unwrap();
+    ann.join_room("lobby").await.unwrap();
+    bob.say("lobby", "r0").await.unwrap();
+    assert_eq!(
+        room_texts(&mut events, "lobby", 1).await,
+        [(1, "r0".to_string())]
+    );
+
+    // The first node dies with ann away; bob writes on the second meanwhile.
+    gate.send_replace(false);
+    nodes[0].kill();
+    let (bob, _bob_events) = Client::connect(tcp::connect(&addrs[1]).await.unwrap())
+        .await
+        .unwrap();
+    bob.login("bob", "bob-password").await.unwrap();
+    for i in 1..=5 {
+        bob.say("lobby", &format!("r{i}")).await.unwrap();
+    }
+    gate.send_replace(true);
+    loop {
+        if let Update::Reconnected { addr } = next_update(&mut events).await {
+            assert_eq!(addr, addrs[1]);
+            break;
+        }
+    }
+    // A live one after: it comes after those of the history, and none twice.
+    bob.say("lobby", "r6").await.unwrap();
+    let got = room_texts(&mut events, "lobby", 6).await;
+    let want: Vec<(u64, String)> = (1..=6).map(|i| (i + 1, format!("r{i}"))).collect();
+    assert_eq!(got, want);
+    bob.say("lobby", "r7").await.unwrap();
+    assert_eq!(
+        room_texts(&mut events, "lobby", 1).await,
+        [(8, "r7".to_string())]
+    );
+}
