@@ -211,6 +211,25 @@ impl CatchUp {
     }
 }
 
+/// Holds a live message of a room being caught up (it waits for the room's
+/// history); any other event is given back.
+fn hold_if_catching_up(catching: &mut HashMap<String, CatchUp>, event: Event) -> Option<Event> {
+    let Event::Message(message) = event else {
+        return Some(event);
+    };
+    let catch_up = match &message.to {
+        Peer::Room(room) => catching.get_mut(room),
+        Peer::User(_) => None,
+    };
+    match catch_up {
+        Some(catch_up) => {
+            catch_up.held.push(message);
+            None
+        }
+        None => Some(Event::Message(message)),
+    }
+}
+
 /// Queues an ack of `id` (auto-ack mode), starting the batching timer.
 fn schedule_ack(
     id: ItemId,
@@ -469,26 +488,18 @@ pub(super) async fn drive<C: ClientConnection>(
                         Event::Closing { code } => link.cause = format!("closed by the server: {}", code.as_str()),
                         _ => {}
                     }
-                    match (event.inbox_id(), event) {
-                        // A room being caught up: its live messages wait for its history.
-                        (_, Event::Message(message))
-                            if matches!(&message.to, Peer::Room(room) if catching.contains_key(room)) =>
-                        {
-                            if let Peer::Room(room) = &message.to {
-                                if let Some(catch_up) = catching.get_mut(room) {
-                                    catch_up.held.push(message);
-                                }
+                    if let Some(event) = hold_if_catching_up(&mut catching, event) {
+                        match event.inbox_id() {
+                            None => {
+                                let _ = link.events.send(Update::Event(event));
                             }
-                        }
-                        (None, event) => {
-                            let _ = link.events.send(Update::Event(event));
-                        }
-                        // Only what the application was handed is acked (now,
-                        // or when it was first forwarded on this connection):
-                        // an event no one can receive stays on the server.
-                        (Some(id), event) => {
-                            if link.hand_over(id, event) {
-                                schedule_ack(id, &mut to_ack, &mut ack_due, auto_ack);
+                            // Only what the application was handed is acked (now,
+                            // or when it was first forwarded on this connection):
+                            // an event no one can receive stays on the server.
+                            Some(id) => {
+                                if link.hand_over(id, event) {
+                                    schedule_ack(id, &mut to_ack, &mut ack_due, auto_ack);
+                                }
                             }
                         }
                     }

@@ -70,8 +70,9 @@ struct Args {
     web_allow_origin: Vec<String>,
     /// Another node's web port as browsers reach it (`http://host:port`,
     /// `https://…`): a page served here moves to one of these when this node
-    /// goes away, and pages served there may open WebSockets here. Give each
-    /// node the others. Repeatable, or comma-separated.
+    /// goes away, and pages served there may open WebSockets here. Give
+    /// every node the same list (a page skips its own node). Repeatable, or
+    /// comma-separated.
     #[arg(long, value_name = "URL", value_delimiter = ',', value_parser = WebPeer::parse)]
     web_peer: Vec<WebPeer>,
     /// Storage backend.

@@ -1,9 +1,10 @@
 // One WebSocket to the server at a time, speaking chatcore.json.v1: the hello,
 // requests matched to their answers by req_id, heartbeat answers, batched
-// acks, and reconnection with exponential backoff, each attempt to the next of
-// the servers it was given (a cluster's nodes: any of them serves the page). What a connection is for
-// (logging in, what to do with items and events) is the session's business:
-// it gets `onReady` after each hello and `onFrame` for every item and event.
+// acks, and reconnection with exponential backoff, each attempt to the next
+// of the servers it was given (a cluster's nodes: any of them serves the
+// page). What a connection is for (logging in, what to do with items and
+// events) is the session's business: it gets `onReady` after each hello and
+// `onFrame` for every item and event.
 
 import * as P from "./protocol.js";
 import { ChatError } from "./errors.js";
