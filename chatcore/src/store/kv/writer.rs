@@ -251,10 +251,14 @@ pub(super) fn write_loop<B: KvBackend>(
             return;
         }
     };
+    // How many keys the last group wrote.
+    let mut last_keys = 0;
     while let Ok(first) = jobs.recv() {
         // A fresh map each group: one kept at the size of the largest group
         // costs every later (mostly small) group a walk over all its slots.
-        let mut group = Group::default();
+        // Sized as the last one was: under load the next is much the same,
+        // and growing it step by step rehashed every key several times.
+        let mut group = Group::with_capacity(last_keys);
         // The memtable is read before the snapshot is taken: a checkpoint that
         // finishes in between is then in the snapshot.
         let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
@@ -317,6 +321,7 @@ pub(super) fn write_loop<B: KvBackend>(
                 },
             );
         }
+        last_keys = group.len();
         let outcome = if group.is_empty() {
             Ok(())
         } else if let Some(failed) = failure.get() {
