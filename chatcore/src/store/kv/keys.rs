@@ -76,8 +76,13 @@ pub fn name(lowercase: &str) -> Vec<u8> {
     k.extend_from_slice(lowercase.as_bytes());
     k
 }
+/// The first byte of every [`link`] key.
+pub const LINK: u8 = b'l';
+/// The first byte of every [`unread`] key.
+pub const UNREAD: u8 = b'N';
+
 pub fn link(owner: UserId, other: UserId) -> Vec<u8> {
-    key(b'l', None, &[owner.0, other.0])
+    key(LINK, None, &[owner.0, other.0])
 }
 pub fn links_of(owner: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'l', None, &[owner.0])
@@ -131,7 +136,7 @@ pub fn read_mark(reader: UserId, kind: u64, id: u64) -> Vec<u8> {
 /// `user` may have unread messages from `sender` (set by a message, cleared
 /// by a read mark past the newest).
 pub fn unread(user: UserId, sender: UserId) -> Vec<u8> {
-    key(b'N', None, &[user.0, sender.0])
+    key(UNREAD, None, &[user.0, sender.0])
 }
 pub fn unread_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'N', None, &[user.0])

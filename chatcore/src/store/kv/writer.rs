@@ -56,6 +56,8 @@ pub(super) struct Txn<'a> {
     cache: Option<&'a BackendCache>,
     /// Which idempotency records may exist.
     sends: &'a mut SendFilter,
+    /// The committed values of records read again and again.
+    hot: &'a HotReads,
 }
 
 impl Reader for Txn<'_> {
@@ -64,6 +66,21 @@ impl Reader for Txn<'_> {
         if let Some(write) = self.group.get(&mem_key) {
             return Ok(write.value.clone());
         }
+        if !HotReads::holds(key) {
+            return self.committed(key, mem_key);
+        }
+        if let Some(value) = self.hot.get(&mem_key) {
+            return Ok(value);
+        }
+        let value = self.committed(key, mem_key.clone())?;
+        self.hot.keep(mem_key, value.clone());
+        Ok(value)
+    }
+}
+
+impl Txn<'_> {
+    /// What is committed under `key` (the memtable over the backend).
+    fn committed(&self, key: &[u8], mem_key: MemKey) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(memtable) = self.memtable else {
             return self.snapshot.get(key);
         };
@@ -74,6 +91,45 @@ impl Reader for Txn<'_> {
             Some(cache) => cache.get_or_read(mem_key, || self.snapshot.get(key)),
             None => self.snapshot.get(key),
         }
+    }
+}
+
+/// The committed values of the records every send reads and that change
+/// seldom: the link between sender and recipient and the recipient's note
+/// of unread messages from the sender. Each is otherwise a walk down the
+/// memtable's B-tree (some 100 000 keys late in a period) and, when it is not
+/// there, the backend's. The writer is the only one to change what is
+/// committed, always through [`Txn::write`], which has this forget the key;
+/// and it takes only what a read found committed (not a group's write,
+/// which a failed job may take back). So what it holds is what is committed.
+#[derive(Default)]
+pub(super) struct HotReads {
+    entries: std::cell::RefCell<HashMap<MemKey, Option<Vec<u8>>, foldhash::fast::RandomState>>,
+}
+
+impl HotReads {
+    /// Most entries: a cache that fills up starts again.
+    const CAPACITY: usize = 8192;
+
+    /// Whether `key` is one it keeps: a link or an unread note.
+    fn holds(key: &[u8]) -> bool {
+        matches!(key.first(), Some(&(keys::LINK | keys::UNREAD)))
+    }
+
+    fn get(&self, key: &MemKey) -> Option<Option<Vec<u8>>> {
+        self.entries.borrow().get(key).cloned()
+    }
+
+    fn keep(&self, key: MemKey, value: Option<Vec<u8>>) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+
+    fn forget(&self, key: &MemKey) {
+        self.entries.borrow_mut().remove(key);
     }
 }
 
@@ -123,7 +179,12 @@ impl BackendCache {
 
 impl Txn<'_> {
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
-        match self.group.entry(MemKey::from(key)) {
+        let hot = HotReads::holds(&key);
+        let key = MemKey::from(key);
+        if hot {
+            self.hot.forget(&key);
+        }
+        match self.group.entry(key) {
             Slot::Occupied(mut entry) => {
                 // A key created earlier in the group stays new whatever follows.
                 let fresh = fresh || entry.get().fresh;
@@ -243,6 +304,7 @@ pub(super) fn write_loop<B: KvBackend>(
     // Kept across groups: growing fresh ones every group faults in fresh pages.
     let (mut completions, mut undo) = (Vec::new(), Vec::new());
     let cache = BackendCache::default();
+    let hot = HotReads::default();
     let load_sends = |memtable: Option<&Memtable>| SendFilter::load(backend, memtable);
     let mut sends = match load_sends(None) {
         Ok(sends) => sends,
@@ -294,6 +356,7 @@ pub(super) fn write_loop<B: KvBackend>(
                 next_id: &mut next_id,
                 cache: unchecked.is_some().then_some(&cache),
                 sends: &mut sends,
+                hot: &hot,
             };
             // A panicking job must not take the writer (and every later caller) down.
             match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
@@ -397,6 +460,7 @@ mod tests {
             next_id: &mut next_id,
             cache: None,
             sends: &mut SendFilter::empty(),
+            hot: &HotReads::default(),
         };
         txn.put_created(b"inbox".to_vec(), &1u8);
         txn.put_u64(b"count".to_vec(), 1);
@@ -430,6 +494,65 @@ mod tests {
             .collect();
         assert_eq!(after, before);
         assert!(txn.undo.is_empty());
+    }
+
+    /// A hot record read once is answered from memory after, until a write
+    /// changes it: a job's write (even one taken back) makes the next read
+    /// find what is committed, and a committed change is read as changed.
+    #[test]
+    fn hot_reads_follow_writes_and_rollbacks() {
+        use crate::store::UserId;
+        let backend = MemoryBackend::new();
+        let key = keys::link(UserId(1), UserId(2));
+        let value = |v: &[u8]| Some(v.to_vec());
+        backend
+            .commit(super::super::WriteBatch::from([(
+                key.clone(),
+                value(b"one"),
+            )]))
+            .unwrap();
+        let hot = HotReads::default();
+        let mut group = Group::default();
+        {
+            let snapshot = backend.snapshot().unwrap();
+            let (mut undo, mut next_id) = (Vec::new(), 1);
+            let mut txn = Txn {
+                snapshot: &*snapshot,
+                memtable: None,
+                group: &mut group,
+                undo: &mut undo,
+                next_id: &mut next_id,
+                cache: None,
+                sends: &mut SendFilter::empty(),
+                hot: &hot,
+            };
+            assert_eq!(txn.raw(&key).unwrap(), value(b"one"));
+            assert_eq!(hot.get(&MemKey::new(&key)), Some(value(b"one")));
+            txn.put_raw(key.clone(), b"two".to_vec());
+            assert_eq!(txn.raw(&key).unwrap(), value(b"two"));
+            txn.rollback();
+            assert_eq!(txn.raw(&key).unwrap(), value(b"one"));
+            txn.undo.clear();
+            txn.put_raw(key.clone(), b"three".to_vec());
+            assert_eq!(hot.get(&MemKey::new(&key)), None, "a write forgets");
+        }
+        let batch = group.into_sorted().into_iter();
+        backend
+            .commit(batch.map(|(k, w)| (k.into_vec(), w.value)).collect())
+            .unwrap();
+        let snapshot = backend.snapshot().unwrap();
+        let (mut group, mut undo, mut next_id) = (Group::default(), Vec::new(), 1);
+        let txn = Txn {
+            snapshot: &*snapshot,
+            memtable: None,
+            group: &mut group,
+            undo: &mut undo,
+            next_id: &mut next_id,
+            cache: None,
+            sends: &mut SendFilter::empty(),
+            hot: &hot,
+        };
+        assert_eq!(txn.raw(&key).unwrap(), value(b"three"));
     }
 
     /// Ids survive a reopen even though the writer keeps the counter in memory.
