@@ -94,14 +94,19 @@ impl Txn<'_> {
     }
 }
 
-/// The committed values of the records every send reads and that change
-/// seldom: the link between sender and recipient and the recipient's note
-/// of unread messages from the sender. Each is otherwise a walk down the
-/// memtable's B-tree (some 100 000 keys late in a period) and, when it is not
-/// there, the backend's. The writer is the only one to change what is
-/// committed, always through [`Txn::write`], which has this forget the key;
-/// and it takes only what a read found committed (not a group's write,
-/// which a failed job may take back). So what it holds is what is committed.
+/// The committed values of the records a relayed message reads: the link
+/// between sender and recipient, the recipient's note of unread messages
+/// from the sender, the conversation's last seq, both users' stream records,
+/// the stream items an ack passes, the device's cursor and the delivered
+/// mark. Each is otherwise a walk down the memtable's B-tree (some 100 000
+/// keys late in a period) and, when it is not there, the backend's.
+///
+/// The writer is the only one to change what is committed, always through a
+/// group commit: just before one, the group's writes to these keys are put
+/// here ([`committing`](Self::committing)), and a commit that fails empties
+/// it. Otherwise it takes only what a read found committed (never a group's
+/// write, which a failed job may take back). So what it holds is what is
+/// committed.
 #[derive(Default)]
 pub(super) struct HotReads {
     entries: std::cell::RefCell<HashMap<MemKey, Option<Vec<u8>>, foldhash::fast::RandomState>>,
@@ -111,9 +116,20 @@ impl HotReads {
     /// Most entries: a cache that fills up starts again.
     const CAPACITY: usize = 8192;
 
-    /// Whether `key` is one it keeps: a link or an unread note.
+    /// Whether `key` is one it keeps.
     fn holds(key: &[u8]) -> bool {
-        matches!(key.first(), Some(&(keys::LINK | keys::UNREAD)))
+        matches!(
+            key.first(),
+            Some(
+                &(keys::LINK
+                    | keys::UNREAD
+                    | keys::LAST_SEQ
+                    | keys::STREAM
+                    | keys::STREAM_ITEM
+                    | keys::CURSOR
+                    | keys::DELIVERED_MARK)
+            )
+        )
     }
 
     fn get(&self, key: &MemKey) -> Option<Option<Vec<u8>>> {
@@ -128,8 +144,32 @@ impl HotReads {
         entries.insert(key, value);
     }
 
-    fn forget(&self, key: &MemKey) {
-        self.entries.borrow_mut().remove(key);
+    /// `group` is about to be committed: what it writes to the keys kept
+    /// here becomes what is committed (a delete is forgotten rather than
+    /// kept: stream items are deleted once passed, and never read again).
+    fn committing(&self, group: &Group) {
+        let mut entries = self.entries.borrow_mut();
+        for (key, write) in group.iter() {
+            if !Self::holds(key.as_slice()) {
+                continue;
+            }
+            match &write.value {
+                Some(value) => {
+                    if entries.len() >= Self::CAPACITY {
+                        entries.clear();
+                    }
+                    entries.insert(key.clone(), Some(value.clone()));
+                }
+                None => {
+                    entries.remove(key);
+                }
+            }
+        }
+    }
+
+    /// A commit failed: what is committed is no longer known.
+    fn clear(&self) {
+        self.entries.borrow_mut().clear();
     }
 }
 
@@ -179,12 +219,7 @@ impl BackendCache {
 
 impl Txn<'_> {
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
-        let hot = HotReads::holds(&key);
-        let key = MemKey::from(key);
-        if hot {
-            self.hot.forget(&key);
-        }
-        match self.group.entry(key) {
+        match self.group.entry(MemKey::from(key)) {
             Slot::Occupied(mut entry) => {
                 // A key created earlier in the group stays new whatever follows.
                 let fresh = fresh || entry.get().fresh;
@@ -390,6 +425,7 @@ pub(super) fn write_loop<B: KvBackend>(
         } else if let Some(failed) = failure.get() {
             Err(failed)
         } else {
+            hot.committing(&group);
             match &mut log {
                 None => commit_caught(|| {
                     // In key order: the batch is an ordered map, built at
@@ -400,7 +436,10 @@ pub(super) fn write_loop<B: KvBackend>(
                 }),
                 Some(log) => log.commit(&mut group),
             }
-            .map_err(|e| failure.fail(e))
+            .map_err(|e| {
+                hot.clear();
+                failure.fail(e)
+            })
         };
         for completion in completions.drain(..) {
             completion(outcome.as_ref().err());
@@ -534,8 +573,15 @@ mod tests {
             assert_eq!(txn.raw(&key).unwrap(), value(b"one"));
             txn.undo.clear();
             txn.put_raw(key.clone(), b"three".to_vec());
-            assert_eq!(hot.get(&MemKey::new(&key)), None, "a write forgets");
+            assert_eq!(txn.raw(&key).unwrap(), value(b"three"));
+            assert_eq!(
+                hot.get(&MemKey::new(&key)),
+                Some(value(b"one")),
+                "what is committed, until the commit"
+            );
         }
+        hot.committing(&group);
+        assert_eq!(hot.get(&MemKey::new(&key)), Some(value(b"three")));
         let batch = group.into_sorted().into_iter();
         backend
             .commit(batch.map(|(k, w)| (k.into_vec(), w.value)).collect())
