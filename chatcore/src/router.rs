@@ -14,7 +14,9 @@ use crate::sync::{understood, Outgoing, StreamSync, STREAM_VERSION};
 
 const SHARDS: usize = 64;
 
-type Shard = RwLock<HashMap<UserId, Vec<SessionHandle>>>;
+/// Hashed with foldhash (seeded per map): every delivery looks its recipient
+/// up, and SipHash cost several times the lookup itself.
+type Shard = RwLock<HashMap<UserId, Vec<SessionHandle>, foldhash::fast::RandomState>>;
 
 /// How to reach one live, authenticated session.
 #[derive(Debug, Clone)]

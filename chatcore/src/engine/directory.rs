@@ -12,6 +12,7 @@
 //! no invalidation happened since it began, so a fill racing with a change can
 //! never leave the older value behind.
 
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,10 @@ struct Cache<K, V> {
 #[derive(Debug)]
 struct Entries<K, V> {
     generation: u64,
-    map: HashMap<K, V>,
+    /// Hashed with foldhash, seeded per map (clients choose names): each
+    /// send looks up a name and two links, and SipHash cost more than the
+    /// rest of the lookup.
+    map: HashMap<K, V, foldhash::fast::RandomState>,
 }
 
 impl<K: Hash + Eq, V: Clone> Cache<K, V> {
@@ -42,13 +46,17 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         Self {
             inner: Mutex::new(Entries {
                 generation: 0,
-                map: HashMap::new(),
+                map: HashMap::default(),
             }),
         }
     }
 
     /// The cached value, or the generation a fill must begin in.
-    fn get(&self, key: &K) -> Result<V, u64> {
+    fn get<Q>(&self, key: &Q) -> Result<V, u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = self.inner.lock().expect("directory lock");
         inner.map.get(key).cloned().ok_or(inner.generation)
     }
@@ -82,19 +90,34 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         }
     }
 
-    /// A cached value, or one read by `load` and filled in.
-    async fn get_or_load<F>(&self, key: K, load: F) -> Result<V, StoreError>
+    /// A cached value, or one read by `load` and filled in (`load` is called
+    /// only on a miss: making the store's future allocates).
+    async fn get_or_load<F, L>(&self, key: K, load: L) -> Result<V, StoreError>
     where
+        L: FnOnce() -> F,
         F: std::future::Future<Output = Result<V, StoreError>>,
     {
         match self.get(&key) {
             Ok(value) => Ok(value),
             Err(generation) => {
-                let value = load.await?;
+                let value = load().await?;
                 self.fill(key, value.clone(), generation);
                 Ok(value)
             }
         }
+    }
+}
+
+/// `name` in lower case (the caches' key), without a copy when it is
+/// already: ASCII without capitals lowercases to itself.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(name.to_lowercase())
     }
 }
 
@@ -120,16 +143,17 @@ impl Default for Directory {
 impl Directory {
     /// The user named `name` (any case), if there is one.
     pub async fn user(&self, store: &dyn Store, name: &str) -> Result<Option<User>, StoreError> {
-        let key = name.to_lowercase();
+        let key = lowercase(name);
         // A miss is not cached: the name may be registered any moment.
-        let generation = match self.users.get(&key) {
+        let generation = match self.users.get(&*key) {
             Ok(user) => return Ok(Some(user)),
             Err(generation) => generation,
         };
         let Some(account) = store.account_by_name(name).await? else {
             return Ok(None);
         };
-        self.users.fill(key, account.user.clone(), generation);
+        self.users
+            .fill(key.into_owned(), account.user.clone(), generation);
         Ok(Some(account.user))
     }
 
@@ -141,7 +165,7 @@ impl Directory {
         other: UserId,
     ) -> Result<Link, StoreError> {
         self.links
-            .get_or_load((owner, other), store.link(owner, other))
+            .get_or_load((owner, other), || store.link(owner, other))
             .await
     }
 
@@ -152,15 +176,15 @@ impl Directory {
 
     /// The room named `name` (any case), if there is one.
     pub async fn room(&self, store: &dyn Store, name: &str) -> Result<Option<Room>, StoreError> {
-        let key = name.to_lowercase();
-        let generation = match self.rooms.get(&key) {
+        let key = lowercase(name);
+        let generation = match self.rooms.get(&*key) {
             Ok(room) => return Ok(Some(room)),
             Err(generation) => generation,
         };
         let Some(room) = store.room_by_name(name).await? else {
             return Ok(None);
         };
-        self.rooms.fill(key, room.clone(), generation);
+        self.rooms.fill(key.into_owned(), room.clone(), generation);
         Ok(Some(room))
     }
 
@@ -171,7 +195,9 @@ impl Directory {
         room: RoomId,
     ) -> Result<Arc<[User]>, StoreError> {
         self.members
-            .get_or_load(room, async { Ok(store.room_members(room).await?.into()) })
+            .get_or_load(room, || async {
+                Ok(store.room_members(room).await?.into())
+            })
             .await
     }
 
@@ -226,5 +252,24 @@ mod tests {
         }
         cache.fill(0, 99, stale);
         assert_ne!(cache.get(&0), Ok(99));
+    }
+
+    /// The cache key is the name in lower case whichever way it is made.
+    #[test]
+    fn lowercase_borrows_only_what_is_lower_case_already() {
+        for name in [
+            "ann",
+            "Ann",
+            "ANN_2",
+            "Ärger",
+            "straße",
+            "ǅemal",
+            "İstanbul",
+            "",
+        ] {
+            assert_eq!(lowercase(name), name.to_lowercase(), "{name}");
+        }
+        assert!(matches!(lowercase("ann-2_x"), Cow::Borrowed(_)));
+        assert!(matches!(lowercase("Ann"), Cow::Owned(_)));
     }
 }

@@ -74,10 +74,7 @@ pub fn encode_frame<T: Serialize>(
 ) -> Result<(), CodecError> {
     let start = dst.len();
     dst.put_u32(0);
-    // Serialize straight into `dst`; postcard's io flavor needs an owned writer.
-    let mut writer = std::mem::take(dst).writer();
-    let result = postcard::to_io(frame, &mut writer).map(drop);
-    *dst = writer.into_inner();
+    let result = postcard::serialize_with_flavor(frame, Extend(dst));
     let len = dst.len() - start - LEN_PREFIX;
     if let Err(e) = result {
         dst.truncate(start);
@@ -89,6 +86,29 @@ pub fn encode_frame<T: Serialize>(
     }
     dst[start..start + LEN_PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(())
+}
+
+/// Serializes straight into a `BytesMut`. A frame is a dozen short pieces
+/// (varints, tags, strings); through postcard's `io` flavor each went through
+/// `io::Write::write_all` and a `put_slice` call.
+struct Extend<'a>(&'a mut BytesMut);
+
+impl postcard::ser_flavors::Flavor for Extend<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.put_u8(byte);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Takes one whole frame off the front of `src`.

@@ -86,8 +86,18 @@ impl<V> VacantSlot<'_, V> {
 }
 
 impl<V> KeyMap<V> {
+    /// An empty map with room for `keys` keys.
+    pub(super) fn with_capacity(keys: usize) -> Self {
+        KeyMap {
+            map: HashMap::with_capacity_and_hasher(keys, Hasher::default()),
+            order: Mutex::new(Order {
+                sorted: BTreeSet::new(),
+                unsorted: VecDeque::with_capacity(keys),
+            }),
+        }
+    }
+
     /// How many keys it holds.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.map.len()
     }

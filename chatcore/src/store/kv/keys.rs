@@ -76,8 +76,23 @@ pub fn name(lowercase: &str) -> Vec<u8> {
     k.extend_from_slice(lowercase.as_bytes());
     k
 }
+/// The first byte of every [`link`] key.
+pub const LINK: u8 = b'l';
+/// The first byte of every [`unread`] key.
+pub const UNREAD: u8 = b'N';
+/// The first byte of every [`last_seq`] key.
+pub const LAST_SEQ: u8 = b's';
+/// The first byte of every [`stream`] key.
+pub const STREAM: u8 = b'W';
+/// The first byte of every [`stream_item`] key.
+pub const STREAM_ITEM: u8 = b'w';
+/// The first byte of every [`cursor`] key.
+pub const CURSOR: u8 = b'v';
+/// The first byte of every [`delivered_mark`] key.
+pub const DELIVERED_MARK: u8 = b'M';
+
 pub fn link(owner: UserId, other: UserId) -> Vec<u8> {
-    key(b'l', None, &[owner.0, other.0])
+    key(LINK, None, &[owner.0, other.0])
 }
 pub fn links_of(owner: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'l', None, &[owner.0])
@@ -89,7 +104,7 @@ pub fn msg(conv: Conv, seq: u64) -> Vec<u8> {
     key(b'h', Some(conv), &[seq])
 }
 pub fn last_seq(conv: Conv) -> Vec<u8> {
-    key(b's', Some(conv), &[])
+    key(LAST_SEQ, Some(conv), &[])
 }
 /// Format 3's inbox item (by item id): the upgrade to format 4 moves them into
 /// the stream.
@@ -101,15 +116,15 @@ pub fn inbox(user: UserId, item: u64) -> Vec<u8> {
 pub const INBOXES: (&[u8], &[u8]) = (b"i", b"j");
 /// An item of a user's stream, at its position.
 pub fn stream_item(user: UserId, pos: u64) -> Vec<u8> {
-    key(b'w', None, &[user.0, pos])
+    key(STREAM_ITEM, None, &[user.0, pos])
 }
 /// A user's stream: its newest position and the highest one let go.
 pub fn stream(user: UserId) -> Vec<u8> {
-    key(b'W', None, &[user.0])
+    key(STREAM, None, &[user.0])
 }
 /// A device's position in its user's stream.
 pub fn cursor(user: UserId, device: u64) -> Vec<u8> {
-    key(b'v', None, &[user.0, device])
+    key(CURSOR, None, &[user.0, device])
 }
 /// The user's default device (the one a login naming none is).
 pub fn default_device(user: UserId) -> Vec<u8> {
@@ -118,7 +133,7 @@ pub fn default_device(user: UserId) -> Vec<u8> {
 /// The newest seq of `sender`'s messages to `recipient` that a device of
 /// `recipient` acked.
 pub fn delivered_mark(sender: UserId, recipient: UserId) -> Vec<u8> {
-    key(b'M', None, &[sender.0, recipient.0])
+    key(DELIVERED_MARK, None, &[sender.0, recipient.0])
 }
 pub fn delivered_marks_of(sender: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'M', None, &[sender.0])
@@ -131,7 +146,7 @@ pub fn read_mark(reader: UserId, kind: u64, id: u64) -> Vec<u8> {
 /// `user` may have unread messages from `sender` (set by a message, cleared
 /// by a read mark past the newest).
 pub fn unread(user: UserId, sender: UserId) -> Vec<u8> {
-    key(b'N', None, &[user.0, sender.0])
+    key(UNREAD, None, &[user.0, sender.0])
 }
 pub fn unread_of(user: UserId) -> (Vec<u8>, Vec<u8>) {
     range(b'N', None, &[user.0])

@@ -511,6 +511,57 @@ mod tests {
         }
     }
 
+    /// A record the writer read from the backend (and keeps) and then
+    /// changed is read as changed, from the memtable, with no checkpoint in
+    /// between.
+    #[tokio::test]
+    async fn the_writers_kept_reads_follow_its_writes() {
+        use crate::friends::FriendAction;
+        use crate::protocol::{Body, ErrorCode};
+        use crate::store::NewMessage;
+
+        let backend = MemoryBackend::new();
+        let (ann, bob) = {
+            let store = KvStore::open(backend.clone()).unwrap();
+            let ann = store.create_user("ann", "h").await.unwrap().unwrap();
+            let bob = store.create_user("bob", "h").await.unwrap().unwrap();
+            (ann, bob)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = WalConfig {
+            checkpoint_bytes: 1 << 30,
+            ..WalConfig::new(dir.path())
+        };
+        let store = KvStore::open_with_wal(backend, config).unwrap();
+        for n in 0..6u64 {
+            let msg = NewMessage {
+                from: bob.clone(),
+                to: ann.clone(),
+                client_msg_id: n,
+                body: Body::Text("hi".into()),
+                ts: 1,
+                friends_only: false,
+                device: None,
+            };
+            let sent = store.append_direct(msg).await.unwrap();
+            let blocked = n % 2 == 1;
+            assert_eq!(sent.is_err(), blocked, "step {n}: {sent:?}");
+            if blocked {
+                assert_eq!(sent.unwrap_err(), ErrorCode::Blocked);
+            }
+            let action = if blocked {
+                FriendAction::Unblock
+            } else {
+                FriendAction::Block
+            };
+            store
+                .friend_op(&ann, &bob, action, 10)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
     /// A checkpoint that fails stops all later writes (what is on disk is then
     /// unknown) but loses nothing acknowledged: reads still see it, and the next
     /// open replays it from the log.

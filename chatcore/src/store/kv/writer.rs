@@ -56,6 +56,8 @@ pub(super) struct Txn<'a> {
     cache: Option<&'a BackendCache>,
     /// Which idempotency records may exist.
     sends: &'a mut SendFilter,
+    /// The committed values of records read again and again.
+    hot: &'a HotReads,
 }
 
 impl Reader for Txn<'_> {
@@ -64,6 +66,21 @@ impl Reader for Txn<'_> {
         if let Some(write) = self.group.get(&mem_key) {
             return Ok(write.value.clone());
         }
+        if !HotReads::holds(key) {
+            return self.committed(key, mem_key);
+        }
+        if let Some(value) = self.hot.get(&mem_key) {
+            return Ok(value);
+        }
+        let value = self.committed(key, mem_key.clone())?;
+        self.hot.keep(mem_key, value.clone());
+        Ok(value)
+    }
+}
+
+impl Txn<'_> {
+    /// What is committed under `key` (the memtable over the backend).
+    fn committed(&self, key: &[u8], mem_key: MemKey) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(memtable) = self.memtable else {
             return self.snapshot.get(key);
         };
@@ -74,6 +91,85 @@ impl Reader for Txn<'_> {
             Some(cache) => cache.get_or_read(mem_key, || self.snapshot.get(key)),
             None => self.snapshot.get(key),
         }
+    }
+}
+
+/// The committed values of the records a relayed message reads: the link
+/// between sender and recipient, the recipient's note of unread messages
+/// from the sender, the conversation's last seq, both users' stream records,
+/// the stream items an ack passes, the device's cursor and the delivered
+/// mark. Each is otherwise a walk down the memtable's B-tree (some 100 000
+/// keys late in a period) and, when it is not there, the backend's.
+///
+/// The writer is the only one to change what is committed, always through a
+/// group commit: just before one, the group's writes to these keys are put
+/// here ([`committing`](Self::committing)), and a commit that fails empties
+/// it. Otherwise it takes only what a read found committed (never a group's
+/// write, which a failed job may take back). So what it holds is what is
+/// committed.
+#[derive(Default)]
+pub(super) struct HotReads {
+    entries: std::cell::RefCell<HashMap<MemKey, Option<Vec<u8>>, foldhash::fast::RandomState>>,
+}
+
+impl HotReads {
+    /// Most entries: a cache that fills up starts again.
+    const CAPACITY: usize = 8192;
+
+    /// Whether `key` is one it keeps.
+    fn holds(key: &[u8]) -> bool {
+        matches!(
+            key.first(),
+            Some(
+                &(keys::LINK
+                    | keys::UNREAD
+                    | keys::LAST_SEQ
+                    | keys::STREAM
+                    | keys::STREAM_ITEM
+                    | keys::CURSOR
+                    | keys::DELIVERED_MARK)
+            )
+        )
+    }
+
+    fn get(&self, key: &MemKey) -> Option<Option<Vec<u8>>> {
+        self.entries.borrow().get(key).cloned()
+    }
+
+    fn keep(&self, key: MemKey, value: Option<Vec<u8>>) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+
+    /// `group` is about to be committed: what it writes to the keys kept
+    /// here becomes what is committed (a delete is forgotten rather than
+    /// kept: stream items are deleted once passed, and never read again).
+    fn committing(&self, group: &Group) {
+        let mut entries = self.entries.borrow_mut();
+        for (key, write) in group.iter() {
+            if !Self::holds(key.as_slice()) {
+                continue;
+            }
+            match &write.value {
+                Some(value) => {
+                    if entries.len() >= Self::CAPACITY {
+                        entries.clear();
+                    }
+                    entries.insert(key.clone(), Some(value.clone()));
+                }
+                None => {
+                    entries.remove(key);
+                }
+            }
+        }
+    }
+
+    /// A commit failed: what is committed is no longer known.
+    fn clear(&self) {
+        self.entries.borrow_mut().clear();
     }
 }
 
@@ -243,6 +339,7 @@ pub(super) fn write_loop<B: KvBackend>(
     // Kept across groups: growing fresh ones every group faults in fresh pages.
     let (mut completions, mut undo) = (Vec::new(), Vec::new());
     let cache = BackendCache::default();
+    let hot = HotReads::default();
     let load_sends = |memtable: Option<&Memtable>| SendFilter::load(backend, memtable);
     let mut sends = match load_sends(None) {
         Ok(sends) => sends,
@@ -251,10 +348,14 @@ pub(super) fn write_loop<B: KvBackend>(
             return;
         }
     };
+    // How many keys the last group wrote.
+    let mut last_keys = 0;
     while let Ok(first) = jobs.recv() {
         // A fresh map each group: one kept at the size of the largest group
         // costs every later (mostly small) group a walk over all its slots.
-        let mut group = Group::default();
+        // Sized as the last one was: under load the next is much the same,
+        // and growing it step by step rehashed every key several times.
+        let mut group = Group::with_capacity(last_keys);
         // The memtable is read before the snapshot is taken: a checkpoint that
         // finishes in between is then in the snapshot.
         let unchecked = memtable.map(|m| m.read().expect("memtable lock"));
@@ -290,6 +391,7 @@ pub(super) fn write_loop<B: KvBackend>(
                 next_id: &mut next_id,
                 cache: unchecked.is_some().then_some(&cache),
                 sends: &mut sends,
+                hot: &hot,
             };
             // A panicking job must not take the writer (and every later caller) down.
             match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
@@ -317,11 +419,13 @@ pub(super) fn write_loop<B: KvBackend>(
                 },
             );
         }
+        last_keys = group.len();
         let outcome = if group.is_empty() {
             Ok(())
         } else if let Some(failed) = failure.get() {
             Err(failed)
         } else {
+            hot.committing(&group);
             match &mut log {
                 None => commit_caught(|| {
                     // In key order: the batch is an ordered map, built at
@@ -332,7 +436,10 @@ pub(super) fn write_loop<B: KvBackend>(
                 }),
                 Some(log) => log.commit(&mut group),
             }
-            .map_err(|e| failure.fail(e))
+            .map_err(|e| {
+                hot.clear();
+                failure.fail(e)
+            })
         };
         for completion in completions.drain(..) {
             completion(outcome.as_ref().err());
@@ -392,6 +499,7 @@ mod tests {
             next_id: &mut next_id,
             cache: None,
             sends: &mut SendFilter::empty(),
+            hot: &HotReads::default(),
         };
         txn.put_created(b"inbox".to_vec(), &1u8);
         txn.put_u64(b"count".to_vec(), 1);
@@ -425,6 +533,72 @@ mod tests {
             .collect();
         assert_eq!(after, before);
         assert!(txn.undo.is_empty());
+    }
+
+    /// A hot record read once is answered from memory after, until a write
+    /// changes it: a job's write (even one taken back) makes the next read
+    /// find what is committed, and a committed change is read as changed.
+    #[test]
+    fn hot_reads_follow_writes_and_rollbacks() {
+        use crate::store::UserId;
+        let backend = MemoryBackend::new();
+        let key = keys::link(UserId(1), UserId(2));
+        let value = |v: &[u8]| Some(v.to_vec());
+        backend
+            .commit(super::super::WriteBatch::from([(
+                key.clone(),
+                value(b"one"),
+            )]))
+            .unwrap();
+        let hot = HotReads::default();
+        let mut group = Group::default();
+        {
+            let snapshot = backend.snapshot().unwrap();
+            let (mut undo, mut next_id) = (Vec::new(), 1);
+            let mut txn = Txn {
+                snapshot: &*snapshot,
+                memtable: None,
+                group: &mut group,
+                undo: &mut undo,
+                next_id: &mut next_id,
+                cache: None,
+                sends: &mut SendFilter::empty(),
+                hot: &hot,
+            };
+            assert_eq!(txn.raw(&key).unwrap(), value(b"one"));
+            assert_eq!(hot.get(&MemKey::new(&key)), Some(value(b"one")));
+            txn.put_raw(key.clone(), b"two".to_vec());
+            assert_eq!(txn.raw(&key).unwrap(), value(b"two"));
+            txn.rollback();
+            assert_eq!(txn.raw(&key).unwrap(), value(b"one"));
+            txn.undo.clear();
+            txn.put_raw(key.clone(), b"three".to_vec());
+            assert_eq!(txn.raw(&key).unwrap(), value(b"three"));
+            assert_eq!(
+                hot.get(&MemKey::new(&key)),
+                Some(value(b"one")),
+                "what is committed, until the commit"
+            );
+        }
+        hot.committing(&group);
+        assert_eq!(hot.get(&MemKey::new(&key)), Some(value(b"three")));
+        let batch = group.into_sorted().into_iter();
+        backend
+            .commit(batch.map(|(k, w)| (k.into_vec(), w.value)).collect())
+            .unwrap();
+        let snapshot = backend.snapshot().unwrap();
+        let (mut group, mut undo, mut next_id) = (Group::default(), Vec::new(), 1);
+        let txn = Txn {
+            snapshot: &*snapshot,
+            memtable: None,
+            group: &mut group,
+            undo: &mut undo,
+            next_id: &mut next_id,
+            cache: None,
+            sends: &mut SendFilter::empty(),
+            hot: &hot,
+        };
+        assert_eq!(txn.raw(&key).unwrap(), value(b"three"));
     }
 
     /// Ids survive a reopen even though the writer keeps the counter in memory.
