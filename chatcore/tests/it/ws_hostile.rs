@@ -449,15 +449,18 @@ async fn timeouts_and_rates_apply_over_websocket() {
     // A flood: refused `rate_limited`, then closed.
     let mut ws = raw(s.ws, Some(ws::JSON_SUBPROTOCOL), None).await.unwrap();
     ws.send(json_hello()).await.unwrap();
+    // One write: the server may close after the first few, and a later
+    // write of ours would then fail (a broken pipe) before we read why.
     for req_id in 0..10 {
         let ping = ClientFrame::Request {
             req_id,
             request: Request::Ping,
         };
-        ws.send(Message::text(serde_json::to_string(&ping).unwrap()))
+        ws.feed(Message::text(serde_json::to_string(&ping).unwrap()))
             .await
             .unwrap();
     }
+    ws.flush().await.unwrap();
     let (messages, frame) = until_close(&mut ws).await;
     let texts: Vec<&str> = messages.iter().map(|m| m.to_text().unwrap()).collect();
     assert!(
