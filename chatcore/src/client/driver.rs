@@ -10,12 +10,14 @@
 //! application, the login to repeat, the sends to retry) is a [`Link`], which
 //! the driver takes and hands back when its connection ends.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::pin::Pin;
 
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use super::catch_up::{hold_if_catching_up, room_history, CatchUp};
+use super::handed::{Forwarded, SeenIds};
 use super::{ClientError, Pending, Update};
 use crate::protocol::{
     limits, ClientFrame, DeviceClaim, ErrorCode, Event, ItemId, Message, Peer, Request, Response,
@@ -23,72 +25,6 @@ use crate::protocol::{
 };
 use crate::sync::STREAM_VERSION;
 use crate::transport::{ClientConnection, TransportError};
-
-/// Remembers recently forwarded inbox ids so a redelivery is forwarded once.
-#[derive(Debug, Default)]
-pub(super) struct SeenIds {
-    set: HashSet<ItemId>,
-    order: VecDeque<ItemId>,
-}
-
-impl SeenIds {
-    const CAPACITY: usize = 65_536;
-
-    fn contains(&self, id: ItemId) -> bool {
-        self.set.contains(&id)
-    }
-
-    /// True if `id` is new.
-    fn insert(&mut self, id: ItemId) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-}
-
-/// Stream items forwarded in explicit-ack mode and not yet acked: their
-/// positions, and the ids the application acks them by.
-#[derive(Debug, Default)]
-pub(super) struct Forwarded {
-    items: VecDeque<(u64, Option<ItemId>)>,
-}
-
-impl Forwarded {
-    /// Most remembered: an application that acks nothing is not remembered for
-    /// ever (what it never acked comes again at the next login).
-    const CAPACITY: usize = 65_536;
-
-    fn push(&mut self, pos: u64, id: Option<ItemId>) {
-        if self.items.len() == Self::CAPACITY {
-            self.items.pop_front();
-        }
-        self.items.push_back((pos, id));
-    }
-
-    /// The position acking `ids` moves to: past the newest item they name and
-    /// the items without an id after it (receipts and read marks, which the
-    /// application has nothing to do for).
-    fn acked(&mut self, ids: &[ItemId]) -> Option<u64> {
-        let newest = self
-            .items
-            .iter()
-            .rposition(|(_, id)| id.is_some_and(|id| ids.contains(&id)))?;
-        let mut up_to = self.items[newest].0;
-        self.items.drain(..=newest);
-        while let Some(&(pos, None)) = self.items.front() {
-            up_to = pos;
-            self.items.pop_front();
-        }
-        Some(up_to)
-    }
-}
 
 /// What a reconnecting driver keeps of a request until it is answered.
 enum Kept {
@@ -157,76 +93,6 @@ impl Outstanding {
             let _ = reply.send(result.map_err(ClientError::Refused));
         }
         None
-    }
-}
-
-/// A room being caught up after a move: the messages its history gave past
-/// `known`, and its live messages held until the history is read.
-struct CatchUp {
-    known: u64,
-    pages: u32,
-    found: Vec<Message>,
-    held: Vec<Message>,
-}
-
-/// Most pages of history (of [`limits::MAX_HISTORY_PAGE`]) read to catch a
-/// room up: past them the oldest of the gap stay in the history.
-const MAX_CATCH_UP_PAGES: u32 = 25;
-
-/// The request for the page of `room`'s history below `before_seq`.
-fn room_history(room: &str, before_seq: Option<u64>) -> Request {
-    Request::History {
-        peer: Peer::Room(room.to_owned()),
-        before_seq,
-        limit: limits::MAX_HISTORY_PAGE,
-    }
-}
-
-impl CatchUp {
-    /// Takes in a page of history (newest first); the seq to read below
-    /// next, if the page did not reach `known`.
-    fn page(&mut self, result: Result<Response, ErrorCode>) -> Option<u64> {
-        let page = match result {
-            Ok(Response::History(page)) => page,
-            // Not a member any more, or the store is away: what was held goes out.
-            _ => return None,
-        };
-        let oldest = page.last().map(|m| m.seq)?;
-        self.found
-            .extend(page.into_iter().filter(|m| m.seq > self.known));
-        (oldest > self.known + 1 && self.pages < MAX_CATCH_UP_PAGES).then(|| {
-            self.pages += 1;
-            oldest
-        })
-    }
-
-    /// The messages to hand over, in seq order, each once.
-    fn done(self) -> Vec<Message> {
-        let known = self.known;
-        let mut all: Vec<Message> = self.found.into_iter().chain(self.held).collect();
-        all.sort_by_key(|m| m.seq);
-        all.dedup_by_key(|m| m.seq);
-        all.retain(|m| m.seq > known);
-        all
-    }
-}
-
-/// Holds a live message of a room being caught up (it waits for the room's
-/// history); any other event is given back.
-fn hold_if_catching_up(catching: &mut HashMap<String, CatchUp>, event: Event) -> Option<Event> {
-    let Event::Message(message) = event else {
-        return Some(event);
-    };
-    let catch_up = match &message.to {
-        Peer::Room(room) => catching.get_mut(room),
-        Peer::User(_) => None,
-    };
-    match catch_up {
-        Some(catch_up) => {
-            catch_up.held.push(message);
-            None
-        }
-        None => Some(Event::Message(message)),
     }
 }
 
@@ -417,13 +283,7 @@ pub(super) async fn drive<C: ClientConnection>(
         .collect();
     if std::mem::take(&mut link.catch_up_rooms) {
         for (room, &known) in &link.rooms {
-            let catch_up = CatchUp {
-                known,
-                pages: 1,
-                found: Vec::new(),
-                held: Vec::new(),
-            };
-            catching.insert(room.clone(), catch_up);
+            catching.insert(room.clone(), CatchUp::new(known));
             first.push((
                 room_history(room, None),
                 None,
@@ -707,74 +567,4 @@ where
         sink.feed(frame).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::Body;
-
-    fn message(seq: u64) -> Message {
-        Message {
-            id: 1000 + seq,
-            seq,
-            from: "bob".into(),
-            to: Peer::Room("lobby".into()),
-            body: Body::Text(format!("m{seq}")),
-            ts: 0,
-        }
-    }
-
-    /// A page of history, newest first.
-    fn page(seqs: std::ops::RangeInclusive<u64>) -> Result<Response, ErrorCode> {
-        Ok(Response::History(seqs.rev().map(message).collect()))
-    }
-
-    fn catch_up(known: u64) -> CatchUp {
-        CatchUp {
-            known,
-            pages: 1,
-            found: Vec::new(),
-            held: Vec::new(),
-        }
-    }
-
-    fn seqs(messages: &[Message]) -> Vec<u64> {
-        messages.iter().map(|m| m.seq).collect()
-    }
-
-    #[test]
-    fn a_catch_up_pages_down_to_what_was_known_and_merges_what_was_held() {
-        let mut c = catch_up(10);
-        // Live ones held meanwhile, one of them also in the history.
-        c.held.push(message(31));
-        c.held.push(message(30));
-        assert_eq!(c.page(page(21..=30)), Some(21), "not down to 11 yet");
-        assert_eq!(c.page(page(9..=20)), None, "reached 10");
-        assert_eq!(seqs(&c.done()), (11..=31).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_refused_or_empty_page_hands_over_what_was_held() {
-        let mut c = catch_up(5);
-        c.held.push(message(7));
-        assert_eq!(c.page(Err(ErrorCode::NotRoomMember)), None);
-        assert_eq!(seqs(&c.done()), [7]);
-        let mut c = catch_up(5);
-        assert_eq!(c.page(Ok(Response::History(Vec::new()))), None);
-        assert!(c.done().is_empty());
-    }
-
-    #[test]
-    fn a_catch_up_stops_after_its_most_pages() {
-        let mut c = catch_up(0);
-        let mut below = 100_000;
-        let mut pages = 1;
-        while let Some(next) = c.page(page(below - 200..=below - 1)) {
-            below = next;
-            pages += 1;
-        }
-        assert_eq!(pages, MAX_CATCH_UP_PAGES);
-        assert_eq!(c.done().len(), 200 * MAX_CATCH_UP_PAGES as usize);
-    }
 }

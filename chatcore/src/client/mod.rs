@@ -23,8 +23,10 @@ use crate::protocol::{
 };
 use crate::transport::{ClientConnection, TransportError};
 
+mod catch_up;
 mod config;
 mod driver;
+mod handed;
 pub mod reconnect;
 mod rooms_files;
 
