@@ -105,6 +105,32 @@ impl KvSnapshot for RedbSnapshot {
             })
             .collect()
     }
+
+    fn scan_bounded(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let Some(table) = &self.table else {
+            return Ok(Vec::new());
+        };
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let range = table.range(start..end).map_err(StoreError::backend)?;
+        let pick = |entry: Result<_, redb::StorageError>| {
+            let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
+                entry.map_err(StoreError::backend)?;
+            Ok((k.value().to_vec(), v.value().to_vec()))
+        };
+        if reverse {
+            range.rev().take(limit).map(pick).collect()
+        } else {
+            range.take(limit).map(pick).collect()
+        }
+    }
 }
 
 /// The one table every chatcore record lives in.

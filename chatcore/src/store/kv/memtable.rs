@@ -38,11 +38,20 @@ pub struct Memtable {
 pub struct Frozen(Arc<Changes>);
 
 impl Frozen {
-    /// The changes as backend writes (on the checkpoint thread).
+    /// The changes as backend writes.
+    #[cfg(test)]
     pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.0
             .iter()
             .map(|(k, e)| (k.as_slice(), e.value.as_deref()))
+    }
+
+    /// The changes as backend writes, each with whether the backend cannot
+    /// hold its key yet (it was created in the period).
+    pub fn changes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>, bool)> {
+        self.0
+            .iter()
+            .map(|(k, e)| (k.as_slice(), e.value.as_deref(), !e.maybe_in_backend))
     }
 }
 

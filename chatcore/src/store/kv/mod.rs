@@ -44,6 +44,7 @@
 //! | `l` owner other | [`Link`] |
 //! | `p` owner | open outgoing request count |
 //! | `h` `d` low high seq | [`Message`] of a 1:1 conversation |
+//! | `H` conversation first-seq | format 5: a block of a conversation's messages, written by a checkpoint (module `packed`) |
 //! | `s` `d` low high | last seq of that conversation |
 //! | `i` user item | [`InboxRecord`](records::InboxRecord) |
 //! | `K` sender (`d` other user \| `r` room) client_msg_id | [`SendReceipt`] (idempotency, per conversation) |
@@ -67,6 +68,8 @@
 //!   needs (`LogFs`, which tests replace);
 //! - `failure`: the store's failed state, behind [`Store::health`](super::Store::health);
 //! - `memtable` (with `memkey`): the logged changes not yet in the backend;
+//! - `packed`: the backend as the rest sees it, with the messages a checkpoint
+//!   wrote in blocks read as records of their own;
 //! - `view`: the committed state as a read sees it (`View`);
 //! - `domain`: the [`Store`] methods as transactions and reads, by area (users,
 //!   friends, chat, rooms, files);
@@ -79,6 +82,7 @@ pub(super) mod keys;
 mod memkey;
 mod memtable;
 mod os;
+mod packed;
 #[cfg(all(test, feature = "testkit"))]
 mod power_loss;
 pub(super) mod records;
@@ -99,6 +103,7 @@ use tokio::sync::oneshot;
 use super::StoreError;
 use failure::Failure;
 use memtable::Memtable;
+use packed::Packed;
 use records::decode_u64;
 use view::View;
 use wal::{LogFs, StdFs};
@@ -173,14 +178,41 @@ pub trait KvSnapshot {
 
     /// Every entry with `start <= key < end`, ascending.
     fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError>;
+
+    /// Up to `limit` entries with `start <= key < end`, ascending (or
+    /// descending if `reverse`), as [`KvBackend::scan`]. Provided through
+    /// [`scan`](Self::scan); a backend that can stop early should.
+    fn scan_bounded(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let mut entries = self.scan(start, end)?;
+        if reverse {
+            entries.reverse();
+        }
+        entries.truncate(limit);
+        Ok(entries)
+    }
 }
 
 /// The default snapshot: reads go straight to the backend.
-struct Live<'a, B: ?Sized>(&'a B);
+pub(super) struct Live<'a, B: ?Sized>(&'a B);
 
 impl<B: KvBackend + ?Sized> KvSnapshot for Live<'_, B> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get(key)
+    }
+    fn scan_bounded(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        self.0.scan(start, end, reverse, limit)
     }
     fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
         self.0.scan(start, end, false, usize::MAX)
@@ -191,7 +223,7 @@ impl<B: KvBackend + ?Sized> KvSnapshot for Live<'_, B> {
 ///
 /// Reads run on tokio's blocking pool; writes on one dedicated writer thread.
 pub struct KvStore<B: KvBackend> {
-    backend: Arc<B>,
+    backend: Arc<Packed<B>>,
     /// With a write-ahead log: the changes not yet checkpointed into the backend.
     memtable: Option<Arc<RwLock<Memtable>>>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -213,6 +245,7 @@ impl<B: KvBackend> KvStore<B> {
     /// [`KvBackend::commit`].
     pub fn open(backend: B) -> Result<Self, StoreError> {
         let format = upgrade::check_version(&backend)?;
+        let backend = Packed::new(backend)?;
         upgrade::finish(&backend, format)?;
         Self::start(backend, None)
     }
@@ -243,6 +276,7 @@ impl<B: KvBackend> KvStore<B> {
             .map(|v| decode_u64(wal::CHECKPOINTED, &v))
             .transpose()?;
         let recovered = wal::recover(&*fs, &config.dir, checkpointed)?;
+        let backend = Packed::new(backend)?;
         if !recovered.batch.is_empty() {
             let mut batch = recovered.batch;
             let last = recovered.next_segment - 1;
@@ -260,7 +294,7 @@ impl<B: KvBackend> KvStore<B> {
         Self::start(backend, Some((log, config)))
     }
 
-    fn start(backend: B, log: Option<(wal::Wal, WalConfig)>) -> Result<Self, StoreError> {
+    fn start(backend: Packed<B>, log: Option<(wal::Wal, WalConfig)>) -> Result<Self, StoreError> {
         let backend = Arc::new(backend);
         let failure = Failure::default();
         let memtable = log
@@ -301,7 +335,7 @@ impl<B: KvBackend> KvStore<B> {
     /// The backend (for backend-specific inspection). With a write-ahead log it
     /// lacks the changes since the last checkpoint.
     pub fn backend(&self) -> &B {
-        &self.backend
+        self.backend.inner()
     }
 
     /// Runs `f` as one job of the next group commit; resolves after the commit.
@@ -338,7 +372,7 @@ impl<B: KvBackend> KvStore<B> {
     /// Runs a read on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&View<'_, B>) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&View<'_, Packed<B>>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let backend = Arc::clone(&self.backend);
         let memtable = self.memtable.clone();

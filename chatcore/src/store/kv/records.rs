@@ -14,8 +14,10 @@ use crate::store::{Room, RoomId, StoreError, User, UserId};
 /// read as they are. Format 3: rooms' member counts are kept (counted once when
 /// an older database opens). Format 4: the inbox became a stream with a
 /// position per device (an older database's inbox items move into it, in
-/// order, ahead of every device).
-pub const FORMAT_VERSION: u32 = 4;
+/// order, ahead of every device). Format 5: a checkpoint writes new messages
+/// in blocks of up to 32 (`H` conv first-seq); records of one message each
+/// stay valid, so nothing is converted.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest format this version reads.
 pub(super) const OLDEST_FORMAT: u32 = 1;

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use super::failure::Failure;
 use super::memtable::{self, Memtable};
+use super::packed::{self, Packed};
 use super::wal::LogFs;
 use super::writer::{commit_caught, Group, Write};
 use super::{os, wal, KvBackend};
@@ -122,7 +123,7 @@ impl WalWriter {
         log: wal::Wal,
         config: WalConfig,
         memtable: Arc<RwLock<Memtable>>,
-        backend: &Arc<B>,
+        backend: &Arc<Packed<B>>,
         failure: Failure,
     ) -> Result<Self, StoreError> {
         let (checkpoints, jobs) = mpsc::channel::<Checkpoint>();
@@ -250,7 +251,7 @@ impl WalWriter {
 /// Writes frozen changes into the backend, durably and with the number of the last
 /// segment they cover, then forgets them and deletes those segments.
 fn checkpoint<B: KvBackend>(
-    backend: &B,
+    backend: &Packed<B>,
     memtable: &RwLock<Memtable>,
     fs: &dyn LogFs,
     dir: &Path,
@@ -258,11 +259,19 @@ fn checkpoint<B: KvBackend>(
     job: Checkpoint,
 ) -> Result<(), StoreError> {
     let marker = job.last_segment.to_be_bytes();
-    let mut writes = job
-        .changes
-        .writes()
+    // New messages go into blocks (module `packed`).
+    let new_message = |&(key, value, new): &(&[u8], Option<&[u8]>, bool)| {
+        new && value.is_some() && packed::packs(key)
+    };
+    let changes = || job.changes.changes();
+    let messages = changes()
+        .filter(new_message)
+        .map(|(key, value, _)| (key, value.unwrap_or_default()));
+    let mut writes = changes()
+        .filter(|change| !new_message(change))
+        .map(|(key, value, _)| (key, value))
         .chain(std::iter::once((wal::CHECKPOINTED, Some(&marker[..]))));
-    commit_caught(|| backend.commit_borrowed(&mut writes))?;
+    commit_caught(|| backend.commit_checkpoint(messages, &mut writes))?;
     // Dropped outside the lock; the writer holds the last reference.
     let forgotten = memtable.write().expect("memtable lock").checkpointed();
     drop(forgotten);

@@ -169,6 +169,7 @@ macro_rules! store_open_tests {
             another_format_version_is_refused,
             a_format_2_database_opens_with_its_counts,
             a_format_3_database_opens_with_its_inboxes_as_streams,
+            a_format_4_database_opens_with_its_messages,
             data_without_a_version_record_is_not_a_database,
         );
     };

@@ -20,8 +20,8 @@ use crate::protocol::{ErrorCode, Event, ItemId};
 use crate::store::kv::keys;
 use crate::store::kv::records::InboxRecord;
 use crate::store::{
-    Acks, FileQuota, FileTarget, KvBackend, KvStore, NewFile, Receipt, Store, StoreError,
-    WriteBatch, FORMAT_VERSION,
+    Acks, FileQuota, FileTarget, KvBackend, KvStore, NewFile, NewRoomMessage, Receipt, Room, Store,
+    StoreError, User, WriteBatch, FORMAT_VERSION,
 };
 
 /// How a backend crate keeps a store in a directory.
@@ -286,6 +286,114 @@ const UNLIMITED: FileQuota = FileQuota {
     files: u64::MAX,
     bytes: u64::MAX,
 };
+
+/// Message `n` of `from` to `room`, "room n".
+async fn room_send(store: &impl Store, from: &User, room: &Room, n: u64) {
+    let msg = NewRoomMessage {
+        from: from.clone(),
+        room: room.clone(),
+        client_msg_id: n,
+        body: super::text(&format!("room {n}")),
+        ts: 1_700_000_000_000 + n,
+    };
+    store.append_room(msg).await.unwrap().unwrap();
+}
+
+/// A format-4 database (every message a record of its own) opens as format
+/// 5 and reads as before; what comes after goes where this build puts it
+/// (with a log, a checkpoint packs messages into blocks), and histories,
+/// streams and a room's deletion see old and new messages alike.
+pub async fn a_format_4_database_opens_with_its_messages<B: KvBackend>(kit: &OnDisk<B>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = (kit.data)(tmp.path());
+    // Format 4 as it was: written without a log, one record per message.
+    let (ann, bob, room) = {
+        let store = KvStore::open((kit.backend)(&data).unwrap()).unwrap();
+        let (ann, bob) = (user(&store, "ann").await, user(&store, "bob").await);
+        let room = new_room(&store, &ann, "lobby").await;
+        for n in 1..=30 {
+            send(&store, &ann, &bob, n, &format!("direct {n}")).await;
+            room_send(&store, &ann, &room, n).await;
+        }
+        store.close();
+        (ann, bob, room)
+    };
+    kit.write_raw(tmp.path(), keys::VERSION, &4u32.to_be_bytes());
+    {
+        let store = (kit.open)(tmp.path()).unwrap();
+        for n in 31..=60 {
+            send(&store, &ann, &bob, n, &format!("direct {n}")).await;
+            room_send(&store, &ann, &room, n).await;
+        }
+        store.close();
+    }
+    let version = (kit.backend)(&data).unwrap().get(keys::VERSION).unwrap();
+    assert_eq!(version, Some(FORMAT_VERSION.to_be_bytes().to_vec()));
+    let store = (kit.open)(tmp.path()).unwrap();
+    // Newest first, in pages that cross from new messages to old ones.
+    let (mut direct, mut in_room) = (Vec::new(), Vec::new());
+    let mut before = None;
+    loop {
+        let page = store
+            .direct_history(ann.id, bob.id, before, 7)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        direct.extend(page.into_iter().map(|m| (m.seq, m.body)));
+    }
+    let mut before = None;
+    loop {
+        let page = store.room_history(room.id, before, 9).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        in_room.extend(page.into_iter().map(|m| (m.seq, m.body)));
+    }
+    let want = |what: &str| -> Vec<_> {
+        (1..=60)
+            .rev()
+            .map(|n| (n, super::text(&format!("{what} {n}"))))
+            .collect()
+    };
+    assert_eq!(direct, want("direct"));
+    assert_eq!(in_room, want("room"));
+    // Bob's stream points into the history: every message, once, in order.
+    let texts: Vec<_> = super::stream(&store, bob.id)
+        .await
+        .into_iter()
+        .map(|item| match item.event {
+            Event::Message(m) => m.body,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut oldest_first = want("direct");
+    oldest_first.reverse();
+    assert_eq!(
+        texts,
+        oldest_first.into_iter().map(|(_, b)| b).collect::<Vec<_>>()
+    );
+    store.delete_room(room.id).await.unwrap();
+    assert!(store
+        .room_history(room.id, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(store);
+    let store = (kit.open)(tmp.path()).unwrap();
+    assert!(store
+        .room_history(room.id, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .direct_history(ann.id, bob.id, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        60
+    );
+}
 
 /// Data without chatcore's version record is not taken for a database.
 pub async fn data_without_a_version_record_is_not_a_database<B: KvBackend>(kit: &OnDisk<B>) {

@@ -1,0 +1,647 @@
+//! History in blocks (format 5). A checkpoint writes the messages each
+//! conversation got in its period as records of up to [`BLOCK_ENTRIES`]
+//! messages, under `H` conv first-seq, instead of one record each under `h`
+//! conv seq: in redb an insert costs about the same whatever its size (a walk
+//! down the tree, a leaf shifted, a split every few), and the history was
+//! two-thirds of a checkpoint's inserts.
+//!
+//! [`Packed`] wraps the backend so that everything above it still sees one
+//! record per message under `h`. Records under `h` stay valid: those written
+//! before format 5, by a store without a log, by a log's replay at open, or
+//! when a message is rewritten. A message is in one place only: in a block or
+//! under its own key. A block covers the seqs from its first to its last
+//! entry, and no two blocks' spans overlap, so the block that may hold a
+//! message is the last one that starts at or before it; a message deleted or
+//! rewritten is taken out of its block.
+
+use std::collections::{btree_map, BTreeMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::{BorrowedWrites, Entries, KvBackend, KvSnapshot, Live, WriteBatch};
+use crate::store::StoreError;
+
+/// The prefix of a message's own record.
+const MSG: u8 = b'h';
+/// The prefix of a block of messages.
+const BLOCK: u8 = b'H';
+/// The most bytes in one block: with its key and redb's leaf header, a
+/// block fills one 16 KiB page (a block a little larger would take a 32 KiB
+/// one). A message larger than this is a block of its own.
+const BLOCK_BYTES: usize = 16 * 1024 - 256;
+/// A block as the backend holds it: its key and its bytes.
+type Stored = (Vec<u8>, Vec<u8>);
+
+/// Blocks read at once by a scan.
+const BLOCKS_PER_READ: usize = 2;
+/// Bytes before each message in a block: its seq and its length.
+const HEADER: usize = 12;
+
+/// A backend whose history a checkpoint writes in blocks; see the module
+/// documentation.
+pub(super) struct Packed<B> {
+    inner: B,
+    /// Whether any block was written: until then reads and writes go straight
+    /// through (a store without a log never has one). Set before the commit
+    /// that writes the first; a read that sees the memtable without a change
+    /// comes after that commit, and so after this was set.
+    blocks: Arc<AtomicBool>,
+}
+
+impl<B: KvBackend> Packed<B> {
+    pub(super) fn new(inner: B) -> Result<Self, StoreError> {
+        let any = !inner.scan(&[BLOCK], &[BLOCK + 1], false, 1)?.is_empty();
+        Ok(Packed {
+            inner,
+            blocks: Arc::new(AtomicBool::new(any)),
+        })
+    }
+
+    /// The backend as it stores things.
+    pub(super) fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    fn has_blocks(&self) -> bool {
+        self.blocks.load(Ordering::SeqCst)
+    }
+
+    /// A checkpoint's commit: the messages in `fresh` (`h` keys the backend
+    /// cannot hold yet, in key order) go into blocks; `writes` as
+    /// [`KvBackend::commit_borrowed`].
+    pub(super) fn commit_checkpoint<'a>(
+        &self,
+        fresh: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        writes: &mut BorrowedWrites<'_>,
+    ) -> Result<(), StoreError> {
+        let mut owned = WriteBatch::new();
+        let mut run: Vec<(&[u8], &[u8])> = Vec::new();
+        for (key, value) in fresh {
+            if run.last().is_some_and(|(last, _)| conv(last) != conv(key)) {
+                self.pack(&run, &mut owned)?;
+                run.clear();
+            }
+            run.push((key, value));
+        }
+        if !run.is_empty() {
+            self.pack(&run, &mut owned)?;
+        }
+        self.blocks.store(true, Ordering::SeqCst);
+        self.commit_with(writes, owned)
+    }
+
+    /// Blocks of `run`, messages of one conversation in seq order, into
+    /// `out`; as records of their own if a block would overlap one the
+    /// backend has (never, while seqs only grow).
+    fn pack(&self, run: &[(&[u8], &[u8])], out: &mut WriteBatch) -> Result<(), StoreError> {
+        let (first, last) = (run[0].0, run[run.len() - 1].0);
+        if self.has_blocks() && self.overlaps(first, last)? {
+            for (key, value) in run {
+                out.insert(key.to_vec(), Some(value.to_vec()));
+            }
+            return Ok(());
+        }
+        let mut block = Vec::new();
+        let mut start = first;
+        for &(key, value) in run {
+            let size = HEADER + value.len();
+            if !block.is_empty() && block.len() + size > BLOCK_BYTES {
+                out.insert(block_key(start), Some(std::mem::take(&mut block)));
+            }
+            if block.is_empty() {
+                start = key;
+            }
+            block.extend_from_slice(&seq(key).to_be_bytes());
+            block.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            block.extend_from_slice(value);
+        }
+        out.insert(block_key(start), Some(block));
+        Ok(())
+    }
+
+    /// Whether a block the backend has spans any seq from `first` to `last`.
+    fn overlaps(&self, first: &[u8], last: &[u8]) -> Result<bool, StoreError> {
+        if let Some((_, block)) = covering(&Live(&self.inner), first)? {
+            if Block(&block).last_seq()? >= seq(first) {
+                return Ok(true);
+            }
+        }
+        let from = block_key(first);
+        let to = super::keys::after(block_key(last));
+        Ok(!self.inner.scan(&from, &to, false, 1)?.is_empty())
+    }
+
+    /// Commits `writes` and `owned` together; a message rewritten or deleted
+    /// is first taken out of the block that holds it.
+    fn commit_with(
+        &self,
+        writes: &mut BorrowedWrites<'_>,
+        mut owned: WriteBatch,
+    ) -> Result<(), StoreError> {
+        if !self.has_blocks() {
+            let owned = owned.iter().map(|(k, v)| (&k[..], v.as_deref()));
+            let mut all = writes.map(shorten).chain(owned);
+            return self.inner.commit_borrowed(&mut all);
+        }
+        // Blocks as they will be, by their key in the backend.
+        let mut edited: BTreeMap<Vec<u8>, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+        let mut plain = Vec::new();
+        for (key, value) in writes {
+            let held = match is_msg(key) {
+                true => covering(&Live(&self.inner), key)?,
+                false => None,
+            };
+            if let Some((at, block)) = held {
+                if Block(&block).find(seq(key))?.is_some() {
+                    let entries = match edited.entry(at) {
+                        btree_map::Entry::Occupied(e) => e.into_mut(),
+                        btree_map::Entry::Vacant(e) => e.insert(Block(&block).entries()?),
+                    };
+                    entries.retain(|(s, _)| *s != seq(key));
+                }
+            }
+            plain.push((key, value));
+        }
+        for (at, entries) in edited {
+            let mut bytes = Vec::new();
+            for (s, value) in &entries {
+                bytes.extend_from_slice(&s.to_be_bytes());
+                bytes.extend_from_slice(&(value.len() as u32).to_be_bytes());
+                bytes.extend_from_slice(value);
+            }
+            // A block is under its first entry's seq.
+            let first = entries.first().map(|(s, _)| *s);
+            let moved = first.map(|s| with_seq(&at, s));
+            if moved.as_deref() != Some(&at[..]) {
+                owned.entry(at).or_insert(None);
+            }
+            if let Some(key) = moved {
+                owned.insert(key, Some(bytes));
+            }
+        }
+        let mut all = plain
+            .into_iter()
+            .chain(owned.iter().map(|(k, v)| (&k[..], v.as_deref())));
+        self.inner.commit_borrowed(&mut all)
+    }
+}
+
+/// A borrowed write, as one that lives shorter.
+fn shorten<'s, 'l: 's>((key, value): (&'l [u8], Option<&'l [u8]>)) -> (&'s [u8], Option<&'s [u8]>) {
+    (key, value)
+}
+
+impl<B: KvBackend> KvBackend for Packed<B> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if !self.has_blocks() {
+            return self.inner.get(key);
+        }
+        get(&Live(&self.inner), key)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        if !self.has_blocks() {
+            return self.inner.scan(start, end, reverse, limit);
+        }
+        scan(&Live(&self.inner), start, end, reverse, limit)
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.commit_borrowed(&mut batch.iter().map(|(k, v)| (&k[..], v.as_deref())))
+    }
+
+    fn commit_borrowed(&self, writes: &mut BorrowedWrites<'_>) -> Result<(), StoreError> {
+        self.commit_with(writes, WriteBatch::new())
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn KvSnapshot + '_>, StoreError> {
+        Ok(Box::new(PackedSnapshot {
+            inner: self.inner.snapshot()?,
+            blocks: &self.blocks,
+        }))
+    }
+
+    fn free_space(&self) -> Option<u64> {
+        self.inner.free_space()
+    }
+}
+
+struct PackedSnapshot<'a> {
+    inner: Box<dyn KvSnapshot + 'a>,
+    blocks: &'a AtomicBool,
+}
+
+impl KvSnapshot for PackedSnapshot<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if !self.blocks.load(Ordering::SeqCst) {
+            return self.inner.get(key);
+        }
+        get(&*self.inner, key)
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
+        self.scan_bounded(start, end, false, usize::MAX)
+    }
+
+    fn scan_bounded(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        if !self.blocks.load(Ordering::SeqCst) {
+            return self.inner.scan_bounded(start, end, reverse, limit);
+        }
+        scan(&*self.inner, start, end, reverse, limit)
+    }
+}
+
+/// The value under `key`, a message's found in its block.
+fn get(src: &dyn KvSnapshot, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    if is_msg(key) {
+        if let Some((_, block)) = covering(src, key)? {
+            if let Some(value) = Block(&block).find(seq(key))? {
+                return Ok(Some(value.to_vec()));
+            }
+        }
+    }
+    src.get(key)
+}
+
+/// Up to `limit` entries with `start <= key < end`, as a backend's scan, with
+/// the messages of blocks in place of the blocks.
+fn scan(
+    src: &dyn KvSnapshot,
+    start: &[u8],
+    end: &[u8],
+    reverse: bool,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    // The range in parts: below the blocks, between them and the messages,
+    // the messages (their own records and their blocks'), above them.
+    let (blocks, msgs) = (
+        (&[BLOCK][..], &[BLOCK + 1][..]),
+        (&[MSG][..], &[MSG + 1][..]),
+    );
+    let parts: [(&[u8], &[u8], bool); 4] = [
+        (start, end.min(blocks.0), false),
+        (start.max(blocks.1), end.min(msgs.0), false),
+        (start.max(msgs.0), end.min(msgs.1), true),
+        (start.max(msgs.1), end, false),
+    ];
+    let mut out = Entries::new();
+    let mut scan_part = |&(from, to, messages): &(&[u8], &[u8], bool)| {
+        let left = limit - out.len();
+        if from >= to || left == 0 {
+            return Ok(());
+        }
+        let mut entries = if messages {
+            messages_in(src, from, to, reverse, left)?
+        } else {
+            src.scan_bounded(from, to, reverse, left)?
+        };
+        out.append(&mut entries);
+        Ok::<(), StoreError>(())
+    };
+    if reverse {
+        parts.iter().rev().try_for_each(&mut scan_part)?;
+    } else {
+        parts.iter().try_for_each(&mut scan_part)?;
+    }
+    Ok(out)
+}
+
+/// Up to `limit` messages with `start <= key < end` (a range of `h` keys):
+/// those under their own keys and those in blocks.
+fn messages_in(
+    src: &dyn KvSnapshot,
+    start: &[u8],
+    end: &[u8],
+    reverse: bool,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    let mut found = src.scan_bounded(start, end, reverse, limit)?;
+    let mut from_blocks = 0;
+    // Adds the messages of block `at` in the range to `found`.
+    let take = |found: &mut Entries, at: &[u8], block: &[u8]| {
+        let before = found.len();
+        for entry in Block(block).iter() {
+            let (s, value) = entry?;
+            let key = msg_key(at, s);
+            if start <= &key[..] && &key[..] < end {
+                found.push((key, value.to_vec()));
+            }
+        }
+        Ok::<usize, StoreError>(found.len() - before)
+    };
+    // A block that starts before the range may reach into it: its messages
+    // come first in ascending order, last in descending.
+    let earlier = last_block(src, &block_key(start))?;
+    if let (Some((at, block)), false) = (&earlier, reverse) {
+        from_blocks += take(&mut found, at, block)?;
+    }
+    // The blocks that start in the range, a few at a time: each brings at
+    // least its first message, and all of a block's messages come before the
+    // next block's, so they stop once `limit` messages came from blocks.
+    let (mut from, mut to) = (block_key(start), block_key(end));
+    while from_blocks < limit {
+        let batch = src.scan_bounded(&from, &to, reverse, BLOCKS_PER_READ)?;
+        for (at, block) in &batch {
+            from_blocks += take(&mut found, at, block)?;
+        }
+        match batch.last() {
+            Some((at, _)) if batch.len() == BLOCKS_PER_READ => match reverse {
+                true => to.clone_from(at),
+                false => from = super::keys::after(at.clone()),
+            },
+            _ => break,
+        }
+    }
+    if let (Some((at, block)), true) = (&earlier, reverse) {
+        if from_blocks < limit {
+            take(&mut found, at, block)?;
+        }
+    }
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if reverse {
+        found.reverse();
+    }
+    found.truncate(limit);
+    Ok(found)
+}
+
+/// The block that may hold message `key`: the last one that starts at or
+/// before it, if it is of the same conversation.
+fn covering(src: &dyn KvSnapshot, key: &[u8]) -> Result<Option<Stored>, StoreError> {
+    let to = super::keys::after(block_key(key));
+    let last = last_block(src, &to)?;
+    Ok(last.filter(|(at, _)| is_msg(key) && conv(at) == conv(key)))
+}
+
+/// The last block whose key is below `to`, of any conversation.
+fn last_block(src: &dyn KvSnapshot, to: &[u8]) -> Result<Option<Stored>, StoreError> {
+    Ok(src.scan_bounded(&[BLOCK], to, true, 1)?.pop())
+}
+
+/// Whether a checkpoint puts the new record `key` into a block: a message's.
+pub(super) fn packs(key: &[u8]) -> bool {
+    is_msg(key)
+}
+
+/// Whether `key` is a message's own key (`h` conv seq).
+fn is_msg(key: &[u8]) -> bool {
+    key.len() > 8 && key[0] == MSG
+}
+
+/// A message key's conversation: the bytes between the prefix and the seq.
+fn conv(key: &[u8]) -> &[u8] {
+    &key[1..key.len() - 8]
+}
+
+/// A message or block key's seq (its last 8 bytes).
+fn seq(key: &[u8]) -> u64 {
+    let tail = &key[key.len().saturating_sub(8)..];
+    let mut bytes = [0; 8];
+    bytes[8 - tail.len()..].copy_from_slice(tail);
+    u64::from_be_bytes(bytes)
+}
+
+/// The key of a block starting at message key `key` (or, for a bound of a
+/// range of message keys, the bound of the blocks that start in it).
+fn block_key(key: &[u8]) -> Vec<u8> {
+    let mut at = key.to_vec();
+    match at.first_mut() {
+        Some(first) if *first == MSG => *first = BLOCK,
+        // `h` + 1: above every message, so above every block.
+        Some(first) if *first == MSG + 1 && key.len() == 1 => *first = BLOCK + 1,
+        _ => return at,
+    }
+    at
+}
+
+/// The key of message `seq` in the conversation of block key `at`.
+fn msg_key(at: &[u8], seq: u64) -> Vec<u8> {
+    let mut key = with_seq(at, seq);
+    key[0] = MSG;
+    key
+}
+
+/// `key` with its last 8 bytes (its seq) replaced by `seq`.
+fn with_seq(key: &[u8], seq: u64) -> Vec<u8> {
+    let mut key = key.to_vec();
+    let at = key.len() - 8;
+    key[at..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// A block's bytes: each message as its seq (8 bytes), its length (4) and
+/// itself, in seq order.
+struct Block<'a>(&'a [u8]);
+
+impl<'a> Block<'a> {
+    fn iter(&self) -> impl Iterator<Item = Result<(u64, &'a [u8]), StoreError>> + 'a {
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let corrupt = || StoreError::Corrupt {
+                key: "a block of messages".into(),
+                reason: "cut short".into(),
+            };
+            if rest.len() < HEADER {
+                rest = &[];
+                return Some(Err(corrupt()));
+            }
+            let s = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+            let len = u32::from_be_bytes(rest[8..HEADER].try_into().expect("4 bytes")) as usize;
+            let Some(value) = rest.get(HEADER..HEADER + len) else {
+                rest = &[];
+                return Some(Err(corrupt()));
+            };
+            rest = &rest[HEADER + len..];
+            Some(Ok((s, value)))
+        })
+    }
+
+    fn find(&self, wanted: u64) -> Result<Option<&'a [u8]>, StoreError> {
+        for entry in self.iter() {
+            let (s, value) = entry?;
+            if s == wanted {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    fn entries(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.iter()
+            .map(|entry| entry.map(|(s, v)| (s, v.to_vec())))
+            .collect()
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.iter().last().transpose()?.map_or(0, |(s, _)| s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::MemoryBackend;
+
+    /// Keys of two conversations' messages (seqs 1..=24) and a few others,
+    /// below, between and above the prefixes `H` and `h`.
+    fn key(n: u8) -> Vec<u8> {
+        const OTHERS: [&[u8]; 6] = [b"a", b"G", b"I", b"h", b"i", b"z"];
+        match n {
+            0..=47 => {
+                let mut key = vec![MSG, b'r'];
+                key.extend_from_slice(&u64::from(n / 24 + 7).to_be_bytes());
+                key.extend_from_slice(&u64::from(n % 24 + 1).to_be_bytes());
+                key
+            }
+            _ => OTHERS[usize::from(n - 48) % OTHERS.len()].to_vec(),
+        }
+    }
+
+    /// Entries as key and value number, for messages that fit a screen.
+    fn short(entries: Entries) -> Vec<(Vec<u8>, u16)> {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k, u16::from_be_bytes([v[0], v[1]])))
+            .collect()
+    }
+
+    fn value(v: u16) -> Vec<u8> {
+        // Some values long enough to fill a block with a few messages.
+        let len = if v.is_multiple_of(5) { 6000 } else { 3 };
+        let mut bytes = vec![b'v'; len];
+        bytes[..2].copy_from_slice(&v.to_be_bytes());
+        bytes
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A checkpoint: keys absent so far are new (and messages among them
+        /// go into blocks); the others are rewritten or deleted.
+        Checkpoint(Vec<(u8, Option<u16>)>),
+        /// A commit of a store without a log (or a log's replay).
+        Plain(Vec<(u8, Option<u16>)>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let writes = proptest::collection::vec(
+            (0u8..54, proptest::option::weighted(0.8, any::<u16>())),
+            0..20,
+        );
+        prop_oneof![
+            3 => writes.clone().prop_map(Op::Checkpoint),
+            1 => writes.prop_map(Op::Plain),
+        ]
+    }
+
+    fn apply(store: &Packed<MemoryBackend>, model: &mut BTreeMap<Vec<u8>, Vec<u8>>, op: &Op) {
+        let (writes, checkpoint) = match op {
+            Op::Checkpoint(writes) => (writes, true),
+            Op::Plain(writes) => (writes, false),
+        };
+        let batch: WriteBatch = writes
+            .iter()
+            .map(|(k, v)| (key(*k), v.map(value)))
+            .collect();
+        let new = |k: &Vec<u8>, v: &Option<Vec<u8>>| {
+            checkpoint && packs(k) && v.is_some() && !model.contains_key(k)
+        };
+        let fresh: Vec<(&[u8], &[u8])> = batch
+            .iter()
+            .filter(|(k, v)| new(k, v))
+            .map(|(k, v)| (&k[..], v.as_deref().unwrap()))
+            .collect();
+        let mut rest = batch
+            .iter()
+            .filter(|(k, v)| !new(k, v))
+            .map(|(k, v)| (&k[..], v.as_deref()));
+        store
+            .commit_checkpoint(fresh.into_iter(), &mut rest)
+            .unwrap();
+        for (k, v) in batch {
+            match v {
+                Some(v) => model.insert(k, v),
+                None => model.remove(&k),
+            };
+        }
+    }
+
+    proptest! {
+        /// Whatever was written in blocks or on its own, rewritten or deleted,
+        /// reads (point reads, scans of any range, direction and limit, live or
+        /// through a snapshot) agree with a plain map of every write.
+        #[test]
+        fn reads_match_a_model(
+            ops in proptest::collection::vec(op(), 1..8),
+            scans in proptest::collection::vec((0u8..54, 0u8..54, any::<bool>(), 0usize..30), 1..12),
+        ) {
+            let store = Packed::new(MemoryBackend::new()).unwrap();
+            let mut model = BTreeMap::new();
+            for op in &ops {
+                apply(&store, &mut model, op);
+                let snapshot = store.snapshot().unwrap();
+                for n in 0..54 {
+                    let k = key(n);
+                    let want = model.get(&k).map(|v| v[..2].to_vec());
+                    let got = store.get(&k).unwrap().map(|v| v[..2].to_vec());
+                    prop_assert_eq!(got, want.clone(), "get {}", n);
+                    prop_assert_eq!(snapshot.get(&k).unwrap().map(|v| v[..2].to_vec()), want);
+                }
+                for &(a, b, reverse, limit) in &scans {
+                    let (start, end) = (key(a), key(b));
+                    let range = model.range(start.clone()..end.clone().max(start.clone()));
+                    let want: Entries = if reverse {
+                        range.rev().take(limit).map(|(k, v)| (k.clone(), v.clone())).collect()
+                    } else {
+                        range.take(limit).map(|(k, v)| (k.clone(), v.clone())).collect()
+                    };
+                    let what = format!("scan {a}..{b} reverse={reverse} limit={limit}");
+                    prop_assert_eq!(short(store.scan(&start, &end, reverse, limit).unwrap()), short(want.clone()), "{}", what);
+                    prop_assert_eq!(short(snapshot.scan_bounded(&start, &end, reverse, limit).unwrap()), short(want), "{}", what);
+                }
+                // Everything, as a whole-store scan sees it: no block shows.
+                let all: Entries = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                prop_assert_eq!(short(snapshot.scan(&[], &[0xff]).unwrap()), short(all));
+            }
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_packs_a_conversations_new_messages_into_few_records() {
+        let store = Packed::new(MemoryBackend::new()).unwrap();
+        let batch: Vec<(Vec<u8>, Vec<u8>)> = (0..24).map(|n| (key(n), vec![b'm'; 100])).collect();
+        let fresh = batch.iter().map(|(k, v)| (&k[..], &v[..]));
+        store
+            .commit_checkpoint(fresh, &mut std::iter::empty())
+            .unwrap();
+        let stored = store.inner().scan(&[], &[0xff], false, usize::MAX).unwrap();
+        assert_eq!(stored.len(), 1, "one block");
+        assert_eq!(stored[0].0[0], BLOCK);
+        assert_eq!(store.get(&key(5)).unwrap(), Some(vec![b'm'; 100]));
+        // Deleting the first message moves the block to its new first seq.
+        store.commit(WriteBatch::from([(key(0), None)])).unwrap();
+        let stored = store.inner().scan(&[], &[0xff], false, usize::MAX).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].0, block_key(&key(1)));
+        assert_eq!(store.get(&key(0)).unwrap(), None);
+        assert_eq!(store.scan(&key(0), &key(24), false, 100).unwrap().len(), 23);
+    }
+}
