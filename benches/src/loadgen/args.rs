@@ -80,6 +80,12 @@ pub struct Args {
     /// the most send answers a sender may be awaiting.
     #[arg(long, default_value_t = 64)]
     pub window: usize,
+    /// relay, fanout: number each sender's messages with random
+    /// `client_msg_id`s instead of 1, 2, 3, ... (as a client that keeps neither
+    /// a counter nor a clock would; the server can then not pack their
+    /// idempotency records)
+    #[arg(long)]
+    pub random_ids: bool,
     /// connections: authenticated idle sessions to open.
     #[arg(long, default_value_t = 10_000)]
     pub conns: usize,

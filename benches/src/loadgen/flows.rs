@@ -203,6 +203,7 @@ pub(crate) async fn measure(a: &Args, flows: Vec<Flow>) -> Res<Measured> {
             msgs,
             size: a.size,
             window,
+            random_ids: a.random_ids,
             sems,
             go: go_rx.clone(),
             abort: abort_tx.clone(),
@@ -335,6 +336,7 @@ struct SenderTask {
     msgs: u64,
     size: usize,
     window: usize,
+    random_ids: bool,
     sems: Vec<Arc<Semaphore>>,
     go: watch::Receiver<bool>,
     abort: Arc<watch::Sender<bool>>,
@@ -376,7 +378,8 @@ impl SenderTask {
                 }
             }
             let text = payload(self.size);
-            let mut send = Box::pin(client.send(self.to.clone(), seq, Body::Text(text)));
+            let id = if self.random_ids { rand::random() } else { seq };
+            let mut send = Box::pin(client.send(self.to.clone(), id, Body::Text(text)));
             // The first poll queues the request, so requests leave in order; the
             // answer is collected later.
             match futures::poll!(send.as_mut()) {

@@ -58,11 +58,12 @@ impl Client {
         .await
     }
 
-    /// Sends a text to a room with a fresh random idempotency key.
+    /// Sends a text to a room with a fresh idempotency key
+    /// ([`fresh_client_msg_id`](super::fresh_client_msg_id)).
     pub async fn say(&self, room: &str, text: &str) -> Result<Sent, ClientError> {
         self.send(
             Peer::Room(room.into()),
-            rand::random(),
+            super::fresh_client_msg_id(),
             Body::Text(text.into()),
         )
         .await
