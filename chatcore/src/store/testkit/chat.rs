@@ -116,6 +116,10 @@ pub async fn send_records_expire<S: Store>(fx: &Fixture<S>) {
         send(&store, &c, &a, id + 49, "recent").await;
     }
     let recent = new_id(&send(&store, &a, &b, 52, "recent").await);
+    // Swept from the backend (a store with a log checkpoints at its close,
+    // packing the records of a conversation together).
+    drop(store);
+    let store = fx.open();
     let sweep = |before: u64| {
         let store = &store;
         async move {
