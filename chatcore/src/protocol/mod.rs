@@ -246,7 +246,9 @@ pub enum Request {
         /// answer and stores nothing twice; the same id with another body is
         /// refused `ClientMsgIdReused`. The server remembers ids for its
         /// retention period (`ServerConfig::send_record_retention`, 7 days by
-        /// default); a retry after that is stored as a new message.
+        /// default); a retry after that is stored as a new message. Ids that
+        /// grow with time are kept more cheaply (a store packs them together):
+        /// `client::fresh_client_msg_id` makes such ids.
         client_msg_id: u64,
         /// The content.
         body: Body,

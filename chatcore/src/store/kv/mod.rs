@@ -45,6 +45,7 @@
 //! | `p` owner | open outgoing request count |
 //! | `h` `d` low high seq | [`Message`] of a 1:1 conversation |
 //! | `H` conversation first-seq | format 5: a block of a conversation's messages, written by a checkpoint (module `packed`) |
+//! | `J` sender conversation first-client_msg_id | format 5: a block of idempotency records, likewise |
 //! | `s` `d` low high | last seq of that conversation |
 //! | `i` user item | [`InboxRecord`](records::InboxRecord) |
 //! | `K` sender (`d` other user \| `r` room) client_msg_id | [`SendReceipt`] (idempotency, per conversation) |
@@ -68,8 +69,9 @@
 //!   needs (`LogFs`, which tests replace);
 //! - `failure`: the store's failed state, behind [`Store::health`](super::Store::health);
 //! - `memtable` (with `memkey`): the logged changes not yet in the backend;
-//! - `packed`: the backend as the rest sees it, with the messages a checkpoint
-//!   wrote in blocks read as records of their own;
+//! - `packed`: the backend as the rest sees it, with the messages and
+//!   idempotency records a checkpoint wrote in blocks read as records of
+//!   their own;
 //! - `view`: the committed state as a read sees it (`View`);
 //! - `domain`: the [`Store`] methods as transactions and reads, by area (users,
 //!   friends, chat, rooms, files);

@@ -15,8 +15,8 @@ use crate::store::{Room, RoomId, StoreError, User, UserId};
 /// an older database opens). Format 4: the inbox became a stream with a
 /// position per device (an older database's inbox items move into it, in
 /// order, ahead of every device). Format 5: a checkpoint writes new messages
-/// in blocks of up to 32 (`H` conv first-seq); records of one message each
-/// stay valid, so nothing is converted.
+/// and idempotency records in blocks (`H`, `J`); records of their own stay
+/// valid, so nothing is converted.
 pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest format this version reads.
