@@ -51,18 +51,18 @@ const FAMILIES: [Family; 2] = [
 ];
 /// The most bytes in one block: with its key and redb's leaf header, a
 /// block fills one 16 KiB page (a block a little larger would take a 32 KiB
-/// one). A message larger than this is a block of its own.
+/// one). A record larger than this is a block of its own.
 const BLOCK_BYTES: usize = 16 * 1024 - 256;
 /// A block as the backend holds it: its key and its bytes.
 type Stored = (Vec<u8>, Vec<u8>);
 
 /// Blocks read at once by a scan.
 const BLOCKS_PER_READ: usize = 2;
-/// Bytes before each message in a block: its seq and its length.
+/// Bytes before each record in a block: its u64 and its length.
 const HEADER: usize = 12;
 
-/// A backend whose history a checkpoint writes in blocks; see the module
-/// documentation.
+/// A backend some of whose records a checkpoint writes in blocks; see the
+/// module documentation.
 pub(super) struct Packed<B> {
     inner: B,
     /// Whether any block was written: until then reads and writes go straight
@@ -147,7 +147,8 @@ impl<B: KvBackend> Packed<B> {
         Ok(())
     }
 
-    /// Whether a block the backend has spans any seq from `first` to `last`.
+    /// Whether a block the backend has spans any key from `first` to `last`
+    /// (records of one group).
     fn overlaps(&self, first: &[u8], last: &[u8]) -> Result<bool, StoreError> {
         if let Some((_, block)) = covering(&Live(&self.inner), first)? {
             if Block(&block).last_seq()? >= seq(first) {
@@ -159,7 +160,7 @@ impl<B: KvBackend> Packed<B> {
         Ok(!self.inner.scan(&from, &to, false, 1)?.is_empty())
     }
 
-    /// Commits `writes` and `owned` together; a message rewritten or deleted
+    /// Commits `writes` and `owned` together; a record rewritten or deleted
     /// is first taken out of the block that holds it.
     fn commit_with(
         &self,
@@ -197,7 +198,7 @@ impl<B: KvBackend> Packed<B> {
                 bytes.extend_from_slice(&(value.len() as u32).to_be_bytes());
                 bytes.extend_from_slice(value);
             }
-            // A block is under its first entry's seq.
+            // A block is under its first record's key.
             let first = entries.first().map(|(s, _)| *s);
             let moved = first.map(|s| with_seq(&at, s));
             if moved.as_deref() != Some(&at[..]) {
@@ -260,6 +261,7 @@ impl<B: KvBackend> KvBackend for Packed<B> {
     }
 }
 
+/// A snapshot of a [`Packed`] backend: its reads, as the backend's.
 struct PackedSnapshot<'a> {
     inner: Box<dyn KvSnapshot + 'a>,
     blocks: &'a AtomicBool,
@@ -363,7 +365,7 @@ fn records_in(
 ) -> Result<Entries, StoreError> {
     let mut found = src.scan_bounded(start, end, reverse, limit)?;
     let mut from_blocks = 0;
-    // Adds the messages of block `at` in the range to `found`.
+    // Adds the records of block `at` in the range to `found`.
     let take = |found: &mut Entries, at: &[u8], block: &[u8]| {
         let before = found.len();
         for entry in Block(block).iter() {
