@@ -90,20 +90,7 @@ impl KvSnapshot for RedbSnapshot {
     }
 
     fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
-        let Some(table) = &self.table else {
-            return Ok(Vec::new());
-        };
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        table
-            .range(start..end)
-            .map_err(StoreError::backend)?
-            .map(|entry| {
-                let (k, v) = entry.map_err(StoreError::backend)?;
-                Ok((k.value().to_vec(), v.value().to_vec()))
-            })
-            .collect()
+        self.scan_bounded(start, end, false, usize::MAX)
     }
 
     fn scan_bounded(
@@ -113,23 +100,35 @@ impl KvSnapshot for RedbSnapshot {
         reverse: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let Some(table) = &self.table else {
-            return Ok(Vec::new());
-        };
-        if start >= end || limit == 0 {
-            return Ok(Vec::new());
+        match &self.table {
+            Some(table) => read_range(table, start, end, reverse, limit),
+            None => Ok(Vec::new()),
         }
-        let range = table.range(start..end).map_err(StoreError::backend)?;
-        let pick = |entry: Result<_, redb::StorageError>| {
-            let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
-                entry.map_err(StoreError::backend)?;
-            Ok((k.value().to_vec(), v.value().to_vec()))
-        };
-        if reverse {
-            range.rev().take(limit).map(pick).collect()
-        } else {
-            range.take(limit).map(pick).collect()
-        }
+    }
+}
+
+/// Up to `limit` entries of `table` with `start <= key < end`, ascending (or
+/// descending if `reverse`).
+fn read_range(
+    table: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    start: &[u8],
+    end: &[u8],
+    reverse: bool,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    if start >= end || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let range = table.range(start..end).map_err(StoreError::backend)?;
+    let pick = |entry: Result<_, redb::StorageError>| {
+        let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
+            entry.map_err(StoreError::backend)?;
+        Ok((k.value().to_vec(), v.value().to_vec()))
+    };
+    if reverse {
+        range.rev().take(limit).map(pick).collect()
+    } else {
+        range.take(limit).map(pick).collect()
     }
 }
 
@@ -386,17 +385,7 @@ impl KvBackend for RedbBackend {
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(StoreError::backend(e)),
         };
-        let range = table.range(start..end).map_err(StoreError::backend)?;
-        let pick = |entry: Result<_, redb::StorageError>| {
-            let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
-                entry.map_err(StoreError::backend)?;
-            Ok((k.value().to_vec(), v.value().to_vec()))
-        };
-        if reverse {
-            range.rev().take(limit).map(pick).collect()
-        } else {
-            range.take(limit).map(pick).collect()
-        }
+        read_range(&table, start, end, reverse, limit)
     }
 
     /// One read transaction for all of a group commit's point reads.

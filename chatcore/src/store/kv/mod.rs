@@ -207,6 +207,9 @@ impl<B: KvBackend + ?Sized> KvSnapshot for Live<'_, B> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get(key)
     }
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
+        self.0.scan(start, end, false, usize::MAX)
+    }
     fn scan_bounded(
         &self,
         start: &[u8],
@@ -215,9 +218,6 @@ impl<B: KvBackend + ?Sized> KvSnapshot for Live<'_, B> {
         limit: usize,
     ) -> Result<Entries, StoreError> {
         self.0.scan(start, end, reverse, limit)
-    }
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
-        self.0.scan(start, end, false, usize::MAX)
     }
 }
 
@@ -335,7 +335,8 @@ impl<B: KvBackend> KvStore<B> {
     }
 
     /// The backend (for backend-specific inspection). With a write-ahead log it
-    /// lacks the changes since the last checkpoint.
+    /// lacks the changes since the last checkpoint, and holds the messages and
+    /// idempotency records of checkpoints in blocks (format 5).
     pub fn backend(&self) -> &B {
         self.backend.inner()
     }

@@ -259,19 +259,19 @@ fn checkpoint<B: KvBackend>(
     job: Checkpoint,
 ) -> Result<(), StoreError> {
     let marker = job.last_segment.to_be_bytes();
-    // New messages go into blocks (module `packed`).
-    let new_message = |&(key, value, new): &(&[u8], Option<&[u8]>, bool)| {
+    // New messages and idempotency records go into blocks (module `packed`).
+    let to_pack = |&(key, value, new): &(&[u8], Option<&[u8]>, bool)| {
         new && value.is_some() && packed::packs(key)
     };
     let changes = || job.changes.changes();
-    let messages = changes()
-        .filter(new_message)
+    let fresh = changes()
+        .filter(to_pack)
         .map(|(key, value, _)| (key, value.unwrap_or_default()));
     let mut writes = changes()
-        .filter(|change| !new_message(change))
+        .filter(|change| !to_pack(change))
         .map(|(key, value, _)| (key, value))
         .chain(std::iter::once((wal::CHECKPOINTED, Some(&marker[..]))));
-    commit_caught(|| backend.commit_checkpoint(messages, &mut writes))?;
+    commit_caught(|| backend.commit_checkpoint(fresh, &mut writes))?;
     // Dropped outside the lock; the writer holds the last reference.
     let forgotten = memtable.write().expect("memtable lock").checkpointed();
     drop(forgotten);

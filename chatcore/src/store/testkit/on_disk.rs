@@ -20,8 +20,8 @@ use crate::protocol::{ErrorCode, Event, ItemId};
 use crate::store::kv::keys;
 use crate::store::kv::records::InboxRecord;
 use crate::store::{
-    Acks, FileQuota, FileTarget, KvBackend, KvStore, NewFile, NewRoomMessage, Receipt, Room, Store,
-    StoreError, User, WriteBatch, FORMAT_VERSION,
+    Acks, Appended, FileQuota, FileTarget, KvBackend, KvStore, NewFile, NewRoomMessage, Receipt,
+    Room, Store, StoreError, User, WriteBatch, FORMAT_VERSION,
 };
 
 /// How a backend crate keeps a store in a directory.
@@ -299,10 +299,28 @@ async fn room_send(store: &impl Store, from: &User, room: &Room, n: u64) {
     store.append_room(msg).await.unwrap().unwrap();
 }
 
-/// A format-4 database (every message a record of its own) opens as format
-/// 5 and reads as before; what comes after goes where this build puts it
-/// (with a log, a checkpoint packs messages into blocks), and histories,
-/// streams and a room's deletion see old and new messages alike.
+/// Every message of a history, newest first, read in pages of `page`
+/// through `read(before_seq, limit)`: as seq and body.
+async fn paged<F, R>(page: usize, read: F) -> Vec<(u64, crate::protocol::Body)>
+where
+    F: Fn(Option<u64>, usize) -> R,
+    R: std::future::Future<Output = Result<Vec<crate::protocol::Message>, StoreError>>,
+{
+    let (mut all, mut before) = (Vec::new(), None);
+    loop {
+        let messages = read(before, page).await.unwrap();
+        let Some(last) = messages.last() else {
+            return all;
+        };
+        before = Some(last.seq);
+        all.extend(messages.into_iter().map(|m| (m.seq, m.body)));
+    }
+}
+
+/// A format-4 database (every message and idempotency record a record of its
+/// own) opens as format 5 and reads as before; what comes after goes where
+/// this build puts it (with a log, a checkpoint packs them into blocks), and
+/// histories, streams, retries and a room's deletion see old and new alike.
 pub async fn a_format_4_database_opens_with_its_messages<B: KvBackend>(kit: &OnDisk<B>) {
     let tmp = tempfile::tempdir().unwrap();
     let data = (kit.data)(tmp.path());
@@ -331,24 +349,14 @@ pub async fn a_format_4_database_opens_with_its_messages<B: KvBackend>(kit: &OnD
     assert_eq!(version, Some(FORMAT_VERSION.to_be_bytes().to_vec()));
     let store = (kit.open)(tmp.path()).unwrap();
     // Newest first, in pages that cross from new messages to old ones.
-    let (mut direct, mut in_room) = (Vec::new(), Vec::new());
-    let mut before = None;
-    loop {
-        let page = store
-            .direct_history(ann.id, bob.id, before, 7)
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        before = Some(last.seq);
-        direct.extend(page.into_iter().map(|m| (m.seq, m.body)));
-    }
-    let mut before = None;
-    loop {
-        let page = store.room_history(room.id, before, 9).await.unwrap();
-        let Some(last) = page.last() else { break };
-        before = Some(last.seq);
-        in_room.extend(page.into_iter().map(|m| (m.seq, m.body)));
-    }
+    let direct = paged(7, |before, limit| {
+        store.direct_history(ann.id, bob.id, before, limit)
+    })
+    .await;
+    let in_room = paged(9, |before, limit| {
+        store.room_history(room.id, before, limit)
+    })
+    .await;
     let want = |what: &str| -> Vec<_> {
         (1..=60)
             .rev()
@@ -372,6 +380,14 @@ pub async fn a_format_4_database_opens_with_its_messages<B: KvBackend>(kit: &OnD
         texts,
         oldest_first.into_iter().map(|(_, b)| b).collect::<Vec<_>>()
     );
+    // Retries, of a send before the upgrade and of one after it.
+    for n in [5, 45] {
+        let retry = super::try_send(&store, &ann, &bob, n, &format!("direct {n}")).await;
+        assert!(
+            matches!(retry, Ok(Appended::Duplicate(r)) if r.seq == n),
+            "{n}"
+        );
+    }
     store.delete_room(room.id).await.unwrap();
     assert!(store
         .room_history(room.id, None, 100)
