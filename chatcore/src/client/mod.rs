@@ -596,20 +596,29 @@ impl Client {
 }
 
 /// A fresh idempotency key for a send: the milliseconds since 1970 above 20
-/// random bits. Keys that grow with time are cheaper to keep (a store packs a
-/// sender's growing keys together), and two sends meet only in the same
-/// millisecond with the same 20 bits.
+/// random bits, and above the last key this process made. Keys that grow with
+/// time are cheaper to keep (a store packs a sender's growing keys together);
+/// a process never makes one twice, however many sends share a millisecond,
+/// and two processes' keys meet only in the same millisecond with the same
+/// 20 bits.
 ///
 /// ```
-/// let id = chatcore::client::fresh_client_msg_id();
-/// let ms = id >> 20;
-/// assert!(ms > 1_700_000_000_000, "milliseconds since 1970");
+/// let (a, b) = (chatcore::client::fresh_client_msg_id(), chatcore::client::fresh_client_msg_id());
+/// assert!(b > a);
+/// assert!(a >> 20 > 1_700_000_000_000, "milliseconds since 1970");
 /// ```
 pub fn fresh_client_msg_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64);
-    (ms << 20) | (rand::random::<u64>() & 0xf_ffff)
+    let drawn = (ms << 20) | (rand::random::<u64>() & 0xf_ffff);
+    let next = |last: u64| Some(drawn.max(last + 1));
+    let last = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, next)
+        .expect("always Some");
+    drawn.max(last + 1)
 }
 
 #[cfg(test)]

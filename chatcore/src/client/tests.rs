@@ -359,3 +359,25 @@ async fn a_list_method_fetches_every_page_or_asks_an_older_server_for_all() {
     );
     assert_eq!(writes.lock().unwrap().len(), 1, "only the hello went out");
 }
+
+/// Ids made at once, on several threads, are all different, and each
+/// thread's grow: a burst of sends within one millisecond never reuses one.
+#[test]
+fn fresh_client_msg_ids_never_repeat_and_grow() {
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..20_000)
+                    .map(|_| super::fresh_client_msg_id())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all = std::collections::HashSet::new();
+    for thread in threads {
+        let ids = thread.join().unwrap();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "each thread's grow");
+        all.extend(ids);
+    }
+    assert_eq!(all.len(), 80_000, "none made twice");
+}

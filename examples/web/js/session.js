@@ -14,9 +14,15 @@ import { endpoints, hostOf } from "./nodes.js";
 const HISTORY_PAGE = 40;
 const TYPING_EVERY_MS = 2000;
 
-// Milliseconds since 1970 above 11 random bits (below 2^53 until 2109): ids
-// that grow with time, which the server keeps packed together.
-const freshId = () => Date.now() * 2048 + Math.floor(Math.random() * 2048);
+// Milliseconds since 1970 above 11 random bits (below 2^53 until 2109), and
+// above the last one: ids that grow with time, which the server keeps packed
+// together, never one twice from this page however many sends share a
+// millisecond.
+let lastId = 0;
+const freshId = () => {
+  lastId = Math.max(Date.now() * 2048 + Math.floor(Math.random() * 2048), lastId + 1);
+  return lastId;
+};
 
 export class Session {
   constructor(state, ui) {
