@@ -60,8 +60,7 @@ fresh_dir() {
 
 cargo build --release --quiet -p chatcore-examples -p chatcore-benches
 LG=target/release/loadgen
-SERVER_FLAGS=(--open-chat --request-rate 100000000 --request-burst 100000000 --max-connections 200000
-    --max-connections-per-address 200000 --registrations-per-address 100000000)
+source benches/server-flags.sh
 # Idle sessions: 19 000, or fewer where the open-file hard limit (which the load
 # generator raises its soft limit to) leaves less room.
 HARD=$(ulimit -Hn)

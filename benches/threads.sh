@@ -16,11 +16,10 @@ SERVER=${1:-target/release/chat-server}
 shift || true
 LG=target/release/loadgen
 [ -x "$SERVER" ] && [ -x "$LG" ] || cargo build --release --quiet -p chatcore-examples -p chatcore-benches
+source benches/server-flags.sh
 DIR=$(mktemp -d)
-"$SERVER" --store redb --data-dir "$DIR" --open-chat --request-rate 100000000 \
-    --request-burst 100000000 --max-connections 200000 --max-connections-per-address 200000 \
-    --registrations-per-address 100000000 --argon2-memory-kib 8 --argon2-iterations 1 \
-    >"$DIR.log" 2>&1 &
+"$SERVER" --store redb --data-dir "$DIR" "${SERVER_FLAGS[@]}" --argon2-memory-kib 8 \
+    --argon2-iterations 1 >"$DIR.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR" "$DIR.log"' EXIT
 sleep 1

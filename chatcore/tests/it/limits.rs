@@ -452,7 +452,7 @@ async fn a_reader_that_stops_is_closed_at_the_byte_bound() {
 async fn acks_during_a_login_backlog_are_read_at_once() {
     // Far more than the transport's buffer (256) and the queue (32) hold
     // together: the ack's commit may wait for a busy machine's threads while
-    // the client reads on (with 600, one CI run in many read them all first).
+    // the client reads on (with 600, one loaded CI run here read them all first).
     const BACKLOG: usize = 3000;
     let (h, _ann) = backlog_for_bob(BACKLOG).await;
     let mut raw = raw_login(&h, "acks as it reads", "bob").await;

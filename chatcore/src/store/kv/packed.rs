@@ -49,6 +49,15 @@ const FAMILIES: [Family; 2] = [
         block: b'J',
     },
 ];
+/// The key ranges a scan treats apart, in key order: each family's blocks
+/// (never seen as such) and records (seen with those of its blocks).
+const SPECIAL: [([u8; 1], [u8; 1], Option<&Family>); 4] = [
+    ([b'H'], [b'I'], None),
+    ([b'J'], [b'K'], None),
+    ([b'K'], [b'L'], Some(&FAMILIES[1])),
+    ([b'h'], [b'i'], Some(&FAMILIES[0])),
+];
+
 /// The most bytes in one block: with its key and redb's leaf header, a
 /// block fills one 16 KiB page (a block a little larger would take a 32 KiB
 /// one). A record larger than this is a block of its own.
@@ -222,10 +231,7 @@ fn shorten<'s, 'l: 's>((key, value): (&'l [u8], Option<&'l [u8]>)) -> (&'s [u8],
 
 impl<B: KvBackend> KvBackend for Packed<B> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if !self.has_blocks() {
-            return self.inner.get(key);
-        }
-        get(&Live(&self.inner), key)
+        get(&Live(&self.inner), self.has_blocks(), key)
     }
 
     fn scan(
@@ -235,10 +241,14 @@ impl<B: KvBackend> KvBackend for Packed<B> {
         reverse: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        if !self.has_blocks() {
-            return self.inner.scan(start, end, reverse, limit);
-        }
-        scan(&Live(&self.inner), start, end, reverse, limit)
+        scan(
+            &Live(&self.inner),
+            self.has_blocks(),
+            start,
+            end,
+            reverse,
+            limit,
+        )
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -269,10 +279,7 @@ struct PackedSnapshot<'a> {
 
 impl KvSnapshot for PackedSnapshot<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if !self.blocks.load(Ordering::SeqCst) {
-            return self.inner.get(key);
-        }
-        get(&*self.inner, key)
+        get(&*self.inner, self.blocks.load(Ordering::SeqCst), key)
     }
 
     fn scan(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
@@ -286,16 +293,15 @@ impl KvSnapshot for PackedSnapshot<'_> {
         reverse: bool,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        if !self.blocks.load(Ordering::SeqCst) {
-            return self.inner.scan_bounded(start, end, reverse, limit);
-        }
-        scan(&*self.inner, start, end, reverse, limit)
+        let blocks = self.blocks.load(Ordering::SeqCst);
+        scan(&*self.inner, blocks, start, end, reverse, limit)
     }
 }
 
-/// The value under `key`, a packed record's found in its block.
-fn get(src: &dyn KvSnapshot, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-    if packs(key) {
+/// The value under `key` in `src`, a packed record's found in its block
+/// (if `src` may hold `blocks`).
+fn get(src: &dyn KvSnapshot, blocks: bool, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    if blocks && packs(key) {
         if let Some((_, block)) = covering(src, key)? {
             if let Some(value) = Block(&block).find(seq(key))? {
                 return Ok(Some(value.to_vec()));
@@ -305,31 +311,31 @@ fn get(src: &dyn KvSnapshot, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> 
     src.get(key)
 }
 
-/// Up to `limit` entries with `start <= key < end`, as a backend's scan, with
-/// the records of blocks in place of the blocks.
+/// Up to `limit` entries of `src` with `start <= key < end`, as a backend's
+/// scan, with the records of blocks in place of the blocks (if `src` may
+/// hold `blocks`).
 fn scan(
     src: &dyn KvSnapshot,
+    blocks: bool,
     start: &[u8],
     end: &[u8],
     reverse: bool,
     limit: usize,
 ) -> Result<Entries, StoreError> {
+    if !blocks {
+        return src.scan_bounded(start, end, reverse, limit);
+    }
     // The range in parts, in key order: plain ones, and each packed family's
     // records (their own and their blocks'); blocks are never seen as such.
-    let mut special: Vec<([u8; 1], [u8; 1], Option<&Family>)> = Vec::new();
-    for family in &FAMILIES {
-        special.push(([family.block], [family.block + 1], None));
-        special.push(([family.record], [family.record + 1], Some(family)));
-    }
-    special.sort_by_key(|part| part.0);
     let mut parts: Vec<(&[u8], &[u8], Option<&Family>)> = Vec::new();
     let mut from = start;
-    for (lo, hi, family) in &special {
-        parts.push((from, end.min(&lo[..]), None));
+    for (lo, hi, family) in &SPECIAL {
+        let (lo, hi) = (&lo[..], &hi[..]);
+        parts.push((from, end.min(lo), None));
         if let Some(family) = family {
-            parts.push((start.max(&lo[..]), end.min(&hi[..]), Some(family)));
+            parts.push((start.max(lo), end.min(hi), Some(*family)));
         }
-        from = from.max(&hi[..]);
+        from = from.max(hi);
     }
     parts.push((from, end, None));
     let mut out = Entries::new();
@@ -683,6 +689,21 @@ mod tests {
                 let all: Entries = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 prop_assert_eq!(short(snapshot.scan(&[], &[0xff]).unwrap()), short(all));
             }
+        }
+    }
+
+    #[test]
+    fn the_ranges_a_scan_treats_apart_are_every_familys_in_key_order() {
+        assert!(SPECIAL.windows(2).all(|w| w[0].1 <= w[1].0));
+        for family in &FAMILIES {
+            let range = |prefix: u8| ([prefix], [prefix + 1]);
+            assert!(SPECIAL
+                .iter()
+                .any(|&(lo, hi, f)| (lo, hi) == range(family.block) && f.is_none()));
+            assert!(SPECIAL
+                .iter()
+                .any(|&(lo, hi, f)| (lo, hi) == range(family.record)
+                    && f.is_some_and(|f| f.record == family.record)));
         }
     }
 

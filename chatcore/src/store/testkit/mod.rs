@@ -57,7 +57,8 @@ pub use rooms::{
 };
 
 use super::{
-    Acks, Appended, DirectSent, NewMessage, Receipt, Room, Store, StreamItem, User, UserId,
+    Acks, Appended, DirectSent, NewMessage, NewRoomMessage, Receipt, Room, Store, StreamItem, User,
+    UserId,
 };
 use crate::friends::FriendAction;
 use crate::protocol::{Body, ErrorCode, Event};
@@ -265,6 +266,28 @@ async fn send(
     try_send(store, from, to, client_msg_id, body)
         .await
         .expect("the send is refused")
+}
+
+/// A message of `from` to `room`, sent at `1_700_000_000_000 + client_msg_id` ms.
+async fn say(
+    store: &impl Store,
+    from: &User,
+    room: &Room,
+    client_msg_id: u64,
+    body: &str,
+) -> Appended {
+    let msg = NewRoomMessage {
+        from: from.clone(),
+        room: room.clone(),
+        client_msg_id,
+        body: text(body),
+        ts: 1_700_000_000_000 + client_msg_id,
+    };
+    store
+        .append_room(msg)
+        .await
+        .expect("append_room")
+        .expect("a member of an existing room")
 }
 
 fn new_id(appended: &Appended) -> u64 {

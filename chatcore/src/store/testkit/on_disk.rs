@@ -15,13 +15,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{new_id, new_room, send, user, HASH};
+use super::{new_id, new_room, say, send, user, HASH};
 use crate::protocol::{ErrorCode, Event, ItemId};
 use crate::store::kv::keys;
 use crate::store::kv::records::InboxRecord;
 use crate::store::{
-    Acks, Appended, FileQuota, FileTarget, KvBackend, KvStore, NewFile, NewRoomMessage, Receipt,
-    Room, Store, StoreError, User, WriteBatch, FORMAT_VERSION,
+    Acks, Appended, FileQuota, FileTarget, KvBackend, KvStore, NewFile, Receipt, Store, StoreError,
+    WriteBatch, FORMAT_VERSION,
 };
 
 /// How a backend crate keeps a store in a directory.
@@ -287,18 +287,6 @@ const UNLIMITED: FileQuota = FileQuota {
     bytes: u64::MAX,
 };
 
-/// Message `n` of `from` to `room`, "room n".
-async fn room_send(store: &impl Store, from: &User, room: &Room, n: u64) {
-    let msg = NewRoomMessage {
-        from: from.clone(),
-        room: room.clone(),
-        client_msg_id: n,
-        body: super::text(&format!("room {n}")),
-        ts: 1_700_000_000_000 + n,
-    };
-    store.append_room(msg).await.unwrap().unwrap();
-}
-
 /// Every message of a history, newest first, read in pages of `page`
 /// through `read(before_seq, limit)`: as seq and body.
 async fn paged<F, R>(page: usize, read: F) -> Vec<(u64, crate::protocol::Body)>
@@ -331,7 +319,7 @@ pub async fn a_format_4_database_opens_with_its_messages<B: KvBackend>(kit: &OnD
         let room = new_room(&store, &ann, "lobby").await;
         for n in 1..=30 {
             send(&store, &ann, &bob, n, &format!("direct {n}")).await;
-            room_send(&store, &ann, &room, n).await;
+            say(&store, &ann, &room, n, &format!("room {n}")).await;
         }
         store.close();
         (ann, bob, room)
@@ -341,7 +329,7 @@ pub async fn a_format_4_database_opens_with_its_messages<B: KvBackend>(kit: &OnD
         let store = (kit.open)(tmp.path()).unwrap();
         for n in 31..=60 {
             send(&store, &ann, &bob, n, &format!("direct {n}")).await;
-            room_send(&store, &ann, &room, n).await;
+            say(&store, &ann, &room, n, &format!("room {n}")).await;
         }
         store.close();
     }

@@ -3,30 +3,11 @@
 
 use std::sync::Arc;
 
-use super::{acks, default_device, inbox, new_id, new_room, send, stream, text, user, Fixture};
+use super::{
+    acks, default_device, inbox, new_id, new_room, say, send, stream, text, user, Fixture,
+};
 use crate::protocol::{ErrorCode, Peer};
-use crate::store::{Appended, NewRoomMessage, Room, RoomListing, Store, User, UserId};
-
-async fn say(
-    store: &impl Store,
-    from: &User,
-    room: &Room,
-    client_msg_id: u64,
-    body: &str,
-) -> Appended {
-    let msg = NewRoomMessage {
-        from: from.clone(),
-        room: room.clone(),
-        client_msg_id,
-        body: text(body),
-        ts: 1_700_000_000_000 + client_msg_id,
-    };
-    store
-        .append_room(msg)
-        .await
-        .expect("append_room")
-        .expect("a member of an existing room")
-}
+use crate::store::{Appended, NewRoomMessage, Room, RoomListing, Store, UserId};
 
 async fn read_seq(store: &impl Store, user: UserId, room: &Room) -> u64 {
     let positions = store.rooms_of(user).await.unwrap();
